@@ -1,0 +1,72 @@
+//! Command-line and environment configuration shared by the pipeline's commands.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Connection to NATS.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NatsArgs {
+    /// NATS server URL.
+    #[arg(long, env = "HERALD_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+}
+
+impl NatsArgs {
+    /// Connects and returns the client and its JetStream context.
+    pub async fn connect(&self) -> anyhow::Result<(async_nats::Client, async_nats::jetstream::Context)> {
+        let client = async_nats::ConnectOptions::new()
+            .name("herald")
+            .connect(&self.nats_url)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to NATS at {}: {e}", self.nats_url))?;
+        let js = async_nats::jetstream::new(client.clone());
+        Ok((client, js))
+    }
+}
+
+/// Connection to Redis.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RedisArgs {
+    /// Redis URL (dedup state and per-token sent sets).
+    #[arg(long, env = "HERALD_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+}
+
+impl RedisArgs {
+    /// A reconnecting multiplexed connection.
+    pub async fn connect(&self) -> anyhow::Result<redis::aio::ConnectionManager> {
+        let client = redis::Client::open(self.redis_url.as_str())?;
+        redis::aio::ConnectionManager::new(client)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to Redis at {}: {e}", self.redis_url))
+    }
+}
+
+/// How long dedup remembers tokens. Defaults are the product's promise (14 days / 1 hour,
+/// from the original signal bot's design); tests shorten them.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DedupArgs {
+    /// Seconds an accepted token (one some user was sent) is remembered.
+    #[arg(long, env = "HERALD_ACCEPTED_TTL_SECS", default_value_t = 14 * 24 * 3600)]
+    pub accepted_ttl_secs: u64,
+    /// Seconds a rejected token (no user was sent it) is remembered.
+    #[arg(long, env = "HERALD_REJECTED_TTL_SECS", default_value_t = 3600)]
+    pub rejected_ttl_secs: u64,
+}
+
+impl DedupArgs {
+    pub fn accepted_ttl(&self) -> Duration {
+        Duration::from_secs(self.accepted_ttl_secs)
+    }
+    pub fn rejected_ttl(&self) -> Duration {
+        Duration::from_secs(self.rejected_ttl_secs)
+    }
+}
+
+/// The Prometheus / health endpoint.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MetricsArgs {
+    /// Address serving /metrics, /healthz and /readyz.
+    #[arg(long, env = "HERALD_METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    pub metrics_addr: SocketAddr,
+}

@@ -1,0 +1,96 @@
+//! In-memory replicas of KV buckets, kept current by the bucket's change events.
+//!
+//! Each pipeline process holds its own replica (no shared cache, no TTL staleness): the
+//! KV bucket is the durable store, its watch is the change feed.
+
+use std::sync::{Arc, RwLock};
+
+use async_nats::jetstream::{self, kv};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+/// Receives a bucket's current values and every later change.
+pub trait ReplicaSink: Send + Sync + 'static {
+    /// A key was written. Undecodable values are logged and skipped by the sink.
+    fn put(&mut self, key: &str, value: &[u8]);
+    /// A key was deleted or purged.
+    fn delete(&mut self, key: &str);
+}
+
+/// A shared, read-mostly replica of one KV bucket.
+pub struct Replica<S> {
+    sink: Arc<RwLock<S>>,
+}
+
+impl<S> Clone for Replica<S> {
+    fn clone(&self) -> Self {
+        Replica { sink: self.sink.clone() }
+    }
+}
+
+impl<S: ReplicaSink> Replica<S> {
+    /// Loads `bucket` into `sink`, returns once the initial values are in, and keeps
+    /// applying changes in the background until `shutdown`.
+    ///
+    /// Errors: the bucket does not exist (run `pipeline setup`) or cannot be watched.
+    pub async fn start(js: &jetstream::Context, bucket: &str, sink: S, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let store = js.get_key_value(bucket).await.map_err(|e| anyhow::anyhow!("KV bucket {bucket}: {e}; run `pipeline setup` first"))?;
+        let initial = store.status().await?.values();
+        let mut watch = store.watch_with_history(">").await?;
+        let replica = Replica { sink: Arc::new(RwLock::new(sink)) };
+        let (synced_tx, synced_rx) = tokio::sync::oneshot::channel::<()>();
+        let mut synced_tx = Some(synced_tx);
+        if initial == 0 {
+            synced_tx.take().map(|tx| tx.send(()));
+        }
+        let sink = replica.sink.clone();
+        let bucket_name = bucket.to_string();
+        tokio::spawn(async move {
+            loop {
+                let entry = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    e = watch.next() => e,
+                };
+                let Some(entry) = entry else {
+                    tracing::error!(bucket = %bucket_name, "KV watch ended");
+                    return;
+                };
+                let entry = match entry {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::warn!(bucket = %bucket_name, error = %e, "KV watch error");
+                        continue;
+                    }
+                };
+                {
+                    let mut s = sink.write().expect("replica lock");
+                    match entry.operation {
+                        kv::Operation::Put => s.put(&entry.key, &entry.value),
+                        kv::Operation::Delete | kv::Operation::Purge => s.delete(&entry.key),
+                    }
+                }
+                metrics::counter!("herald_replica_changes_total", "bucket" => bucket_name.clone()).increment(1);
+                if entry.delta == 0 {
+                    synced_tx.take().map(|tx| tx.send(()));
+                }
+            }
+        });
+        synced_rx.await.map_err(|_| anyhow::anyhow!("KV watch of {bucket} ended before the initial sync"))?;
+        Ok(replica)
+    }
+
+    /// Wraps a sink without a bucket (tests and benchmarks).
+    pub fn detached(sink: S) -> Self {
+        Replica { sink: Arc::new(RwLock::new(sink)) }
+    }
+
+    /// Runs `f` with read access to the replica.
+    pub fn read<R>(&self, f: impl FnOnce(&S) -> R) -> R {
+        f(&self.sink.read().expect("replica lock"))
+    }
+
+    /// Runs `f` with write access (detached replicas and tests).
+    pub fn write<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
+        f(&mut self.sink.write().expect("replica lock"))
+    }
+}

@@ -1,0 +1,197 @@
+//! Routes raw Telegram updates (`herald.updates.>`): channel posts become calls,
+//! private commands and menu buttons change settings and get replies, blocks and
+//! unblocks mark users inactive or active. Unknown update kinds are dead-lettered.
+
+pub mod commands;
+
+use async_nats::jetstream::kv;
+use herald_schemas::{subjects, CallEvent, CallSource, Caller, OutboundMessage, Priority, UserSettings};
+use serde_json::Value;
+
+use crate::runtime::{Decision, MsgMeta, Output, Stage, StageError};
+use crate::sources::channel_post::{parse_call, post_text_and_urls};
+use crate::sources::websocket::call_output;
+use crate::users_store;
+use commands::{parse_callback, parse_command, Command, Reply};
+
+/// Update kinds of the Telegram Bot API (9.x); any other kind is dead-lettered.
+pub const KNOWN_KINDS: &[&str] = &[
+    "message",
+    "edited_message",
+    "channel_post",
+    "edited_channel_post",
+    "business_connection",
+    "business_message",
+    "edited_business_message",
+    "deleted_business_messages",
+    "message_reaction",
+    "message_reaction_count",
+    "inline_query",
+    "chosen_inline_result",
+    "callback_query",
+    "shipping_query",
+    "pre_checkout_query",
+    "purchased_paid_media",
+    "poll",
+    "poll_answer",
+    "my_chat_member",
+    "chat_member",
+    "chat_join_request",
+    "chat_boost",
+    "removed_chat_boost",
+];
+
+/// The update's kind: its one field besides `update_id`.
+///
+/// Errors: not an object, no `update_id`, or no content field.
+pub fn update_kind(update: &Value) -> Result<&str, String> {
+    let obj = update.as_object().ok_or("not a Telegram update: not a JSON object")?;
+    obj.get("update_id").and_then(Value::as_i64).ok_or("not a Telegram update: no integer update_id")?;
+    obj.keys().map(String::as_str).find(|k| *k != "update_id").ok_or_else(|| "update with no content".to_string())
+}
+
+/// A settings write to make after the reply is acknowledged.
+pub struct UserWrite {
+    settings: UserSettings,
+    revision: Option<u64>,
+}
+
+/// The updates stage.
+pub struct UpdatesStage {
+    pub users: kv::Store,
+}
+
+impl UpdatesStage {
+    async fn command(&self, update_id: i64, user_id: i64, chat_id: i64, cmd: Command, edit: Option<i32>) -> Result<Decision<Option<UserWrite>>, StageError> {
+        let current = users_store::load(&self.users, user_id).await?;
+        let (new, reply) = commands::run(current.as_ref().map(|(s, _)| s), cmd, user_id, chat_id, herald_schemas::now_ms());
+        let write = new.map(|settings| UserWrite { settings, revision: current.map(|(_, r)| r) });
+        Ok(Decision::Forward { outputs: vec![reply_output(update_id, chat_id, reply, edit)], commit: write })
+    }
+}
+
+fn reply_output(update_id: i64, chat_id: i64, reply: Reply, edit_message_id: Option<i32>) -> Output {
+    let key = format!("upd.{update_id}");
+    let msg = OutboundMessage {
+        v: 1,
+        idempotency_key: key.clone(),
+        chat_id,
+        text: reply.text,
+        buttons: reply.buttons,
+        edit_message_id,
+        priority: Priority::Reply,
+        origin_ts_ms: herald_schemas::now_ms(),
+    };
+    Output { subject: subjects::reply(chat_id), msg_id: key, payload: herald_schemas::encode(&msg) }
+}
+
+/// The call in a channel post, if any; the channel is the caller.
+pub fn channel_post_call(post: &Value, now_ms: u64) -> Option<CallEvent> {
+    let (text, urls) = post_text_and_urls(post);
+    let parsed = parse_call(&text, &urls)?;
+    let chat = post.get("chat")?;
+    let chat_id = chat.get("id")?.as_i64()?;
+    let message_id = post.get("message_id")?.as_i64()?;
+    Some(CallEvent {
+        v: 1,
+        source_event_id: format!("{chat_id}:{message_id}"),
+        chain: parsed.chain,
+        token: parsed.token,
+        symbol: parsed.symbol,
+        name: None,
+        price_usd: parsed.price_usd,
+        price_native: None,
+        fdv_usd: parsed.fdv_usd,
+        caller: Caller { id: format!("tg:{chat_id}"), name: chat.get("title").and_then(Value::as_str).map(str::to_string), source: CallSource::TelegramChannel },
+        caller_stats: None,
+        links: Vec::new(),
+        origin_ts_ms: now_ms,
+    })
+}
+
+impl Stage for UpdatesStage {
+    const NAME: &'static str = "updates";
+    type Input = Value;
+    type Commit = Option<UserWrite>;
+
+    fn decode(&self, payload: &[u8]) -> Result<Value, String> {
+        serde_json::from_slice(payload).map_err(|e| format!("malformed update: {e}"))
+    }
+
+    async fn decide(&self, update: Value, _meta: &MsgMeta) -> Result<Decision<Self::Commit>, StageError> {
+        let kind = update_kind(&update).map_err(StageError::Permanent)?.to_string();
+        let update_id = update["update_id"].as_i64().unwrap_or_default();
+        let body = &update[kind.as_str()];
+        let drop = |reason| Ok(Decision::Drop { reason });
+        match kind.as_str() {
+            "channel_post" => match channel_post_call(body, herald_schemas::now_ms()) {
+                Some(call) => Ok(Decision::Forward { outputs: vec![call_output(&call)], commit: None }),
+                None => drop("no_call_in_post"),
+            },
+            "message" => {
+                let private = body.pointer("/chat/type").and_then(Value::as_str) == Some("private");
+                let cmd = body.get("text").and_then(Value::as_str).and_then(parse_command);
+                match (private, cmd, body.pointer("/from/id").and_then(Value::as_i64), body.pointer("/chat/id").and_then(Value::as_i64)) {
+                    (true, Some(cmd), Some(user), Some(chat)) => self.command(update_id, user, chat, cmd, None).await,
+                    _ => drop("not_a_private_command"),
+                }
+            }
+            "callback_query" => {
+                let edit = body.get("data").and_then(Value::as_str).and_then(parse_callback);
+                let user = body.pointer("/from/id").and_then(Value::as_i64);
+                let chat = body.pointer("/message/chat/id").and_then(Value::as_i64);
+                let message_id = body.pointer("/message/message_id").and_then(Value::as_i64).map(|m| m as i32);
+                match (edit, user, chat) {
+                    (Some(edit), Some(user), Some(chat)) => self.command(update_id, user, chat, Command::Filters(Some(edit)), message_id).await,
+                    _ => drop("unknown_callback"),
+                }
+            }
+            "my_chat_member" => {
+                let private = body.pointer("/chat/type").and_then(Value::as_str) == Some("private");
+                let status = body.pointer("/new_chat_member/status").and_then(Value::as_str);
+                let user = body.pointer("/from/id").and_then(Value::as_i64);
+                match (private, status, user) {
+                    (true, Some(s @ ("kicked" | "member")), Some(user)) => {
+                        users_store::set_active(&self.users, user, s == "member").await?;
+                        drop("membership_recorded")
+                    }
+                    _ => drop("ignored_membership"),
+                }
+            }
+            k if KNOWN_KINDS.contains(&k) => drop("ignored_kind"),
+            k => Err(StageError::Permanent(format!("unknown update kind '{k}'"))),
+        }
+    }
+
+    async fn commit(&self, write: Self::Commit) -> Result<(), StageError> {
+        if let Some(w) = write {
+            users_store::save(&self.users, &w.settings, w.revision).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_malformed_updates() {
+        assert_eq!(update_kind(&serde_json::json!({"update_id":1,"message":{}})), Ok("message"));
+        assert!(update_kind(&serde_json::json!({"message":{}})).is_err());
+        assert!(update_kind(&serde_json::json!({"update_id":1})).is_err());
+        assert!(update_kind(&serde_json::json!([1])).is_err());
+    }
+
+    #[test]
+    fn channel_posts_become_calls_from_the_channel() {
+        let post = serde_json::json!({"message_id": 9, "chat": {"id": -100123, "title": "Alpha Calls", "type": "channel"}, "date": 1,
+            "text": "#kora ● $0.0225 258K FDV atualmente\nCA: 8neDcPFwrvRNM9WXHCtHwTcKZrVm6wr4cs4PSN9Hpump"});
+        let call = channel_post_call(&post, 5).unwrap();
+        assert_eq!(call.caller.id, "tg:-100123");
+        assert_eq!(call.caller.name.as_deref(), Some("Alpha Calls"));
+        assert_eq!(call.msg_id(), "telegram_channel:-100123:9");
+        assert_eq!(call.fdv_usd, Some(258_000.0));
+        assert_eq!(call.token, "8neDcPFwrvRNM9WXHCtHwTcKZrVm6wr4cs4PSN9Hpump");
+    }
+}

@@ -1,0 +1,98 @@
+//! Every subject, stream, consumer and KV bucket name in one place.
+//!
+//! The stream definitions in `nats/streams/*.json` use the same names; a test in the
+//! pipeline crate checks the two agree.
+
+/// Stream of canonical call events from every source.
+pub const CALLS_STREAM: &str = "CALLS";
+/// Stream of deduplicated signals (a token with its newly seen callers).
+pub const SIGNALS_STREAM: &str = "SIGNALS";
+/// Stream of messages for Telegram (notifications and command replies).
+pub const OUTBOUND_STREAM: &str = "OUTBOUND";
+/// Stream of raw inbound Telegram updates, replayable.
+pub const UPDATES_STREAM: &str = "UPDATES";
+/// Stream of dead-lettered messages, each with its error in headers.
+pub const DLQ_STREAM: &str = "DLQ";
+
+/// KV bucket of [`crate::UserSettings`], key = user id.
+pub const USERS_BUCKET: &str = "herald_users";
+/// KV bucket of [`crate::ChannelStats`], key = caller id (subject-safe, see [`kv_key`]).
+pub const CHANNELS_BUCKET: &str = "herald_channels";
+/// KV bucket of delivered idempotency keys (the bot's exactly-once guard).
+pub const DELIVERED_BUCKET: &str = "herald_delivered";
+
+/// Header carrying the dead-letter reason.
+pub const HEADER_ERROR: &str = "Herald-Error";
+/// Header naming the stage that dead-lettered a message.
+pub const HEADER_STAGE: &str = "Herald-Stage";
+/// Header with the subject the dead-lettered message was consumed from.
+pub const HEADER_ORIGINAL_SUBJECT: &str = "Herald-Original-Subject";
+/// Header with the stream sequence of the dead-lettered message.
+pub const HEADER_ORIGINAL_SEQUENCE: &str = "Herald-Original-Sequence";
+
+/// `herald.calls.<chain>.<source>`: a [`crate::CallEvent`].
+pub fn call(chain: &str, source: &str) -> String {
+    format!("herald.calls.{}.{}", token(chain), token(source))
+}
+
+/// `herald.signals.<chain>`: a [`crate::Signal`].
+pub fn signal(chain: &str) -> String {
+    format!("herald.signals.{}", token(chain))
+}
+
+/// `herald.out.notify.<chat_id>`: a broadcast [`crate::OutboundMessage`].
+pub fn notify(chat_id: i64) -> String {
+    format!("herald.out.notify.{chat_id}")
+}
+
+/// `herald.out.reply.<chat_id>`: a reply to a user's own command (sent first).
+pub fn reply(chat_id: i64) -> String {
+    format!("herald.out.reply.{chat_id}")
+}
+
+/// Filter for every broadcast notification.
+pub const NOTIFY_ALL: &str = "herald.out.notify.>";
+/// Filter for every command reply.
+pub const REPLY_ALL: &str = "herald.out.reply.>";
+
+/// `herald.updates.<kind>`: a raw Telegram `Update` (kind = `message`, `channel_post`, ...).
+pub fn update(kind: &str) -> String {
+    format!("herald.updates.{}", token(kind))
+}
+
+/// `herald.dlq.<stage>`: the original payload, error in [`HEADER_ERROR`].
+pub fn dead_letter(stage: &str) -> String {
+    format!("herald.dlq.{}", token(stage))
+}
+
+/// Makes a string safe as one subject token: `.`, `*`, `>` and whitespace become `_`.
+pub fn token(s: &str) -> String {
+    let t: String = s
+        .chars()
+        .map(|c| if c == '.' || c == '*' || c == '>' || c.is_whitespace() { '_' } else { c })
+        .collect();
+    if t.is_empty() {
+        "_".into()
+    } else {
+        t
+    }
+}
+
+/// Makes a string a valid KV key (`[-/_=.a-zA-Z0-9]+`), replacing other characters by `_`.
+pub fn kv_key(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-/_=.".contains(c) { c } else { '_' })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_tokens_cannot_escape_their_level() {
+        assert_eq!(call("sol.ana", "a b"), "herald.calls.sol_ana.a_b");
+        assert_eq!(dead_letter(""), "herald.dlq._");
+        assert_eq!(kv_key("-100:x@y"), "-100_x_y");
+    }
+}
