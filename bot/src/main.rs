@@ -1,1 +1,67 @@
-fn main(){}
+//! `bot`: Herald's Telegram edge. See `bot --help`.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use herald_bot::config::{InboundArgs, LimitArgs, TelegramArgs};
+use herald_bot::outbound::{limits::Limits, Outbound};
+use herald_bot::inbound;
+use herald_pipeline::config::{MetricsArgs, NatsArgs};
+use herald_pipeline::{setup, telemetry};
+use herald_schemas::subjects;
+
+/// Herald's Telegram edge: publishes inbound updates, sends outbound messages under
+/// Telegram's limits.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    telegram: TelegramArgs,
+    #[command(flatten)]
+    inbound: InboundArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
+    nats: NatsArgs,
+    #[command(flatten)]
+    metrics: MetricsArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init_logging();
+    let cli = Cli::parse();
+    telemetry::install_metrics();
+    let shutdown = telemetry::shutdown_on_signal();
+    let ready = telemetry::Readiness::default();
+    tokio::spawn(telemetry::serve(cli.metrics.metrics_addr, ready.clone(), shutdown.clone()));
+
+    let (client, js) = cli.nats.connect().await?;
+    setup::apply(&js, false).await?;
+    let bot = cli.telegram.bot()?;
+    if cli.limits.global_rate > cli.limits.effective_global_rate() {
+        tracing::warn!(asked = cli.limits.global_rate, using = cli.limits.effective_global_rate(), "global rate above Telegram's limit; pass --paid-broadcast to go past 30/s");
+    }
+    let outbound = Outbound {
+        bot: bot.clone(),
+        js: js.clone(),
+        delivered: js.get_key_value(subjects::DELIVERED_BUCKET).await?,
+        users: js.get_key_value(subjects::USERS_BUCKET).await?,
+        limits: Arc::new(Limits::new(&cli.limits)),
+        paid_broadcast: cli.limits.paid_broadcast,
+        max_in_flight: cli.limits.max_in_flight,
+    };
+    let sender = tokio::spawn(outbound.run(shutdown.clone()));
+    let receiver = if cli.inbound.webhook_url.is_some() {
+        tokio::spawn(inbound::serve_webhook(bot, cli.inbound.clone(), js.clone(), shutdown.clone()))
+    } else {
+        tokio::spawn(inbound::poll(bot, cli.telegram.clone(), cli.inbound.clone(), js.clone(), shutdown.clone()))
+    };
+    ready.set_ready();
+    let (a, b) = tokio::join!(sender, receiver);
+    client.flush().await?;
+    tracing::info!("bot stopped");
+    a??;
+    b??;
+    Ok(())
+}
