@@ -1,1 +1,83 @@
-fn main(){}
+//! `loadtest`: Herald's load-test harness. See `loadtest --help`.
+
+use clap::{Parser, Subcommand};
+use herald_loadtest::emulator::{Emulator, EmulatorLimits};
+use herald_loadtest::feed::{parse_frames, FeedServer};
+use herald_loadtest::{demo, run};
+
+/// Load-test harness: Bot API emulator, token feed server, load runs, the demo.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// The main job: real recorded inputs through a whole local stack, printed.
+    Demo {
+        /// Keep process logs here (default: a temporary directory).
+        #[arg(long)]
+        log_dir: Option<std::path::PathBuf>,
+    },
+    /// Serve the Telegram Bot API emulator until Ctrl-C.
+    Emulator {
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: std::net::SocketAddr,
+        #[command(flatten)]
+        limits: EmulatorLimits,
+    },
+    /// Serve a websocket feed: replay a recorded file at a rate, then stay open.
+    Feed {
+        #[arg(long, default_value = "127.0.0.1:9700")]
+        listen: std::net::SocketAddr,
+        /// JSONL, JSON array, or comma-separated frames file.
+        #[arg(long)]
+        replay: std::path::PathBuf,
+        /// Frames per second.
+        #[arg(long, default_value_t = 100)]
+        rate: u64,
+    },
+    /// Drive the signals scenario against a running pipeline and report.
+    Run(run::RunArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    herald_pipeline::telemetry::init_logging();
+    match Cli::parse().command {
+        Cmd::Demo { log_dir } => {
+            demo::run(log_dir).await?;
+        }
+        Cmd::Emulator { listen, limits } => {
+            let e = Emulator::start(listen, limits).await?;
+            println!("Bot API emulator on {} (TELOXIDE_API_URL={})", e.addr, e.url());
+            tokio::signal::ctrl_c().await?;
+        }
+        Cmd::Feed { listen, replay, rate } => {
+            let frames = parse_frames(&std::fs::read_to_string(&replay)?)?;
+            let feed = FeedServer::start(listen).await?;
+            println!("feed on {}; waiting for a client", feed.url());
+            feed.wait_for_clients(1, std::time::Duration::from_secs(3600)).await?;
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs_f64(1.0 / rate.max(1) as f64));
+            for f in &frames {
+                tick.tick().await;
+                feed.publish(f.clone());
+            }
+            println!("replayed {} frames", frames.len());
+            tokio::signal::ctrl_c().await?;
+        }
+        Cmd::Run(args) => {
+            let json = args.json.clone();
+            let report = run::run(args).await?;
+            println!("{report}");
+            let text = serde_json::to_string_pretty(&report)?;
+            match json {
+                Some(path) => std::fs::write(path, text)?,
+                None => println!("{text}"),
+            }
+        }
+    }
+    Ok(())
+}

@@ -14,4 +14,5 @@ pub mod setup;
 pub mod sources;
 pub mod stages;
 pub mod telemetry;
+pub mod testkit;
 pub mod users_store;

@@ -1,0 +1,433 @@
+//! A Telegram Bot API emulator.
+//!
+//! Bot API methods under `/bot<token>/<method>` (JSON, form or query parameters):
+//! `getMe`, `getUpdates` (long polling with offsets), `sendMessage`, `editMessageText`,
+//! `answerCallbackQuery`, `setWebhook`, `deleteWebhook`, `setMyCommands`. Limits as
+//! Telegram documents them (core.telegram.org/bots/faq): 30 messages/s overall (1000/s
+//! with `allow_paid_broadcast`), 1/s per private chat, 20/min per group; a message over
+//! a limit gets HTTP 429 `{"ok":false,"error_code":429,"description":"Too Many Requests:
+//! retry after N","parameters":{"retry_after":N}}` and is not delivered. Short bursts
+//! are tolerated as Telegram does (burst 5 overall, 2 per chat, 3 per group).
+//!
+//! Control API for tests: `POST /control/updates` (queue updates; `update_id` assigned
+//! when missing), `GET /control/deliveries`, `GET /control/stats`, `POST /control/fail`
+//! (`{"chat_id":1,"status":429|500|403,"retry_after":2,"times":1}`), `POST /control/block`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Emulated limits.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EmulatorLimits {
+    /// Messages per second overall.
+    #[arg(long, default_value_t = 30)]
+    pub global_rate: u32,
+    /// Messages per second overall for `allow_paid_broadcast` messages.
+    #[arg(long, default_value_t = 1000)]
+    pub paid_rate: u32,
+    /// Messages per second per private chat.
+    #[arg(long, default_value_t = 1)]
+    pub chat_rate: u32,
+    /// Messages per minute per group or channel.
+    #[arg(long, default_value_t = 20)]
+    pub group_rate_per_min: u32,
+}
+
+impl Default for EmulatorLimits {
+    fn default() -> Self {
+        EmulatorLimits { global_rate: 30, paid_rate: 1000, chat_rate: 1, group_rate_per_min: 20 }
+    }
+}
+
+/// One message the bot got through.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Order of acceptance, from 1.
+    pub seq: u64,
+    pub method: String,
+    pub chat_id: i64,
+    pub message_id: i64,
+    pub text: String,
+    #[serde(default)]
+    pub reply_markup: Option<Value>,
+    pub at_ms: u64,
+}
+
+/// Counters of what the emulator answered.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Stats {
+    pub delivered: u64,
+    pub too_many_requests: u64,
+    pub server_errors: u64,
+    pub forbidden: u64,
+    pub updates_served: u64,
+}
+
+/// A failure to inject for a chat's next sends.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Fail {
+    pub chat_id: i64,
+    pub status: u16,
+    #[serde(default = "one")]
+    pub retry_after: u64,
+    #[serde(default = "one")]
+    pub times: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+struct Emu {
+    updates: Mutex<VecDeque<Value>>,
+    next_update_id: AtomicI64,
+    updates_ready: tokio::sync::Notify,
+    deliveries: Mutex<Vec<Delivery>>,
+    next_message_id: AtomicI64,
+    global: DefaultDirectRateLimiter,
+    paid: DefaultDirectRateLimiter,
+    chat: DefaultKeyedRateLimiter<i64>,
+    group: DefaultKeyedRateLimiter<i64>,
+    failures: Mutex<HashMap<i64, VecDeque<Fail>>>,
+    blocked: Mutex<HashSet<i64>>,
+    stats: Mutex<Stats>,
+    seq: AtomicU64,
+}
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n.max(1)).expect("non-zero")
+}
+
+/// A running emulator.
+#[derive(Clone)]
+pub struct Emulator {
+    emu: Arc<Emu>,
+    pub addr: SocketAddr,
+}
+
+impl Emulator {
+    /// Binds `addr` (port 0 for any free port) and serves until the runtime stops.
+    pub async fn start(addr: SocketAddr, limits: EmulatorLimits) -> anyhow::Result<Self> {
+        let emu = Arc::new(Emu {
+            updates: Mutex::new(VecDeque::new()),
+            next_update_id: AtomicI64::new(100_000),
+            updates_ready: tokio::sync::Notify::new(),
+            deliveries: Mutex::new(Vec::new()),
+            next_message_id: AtomicI64::new(1),
+            global: RateLimiter::direct(Quota::per_second(nz(limits.global_rate)).allow_burst(nz(5))),
+            paid: RateLimiter::direct(Quota::per_second(nz(limits.paid_rate)).allow_burst(nz(50))),
+            chat: RateLimiter::keyed(Quota::per_second(nz(limits.chat_rate)).allow_burst(nz(2))),
+            group: RateLimiter::keyed(Quota::per_minute(nz(limits.group_rate_per_min)).allow_burst(nz(3))),
+            failures: Mutex::new(HashMap::new()),
+            blocked: Mutex::new(HashSet::new()),
+            stats: Mutex::new(Stats::default()),
+            seq: AtomicU64::new(0),
+        });
+        let app = Router::new()
+            .route("/{bot}/{method}", any(bot_api))
+            .route("/control/updates", post(control_updates))
+            .route("/control/deliveries", get(control_deliveries))
+            .route("/control/stats", get(control_stats))
+            .route("/control/fail", post(control_fail))
+            .route("/control/block", post(control_block))
+            .with_state(emu.clone());
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Emulator { emu, addr })
+    }
+
+    /// `http://addr`, the value for `TELOXIDE_API_URL`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Queues an update for getUpdates; assigns `update_id` if missing. Returns it.
+    pub fn push_update(&self, update: Value) -> i64 {
+        push_update(&self.emu, update)
+    }
+
+    /// Every delivery so far, in order.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.emu.deliveries.lock().unwrap().clone()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.emu.stats.lock().unwrap().clone()
+    }
+
+    /// Makes the next `f.times` sends to `f.chat_id` fail with `f.status`.
+    pub fn fail(&self, f: Fail) {
+        self.emu.failures.lock().unwrap().entry(f.chat_id).or_default().push_back(f);
+    }
+}
+
+fn push_update(emu: &Emu, mut update: Value) -> i64 {
+    let id = match update.get("update_id").and_then(Value::as_i64) {
+        Some(id) => {
+            emu.next_update_id.fetch_max(id + 1, Ordering::SeqCst);
+            id
+        }
+        None => {
+            let id = emu.next_update_id.fetch_add(1, Ordering::SeqCst);
+            update["update_id"] = json!(id);
+            id
+        }
+    };
+    emu.updates.lock().unwrap().push_back(update);
+    emu.updates_ready.notify_waiters();
+    id
+}
+
+fn ok(result: Value) -> Response {
+    Json(json!({"ok": true, "result": result})).into_response()
+}
+
+fn err(code: u16, description: &str, retry_after: Option<u64>) -> Response {
+    let mut body = json!({"ok": false, "error_code": code, "description": description});
+    if let Some(r) = retry_after {
+        body["parameters"] = json!({"retry_after": r});
+    }
+    (StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST), Json(body)).into_response()
+}
+
+/// Parameters from the query string, a JSON body, or a form body.
+fn params(query: HashMap<String, String>, headers: &HeaderMap, body: &[u8]) -> Value {
+    let mut p: serde_json::Map<String, Value> = query.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if ct.starts_with("application/json") {
+        if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body) {
+            p.extend(m);
+        }
+    } else if ct.starts_with("application/x-www-form-urlencoded") {
+        if let Ok(m) = serde_urlencoded_pairs(body) {
+            p.extend(m.into_iter().map(|(k, v)| (k, Value::String(v))));
+        }
+    }
+    Value::Object(p)
+}
+
+fn serde_urlencoded_pairs(body: &[u8]) -> Result<Vec<(String, String)>, ()> {
+    let s = std::str::from_utf8(body).map_err(|_| ())?;
+    Ok(s.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.replace('+', " ")))
+        .map(|(k, v)| (k, percent_decode(&v)))
+        .collect())
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn int(p: &Value, key: &str) -> Option<i64> {
+    match p.get(key)? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn bot_user() -> Value {
+    json!({"id": 7000000001i64, "is_bot": true, "first_name": "Herald", "username": "herald_emulator_bot",
+        "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false,
+        "can_connect_to_business": false, "has_main_web_app": false})
+}
+
+async fn bot_api(State(emu): State<Arc<Emu>>, Path((bot, method)): Path<(String, String)>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if !bot.starts_with("bot") || bot.len() < 4 {
+        return err(404, "Not Found", None);
+    }
+    let p = params(q, &headers, &body);
+    match method.as_str() {
+        "getMe" => ok(bot_user()),
+        "getUpdates" => get_updates(&emu, &p).await,
+        "sendMessage" | "editMessageText" => send(&emu, &method, &p),
+        "answerCallbackQuery" | "setWebhook" | "deleteWebhook" | "setMyCommands" => ok(json!(true)),
+        "getWebhookInfo" => ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0})),
+        _ => err(404, "Not Found: method not found", None),
+    }
+}
+
+async fn get_updates(emu: &Emu, p: &Value) -> Response {
+    let offset = int(p, "offset").unwrap_or(0);
+    let limit = int(p, "limit").unwrap_or(100).clamp(1, 100) as usize;
+    let timeout = Duration::from_secs(int(p, "timeout").unwrap_or(0).clamp(0, 50) as u64);
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let notified = emu.updates_ready.notified();
+        {
+            let mut q = emu.updates.lock().unwrap();
+            // Telegram forgets updates below the offset: that is the confirmation.
+            while q.front().and_then(|u| u["update_id"].as_i64()).is_some_and(|id| id < offset) {
+                q.pop_front();
+            }
+            if !q.is_empty() {
+                let batch: Vec<Value> = q.iter().take(limit).cloned().collect();
+                emu.stats.lock().unwrap().updates_served += batch.len() as u64;
+                return ok(Value::Array(batch));
+            }
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return ok(json!([]));
+        }
+    }
+}
+
+fn retry_after(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+fn send(emu: &Emu, method: &str, p: &Value) -> Response {
+    let Some(chat_id) = int(p, "chat_id") else {
+        return err(400, "Bad Request: chat_id is empty", None);
+    };
+    let Some(text) = p.get("text").and_then(Value::as_str).filter(|t| !t.is_empty()) else {
+        return err(400, "Bad Request: message text is empty", None);
+    };
+    if text.chars().count() > 4096 {
+        return err(400, "Bad Request: message is too long", None);
+    }
+    let injected = emu.failures.lock().unwrap().get_mut(&chat_id).and_then(|q| {
+        let f = q.front_mut()?;
+        f.times = f.times.saturating_sub(1);
+        let out = f.clone();
+        if f.times == 0 {
+            q.pop_front();
+        }
+        Some(out)
+    });
+    if let Some(f) = injected {
+        return refuse(emu, f.status, f.retry_after);
+    }
+    if emu.blocked.lock().unwrap().contains(&chat_id) {
+        return refuse(emu, 403, 0);
+    }
+    let paid = p.get("allow_paid_broadcast").is_some_and(|v| v == &json!(true) || v == "true");
+    let global = if paid { emu.paid.check() } else { emu.global.check() };
+    let chat = emu.chat.check_key(&chat_id);
+    let group = if chat_id < 0 { emu.group.check_key(&chat_id) } else { Ok(()) };
+    let now = governor::clock::Clock::now(&governor::clock::DefaultClock::default());
+    for check in [global, chat, group] {
+        if let Err(not_until) = check {
+            return refuse(emu, 429, retry_after(not_until.wait_time_from(now)));
+        }
+    }
+    let message_id = match method {
+        "editMessageText" => int(p, "message_id").unwrap_or(0),
+        _ => emu.next_message_id.fetch_add(1, Ordering::SeqCst),
+    };
+    let reply_markup = p.get("reply_markup").map(|m| match m {
+        Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+        other => other.clone(),
+    });
+    let delivery = Delivery {
+        seq: emu.seq.fetch_add(1, Ordering::SeqCst) + 1,
+        method: method.to_string(),
+        chat_id,
+        message_id,
+        text: text.to_string(),
+        reply_markup,
+        at_ms: herald_schemas::now_ms(),
+    };
+    emu.deliveries.lock().unwrap().push(delivery);
+    emu.stats.lock().unwrap().delivered += 1;
+    let chat = if chat_id > 0 { json!({"id": chat_id, "type": "private", "first_name": "User"}) } else { json!({"id": chat_id, "type": "supergroup", "title": "Group"}) };
+    ok(json!({"message_id": message_id, "from": bot_user(), "chat": chat, "date": herald_schemas::now_ms() / 1000, "text": text}))
+}
+
+fn refuse(emu: &Emu, status: u16, retry: u64) -> Response {
+    let mut stats = emu.stats.lock().unwrap();
+    match status {
+        429 => {
+            stats.too_many_requests += 1;
+            err(429, &format!("Too Many Requests: retry after {retry}"), Some(retry.max(1)))
+        }
+        403 => {
+            stats.forbidden += 1;
+            err(403, "Forbidden: bot was blocked by the user", None)
+        }
+        _ => {
+            stats.server_errors += 1;
+            err(500, "Internal Server Error", None)
+        }
+    }
+}
+
+async fn control_updates(State(emu): State<Arc<Emu>>, Json(body): Json<Value>) -> Json<Value> {
+    let updates = match body {
+        Value::Array(a) => a,
+        one => vec![one],
+    };
+    let ids: Vec<i64> = updates.into_iter().map(|u| push_update(&emu, u)).collect();
+    Json(json!(ids))
+}
+
+#[derive(Deserialize)]
+struct Since {
+    #[serde(default)]
+    since: u64,
+}
+
+async fn control_deliveries(State(emu): State<Arc<Emu>>, Query(s): Query<Since>) -> Json<Vec<Delivery>> {
+    Json(emu.deliveries.lock().unwrap().iter().filter(|d| d.seq > s.since).cloned().collect())
+}
+
+async fn control_stats(State(emu): State<Arc<Emu>>) -> Json<Stats> {
+    Json(emu.stats.lock().unwrap().clone())
+}
+
+async fn control_fail(State(emu): State<Arc<Emu>>, Json(f): Json<Fail>) -> StatusCode {
+    emu.failures.lock().unwrap().entry(f.chat_id).or_default().push_back(f);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct Block {
+    chat_id: i64,
+}
+
+async fn control_block(State(emu): State<Arc<Emu>>, Json(b): Json<Block>) -> StatusCode {
+    emu.blocked.lock().unwrap().insert(b.chat_id);
+    StatusCode::NO_CONTENT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_bodies_decode() {
+        let pairs = serde_urlencoded_pairs(b"chat_id=5&text=hello+w%C3%B6rld").unwrap();
+        assert_eq!(pairs[1], ("text".to_string(), "hello wörld".to_string()));
+        assert_eq!(retry_after(Duration::from_millis(1500)), 2);
+        assert_eq!(retry_after(Duration::from_secs(3)), 3);
+    }
+}

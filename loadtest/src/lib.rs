@@ -1,0 +1,16 @@
+//! Herald's load-test harness.
+//!
+//! - [`emulator`]: a Telegram Bot API emulator (getMe, getUpdates, sendMessage,
+//!   editMessageText, answerCallbackQuery, webhooks) enforcing Telegram's limits with
+//!   real-looking 429s, recording every delivery, with a control API for tests
+//! - [`feed`]: a websocket token-feed server replaying recorded frames or generating calls
+//! - [`run`]: drives a rate for a duration with N users and reports throughput and
+//!   latency percentiles (HDR histogram), beside the raw JetStream ceiling
+//! - [`demo`]: the README's main job on recorded real inputs
+
+pub mod demo;
+pub mod emulator;
+pub mod feed;
+pub mod report;
+pub mod run;
+pub mod stack;

@@ -1,0 +1,222 @@
+//! A whole Herald stack on one machine, for the demo, end-to-end tests and load runs:
+//! nats-server and redis-server (real, on free ports), the Bot API emulator, two feed
+//! servers (Herald JSON feed, Solana transactions), and `pipeline` + `bot` as child
+//! processes that can be killed (SIGKILL) and restarted.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use herald_pipeline::testkit::{free_port, workspace_bin, LocalNats, LocalRedis};
+
+use crate::emulator::{Emulator, EmulatorLimits};
+use crate::feed::FeedServer;
+
+/// A child process of the stack.
+pub struct Proc {
+    name: &'static str,
+    args: Vec<String>,
+    child: Option<Child>,
+    pub metrics_port: u16,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let bin = workspace_bin(self.name)?;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let child = Command::new(bin)
+            .args(&self.args)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env_remove("TELOXIDE_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Waits for `/readyz` to answer 200.
+    pub async fn wait_ready(&self) -> anyhow::Result<()> {
+        let url = format!("http://127.0.0.1:{}/readyz", self.metrics_port);
+        for _ in 0..600 {
+            if let Ok(r) = reqwest::get(&url).await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("{} not ready after 30 s; see {}", self.name, self.log.display())
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a graceful exit; returns its exit status success.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else { return true };
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        for _ in 0..300 {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        false
+    }
+
+    /// Starts it again with the same arguments.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill9();
+        self.spawn()?;
+        self.wait_ready().await
+    }
+
+    /// OS process id while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Prometheus text from its /metrics.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        Ok(reqwest::get(format!("http://127.0.0.1:{}/metrics", self.metrics_port)).await?.text().await?)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Options of a stack.
+#[derive(Debug, Clone, Default)]
+pub struct StackOptions {
+    /// Extra `pipeline run` arguments (e.g. shorter dedup TTLs).
+    pub pipeline_args: Vec<String>,
+    /// Extra `bot` arguments.
+    pub bot_args: Vec<String>,
+    pub limits: EmulatorLimits,
+    /// Directory for process logs (a temporary one when `None`).
+    pub log_dir: Option<PathBuf>,
+}
+
+/// The running stack.
+pub struct Stack {
+    pub nats: LocalNats,
+    pub redis: LocalRedis,
+    pub emulator: Emulator,
+    pub feed: FeedServer,
+    pub solana: FeedServer,
+    pub pipeline: Proc,
+    pub bot: Proc,
+    _logs: Option<tempfile::TempDir>,
+    pub log_dir: PathBuf,
+}
+
+/// The demo bot token: the emulator accepts any.
+pub const DEMO_TOKEN: &str = "123456:HERALD-DEMO-TOKEN";
+
+impl Stack {
+    /// Starts everything and waits until pipeline and bot are ready.
+    pub async fn start(opts: StackOptions) -> anyhow::Result<Self> {
+        let nats = LocalNats::start()?;
+        let redis = LocalRedis::start()?;
+        let emulator = Emulator::start("127.0.0.1:0".parse()?, opts.limits.clone()).await?;
+        let feed = FeedServer::start("127.0.0.1:0".parse()?).await?;
+        let solana = FeedServer::start("127.0.0.1:0".parse()?).await?;
+        let (logs, log_dir) = match opts.log_dir {
+            Some(d) => {
+                std::fs::create_dir_all(&d)?;
+                (None, d)
+            }
+            None => {
+                let t = tempfile::tempdir()?;
+                let p = t.path().to_path_buf();
+                (Some(t), p)
+            }
+        };
+        // setup once, before two processes race to create the same streams
+        let status = Command::new(workspace_bin("pipeline")?).args(["setup", "--nats-url", &nats.url()]).stdout(Stdio::null()).status()?;
+        anyhow::ensure!(status.success(), "pipeline setup failed");
+        let pm = free_port();
+        let mut pipeline_args: Vec<String> = ["run", "--nats-url", &nats.url(), "--redis-url", &redis.url(), "--metrics-addr", &format!("127.0.0.1:{pm}"), "--feed-url", &feed.url(), "--solana-ws-url", &solana.url()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        pipeline_args.extend(opts.pipeline_args);
+        let bm = free_port();
+        let mut bot_args: Vec<String> = ["--token", DEMO_TOKEN, "--api-url", &emulator.url(), "--nats-url", &nats.url(), "--metrics-addr", &format!("127.0.0.1:{bm}"), "--poll-timeout-secs", "5"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        bot_args.extend(opts.bot_args);
+        let mut pipeline = Proc { name: "pipeline", args: pipeline_args, child: None, metrics_port: pm, log: log_dir.join("pipeline.log") };
+        let mut bot = Proc { name: "bot", args: bot_args, child: None, metrics_port: bm, log: log_dir.join("bot.log") };
+        pipeline.spawn()?;
+        bot.spawn()?;
+        pipeline.wait_ready().await?;
+        bot.wait_ready().await?;
+        feed.wait_for_clients(1, Duration::from_secs(15)).await?;
+        solana.wait_for_clients(1, Duration::from_secs(15)).await?;
+        Ok(Stack { nats, redis, emulator, feed, solana, pipeline, bot, _logs: logs, log_dir })
+    }
+
+    /// A JetStream context on the stack's NATS.
+    pub async fn jetstream(&self) -> anyhow::Result<async_nats::jetstream::Context> {
+        Ok(async_nats::jetstream::new(async_nats::connect(self.nats.url()).await?))
+    }
+
+    /// Waits until `pred` holds for the emulator's deliveries, or fails after `timeout`.
+    pub async fn wait_for_deliveries(&self, timeout: Duration, pred: impl Fn(&[crate::emulator::Delivery]) -> bool) -> anyhow::Result<Vec<crate::emulator::Delivery>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let d = self.emulator.deliveries();
+            if pred(&d) {
+                return Ok(d);
+            }
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!("deliveries did not reach the expected state within {timeout:?}: {} so far", d.len());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until no new delivery arrived for `quiet`, at most `timeout`.
+    pub async fn wait_quiet(&self, quiet: Duration, timeout: Duration) -> Vec<crate::emulator::Delivery> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last = (self.emulator.deliveries().len(), tokio::time::Instant::now());
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let n = self.emulator.deliveries().len();
+            if n != last.0 {
+                last = (n, tokio::time::Instant::now());
+            } else if last.1.elapsed() >= quiet {
+                break;
+            }
+        }
+        self.emulator.deliveries()
+    }
+}
+
+/// A private-chat text message update from `user_id` (Telegram's shape).
+pub fn private_text(user_id: i64, text: &str) -> serde_json::Value {
+    serde_json::json!({"message": {"message_id": 1, "from": {"id": user_id, "is_bot": false, "first_name": "Demo"},
+        "chat": {"id": user_id, "type": "private", "first_name": "Demo"}, "date": herald_schemas::now_ms() / 1000, "text": text,
+        "entities": [{"type": "bot_command", "offset": 0, "length": text.split_whitespace().next().unwrap_or("").len()}]}})
+}
+
+/// A `channel_post` update from a channel.
+pub fn channel_post(chat_id: i64, title: &str, message_id: i64, text: &str, urls: &[&str]) -> serde_json::Value {
+    let entities: Vec<serde_json::Value> = urls.iter().map(|u| serde_json::json!({"type": "text_link", "offset": 0, "length": 1, "url": u})).collect();
+    serde_json::json!({"channel_post": {"message_id": message_id, "chat": {"id": chat_id, "title": title, "type": "channel"},
+        "date": herald_schemas::now_ms() / 1000, "text": text, "entities": entities}})
+}

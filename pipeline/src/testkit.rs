@@ -1,0 +1,132 @@
+//! Real local services for tests, benchmarks and the demo: a `nats-server` with
+//! JetStream and a `redis-server`, each on a free loopback port with its own temporary
+//! storage, killed on drop. Also finds the workspace's own binaries.
+//!
+//! Binaries: `$HERALD_NATS_SERVER` (default `nats-server`, >= 2.10) and
+//! `$HERALD_REDIS_SERVER` (default `redis-server`); `scripts/install-deps` installs both.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for local tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn wait_for_port(port: u16, what: &str, child: &mut Child) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            anyhow::bail!("{what} exited during start-up ({status})");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    anyhow::bail!("{what} did not listen on port {port} within 15 s")
+}
+
+/// A nats-server with JetStream, file storage in a temporary directory.
+pub struct LocalNats {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl LocalNats {
+    /// Starts the server and waits until it accepts connections.
+    ///
+    /// Errors: the binary is missing (install with `scripts/install-deps`) or it exited.
+    pub fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port();
+        let child = Self::spawn(port, &dir)?;
+        let mut nats = LocalNats { child, port, dir };
+        wait_for_port(port, "nats-server", &mut nats.child)?;
+        Ok(nats)
+    }
+
+    fn spawn(port: u16, dir: &tempfile::TempDir) -> anyhow::Result<Child> {
+        let bin = std::env::var("HERALD_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
+        Command::new(&bin)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot start {bin}: {e}; run scripts/install-deps"))
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same port and storage.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.port, &self.dir)?;
+        wait_for_port(self.port, "nats-server", &mut self.child)
+    }
+}
+
+impl Drop for LocalNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A redis-server keeping nothing on disk.
+pub struct LocalRedis {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalRedis {
+    /// Starts the server and waits until it accepts connections.
+    pub fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port();
+        let bin = std::env::var("HERALD_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let child = Command::new(&bin)
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no", "--dir"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot start {bin}: {e}; run scripts/install-deps"))?;
+        let mut redis = LocalRedis { child, port, _dir: dir };
+        wait_for_port(port, "redis-server", &mut redis.child)?;
+        Ok(redis)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for LocalRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Path of a binary built from this workspace (`pipeline`, `bot`, `loadtest`), next to
+/// the running executable or one directory up (test executables live in `deps/`).
+pub fn workspace_bin(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dirs = exe.ancestors().skip(1).take(2);
+    for dir in dirs {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    anyhow::bail!("binary `{name}` not found next to {}; run `cargo build --workspace --bins` first", exe.display())
+}
