@@ -266,12 +266,14 @@ async fn bot_api(State(emu): State<Arc<Emu>>, Path((bot, method)): Path<(String,
         return err(404, "Not Found", None);
     }
     let p = params(q, &headers, &body);
-    match method.as_str() {
-        "getMe" => ok(bot_user()),
-        "getUpdates" => get_updates(&emu, &p).await,
-        "sendMessage" | "editMessageText" => send(&emu, &method, &p),
-        "answerCallbackQuery" | "setWebhook" | "deleteWebhook" | "setMyCommands" => ok(json!(true)),
-        "getWebhookInfo" => ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0})),
+    // Bot API method names are case-insensitive (teloxide sends `SendMessage`).
+    match method.to_ascii_lowercase().as_str() {
+        "getme" => ok(bot_user()),
+        "getupdates" => get_updates(&emu, &p).await,
+        "sendmessage" => send(&emu, "sendMessage", &p),
+        "editmessagetext" => send(&emu, "editMessageText", &p),
+        "answercallbackquery" | "setwebhook" | "deletewebhook" | "setmycommands" => ok(json!(true)),
+        "getwebhookinfo" => ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0})),
         _ => err(404, "Not Found: method not found", None),
     }
 }

@@ -51,7 +51,8 @@ pub fn signal_text(signal: &Signal, stats_of: impl Fn(&str) -> Option<ChannelSta
     if let Some(p) = call.price_usd {
         facts.push(format!("Price {}", price(p)));
     } else if let Some(p) = call.price_native {
-        facts.push(format!("Price {} (native)", format_sig(p, 4)));
+        let unit = if call.chain.as_str() == "solana" { "SOL" } else { "native" };
+        facts.push(format!("Price {} {unit}", format_sig(p, 4)));
     }
     if let Some(f) = call.fdv_usd {
         facts.push(format!("FDV {}", usd_compact(f)));
