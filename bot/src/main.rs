@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use clap::Parser;
 use herald_bot::config::{InboundArgs, LimitArgs, TelegramArgs};
-use herald_bot::outbound::{limits::Limits, Outbound};
 use herald_bot::inbound;
+use herald_bot::outbound::{limits::Limits, Outbound};
 use herald_pipeline::config::{MetricsArgs, NatsArgs};
 use herald_pipeline::{setup, telemetry};
 use herald_schemas::subjects;
@@ -34,13 +34,21 @@ async fn main() -> anyhow::Result<()> {
     telemetry::install_metrics();
     let shutdown = telemetry::shutdown_on_signal();
     let ready = telemetry::Readiness::default();
-    tokio::spawn(telemetry::serve(cli.metrics.metrics_addr, ready.clone(), shutdown.clone()));
+    tokio::spawn(telemetry::serve(
+        cli.metrics.metrics_addr,
+        ready.clone(),
+        shutdown.clone(),
+    ));
 
     let (client, js) = cli.nats.connect().await?;
     setup::apply(&js, false).await?;
     let bot = cli.telegram.bot()?;
     if cli.limits.global_rate > cli.limits.effective_global_rate() {
-        tracing::warn!(asked = cli.limits.global_rate, using = cli.limits.effective_global_rate(), "global rate above Telegram's limit; pass --paid-broadcast to go past 30/s");
+        tracing::warn!(
+            asked = cli.limits.global_rate,
+            using = cli.limits.effective_global_rate(),
+            "global rate above Telegram's limit; pass --paid-broadcast to go past 30/s"
+        );
     }
     let outbound = Outbound {
         bot: bot.clone(),
@@ -53,9 +61,20 @@ async fn main() -> anyhow::Result<()> {
     };
     let sender = tokio::spawn(outbound.run(shutdown.clone()));
     let receiver = if cli.inbound.webhook_url.is_some() {
-        tokio::spawn(inbound::serve_webhook(bot, cli.inbound.clone(), js.clone(), shutdown.clone()))
+        tokio::spawn(inbound::serve_webhook(
+            bot,
+            cli.inbound.clone(),
+            js.clone(),
+            shutdown.clone(),
+        ))
     } else {
-        tokio::spawn(inbound::poll(bot, cli.telegram.clone(), cli.inbound.clone(), js.clone(), shutdown.clone()))
+        tokio::spawn(inbound::poll(
+            bot,
+            cli.telegram.clone(),
+            cli.inbound.clone(),
+            js.clone(),
+            shutdown.clone(),
+        ))
     };
     ready.set_ready();
     let (a, b) = tokio::join!(sender, receiver);

@@ -27,9 +27,21 @@ pub fn recorded_posts() -> Vec<(i64, &'static str, String, Vec<&'static str>)> {
     let mut posts: Vec<(i64, &'static str, String, Vec<&'static str>)> = EXECUTER_POSTS
         .split("\n-----")
         .skip(1)
-        .map(|block| block.split_once('\n').map(|(_, body)| body.trim().to_string()).unwrap_or_default())
+        .map(|block| {
+            block
+                .split_once('\n')
+                .map(|(_, body)| body.trim().to_string())
+                .unwrap_or_default()
+        })
         .filter(|t| !t.is_empty())
-        .map(|t| (-1_001_900_000_001, "Bot Token Finder (Executer-Sol)", t, Vec::new()))
+        .map(|t| {
+            (
+                -1_001_900_000_001,
+                "Bot Token Finder (Executer-Sol)",
+                t,
+                Vec::new(),
+            )
+        })
         .collect();
     posts.push((
         -1_002_093_384_030,
@@ -38,8 +50,18 @@ pub fn recorded_posts() -> Vec<(i64, &'static str, String, Vec<&'static str>)> {
         vec!["https://t.me/soul_sniper_bot?start=15_AJ37PzYsw6Bn7XscietdaGQbrm3oCNYuphL4iK34pump"],
     ));
     // XTRACK and Large Buys lines without a contract address: chatter, not calls
-    posts.push((-1_002_134_751_475, "Blackhat SOL Alerts", "SLIDING did 👉 4x\n💰 MC: $53.8k 👉 $180k".into(), Vec::new()));
-    posts.push((-1_002_195_249_735, "Orion Tracker", "💰 E91 ($49.2K) - 10.65 SOL BUY".into(), Vec::new()));
+    posts.push((
+        -1_002_134_751_475,
+        "Blackhat SOL Alerts",
+        "SLIDING did 👉 4x\n💰 MC: $53.8k 👉 $180k".into(),
+        Vec::new(),
+    ));
+    posts.push((
+        -1_002_195_249_735,
+        "Orion Tracker",
+        "💰 E91 ($49.2K) - 10.65 SOL BUY".into(),
+        Vec::new(),
+    ));
     posts
 }
 
@@ -70,33 +92,61 @@ fn strip_tags(s: &str) -> String {
             _ => {}
         }
     }
-    out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 /// Runs the demo and prints what happened.
 pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<DemoSummary> {
     println!("Starting nats-server, redis-server, the Bot API emulator, feed servers, pipeline and bot...");
-    let mut stack = Stack::start(StackOptions { log_dir, ..Default::default() }).await?;
+    let mut stack = Stack::start(StackOptions {
+        log_dir,
+        ..Default::default()
+    })
+    .await?;
     println!("Logs: {}", stack.log_dir.display());
 
     stack.emulator.push_update(private_text(ALICE, "/start"));
     stack.emulator.push_update(private_text(BOB, "/start"));
-    stack.wait_for_deliveries(Duration::from_secs(30), |d| [ALICE, BOB].iter().all(|u| d.iter().any(|x| x.chat_id == *u))).await?;
-    stack.emulator.push_update(private_text(BOB, "/filters fdv 50k 300k"));
-    stack.wait_for_deliveries(Duration::from_secs(30), |d| d.iter().filter(|x| x.chat_id == BOB).count() >= 2).await?;
+    stack
+        .wait_for_deliveries(Duration::from_secs(30), |d| {
+            [ALICE, BOB]
+                .iter()
+                .all(|u| d.iter().any(|x| x.chat_id == *u))
+        })
+        .await?;
+    stack
+        .emulator
+        .push_update(private_text(BOB, "/filters fdv 50k 300k"));
+    stack
+        .wait_for_deliveries(Duration::from_secs(30), |d| {
+            d.iter().filter(|x| x.chat_id == BOB).count() >= 2
+        })
+        .await?;
     let before = stack.emulator.deliveries().len();
 
     let posts = recorded_posts();
-    println!("Feeding {} recorded call-channel posts as channel_post updates...", posts.len());
+    println!(
+        "Feeding {} recorded call-channel posts as channel_post updates...",
+        posts.len()
+    );
     for (i, (chat, title, text, urls)) in posts.iter().enumerate() {
-        stack.emulator.push_update(channel_post(*chat, title, 100 + i as i64, text, urls));
+        stack
+            .emulator
+            .push_update(channel_post(*chat, title, 100 + i as i64, text, urls));
     }
     let frames = recorded_solana_frames()?;
-    println!("Feeding {} recorded Solana transaction frames through the feed server...", frames.len());
+    println!(
+        "Feeding {} recorded Solana transaction frames through the feed server...",
+        frames.len()
+    );
     for f in frames {
         stack.solana.publish(f);
     }
-    let deliveries = stack.wait_quiet(Duration::from_secs(4), Duration::from_secs(90)).await;
+    let deliveries = stack
+        .wait_quiet(Duration::from_secs(4), Duration::from_secs(90))
+        .await;
 
     println!("\n=== Messages the Telegram emulator received ===");
     for d in &deliveries {
@@ -105,7 +155,12 @@ pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<DemoSummary> {
             BOB => "Bob (FDV $50K–$300K)",
             _ => "other",
         };
-        println!("--- #{} to {who}, {}:\n{}", d.seq, d.method, strip_tags(&d.text));
+        println!(
+            "--- #{} to {who}, {}:\n{}",
+            d.seq,
+            d.method,
+            strip_tags(&d.text)
+        );
     }
     let mut per_chat = BTreeMap::new();
     for d in &deliveries[before..] {
@@ -115,17 +170,30 @@ pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<DemoSummary> {
     let dead = js.get_stream("DLQ").await?.info().await?.state.messages;
     let stats = stack.emulator.stats();
     println!("\n=== Summary ===");
-    println!("call-channel posts: {}, Solana frames: 15 (5 pool creations, 10 swaps)", posts.len());
+    println!(
+        "call-channel posts: {}, Solana frames: 15 (5 pool creations, 10 swaps)",
+        posts.len()
+    );
     for (chat, n) in &per_chat {
         println!("notifications to chat {chat}: {n}");
     }
-    println!("dead-lettered: {dead}; 429s answered by the emulator: {}", stats.too_many_requests);
+    println!(
+        "dead-lettered: {dead}; 429s answered by the emulator: {}",
+        stats.too_many_requests
+    );
     let metrics = stack.pipeline.metrics().await?;
-    for line in metrics.lines().filter(|l| l.starts_with("herald_stage_") && (l.contains("_total"))) {
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("herald_stage_") && (l.contains("_total")))
+    {
         println!("  {line}");
     }
     let ok = stack.bot.terminate() & stack.pipeline.terminate();
     println!("graceful shutdown: {}", if ok { "clean" } else { "forced" });
-    Ok(DemoSummary { deliveries, notifications_per_chat: per_chat, dead_lettered: dead, too_many_requests: stats.too_many_requests })
+    Ok(DemoSummary {
+        deliveries,
+        notifications_per_chat: per_chat,
+        dead_lettered: dead,
+        too_many_requests: stats.too_many_requests,
+    })
 }
-

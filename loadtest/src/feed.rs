@@ -24,13 +24,19 @@ impl FeedServer {
         let addr = listener.local_addr()?;
         let (tx, _) = broadcast::channel::<Arc<String>>(1 << 16);
         let clients = Arc::new(AtomicUsize::new(0));
-        let server = FeedServer { tx: tx.clone(), clients: clients.clone(), addr };
+        let server = FeedServer {
+            tx: tx.clone(),
+            clients: clients.clone(),
+            addr,
+        };
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let mut rx = tx.subscribe();
                 let clients = clients.clone();
                 tokio::spawn(async move {
-                    let Ok(ws) = tokio_tungstenite::accept_async(stream).await else { return };
+                    let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                        return;
+                    };
                     clients.fetch_add(1, Ordering::SeqCst);
                     let (mut sink, mut source) = ws.split();
                     loop {
@@ -72,11 +78,18 @@ impl FeedServer {
     }
 
     /// Waits until at least `n` clients are connected.
-    pub async fn wait_for_clients(&self, n: usize, timeout: std::time::Duration) -> anyhow::Result<()> {
+    pub async fn wait_for_clients(
+        &self,
+        n: usize,
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
         while self.clients() < n {
             if tokio::time::Instant::now() > deadline {
-                anyhow::bail!("no feed client connected to {} within {timeout:?}", self.url());
+                anyhow::bail!(
+                    "no feed client connected to {} within {timeout:?}",
+                    self.url()
+                );
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
@@ -88,11 +101,18 @@ impl FeedServer {
 /// of a JS array (the Helius capture format, trailing comma included).
 pub fn parse_frames(text: &str) -> anyhow::Result<Vec<String>> {
     let trimmed = text.trim().trim_end_matches(',');
-    let wrapped = if trimmed.starts_with('[') { trimmed.to_string() } else { format!("[{trimmed}]") };
+    let wrapped = if trimmed.starts_with('[') {
+        trimmed.to_string()
+    } else {
+        format!("[{trimmed}]")
+    };
     if let Ok(serde_json::Value::Array(items)) = serde_json::from_str(&wrapped) {
         return Ok(items.iter().map(|v| v.to_string()).collect());
     }
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| Ok(serde_json::from_str::<serde_json::Value>(l)?.to_string())).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| Ok(serde_json::from_str::<serde_json::Value>(l)?.to_string()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -21,13 +21,23 @@ pub fn histogram() -> Histogram<u64> {
 impl Percentiles {
     pub fn of(h: &Histogram<u64>) -> Self {
         let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-        Percentiles { count: h.len(), p50_ms: ms(0.5), p99_ms: ms(0.99), p999_ms: ms(0.999), max_ms: h.max() as f64 / 1000.0 }
+        Percentiles {
+            count: h.len(),
+            p50_ms: ms(0.5),
+            p99_ms: ms(0.99),
+            p999_ms: ms(0.999),
+            max_ms: h.max() as f64 / 1000.0,
+        }
     }
 }
 
 impl std::fmt::Display for Percentiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "n={} p50={:.2} ms p99={:.2} ms p99.9={:.2} ms max={:.2} ms", self.count, self.p50_ms, self.p99_ms, self.p999_ms, self.max_ms)
+        write!(
+            f,
+            "n={} p50={:.2} ms p99={:.2} ms p99.9={:.2} ms max={:.2} ms",
+            self.count, self.p50_ms, self.p99_ms, self.p999_ms, self.max_ms
+        )
     }
 }
 
@@ -65,10 +75,22 @@ pub struct Report {
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "scenario {}: {} events/s for {} s, {} users", self.scenario, self.rate_per_s, self.duration_s, self.users)?;
+        writeln!(
+            f,
+            "scenario {}: {} events/s for {} s, {} users",
+            self.scenario, self.rate_per_s, self.duration_s, self.users
+        )?;
         writeln!(f, "  events sent:            {}", self.events_sent)?;
-        writeln!(f, "  notifications seen:     {} of {} expected", self.notifications_seen, self.notifications_expected)?;
-        writeln!(f, "  throughput:             {:.0} notifications/s", self.throughput_per_s)?;
+        writeln!(
+            f,
+            "  notifications seen:     {} of {} expected",
+            self.notifications_seen, self.notifications_expected
+        )?;
+        writeln!(
+            f,
+            "  throughput:             {:.0} notifications/s",
+            self.throughput_per_s
+        )?;
         writeln!(f, "  feed -> subject:        {}", self.latency_to_subject)?;
         if let Some(t) = &self.latency_to_telegram {
             writeln!(f, "  feed -> Telegram:       {t}")?;
@@ -89,6 +111,12 @@ impl std::fmt::Display for Report {
 /// Resident memory of a process in MB, from `/proc/<pid>/status` (Linux).
 pub fn rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some(kb / 1024.0)
 }

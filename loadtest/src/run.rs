@@ -53,7 +53,11 @@ pub struct RunArgs {
 }
 
 /// Seeds `users` users into the users bucket, split into FDV bands.
-pub async fn seed_users(js: &jetstream::Context, users: usize, matches_per_event: usize) -> anyhow::Result<usize> {
+pub async fn seed_users(
+    js: &jetstream::Context,
+    users: usize,
+    matches_per_event: usize,
+) -> anyhow::Result<usize> {
     let kv = js.get_key_value(subjects::USERS_BUCKET).await?;
     let bands = (users / matches_per_event.max(1)).max(1);
     futures::stream::iter(1..=users as i64)
@@ -61,9 +65,17 @@ pub async fn seed_users(js: &jetstream::Context, users: usize, matches_per_event
             let kv = kv.clone();
             async move {
                 let band = (id as usize - 1) % bands;
-                let filters = Filters { min_fdv_usd: Some(band as f64 * 1000.0), max_fdv_usd: Some(band as f64 * 1000.0 + 999.0), ..Default::default() };
-                let s = UserSettings { filters, ..UserSettings::new(id, id, herald_schemas::now_ms()) };
-                kv.put(id.to_string(), herald_schemas::encode(&s).into()).await
+                let filters = Filters {
+                    min_fdv_usd: Some(band as f64 * 1000.0),
+                    max_fdv_usd: Some(band as f64 * 1000.0 + 999.0),
+                    ..Default::default()
+                };
+                let s = UserSettings {
+                    filters,
+                    ..UserSettings::new(id, id, herald_schemas::now_ms())
+                };
+                kv.put(id.to_string(), herald_schemas::encode(&s).into())
+                    .await
             }
         })
         .buffer_unordered(256)
@@ -94,7 +106,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     herald_pipeline::setup::apply(&js, false).await?;
     let bands = seed_users(&js, args.users, args.matches_per_event).await?;
     let feed = FeedServer::start(args.feed_listen).await?;
-    eprintln!("seeded {} users; waiting for the pipeline to connect to {}", args.users, feed.url());
+    eprintln!(
+        "seeded {} users; waiting for the pipeline to connect to {}",
+        args.users,
+        feed.url()
+    );
     feed.wait_for_clients(1, Duration::from_secs(60)).await?;
     // the pipeline's user replica catches up through KV change events
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -105,7 +121,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
         let seen = seen.clone();
         tokio::spawn(async move {
             while let Some(msg) = sub.next().await {
-                let Ok(out) = herald_schemas::decode::<OutboundMessage>(&msg.payload) else { continue };
+                let Ok(out) = herald_schemas::decode::<OutboundMessage>(&msg.payload) else {
+                    continue;
+                };
                 let lat_us = herald_schemas::now_ms().saturating_sub(out.origin_ts_ms) * 1000;
                 let mut s = seen.lock().unwrap();
                 let _ = s.0.record(lat_us.max(1));
@@ -148,15 +166,24 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     }
     seen_task.abort();
     let (hist, count, msg_bytes, last) = seen.lock().unwrap().clone();
-    let elapsed = last.map(|l| l.duration_since(started)).unwrap_or(started.elapsed()).as_secs_f64();
+    let elapsed = last
+        .map(|l| l.duration_since(started))
+        .unwrap_or(started.elapsed())
+        .as_secs_f64();
     let throughput = count as f64 / elapsed.max(1e-9);
 
     let latency_to_telegram = match &args.emulator_url {
         Some(url) => Some(telegram_latency(url, &send_ts).await?),
         None => None,
     };
-    let ceiling = if args.no_ceiling { None } else { Some(ceiling(&js, count.clamp(10_000, 200_000), msg_bytes.max(64)).await?) };
-    let ratio = ceiling.as_ref().map(|c| throughput / c.publish_and_consume_per_s);
+    let ceiling = if args.no_ceiling {
+        None
+    } else {
+        Some(ceiling(&js, count.clamp(10_000, 200_000), msg_bytes.max(64)).await?)
+    };
+    let ratio = ceiling
+        .as_ref()
+        .map(|c| throughput / c.publish_and_consume_per_s);
     Ok(Report {
         scenario: "signals".into(),
         rate_per_s: args.rate,
@@ -182,11 +209,21 @@ fn sample_rss(pids: &[u32], max: Option<f64>) -> Option<f64> {
     Some(max.unwrap_or(0.0).max(total))
 }
 
-async fn telegram_latency(url: &str, send_ts: &HashMap<String, u64>) -> anyhow::Result<Percentiles> {
-    let deliveries: Vec<crate::emulator::Delivery> = reqwest::get(format!("{url}/control/deliveries")).await?.json().await?;
+async fn telegram_latency(
+    url: &str,
+    send_ts: &HashMap<String, u64>,
+) -> anyhow::Result<Percentiles> {
+    let deliveries: Vec<crate::emulator::Delivery> =
+        reqwest::get(format!("{url}/control/deliveries"))
+            .await?
+            .json()
+            .await?;
     let mut h = histogram();
     for d in deliveries {
-        if let Some((_, ts)) = send_ts.iter().find(|(token, _)| d.text.contains(token.as_str())) {
+        if let Some((_, ts)) = send_ts
+            .iter()
+            .find(|(token, _)| d.text.contains(token.as_str()))
+        {
             let _ = h.record((d.at_ms.saturating_sub(*ts) * 1000).max(1));
         }
     }
@@ -199,12 +236,21 @@ async fn telegram_latency(url: &str, send_ts: &HashMap<String, u64>) -> anyhow::
 pub async fn ceiling(js: &jetstream::Context, n: u64, size: usize) -> anyhow::Result<Ceiling> {
     let name = "LOADTEST_CEILING";
     let _ = js.delete_stream(name).await;
-    let s = js.create_stream(stream::Config { name: name.into(), subjects: vec!["loadtest.ceiling".into()], storage: stream::StorageType::File, ..Default::default() }).await?;
+    let s = js
+        .create_stream(stream::Config {
+            name: name.into(),
+            subjects: vec!["loadtest.ceiling".into()],
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await?;
     let payload = bytes::Bytes::from(vec![b'x'; size]);
     let t0 = Instant::now();
     let mut acks = futures::stream::FuturesUnordered::new();
     for _ in 0..n {
-        acks.push(std::future::IntoFuture::into_future(js.publish("loadtest.ceiling", payload.clone()).await?));
+        acks.push(std::future::IntoFuture::into_future(
+            js.publish("loadtest.ceiling", payload.clone()).await?,
+        ));
         if acks.len() >= 4096 {
             acks.next().await.transpose()?;
         }
@@ -213,12 +259,25 @@ pub async fn ceiling(js: &jetstream::Context, n: u64, size: usize) -> anyhow::Re
         a?;
     }
     let publish_s = t0.elapsed().as_secs_f64();
-    let consumer = s.create_consumer(pull::Config { durable_name: Some("ceiling".into()), ..Default::default() }).await?;
-    let mut messages = consumer.stream().max_messages_per_batch(1000).messages().await?;
+    let consumer = s
+        .create_consumer(pull::Config {
+            durable_name: Some("ceiling".into()),
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(1000)
+        .messages()
+        .await?;
     let t1 = Instant::now();
     let mut got = 0;
     while got < n {
-        let m = messages.next().await.ok_or_else(|| anyhow::anyhow!("ceiling consumer ended"))?.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let m = messages
+            .next()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("ceiling consumer ended"))?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         m.ack().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         got += 1;
     }

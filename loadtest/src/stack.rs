@@ -24,10 +24,16 @@ pub struct Proc {
 impl Proc {
     fn spawn(&mut self) -> anyhow::Result<()> {
         let bin = workspace_bin(self.name)?;
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
         let child = Command::new(bin)
             .args(&self.args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .env_remove("TELOXIDE_TOKEN")
             .stdout(Stdio::null())
             .stderr(log)
@@ -47,7 +53,11 @@ impl Proc {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        anyhow::bail!("{} not ready after 30 s; see {}", self.name, self.log.display())
+        anyhow::bail!(
+            "{} not ready after 30 s; see {}",
+            self.name,
+            self.log.display()
+        )
     }
 
     /// SIGKILL: no chance to finish anything.
@@ -60,8 +70,13 @@ impl Proc {
 
     /// SIGTERM and wait for a graceful exit; returns its exit status success.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut c) = self.child.take() else { return true };
-        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
         for _ in 0..300 {
             if let Ok(Some(status)) = c.try_wait() {
                 return status.success();
@@ -87,7 +102,12 @@ impl Proc {
 
     /// Prometheus text from its /metrics.
     pub async fn metrics(&self) -> anyhow::Result<String> {
-        Ok(reqwest::get(format!("http://127.0.0.1:{}/metrics", self.metrics_port)).await?.text().await?)
+        Ok(
+            reqwest::get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+                .await?
+                .text()
+                .await?,
+        )
     }
 }
 
@@ -145,38 +165,92 @@ impl Stack {
             }
         };
         // setup once, before two processes race to create the same streams
-        let status = Command::new(workspace_bin("pipeline")?).args(["setup", "--nats-url", &nats.url()]).stdout(Stdio::null()).status()?;
+        let status = Command::new(workspace_bin("pipeline")?)
+            .args(["setup", "--nats-url", &nats.url()])
+            .stdout(Stdio::null())
+            .status()?;
         anyhow::ensure!(status.success(), "pipeline setup failed");
         let pm = free_port();
-        let mut pipeline_args: Vec<String> = ["run", "--nats-url", &nats.url(), "--redis-url", &redis.url(), "--metrics-addr", &format!("127.0.0.1:{pm}"), "--feed-url", &feed.url(), "--solana-ws-url", &solana.url()]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut pipeline_args: Vec<String> = [
+            "run",
+            "--nats-url",
+            &nats.url(),
+            "--redis-url",
+            &redis.url(),
+            "--metrics-addr",
+            &format!("127.0.0.1:{pm}"),
+            "--feed-url",
+            &feed.url(),
+            "--solana-ws-url",
+            &solana.url(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         pipeline_args.extend(opts.pipeline_args);
         let bm = free_port();
-        let mut bot_args: Vec<String> = ["--token", DEMO_TOKEN, "--api-url", &emulator.url(), "--nats-url", &nats.url(), "--metrics-addr", &format!("127.0.0.1:{bm}"), "--poll-timeout-secs", "5"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut bot_args: Vec<String> = [
+            "--token",
+            DEMO_TOKEN,
+            "--api-url",
+            &emulator.url(),
+            "--nats-url",
+            &nats.url(),
+            "--metrics-addr",
+            &format!("127.0.0.1:{bm}"),
+            "--poll-timeout-secs",
+            "5",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         bot_args.extend(opts.bot_args);
-        let mut pipeline = Proc { name: "pipeline", args: pipeline_args, child: None, metrics_port: pm, log: log_dir.join("pipeline.log") };
-        let mut bot = Proc { name: "bot", args: bot_args, child: None, metrics_port: bm, log: log_dir.join("bot.log") };
+        let mut pipeline = Proc {
+            name: "pipeline",
+            args: pipeline_args,
+            child: None,
+            metrics_port: pm,
+            log: log_dir.join("pipeline.log"),
+        };
+        let mut bot = Proc {
+            name: "bot",
+            args: bot_args,
+            child: None,
+            metrics_port: bm,
+            log: log_dir.join("bot.log"),
+        };
         pipeline.spawn()?;
         bot.spawn()?;
         pipeline.wait_ready().await?;
         bot.wait_ready().await?;
         feed.wait_for_clients(1, Duration::from_secs(15)).await?;
         solana.wait_for_clients(1, Duration::from_secs(15)).await?;
-        Ok(Stack { nats, redis, emulator, feed, solana, pipeline, bot, _logs: logs, log_dir })
+        Ok(Stack {
+            nats,
+            redis,
+            emulator,
+            feed,
+            solana,
+            pipeline,
+            bot,
+            _logs: logs,
+            log_dir,
+        })
     }
 
     /// A JetStream context on the stack's NATS.
     pub async fn jetstream(&self) -> anyhow::Result<async_nats::jetstream::Context> {
-        Ok(async_nats::jetstream::new(async_nats::connect(self.nats.url()).await?))
+        Ok(async_nats::jetstream::new(
+            async_nats::connect(self.nats.url()).await?,
+        ))
     }
 
     /// Waits until `pred` holds for the emulator's deliveries, or fails after `timeout`.
-    pub async fn wait_for_deliveries(&self, timeout: Duration, pred: impl Fn(&[crate::emulator::Delivery]) -> bool) -> anyhow::Result<Vec<crate::emulator::Delivery>> {
+    pub async fn wait_for_deliveries(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&[crate::emulator::Delivery]) -> bool,
+    ) -> anyhow::Result<Vec<crate::emulator::Delivery>> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let d = self.emulator.deliveries();
@@ -184,16 +258,26 @@ impl Stack {
                 return Ok(d);
             }
             if tokio::time::Instant::now() > deadline {
-                anyhow::bail!("deliveries did not reach the expected state within {timeout:?}: {} so far", d.len());
+                anyhow::bail!(
+                    "deliveries did not reach the expected state within {timeout:?}: {} so far",
+                    d.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// Waits until no new delivery arrived for `quiet`, at most `timeout`.
-    pub async fn wait_quiet(&self, quiet: Duration, timeout: Duration) -> Vec<crate::emulator::Delivery> {
+    pub async fn wait_quiet(
+        &self,
+        quiet: Duration,
+        timeout: Duration,
+    ) -> Vec<crate::emulator::Delivery> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut last = (self.emulator.deliveries().len(), tokio::time::Instant::now());
+        let mut last = (
+            self.emulator.deliveries().len(),
+            tokio::time::Instant::now(),
+        );
         while tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let n = self.emulator.deliveries().len();
@@ -215,8 +299,17 @@ pub fn private_text(user_id: i64, text: &str) -> serde_json::Value {
 }
 
 /// A `channel_post` update from a channel.
-pub fn channel_post(chat_id: i64, title: &str, message_id: i64, text: &str, urls: &[&str]) -> serde_json::Value {
-    let entities: Vec<serde_json::Value> = urls.iter().map(|u| serde_json::json!({"type": "text_link", "offset": 0, "length": 1, "url": u})).collect();
+pub fn channel_post(
+    chat_id: i64,
+    title: &str,
+    message_id: i64,
+    text: &str,
+    urls: &[&str],
+) -> serde_json::Value {
+    let entities: Vec<serde_json::Value> = urls
+        .iter()
+        .map(|u| serde_json::json!({"type": "text_link", "offset": 0, "length": 1, "url": u}))
+        .collect();
     serde_json::json!({"channel_post": {"message_id": message_id, "chat": {"id": chat_id, "title": title, "type": "channel"},
         "date": herald_schemas::now_ms() / 1000, "text": text, "entities": entities}})
 }

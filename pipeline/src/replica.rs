@@ -24,7 +24,9 @@ pub struct Replica<S> {
 
 impl<S> Clone for Replica<S> {
     fn clone(&self) -> Self {
-        Replica { sink: self.sink.clone() }
+        Replica {
+            sink: self.sink.clone(),
+        }
     }
 }
 
@@ -33,11 +35,21 @@ impl<S: ReplicaSink> Replica<S> {
     /// applying changes in the background until `shutdown`.
     ///
     /// Errors: the bucket does not exist (run `pipeline setup`) or cannot be watched.
-    pub async fn start(js: &jetstream::Context, bucket: &str, sink: S, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let store = js.get_key_value(bucket).await.map_err(|e| anyhow::anyhow!("KV bucket {bucket}: {e}; run `pipeline setup` first"))?;
+    pub async fn start(
+        js: &jetstream::Context,
+        bucket: &str,
+        sink: S,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let store = js
+            .get_key_value(bucket)
+            .await
+            .map_err(|e| anyhow::anyhow!("KV bucket {bucket}: {e}; run `pipeline setup` first"))?;
         let initial = store.status().await?.values();
         let mut watch = store.watch_with_history(">").await?;
-        let replica = Replica { sink: Arc::new(RwLock::new(sink)) };
+        let replica = Replica {
+            sink: Arc::new(RwLock::new(sink)),
+        };
         let (synced_tx, synced_rx) = tokio::sync::oneshot::channel::<()>();
         let mut synced_tx = Some(synced_tx);
         if initial == 0 {
@@ -69,19 +81,24 @@ impl<S: ReplicaSink> Replica<S> {
                         kv::Operation::Delete | kv::Operation::Purge => s.delete(&entry.key),
                     }
                 }
-                metrics::counter!("herald_replica_changes_total", "bucket" => bucket_name.clone()).increment(1);
+                metrics::counter!("herald_replica_changes_total", "bucket" => bucket_name.clone())
+                    .increment(1);
                 if entry.delta == 0 {
                     synced_tx.take().map(|tx| tx.send(()));
                 }
             }
         });
-        synced_rx.await.map_err(|_| anyhow::anyhow!("KV watch of {bucket} ended before the initial sync"))?;
+        synced_rx
+            .await
+            .map_err(|_| anyhow::anyhow!("KV watch of {bucket} ended before the initial sync"))?;
         Ok(replica)
     }
 
     /// Wraps a sink without a bucket (tests and benchmarks).
     pub fn detached(sink: S) -> Self {
-        Replica { sink: Arc::new(RwLock::new(sink)) }
+        Replica {
+            sink: Arc::new(RwLock::new(sink)),
+        }
     }
 
     /// Runs `f` with read access to the replica.

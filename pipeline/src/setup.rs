@@ -12,9 +12,18 @@ use herald_schemas::subjects;
 /// The checked-in stream definitions, embedded so the binary needs no files at run time.
 pub const STREAM_DEFINITIONS: &[(&str, &str)] = &[
     ("calls.json", include_str!("../../nats/streams/calls.json")),
-    ("signals.json", include_str!("../../nats/streams/signals.json")),
-    ("outbound.json", include_str!("../../nats/streams/outbound.json")),
-    ("updates.json", include_str!("../../nats/streams/updates.json")),
+    (
+        "signals.json",
+        include_str!("../../nats/streams/signals.json"),
+    ),
+    (
+        "outbound.json",
+        include_str!("../../nats/streams/outbound.json"),
+    ),
+    (
+        "updates.json",
+        include_str!("../../nats/streams/updates.json"),
+    ),
     ("dlq.json", include_str!("../../nats/streams/dlq.json")),
 ];
 
@@ -32,7 +41,9 @@ pub enum Applied {
 pub fn stream_configs() -> anyhow::Result<Vec<stream::Config>> {
     STREAM_DEFINITIONS
         .iter()
-        .map(|(file, json)| serde_json::from_str(json).map_err(|e| anyhow::anyhow!("nats/streams/{file}: {e}")))
+        .map(|(file, json)| {
+            serde_json::from_str(json).map_err(|e| anyhow::anyhow!("nats/streams/{file}: {e}"))
+        })
         .collect()
 }
 
@@ -50,7 +61,9 @@ pub async fn apply(js: &jetstream::Context, update: bool) -> anyhow::Result<Vec<
         match js.get_key_value(&name).await {
             Ok(_) => applied.push(Applied::Unchanged(format!("KV {name}"))),
             Err(_) => {
-                js.create_key_value(cfg).await.map_err(|e| anyhow::anyhow!("creating KV bucket {name}: {e}"))?;
+                js.create_key_value(cfg)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("creating KV bucket {name}: {e}"))?;
                 applied.push(Applied::Created(format!("KV {name}")));
             }
         }
@@ -58,12 +71,18 @@ pub async fn apply(js: &jetstream::Context, update: bool) -> anyhow::Result<Vec<
     Ok(applied)
 }
 
-async fn apply_stream(js: &jetstream::Context, want: stream::Config, update: bool) -> anyhow::Result<Applied> {
+async fn apply_stream(
+    js: &jetstream::Context,
+    want: stream::Config,
+    update: bool,
+) -> anyhow::Result<Applied> {
     let name = want.name.clone();
     let mut existing = match js.get_stream(&name).await {
         Ok(s) => s,
         Err(_) => {
-            js.create_stream(want).await.map_err(|e| anyhow::anyhow!("creating stream {name}: {e}"))?;
+            js.create_stream(want)
+                .await
+                .map_err(|e| anyhow::anyhow!("creating stream {name}: {e}"))?;
             return Ok(Applied::Created(name));
         }
     };
@@ -78,7 +97,9 @@ async fn apply_stream(js: &jetstream::Context, want: stream::Config, update: boo
             diffs.join("\n  ")
         );
     }
-    js.update_stream(want).await.map_err(|e| anyhow::anyhow!("updating stream {name}: {e}"))?;
+    js.update_stream(want)
+        .await
+        .map_err(|e| anyhow::anyhow!("updating stream {name}: {e}"))?;
     Ok(Applied::Updated(name))
 }
 
@@ -90,15 +111,51 @@ pub fn differences(have: &stream::Config, want: &stream::Config) -> Vec<String> 
             d.push(format!("{field}: existing {a} != wanted {b}"));
         }
     };
-    cmp("subjects", format!("{:?}", have.subjects), format!("{:?}", want.subjects));
-    cmp("retention", format!("{:?}", have.retention), format!("{:?}", want.retention));
-    cmp("storage", format!("{:?}", have.storage), format!("{:?}", want.storage));
-    cmp("discard", format!("{:?}", have.discard), format!("{:?}", want.discard));
-    cmp("max_age", format!("{:?}", have.max_age), format!("{:?}", want.max_age));
-    cmp("max_bytes", have.max_bytes.to_string(), want.max_bytes.to_string());
-    cmp("max_message_size", have.max_message_size.to_string(), want.max_message_size.to_string());
-    cmp("duplicate_window", format!("{:?}", have.duplicate_window), format!("{:?}", want.duplicate_window));
-    cmp("num_replicas", have.num_replicas.to_string(), want.num_replicas.to_string());
+    cmp(
+        "subjects",
+        format!("{:?}", have.subjects),
+        format!("{:?}", want.subjects),
+    );
+    cmp(
+        "retention",
+        format!("{:?}", have.retention),
+        format!("{:?}", want.retention),
+    );
+    cmp(
+        "storage",
+        format!("{:?}", have.storage),
+        format!("{:?}", want.storage),
+    );
+    cmp(
+        "discard",
+        format!("{:?}", have.discard),
+        format!("{:?}", want.discard),
+    );
+    cmp(
+        "max_age",
+        format!("{:?}", have.max_age),
+        format!("{:?}", want.max_age),
+    );
+    cmp(
+        "max_bytes",
+        have.max_bytes.to_string(),
+        want.max_bytes.to_string(),
+    );
+    cmp(
+        "max_message_size",
+        have.max_message_size.to_string(),
+        want.max_message_size.to_string(),
+    );
+    cmp(
+        "duplicate_window",
+        format!("{:?}", have.duplicate_window),
+        format!("{:?}", want.duplicate_window),
+    );
+    cmp(
+        "num_replicas",
+        have.num_replicas.to_string(),
+        want.num_replicas.to_string(),
+    );
     d
 }
 
@@ -106,8 +163,18 @@ pub fn differences(have: &stream::Config, want: &stream::Config) -> Vec<String> 
 /// idempotency keys expire after 7 days (longer than any redelivery).
 pub fn kv_buckets() -> Vec<kv::Config> {
     vec![
-        kv::Config { bucket: subjects::USERS_BUCKET.into(), history: 1, storage: stream::StorageType::File, ..Default::default() },
-        kv::Config { bucket: subjects::CHANNELS_BUCKET.into(), history: 1, storage: stream::StorageType::File, ..Default::default() },
+        kv::Config {
+            bucket: subjects::USERS_BUCKET.into(),
+            history: 1,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        },
+        kv::Config {
+            bucket: subjects::CHANNELS_BUCKET.into(),
+            history: 1,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        },
         kv::Config {
             bucket: subjects::DELIVERED_BUCKET.into(),
             history: 1,
@@ -128,14 +195,35 @@ mod tests {
         let names: Vec<&str> = configs.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
-            [subjects::CALLS_STREAM, subjects::SIGNALS_STREAM, subjects::OUTBOUND_STREAM, subjects::UPDATES_STREAM, subjects::DLQ_STREAM]
+            [
+                subjects::CALLS_STREAM,
+                subjects::SIGNALS_STREAM,
+                subjects::OUTBOUND_STREAM,
+                subjects::UPDATES_STREAM,
+                subjects::DLQ_STREAM
+            ]
         );
         let calls = &configs[0];
         assert_eq!(calls.duplicate_window, Duration::from_secs(120));
         assert!(calls.subjects.iter().any(|s| s == "herald.calls.>"));
         // every subject the schemas build falls inside exactly one stream
-        for subject in [subjects::call("solana", "feed"), subjects::signal("bsc"), subjects::notify(1), subjects::reply(-5), subjects::update("message"), subjects::dead_letter("x")] {
-            let owners = configs.iter().filter(|c| c.subjects.iter().any(|p| p.trim_end_matches('>') .len() > 0 && subject.starts_with(p.trim_end_matches('>')))).count();
+        for subject in [
+            subjects::call("solana", "feed"),
+            subjects::signal("bsc"),
+            subjects::notify(1),
+            subjects::reply(-5),
+            subjects::update("message"),
+            subjects::dead_letter("x"),
+        ] {
+            let owners = configs
+                .iter()
+                .filter(|c| {
+                    c.subjects.iter().any(|p| {
+                        p.trim_end_matches('>').len() > 0
+                            && subject.starts_with(p.trim_end_matches('>'))
+                    })
+                })
+                .count();
             assert_eq!(owners, 1, "{subject}");
         }
     }

@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for local tests).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 fn wait_for_port(port: u16, what: &str, child: &mut Child) -> anyhow::Result<()> {
@@ -94,13 +97,27 @@ impl LocalRedis {
         let port = free_port();
         let bin = std::env::var("HERALD_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let child = Command::new(&bin)
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no", "--dir"])
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+            ])
             .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| anyhow::anyhow!("cannot start {bin}: {e}; run scripts/install-deps"))?;
-        let mut redis = LocalRedis { child, port, _dir: dir };
+        let mut redis = LocalRedis {
+            child,
+            port,
+            _dir: dir,
+        };
         wait_for_port(port, "redis-server", &mut redis.child)?;
         Ok(redis)
     }
@@ -128,5 +145,8 @@ pub fn workspace_bin(name: &str) -> anyhow::Result<PathBuf> {
             return Ok(candidate);
         }
     }
-    anyhow::bail!("binary `{name}` not found next to {}; run `cargo build --workspace --bins` first", exe.display())
+    anyhow::bail!(
+        "binary `{name}` not found next to {}; run `cargo build --workspace --bins` first",
+        exe.display()
+    )
 }

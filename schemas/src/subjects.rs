@@ -69,7 +69,13 @@ pub fn dead_letter(stage: &str) -> String {
 pub fn token(s: &str) -> String {
     let t: String = s
         .chars()
-        .map(|c| if c == '.' || c == '*' || c == '>' || c.is_whitespace() { '_' } else { c })
+        .map(|c| {
+            if c == '.' || c == '*' || c == '>' || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     if t.is_empty() {
         "_".into()
@@ -81,7 +87,13 @@ pub fn token(s: &str) -> String {
 /// Makes a string a valid KV key (`[-/_=.a-zA-Z0-9]+`), replacing other characters by `_`.
 pub fn kv_key(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-/_=.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-/_=.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 

@@ -44,7 +44,15 @@ pub struct UserSettings {
 impl UserSettings {
     /// A new active user with no filters.
     pub fn new(user_id: i64, chat_id: i64, now_ms: u64) -> Self {
-        UserSettings { v: 1, user_id, chat_id, active: true, paused: false, filters: Filters::default(), updated_at_ms: now_ms }
+        UserSettings {
+            v: 1,
+            user_id,
+            chat_id,
+            active: true,
+            paused: false,
+            filters: Filters::default(),
+            updated_at_ms: now_ms,
+        }
     }
 
     /// Whether the user should receive broadcasts at all.

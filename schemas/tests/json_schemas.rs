@@ -5,7 +5,9 @@ use herald_schemas::*;
 use std::path::PathBuf;
 
 fn check<T: Versioned>() -> Option<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("json").join(format!("{}.v{}.json", T::SCHEMA_NAME, T::VERSION));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("json")
+        .join(format!("{}.v{}.json", T::SCHEMA_NAME, T::VERSION));
     let want = json_schema::<T>();
     if std::env::var_os("HERALD_BLESS").is_some() {
         std::fs::write(&path, &want).unwrap();
@@ -13,7 +15,10 @@ fn check<T: Versioned>() -> Option<String> {
     }
     match std::fs::read_to_string(&path) {
         Ok(have) if have == want => None,
-        Ok(_) => Some(format!("{} differs from the type; rerun with HERALD_BLESS=1", path.display())),
+        Ok(_) => Some(format!(
+            "{} differs from the type; rerun with HERALD_BLESS=1",
+            path.display()
+        )),
         Err(e) => Some(format!("{}: {e}", path.display())),
     }
 }
@@ -39,6 +44,18 @@ fn newer_versions_are_refused_not_half_read() {
     let mut s = UserSettings::new(1, 1, 0);
     s.v = 99;
     let err = decode::<UserSettings>(&encode(&s)).unwrap_err();
-    assert!(matches!(err, DecodeError::UnsupportedVersion { found: 99, supported: 1 }), "{err}");
-    assert!(matches!(decode::<UserSettings>(b"{}"), Err(DecodeError::Malformed(_))));
+    assert!(
+        matches!(
+            err,
+            DecodeError::UnsupportedVersion {
+                found: 99,
+                supported: 1
+            }
+        ),
+        "{err}"
+    );
+    assert!(matches!(
+        decode::<UserSettings>(b"{}"),
+        Err(DecodeError::Malformed(_))
+    ));
 }

@@ -36,9 +36,13 @@ fn nz(n: u32) -> NonZeroU32 {
 impl Limits {
     pub fn new(args: &LimitArgs) -> Self {
         Limits {
-            global: RateLimiter::direct(Quota::per_second(nz(args.effective_global_rate())).allow_burst(nz(1))),
+            global: RateLimiter::direct(
+                Quota::per_second(nz(args.effective_global_rate())).allow_burst(nz(1)),
+            ),
             chat: RateLimiter::keyed(Quota::per_second(nz(args.chat_rate)).allow_burst(nz(1))),
-            group: RateLimiter::keyed(Quota::per_minute(nz(args.group_rate_per_min)).allow_burst(nz(1))),
+            group: RateLimiter::keyed(
+                Quota::per_minute(nz(args.group_rate_per_min)).allow_burst(nz(1)),
+            ),
             holds: Mutex::new(HashMap::new()),
             replies_waiting: AtomicUsize::new(0),
             replies_done: tokio::sync::Notify::new(),
@@ -57,7 +61,9 @@ impl Limits {
         }
         if priority == Priority::Broadcast {
             while self.replies_waiting.load(Ordering::SeqCst) > 0 {
-                let _ = tokio::time::timeout(Duration::from_millis(20), self.replies_done.notified()).await;
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(20), self.replies_done.notified())
+                        .await;
             }
         }
         self.global.until_ready().await;
@@ -107,7 +113,13 @@ mod tests {
     use super::*;
 
     fn args(global: u32) -> LimitArgs {
-        LimitArgs { global_rate: global, paid_broadcast: false, chat_rate: 1, group_rate_per_min: 20, max_in_flight: 8 }
+        LimitArgs {
+            global_rate: global,
+            paid_broadcast: false,
+            chat_rate: 1,
+            group_rate_per_min: 20,
+            max_in_flight: 8,
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -116,15 +128,35 @@ mod tests {
         limits.hold(1, Duration::from_secs(5));
         let start = Instant::now();
         limits.acquire(2, Priority::Broadcast).await;
-        assert!(start.elapsed() < Duration::from_secs(1), "chat 2 must not wait for chat 1's hold");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "chat 2 must not wait for chat 1's hold"
+        );
         limits.acquire(1, Priority::Broadcast).await;
-        assert!(start.elapsed() >= Duration::from_secs(5), "chat 1 waits out its retry_after");
+        assert!(
+            start.elapsed() >= Duration::from_secs(5),
+            "chat 1 waits out its retry_after"
+        );
     }
 
     #[test]
     fn paid_broadcast_raises_the_ceiling() {
         assert_eq!(args(500).effective_global_rate(), 30);
-        assert_eq!(LimitArgs { paid_broadcast: true, ..args(500) }.effective_global_rate(), 500);
-        assert_eq!(LimitArgs { paid_broadcast: true, ..args(5000) }.effective_global_rate(), 1000);
+        assert_eq!(
+            LimitArgs {
+                paid_broadcast: true,
+                ..args(500)
+            }
+            .effective_global_rate(),
+            500
+        );
+        assert_eq!(
+            LimitArgs {
+                paid_broadcast: true,
+                ..args(5000)
+            }
+            .effective_global_rate(),
+            1000
+        );
     }
 }

@@ -41,12 +41,23 @@ impl Outbound {
     /// Consumes replies and broadcasts until `shutdown`, then finishes in-flight sends.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let replies = self.consume("bot_replies", subjects::REPLY_ALL, 64, shutdown.clone());
-        let broadcasts = self.consume("bot_notify", subjects::NOTIFY_ALL, self.max_in_flight, shutdown);
+        let broadcasts = self.consume(
+            "bot_notify",
+            subjects::NOTIFY_ALL,
+            self.max_in_flight,
+            shutdown,
+        );
         let (a, b) = tokio::join!(replies, broadcasts);
         a.and(b)
     }
 
-    async fn consume(&self, durable: &str, filter: &str, in_flight: usize, shutdown: CancellationToken) -> anyhow::Result<()> {
+    async fn consume(
+        &self,
+        durable: &str,
+        filter: &str,
+        in_flight: usize,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         let stream = self.js.get_stream(subjects::OUTBOUND_STREAM).await?;
         let consumer: jetstream::consumer::PullConsumer = stream
             .get_or_create_consumer(
@@ -62,7 +73,11 @@ impl Outbound {
                 },
             )
             .await?;
-        let messages = consumer.stream().max_messages_per_batch(in_flight).messages().await?;
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(in_flight)
+            .messages()
+            .await?;
         tracing::info!(durable, "outbound consumer started");
         messages
             .take_until(shutdown.cancelled_owned())
@@ -102,10 +117,19 @@ impl Outbound {
         let mut attempt = 0;
         loop {
             self.limits.acquire(out.chat_id, out.priority).await;
-            let result = send::send(&self.bot, out, self.paid_broadcast && out.priority == Priority::Broadcast).await;
+            let result = send::send(
+                &self.bot,
+                out,
+                self.paid_broadcast && out.priority == Priority::Broadcast,
+            )
+            .await;
             match result.map_err(classify) {
                 Ok(message_id) => {
-                    if let Err(e) = self.delivered.put(&key, message_id.to_string().into()).await {
+                    if let Err(e) = self
+                        .delivered
+                        .put(&key, message_id.to_string().into())
+                        .await
+                    {
                         // Telegram has it; a redelivery could repeat it, so keep trying briefly.
                         tracing::error!(error = %e, "recording a delivered key failed");
                     }
@@ -114,7 +138,10 @@ impl Outbound {
                 }
                 Err(SendFailure::RetryAfter(wait)) => {
                     metrics::counter!("herald_bot_429_total").increment(1);
-                    tracing::info!(retry_after_secs = wait.as_secs(), "429 from Telegram; holding that chat");
+                    tracing::info!(
+                        retry_after_secs = wait.as_secs(),
+                        "429 from Telegram; holding that chat"
+                    );
                     self.limits.hold(out.chat_id, wait);
                 }
                 Err(SendFailure::Transient(e)) if attempt + 1 < SEND_ATTEMPTS => {
@@ -130,7 +157,13 @@ impl Outbound {
                 Err(SendFailure::Blocked) => {
                     metrics::counter!("herald_bot_blocked_total").increment(1);
                     if out.chat_id > 0 {
-                        if let Err(e) = herald_pipeline::users_store::set_active(&self.users, out.chat_id, false).await {
+                        if let Err(e) = herald_pipeline::users_store::set_active(
+                            &self.users,
+                            out.chat_id,
+                            false,
+                        )
+                        .await
+                        {
                             tracing::warn!(error = %e, "marking a blocked user inactive failed");
                             return AckKind::Nak(Some(Duration::from_secs(1)));
                         }
@@ -139,7 +172,13 @@ impl Outbound {
                 }
                 Err(SendFailure::Rejected(reason)) => {
                     let payload = herald_schemas::encode(out);
-                    let letter = DeadLetter { stage: "bot", error: &reason, original_subject: "herald.out", original_sequence: None, payload: &payload };
+                    let letter = DeadLetter {
+                        stage: "bot",
+                        error: &reason,
+                        original_subject: "herald.out",
+                        original_sequence: None,
+                        payload: &payload,
+                    };
                     return match dead_letter(&self.js, letter).await {
                         Ok(()) => AckKind::Term,
                         Err(_) => AckKind::Nak(Some(Duration::from_secs(5))),
@@ -151,7 +190,13 @@ impl Outbound {
 
     async fn dead_letter(&self, msg: &jetstream::Message, reason: &str) -> AckKind {
         let seq = msg.info().ok().map(|i| i.stream_sequence);
-        let letter = DeadLetter { stage: "bot", error: reason, original_subject: msg.subject.as_str(), original_sequence: seq, payload: &msg.payload };
+        let letter = DeadLetter {
+            stage: "bot",
+            error: reason,
+            original_subject: msg.subject.as_str(),
+            original_sequence: seq,
+            payload: &msg.payload,
+        };
         match dead_letter(&self.js, letter).await {
             Ok(()) => AckKind::Term,
             Err(_) => AckKind::Nak(Some(Duration::from_secs(5))),

@@ -73,7 +73,11 @@ pub trait Stage: Send + Sync + 'static {
     fn decode(&self, payload: &[u8]) -> Result<Self::Input, String>;
 
     /// Decides what to publish for one input.
-    fn decide(&self, input: Self::Input, meta: &MsgMeta) -> impl Future<Output = Result<Decision<Self::Commit>, StageError>> + Send;
+    fn decide(
+        &self,
+        input: Self::Input,
+        meta: &MsgMeta,
+    ) -> impl Future<Output = Result<Decision<Self::Commit>, StageError>> + Send;
 
     /// Records state after every output was acknowledged downstream.
     fn commit(&self, commit: Self::Commit) -> impl Future<Output = Result<(), StageError>> + Send;
@@ -114,11 +118,18 @@ impl StageConfig {
 ///
 /// Creates (or binds to) the durable pull consumer. Errors: the stream or consumer
 /// cannot be created, or the message stream ended (connection lost for good).
-pub async fn run_stage<S: Stage>(js: jetstream::Context, stage: Arc<S>, cfg: StageConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let stream = js
-        .get_stream(&cfg.stream)
-        .await
-        .map_err(|e| anyhow::anyhow!("stream {} not found ({e}); run `pipeline setup` first", cfg.stream))?;
+pub async fn run_stage<S: Stage>(
+    js: jetstream::Context,
+    stage: Arc<S>,
+    cfg: StageConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let stream = js.get_stream(&cfg.stream).await.map_err(|e| {
+        anyhow::anyhow!(
+            "stream {} not found ({e}); run `pipeline setup` first",
+            cfg.stream
+        )
+    })?;
     let consumer: jetstream::consumer::PullConsumer = stream
         .get_or_create_consumer(
             &cfg.durable,
@@ -135,7 +146,11 @@ pub async fn run_stage<S: Stage>(js: jetstream::Context, stage: Arc<S>, cfg: Sta
         .await?;
     spawn_pending_gauge(S::NAME, consumer.clone(), shutdown.clone());
 
-    let messages = consumer.stream().max_messages_per_batch(cfg.max_in_flight).messages().await?;
+    let messages = consumer
+        .stream()
+        .max_messages_per_batch(cfg.max_in_flight)
+        .messages()
+        .await?;
     tracing::info!(stage = S::NAME, stream = %cfg.stream, durable = %cfg.durable, "stage started");
     let cfg = Arc::new(cfg);
     messages
@@ -154,12 +169,24 @@ pub async fn run_stage<S: Stage>(js: jetstream::Context, stage: Arc<S>, cfg: Sta
     Ok(())
 }
 
-async fn process<S: Stage>(js: &jetstream::Context, stage: &S, cfg: &StageConfig, msg: jetstream::Message) {
+async fn process<S: Stage>(
+    js: &jetstream::Context,
+    stage: &S,
+    cfg: &StageConfig,
+    msg: jetstream::Message,
+) {
     let started = Instant::now();
     let name = S::NAME;
     metrics::counter!("herald_stage_in_total", "stage" => name).increment(1);
-    let info = msg.info().map(|i| (i.stream_sequence, i.delivered)).unwrap_or((0, 1));
-    let meta = MsgMeta { subject: msg.subject.to_string(), stream_sequence: info.0, delivered: info.1 };
+    let info = msg
+        .info()
+        .map(|i| (i.stream_sequence, i.delivered))
+        .unwrap_or((0, 1));
+    let meta = MsgMeta {
+        subject: msg.subject.to_string(),
+        stream_sequence: info.0,
+        delivered: info.1,
+    };
 
     let result = match stage.decode(&msg.payload) {
         Ok(input) => decide_publish_commit(js, stage, input, &meta).await,
@@ -181,13 +208,20 @@ async fn process<S: Stage>(js: &jetstream::Context, stage: &S, cfg: &StageConfig
     if let Err(e) = msg.ack_with(ack).await {
         tracing::warn!(stage = name, error = %e, "ack failed; the message will be redelivered");
     }
-    metrics::histogram!("herald_stage_seconds", "stage" => name).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("herald_stage_seconds", "stage" => name)
+        .record(started.elapsed().as_secs_f64());
 }
 
-async fn decide_publish_commit<S: Stage>(js: &jetstream::Context, stage: &S, input: S::Input, meta: &MsgMeta) -> Result<(), StageError> {
+async fn decide_publish_commit<S: Stage>(
+    js: &jetstream::Context,
+    stage: &S,
+    input: S::Input,
+    meta: &MsgMeta,
+) -> Result<(), StageError> {
     match stage.decide(input, meta).await? {
         Decision::Drop { reason } => {
-            metrics::counter!("herald_stage_dropped_total", "stage" => S::NAME, "reason" => reason).increment(1);
+            metrics::counter!("herald_stage_dropped_total", "stage" => S::NAME, "reason" => reason)
+                .increment(1);
             Ok(())
         }
         Decision::Forward { outputs, commit } => {
@@ -206,9 +240,14 @@ pub async fn publish_all(js: &jetstream::Context, outputs: Vec<Output>) -> anyho
     for out in outputs {
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, out.msg_id.as_str());
-        acks.push(js.publish_with_headers(out.subject, headers, out.payload.into()).await?);
+        acks.push(
+            js.publish_with_headers(out.subject, headers, out.payload.into())
+                .await?,
+        );
     }
-    for ack in futures::future::join_all(acks.into_iter().map(std::future::IntoFuture::into_future)).await {
+    for ack in
+        futures::future::join_all(acks.into_iter().map(std::future::IntoFuture::into_future)).await
+    {
         ack?;
     }
     Ok(())
@@ -216,8 +255,20 @@ pub async fn publish_all(js: &jetstream::Context, outputs: Vec<Output>) -> anyho
 
 /// Dead-letters and returns `Term`; if even the dead-letter publish fails, `Nak` so the
 /// message is kept (nothing is lost).
-async fn give_up(js: &jetstream::Context, stage: &str, meta: &MsgMeta, payload: &[u8], reason: &str) -> AckKind {
-    let letter = DeadLetter { stage, error: reason, original_subject: &meta.subject, original_sequence: Some(meta.stream_sequence), payload };
+async fn give_up(
+    js: &jetstream::Context,
+    stage: &str,
+    meta: &MsgMeta,
+    payload: &[u8],
+    reason: &str,
+) -> AckKind {
+    let letter = DeadLetter {
+        stage,
+        error: reason,
+        original_subject: &meta.subject,
+        original_sequence: Some(meta.stream_sequence),
+        payload,
+    };
     match dead_letter(js, letter).await {
         Ok(()) => AckKind::Term,
         Err(e) => {
@@ -233,7 +284,11 @@ fn backoff(delivered: i64) -> Duration {
     Duration::from_millis(100 * 2u64.pow(exp)).min(Duration::from_secs(10))
 }
 
-fn spawn_pending_gauge(stage: &'static str, consumer: jetstream::consumer::PullConsumer, shutdown: CancellationToken) {
+fn spawn_pending_gauge(
+    stage: &'static str,
+    consumer: jetstream::consumer::PullConsumer,
+    shutdown: CancellationToken,
+) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         loop {
@@ -242,9 +297,12 @@ fn spawn_pending_gauge(stage: &'static str, consumer: jetstream::consumer::PullC
                 _ = tick.tick() => {}
             }
             if let Ok(info) = consumer.get_info().await {
-                metrics::gauge!("herald_consumer_pending", "stage" => stage).set(info.num_pending as f64);
-                metrics::gauge!("herald_consumer_ack_pending", "stage" => stage).set(info.num_ack_pending as f64);
-                metrics::gauge!("herald_consumer_redelivered", "stage" => stage).set(info.num_redelivered as f64);
+                metrics::gauge!("herald_consumer_pending", "stage" => stage)
+                    .set(info.num_pending as f64);
+                metrics::gauge!("herald_consumer_ack_pending", "stage" => stage)
+                    .set(info.num_ack_pending as f64);
+                metrics::gauge!("herald_consumer_redelivered", "stage" => stage)
+                    .set(info.num_redelivered as f64);
             }
         }
     });

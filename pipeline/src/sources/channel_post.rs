@@ -65,7 +65,8 @@ static SYMBOL_PATTERNS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     .collect()
 });
 
-static PRICE: LazyLock<Regex> = LazyLock::new(|| re(r"(?:●|Price:?)\s*\$(\d+\.\d*)([₀₁₂₃₄₅₆₇₈₉]+)?(\d*)"));
+static PRICE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?:●|Price:?)\s*\$(\d+\.\d*)([₀₁₂₃₄₅₆₇₈₉]+)?(\d*)"));
 static FDV: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     [
         r"([\d.,]+)\s*([KkMmBb])?\s*FDV",
@@ -89,18 +90,32 @@ static FDV: LazyLock<Vec<Regex>> = LazyLock::new(|| {
 /// ```
 pub fn parse_call(text: &str, urls: &[String]) -> Option<ParsedCall> {
     let haystack = format!("{text}\n{}", urls.join("\n"));
-    let token = CA_PATTERNS.iter().find_map(|r| r.captures(&haystack).map(|c| c[1].to_string()))?;
-    let chain = if token.starts_with("0x") { evm_chain(text) } else { Chain::from("solana") };
+    let token = CA_PATTERNS
+        .iter()
+        .find_map(|r| r.captures(&haystack).map(|c| c[1].to_string()))?;
+    let chain = if token.starts_with("0x") {
+        evm_chain(text)
+    } else {
+        Chain::from("solana")
+    };
     let symbol = SYMBOL_PATTERNS
         .iter()
         .filter_map(|r| r.captures(text).map(|c| c[1].trim().to_string()))
         .find(|s| !s.is_empty() && !s.chars().all(|c| c.is_ascii_digit() || c == '.'));
-    Some(ParsedCall { chain, token, symbol, price_usd: parse_price(text), fdv_usd: parse_fdv(text) })
+    Some(ParsedCall {
+        chain,
+        token,
+        symbol,
+        price_usd: parse_price(text),
+        fdv_usd: parse_fdv(text),
+    })
 }
 
 fn evm_chain(text: &str) -> Chain {
     let lower = text.to_lowercase();
-    let hint = ["bsc", "bnb", "bep20", "base", "arbitrum", "polygon"].into_iter().find(|h| lower.contains(h));
+    let hint = ["bsc", "bnb", "bep20", "base", "arbitrum", "polygon"]
+        .into_iter()
+        .find(|h| lower.contains(h));
     Chain::from(hint.unwrap_or("ethereum"))
 }
 
@@ -110,7 +125,13 @@ fn parse_price(text: &str) -> Option<f64> {
     match c.get(2) {
         None => c[1].parse().ok(),
         Some(sub) => {
-            let zeros: usize = sub.as_str().chars().map(|ch| (ch as u32 - '₀' as u32).to_string()).collect::<String>().parse().ok()?;
+            let zeros: usize = sub
+                .as_str()
+                .chars()
+                .map(|ch| (ch as u32 - '₀' as u32).to_string())
+                .collect::<String>()
+                .parse()
+                .ok()?;
             format!("0.{}{}", "0".repeat(zeros), &c[3]).parse().ok()
         }
     }
@@ -132,7 +153,12 @@ fn parse_fdv(text: &str) -> Option<f64> {
 
 /// Text (or caption) of a Telegram message plus every URL in its entities.
 pub fn post_text_and_urls(post: &serde_json::Value) -> (String, Vec<String>) {
-    let text = post.get("text").or_else(|| post.get("caption")).and_then(|t| t.as_str()).unwrap_or_default().to_string();
+    let text = post
+        .get("text")
+        .or_else(|| post.get("caption"))
+        .and_then(|t| t.as_str())
+        .unwrap_or_default()
+        .to_string();
     let urls = ["entities", "caption_entities"]
         .iter()
         .filter_map(|k| post.get(*k).and_then(|e| e.as_array()))
@@ -160,15 +186,28 @@ mod tests {
         assert_eq!(c.symbol.as_deref(), Some("The Goon"));
         assert_eq!(c.fdv_usd, Some(54_726.0));
         let c = parse_call("SLIDING did 👉 4x\n💰 MC: $53.8k 👉 $180k\nhttps://gmgn.ai/sol/token/rLkfkJiz_8neDcPFwrvRNM9WXHCtHwTcKZrVm6wr4cs4PSN9Hpump", &[]).unwrap();
-        assert_eq!((c.symbol.as_deref(), c.fdv_usd), (Some("SLIDING"), Some(53_800.0)));
+        assert_eq!(
+            (c.symbol.as_deref(), c.fdv_usd),
+            (Some("SLIDING"), Some(53_800.0))
+        );
         let c = parse_call("💰 E91 ($49.2K) - 10.65 SOL BUY\npump.fun/GQ6mUfsySbXgDRGjewog4XoRWpYNkJ7YtSEYuMjCbonk", &[]).unwrap();
-        assert_eq!((c.symbol.as_deref(), c.fdv_usd), (Some("E91"), Some(49_200.0)));
+        assert_eq!(
+            (c.symbol.as_deref(), c.fdv_usd),
+            (Some("E91"), Some(49_200.0))
+        );
     }
 
     #[test]
     fn evm_addresses_and_chatter() {
-        let c = parse_call("CALL ALERT: PEPE on BSC\nCA: 0xe9e7CEA3DedcA5984780Bafc599bD69ADd087D56", &[]).unwrap();
-        assert_eq!((c.chain.as_str(), c.symbol.as_deref()), ("bsc", Some("PEPE")));
+        let c = parse_call(
+            "CALL ALERT: PEPE on BSC\nCA: 0xe9e7CEA3DedcA5984780Bafc599bD69ADd087D56",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            (c.chain.as_str(), c.symbol.as_deref()),
+            ("bsc", Some("PEPE"))
+        );
         assert_eq!(parse_call("gm everyone, big day today", &[]), None);
         assert_eq!(parse_call("$24.4K volume", &[]), None);
     }

@@ -36,18 +36,32 @@ pub fn parse_frame(frame: &Value, now_ms: u64) -> Result<Option<CallEvent>, Stri
     if frame.get("method").and_then(Value::as_str) != Some("transactionNotification") {
         return Ok(None);
     }
-    let result = frame.pointer("/params/result").ok_or("transactionNotification without params.result")?;
-    let meta = result.pointer("/transaction/meta").ok_or("transaction without meta")?;
+    let result = frame
+        .pointer("/params/result")
+        .ok_or("transactionNotification without params.result")?;
+    let meta = result
+        .pointer("/transaction/meta")
+        .ok_or("transaction without meta")?;
     if !meta.get("err").is_none_or(Value::is_null) {
         return Ok(None);
     }
-    let logs: Vec<&str> = meta.get("logMessages").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    let Some(init_log) = logs.iter().find(|l| l.contains("initialize2: InitializeInstruction2")) else {
+    let logs: Vec<&str> = meta
+        .get("logMessages")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(init_log) = logs
+        .iter()
+        .find(|l| l.contains("initialize2: InitializeInstruction2"))
+    else {
         return Ok(None);
     };
-    let pc_amount = log_number(init_log, "init_pc_amount").ok_or("initialize2 log without init_pc_amount")?;
-    let coin_amount = log_number(init_log, "init_coin_amount").ok_or("initialize2 log without init_coin_amount")?;
-    let accounts = initialize_accounts(result).ok_or("no Raydium AMM v4 instruction with pool accounts")?;
+    let pc_amount =
+        log_number(init_log, "init_pc_amount").ok_or("initialize2 log without init_pc_amount")?;
+    let coin_amount = log_number(init_log, "init_coin_amount")
+        .ok_or("initialize2 log without init_coin_amount")?;
+    let accounts =
+        initialize_accounts(result).ok_or("no Raydium AMM v4 instruction with pool accounts")?;
     let (coin_mint, pc_mint) = (accounts[8].as_str(), accounts[9].as_str());
     let decimals = |mint: &str| -> Option<i32> {
         meta.get("postTokenBalances")?
@@ -65,7 +79,10 @@ pub fn parse_frame(frame: &Value, now_ms: u64) -> Result<Option<CallEvent>, Stri
         (true, false) => (pc_mint, (pc_ui > 0.0).then(|| coin_ui / pc_ui)),
         _ => (coin_mint, None),
     };
-    let signature = result.get("signature").and_then(Value::as_str).ok_or("transaction without signature")?;
+    let signature = result
+        .get("signature")
+        .and_then(Value::as_str)
+        .ok_or("transaction without signature")?;
     Ok(Some(CallEvent {
         v: 1,
         source_event_id: signature.to_string(),
@@ -76,9 +93,16 @@ pub fn parse_frame(frame: &Value, now_ms: u64) -> Result<Option<CallEvent>, Stri
         price_usd: None,
         price_native,
         fdv_usd: None,
-        caller: Caller { id: CALLER_ID.into(), name: Some("Raydium AMM v4 new pool".into()), source: CallSource::Onchain },
+        caller: Caller {
+            id: CALLER_ID.into(),
+            name: Some("Raydium AMM v4 new pool".into()),
+            source: CallSource::Onchain,
+        },
         caller_stats: None,
-        links: vec![Link { label: "Solscan tx".into(), url: format!("https://solscan.io/tx/{signature}") }],
+        links: vec![Link {
+            label: "Solscan tx".into(),
+            url: format!("https://solscan.io/tx/{signature}"),
+        }],
         origin_ts_ms: now_ms,
     }))
 }
@@ -91,7 +115,10 @@ fn log_number(log: &str, field: &str) -> Option<f64> {
 
 /// Accounts of the Raydium instruction, top-level or inner (routers call it via CPI).
 fn initialize_accounts(result: &Value) -> Option<Vec<String>> {
-    let top = result.pointer("/transaction/transaction/message/instructions")?.as_array()?.iter();
+    let top = result
+        .pointer("/transaction/transaction/message/instructions")?
+        .as_array()?
+        .iter();
     let inner = result
         .pointer("/transaction/meta/innerInstructions")
         .and_then(Value::as_array)
@@ -103,7 +130,12 @@ fn initialize_accounts(result: &Value) -> Option<Vec<String>> {
         if ix.get("programId")?.as_str()? != RAYDIUM_AMM_V4 {
             return None;
         }
-        let accounts: Vec<String> = ix.get("accounts")?.as_array()?.iter().filter_map(|a| a.as_str().map(str::to_string)).collect();
+        let accounts: Vec<String> = ix
+            .get("accounts")?
+            .as_array()?
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect();
         (accounts.len() >= 10).then_some(accounts)
     })
 }
@@ -122,7 +154,14 @@ mod tests {
 
     #[test]
     fn non_notifications_are_ignored() {
-        assert_eq!(parse_frame(&serde_json::json!({"jsonrpc":"2.0","result":7,"id":1}), 0), Ok(None));
-        assert!(parse_frame(&serde_json::json!({"method":"transactionNotification","params":{}}), 0).is_err());
+        assert_eq!(
+            parse_frame(&serde_json::json!({"jsonrpc":"2.0","result":7,"id":1}), 0),
+            Ok(None)
+        );
+        assert!(parse_frame(
+            &serde_json::json!({"method":"transactionNotification","params":{}}),
+            0
+        )
+        .is_err());
     }
 }

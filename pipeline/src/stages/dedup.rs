@@ -32,7 +32,9 @@ pub fn verdict(seen: &[String], caller_id: &str) -> Verdict {
     let mut all: Vec<String> = seen.to_vec();
     all.push(caller_id.to_string());
     all.sort();
-    Verdict::NewCaller { all_caller_ids: all }
+    Verdict::NewCaller {
+        all_caller_ids: all,
+    }
 }
 
 /// Message id of the signal for one (token, caller): a redelivered call republishes the
@@ -55,20 +57,34 @@ impl Stage for DedupStage {
         herald_schemas::decode(payload).map_err(|e| e.to_string())
     }
 
-    async fn decide(&self, call: CallEvent, _meta: &MsgMeta) -> Result<Decision<(String, String)>, StageError> {
+    async fn decide(
+        &self,
+        call: CallEvent,
+        _meta: &MsgMeta,
+    ) -> Result<Decision<(String, String)>, StageError> {
         let token_key = call.token_key();
         let seen = self.state.callers(&token_key).await?;
         match verdict(&seen, &call.caller.id) {
-            Verdict::Duplicate => Ok(Decision::Drop { reason: "no_new_caller" }),
+            Verdict::Duplicate => Ok(Decision::Drop {
+                reason: "no_new_caller",
+            }),
             Verdict::NewCaller { all_caller_ids } => {
                 let caller_id = call.caller.id.clone();
-                let signal = Signal { v: 1, new_callers: vec![call.caller.clone()], all_caller_ids, call };
+                let signal = Signal {
+                    v: 1,
+                    new_callers: vec![call.caller.clone()],
+                    all_caller_ids,
+                    call,
+                };
                 let output = Output {
                     subject: subjects::signal(signal.call.chain.as_str()),
                     msg_id: signal_msg_id(&signal.call),
                     payload: herald_schemas::encode(&signal),
                 };
-                Ok(Decision::Forward { outputs: vec![output], commit: (token_key, caller_id) })
+                Ok(Decision::Forward {
+                    outputs: vec![output],
+                    commit: (token_key, caller_id),
+                })
             }
         }
     }
@@ -84,13 +100,23 @@ mod tests {
 
     #[test]
     fn first_sighting_passes_with_its_caller() {
-        assert_eq!(verdict(&[], "c1"), Verdict::NewCaller { all_caller_ids: vec!["c1".into()] });
+        assert_eq!(
+            verdict(&[], "c1"),
+            Verdict::NewCaller {
+                all_caller_ids: vec!["c1".into()]
+            }
+        );
     }
 
     #[test]
     fn only_new_callers_pass() {
         let seen = vec!["b".to_string(), "a".to_string()];
         assert_eq!(verdict(&seen, "b"), Verdict::Duplicate);
-        assert_eq!(verdict(&seen, "c"), Verdict::NewCaller { all_caller_ids: vec!["a".into(), "b".into(), "c".into()] });
+        assert_eq!(
+            verdict(&seen, "c"),
+            Verdict::NewCaller {
+                all_caller_ids: vec!["a".into(), "b".into(), "c".into()]
+            }
+        );
     }
 }

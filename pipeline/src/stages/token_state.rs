@@ -58,18 +58,36 @@ fn key(token_key: &str, part: &str) -> String {
 
 impl TokenState {
     pub fn new(redis: ConnectionManager, accepted_ttl: Duration, rejected_ttl: Duration) -> Self {
-        TokenState { redis, accepted_ttl, rejected_ttl, record_caller: redis::Script::new(RECORD_CALLER), accept: redis::Script::new(ACCEPT) }
+        TokenState {
+            redis,
+            accepted_ttl,
+            rejected_ttl,
+            record_caller: redis::Script::new(RECORD_CALLER),
+            accept: redis::Script::new(ACCEPT),
+        }
     }
 
     /// Caller ids seen for `token_key` (`<chain>:<token>`), unordered.
     pub async fn callers(&self, token_key: &str) -> redis::RedisResult<Vec<String>> {
-        redis::cmd("SMEMBERS").arg(key(token_key, "callers")).query_async(&mut self.redis.clone()).await
+        redis::cmd("SMEMBERS")
+            .arg(key(token_key, "callers"))
+            .query_async(&mut self.redis.clone())
+            .await
     }
 
     /// The token's status, `None` if unknown or expired.
     pub async fn status(&self, token_key: &str) -> redis::RedisResult<Option<Status>> {
-        let s: Option<String> = redis::cmd("GET").arg(key(token_key, "status")).query_async(&mut self.redis.clone()).await?;
-        Ok(s.map(|s| if s == "accepted" { Status::Accepted } else { Status::Rejected }))
+        let s: Option<String> = redis::cmd("GET")
+            .arg(key(token_key, "status"))
+            .query_async(&mut self.redis.clone())
+            .await?;
+        Ok(s.map(|s| {
+            if s == "accepted" {
+                Status::Accepted
+            } else {
+                Status::Rejected
+            }
+        }))
     }
 
     /// Remembers `caller_id` for the token (see [`RECORD_CALLER`]).
@@ -85,27 +103,42 @@ impl TokenState {
     }
 
     /// For each user, whether the token was already sent to them.
-    pub async fn sent_to(&self, token_key: &str, user_ids: &[i64]) -> redis::RedisResult<Vec<bool>> {
+    pub async fn sent_to(
+        &self,
+        token_key: &str,
+        user_ids: &[i64],
+    ) -> redis::RedisResult<Vec<bool>> {
         if user_ids.is_empty() {
             return Ok(Vec::new());
         }
-        redis::cmd("SMISMEMBER").arg(key(token_key, "sent")).arg(user_ids).query_async(&mut self.redis.clone()).await
+        redis::cmd("SMISMEMBER")
+            .arg(key(token_key, "sent"))
+            .arg(user_ids)
+            .query_async(&mut self.redis.clone())
+            .await
     }
 
     /// Marks `user_ids` as sent and upgrades the token to accepted (14-day TTL).
     pub async fn accept(&self, token_key: &str, user_ids: &[i64]) -> redis::RedisResult<()> {
         let mut inv = self.accept.prepare_invoke();
-        inv.key(key(token_key, "callers")).key(key(token_key, "status")).key(key(token_key, "sent"));
+        inv.key(key(token_key, "callers"))
+            .key(key(token_key, "status"))
+            .key(key(token_key, "sent"));
         inv.arg(self.accepted_ttl.as_millis() as u64);
         for u in user_ids {
             inv.arg(*u);
         }
-        inv.invoke_async::<i64>(&mut self.redis.clone()).await.map(|_| ())
+        inv.invoke_async::<i64>(&mut self.redis.clone())
+            .await
+            .map(|_| ())
     }
 
     /// Milliseconds until the token's state expires (`None` if it has none).
     pub async fn ttl_ms(&self, token_key: &str) -> redis::RedisResult<Option<u64>> {
-        let t: i64 = redis::cmd("PTTL").arg(key(token_key, "status")).query_async(&mut self.redis.clone()).await?;
+        let t: i64 = redis::cmd("PTTL")
+            .arg(key(token_key, "status"))
+            .query_async(&mut self.redis.clone())
+            .await?;
         Ok((t > 0).then_some(t as u64))
     }
 }

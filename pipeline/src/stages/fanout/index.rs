@@ -44,7 +44,11 @@ impl Compact {
             min_fdv: f.min_fdv_usd.unwrap_or(f64::NEG_INFINITY),
             max_fdv: f.max_fdv_usd.unwrap_or(f64::INFINITY),
             has_fdv_filter: f.min_fdv_usd.is_some() || f.max_fdv_usd.is_some(),
-            chains: if f.chains.is_empty() { u64::MAX } else { f.chains.iter().fold(0, |m, c| m | bits.bit_or_assign(c)) },
+            chains: if f.chains.is_empty() {
+                u64::MAX
+            } else {
+                f.chains.iter().fold(0, |m, c| m | bits.bit_or_assign(c))
+            },
         }
     }
 
@@ -59,7 +63,10 @@ impl Compact {
                 _ => return false,
             }
         }
-        !self.has_stats_filter || stats.iter().any(|&(wr, gain)| wr >= self.min_win_rate && gain >= self.min_avg_gain)
+        !self.has_stats_filter
+            || stats
+                .iter()
+                .any(|&(wr, gain)| wr >= self.min_win_rate && gain >= self.min_avg_gain)
     }
 }
 
@@ -131,12 +138,18 @@ impl UserIndex {
 
     /// `(user_id, chat_id)` of every receiving user whose filter passes.
     pub fn matching(&self, facts: &SignalFacts) -> Vec<(i64, i64)> {
-        let chain_bit = facts.chain.as_ref().map(|c| self.bits.bit(c)).unwrap_or(1 << OVERFLOW_BIT);
+        let chain_bit = facts
+            .chain
+            .as_ref()
+            .map(|c| self.bits.bit(c))
+            .unwrap_or(1 << OVERFLOW_BIT);
         let overflow = chain_bit == 1 << OVERFLOW_BIT;
         self.compact
             .iter()
             .filter(|c| c.passes(chain_bit, facts.fdv_usd, &facts.new_caller_stats))
-            .filter(|c| !overflow || c.chains == u64::MAX || self.exact_chain_match(c.user_id, facts))
+            .filter(|c| {
+                !overflow || c.chains == u64::MAX || self.exact_chain_match(c.user_id, facts)
+            })
             .map(|c| (c.user_id, c.chat_id))
             .collect()
     }
@@ -187,26 +200,64 @@ mod tests {
     use herald_schemas::Filters;
 
     fn user(id: i64, f: Filters) -> UserSettings {
-        UserSettings { filters: f, ..UserSettings::new(id, id * 10, 0) }
+        UserSettings {
+            filters: f,
+            ..UserSettings::new(id, id * 10, 0)
+        }
     }
 
     fn facts(chain: &str, fdv: Option<f64>, stats: &[(f64, f64)]) -> SignalFacts {
-        SignalFacts { chain: Some(Chain::from(chain)), fdv_usd: fdv, new_caller_stats: stats.to_vec() }
+        SignalFacts {
+            chain: Some(Chain::from(chain)),
+            fdv_usd: fdv,
+            new_caller_stats: stats.to_vec(),
+        }
     }
 
     #[test]
     fn filters_test_chain_fdv_and_new_caller_stats() {
         let mut idx = UserIndex::default();
         idx.upsert(user(1, Filters::default()));
-        idx.upsert(user(2, Filters { chains: vec![Chain::from("bsc")], ..Default::default() }));
-        idx.upsert(user(3, Filters { min_fdv_usd: Some(50_000.0), max_fdv_usd: Some(300_000.0), ..Default::default() }));
-        idx.upsert(user(4, Filters { min_win_rate: Some(0.6), min_avg_gain_pct: Some(100.0), ..Default::default() }));
+        idx.upsert(user(
+            2,
+            Filters {
+                chains: vec![Chain::from("bsc")],
+                ..Default::default()
+            },
+        ));
+        idx.upsert(user(
+            3,
+            Filters {
+                min_fdv_usd: Some(50_000.0),
+                max_fdv_usd: Some(300_000.0),
+                ..Default::default()
+            },
+        ));
+        idx.upsert(user(
+            4,
+            Filters {
+                min_win_rate: Some(0.6),
+                min_avg_gain_pct: Some(100.0),
+                ..Default::default()
+            },
+        ));
 
-        let ids = |f: &SignalFacts| idx.matching(f).into_iter().map(|(u, _)| u).collect::<Vec<_>>();
+        let ids = |f: &SignalFacts| {
+            idx.matching(f)
+                .into_iter()
+                .map(|(u, _)| u)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(&facts("solana", Some(258_000.0), &[])), vec![1, 3]);
-        assert_eq!(ids(&facts("BNB", Some(10_000.0), &[(0.7, 150.0)])), vec![1, 2, 4]);
+        assert_eq!(
+            ids(&facts("BNB", Some(10_000.0), &[(0.7, 150.0)])),
+            vec![1, 2, 4]
+        );
         // unknown FDV fails an FDV filter; stats must meet both minimums on one caller
-        assert_eq!(ids(&facts("solana", None, &[(0.7, 50.0), (0.5, 150.0)])), vec![1]);
+        assert_eq!(
+            ids(&facts("solana", None, &[(0.7, 50.0), (0.5, 150.0)])),
+            vec![1]
+        );
         assert_eq!(idx.matching(&facts("solana", None, &[]))[0], (1, 10));
     }
 
@@ -216,10 +267,20 @@ mod tests {
         for id in 1..=4 {
             idx.upsert(user(id, Filters::default()));
         }
-        idx.upsert(UserSettings { paused: true, ..user(1, Filters::default()) });
-        idx.upsert(UserSettings { active: false, ..user(2, Filters::default()) });
+        idx.upsert(UserSettings {
+            paused: true,
+            ..user(1, Filters::default())
+        });
+        idx.upsert(UserSettings {
+            active: false,
+            ..user(2, Filters::default())
+        });
         idx.remove(3);
-        let mut got: Vec<i64> = idx.matching(&facts("solana", None, &[])).into_iter().map(|(u, _)| u).collect();
+        let mut got: Vec<i64> = idx
+            .matching(&facts("solana", None, &[]))
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect();
         got.sort();
         assert_eq!(got, vec![4]);
         assert_eq!(idx.len(), 3);
@@ -231,9 +292,20 @@ mod tests {
     fn chains_past_the_64th_are_checked_exactly() {
         let mut idx = UserIndex::default();
         for i in 0..70 {
-            idx.upsert(user(i + 1, Filters { chains: vec![Chain::from(format!("chain{i}"))], ..Default::default() }));
+            idx.upsert(user(
+                i + 1,
+                Filters {
+                    chains: vec![Chain::from(format!("chain{i}"))],
+                    ..Default::default()
+                },
+            ));
         }
-        let ids = |c: &str| idx.matching(&facts(c, None, &[])).into_iter().map(|(u, _)| u).collect::<Vec<_>>();
+        let ids = |c: &str| {
+            idx.matching(&facts(c, None, &[]))
+                .into_iter()
+                .map(|(u, _)| u)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids("chain0"), vec![1]);
         assert_eq!(ids("chain65"), vec![66]);
         assert!(ids("chain99").is_empty());

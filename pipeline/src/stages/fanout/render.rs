@@ -4,7 +4,9 @@ use herald_schemas::{ChannelStats, Signal};
 
 /// Escapes `&`, `<`, `>` for Telegram's HTML parse mode.
 pub fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// `1234567.0` -> `$1.23M`; `258000.0` -> `$258K`.
@@ -23,7 +25,10 @@ pub fn usd_compact(v: f64) -> String {
 /// A price with enough significant digits for sub-cent tokens: `0.00062` -> `$0.00062`.
 pub fn price(v: f64) -> String {
     if v >= 1.0 {
-        format!("${v:.4}").trim_end_matches('0').trim_end_matches('.').to_string()
+        format!("${v:.4}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
     } else {
         format!("${}", format_sig(v, 4))
     }
@@ -45,13 +50,25 @@ fn format_sig(v: f64, digits: i32) -> String {
 /// The notification body for a signal: token, chain, price, FDV, callers with stats, links.
 pub fn signal_text(signal: &Signal, stats_of: impl Fn(&str) -> Option<ChannelStats>) -> String {
     let call = &signal.call;
-    let symbol = call.symbol.as_deref().map(|s| format!("${}", html_escape(s))).unwrap_or_else(|| "New token".into());
-    let mut text = format!("🔔 <b>{symbol}</b> on {}\n<code>{}</code>\n", html_escape(call.chain.as_str()), html_escape(&call.token));
+    let symbol = call
+        .symbol
+        .as_deref()
+        .map(|s| format!("${}", html_escape(s)))
+        .unwrap_or_else(|| "New token".into());
+    let mut text = format!(
+        "🔔 <b>{symbol}</b> on {}\n<code>{}</code>\n",
+        html_escape(call.chain.as_str()),
+        html_escape(&call.token)
+    );
     let mut facts = Vec::new();
     if let Some(p) = call.price_usd {
         facts.push(format!("Price {}", price(p)));
     } else if let Some(p) = call.price_native {
-        let unit = if call.chain.as_str() == "solana" { "SOL" } else { "native" };
+        let unit = if call.chain.as_str() == "solana" {
+            "SOL"
+        } else {
+            "native"
+        };
         facts.push(format!("Price {} {unit}", format_sig(p, 4)));
     }
     if let Some(f) = call.fdv_usd {
@@ -64,14 +81,43 @@ pub fn signal_text(signal: &Signal, stats_of: impl Fn(&str) -> Option<ChannelSta
     text.push_str("Called by:\n");
     for id in &signal.all_caller_ids {
         let caller = signal.new_callers.iter().find(|c| &c.id == id);
-        let name = caller.and_then(|c| c.name.clone()).unwrap_or_else(|| id.clone());
+        let name = caller
+            .and_then(|c| c.name.clone())
+            .unwrap_or_else(|| id.clone());
         let new = if caller.is_some() { " 🆕" } else { "" };
-        let stats = if caller.is_some() && call.caller.id == *id { call.caller_stats.or_else(|| stats_of(id)) } else { stats_of(id) };
-        let stats = stats.map(|s| format!(" — win {:.0}%, avg +{:.0}% ({} calls)", s.win_rate * 100.0, s.avg_gain_pct, s.calls)).unwrap_or_default();
+        let stats = if caller.is_some() && call.caller.id == *id {
+            call.caller_stats.or_else(|| stats_of(id))
+        } else {
+            stats_of(id)
+        };
+        let stats = stats
+            .map(|s| {
+                format!(
+                    " — win {:.0}%, avg +{:.0}% ({} calls)",
+                    s.win_rate * 100.0,
+                    s.avg_gain_pct,
+                    s.calls
+                )
+            })
+            .unwrap_or_default();
         text.push_str(&format!("• {}{new}{stats}\n", html_escape(&name)));
     }
-    let mut links: Vec<String> = call.links.iter().map(|l| format!("<a href=\"{}\">{}</a>", html_escape(&l.url), html_escape(&l.label))).collect();
-    links.push(format!("<a href=\"https://dexscreener.com/{}/{}\">DexScreener</a>", html_escape(call.chain.as_str()), html_escape(&call.token)));
+    let mut links: Vec<String> = call
+        .links
+        .iter()
+        .map(|l| {
+            format!(
+                "<a href=\"{}\">{}</a>",
+                html_escape(&l.url),
+                html_escape(&l.label)
+            )
+        })
+        .collect();
+    links.push(format!(
+        "<a href=\"https://dexscreener.com/{}/{}\">DexScreener</a>",
+        html_escape(call.chain.as_str()),
+        html_escape(&call.token)
+    ));
     text.push_str(&links.join(" | "));
     text
 }

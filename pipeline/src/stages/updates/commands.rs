@@ -25,7 +25,10 @@ pub enum Command {
 pub enum FilterEdit {
     MinWinRate(Option<f64>),
     MinAvgGain(Option<f64>),
-    Fdv { min: Option<f64>, max: Option<f64> },
+    Fdv {
+        min: Option<f64>,
+        max: Option<f64>,
+    },
     MinFdv(Option<f64>),
     MaxFdv(Option<f64>),
     AddChain(Chain),
@@ -38,7 +41,8 @@ pub enum FilterEdit {
 /// Chains offered as buttons in the menu.
 pub const MENU_CHAINS: [&str; 4] = ["solana", "ethereum", "bsc", "base"];
 
-pub const HELP: &str = "<b>Herald</b> sends you new token calls that pass your filters, once per token.\n\n\
+pub const HELP: &str =
+    "<b>Herald</b> sends you new token calls that pass your filters, once per token.\n\n\
 /filters — view and change your filters\n\
 /filters winrate 60 — callers with at least 60% wins\n\
 /filters gain 100 — callers averaging at least +100%\n\
@@ -54,7 +58,11 @@ pub fn parse_command(text: &str) -> Option<Command> {
     let text = text.trim();
     let rest = text.strip_prefix('/')?;
     let (head, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-    let name = head.split('@').next().unwrap_or_default().to_ascii_lowercase();
+    let name = head
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     Some(match name.as_str() {
         "start" => Command::Start,
         "help" => Command::Help,
@@ -79,7 +87,11 @@ fn bound(s: &str) -> Option<Option<f64>> {
                 'b' => (&v[..v.len() - 1], 1e9),
                 _ => (v, 1.0),
             };
-            num.trim_end_matches('%').parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0).map(|n| Some(n * mult))
+            num.trim_end_matches('%')
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite() && *n >= 0.0)
+                .map(|n| Some(n * mult))
         }
     }
 }
@@ -90,15 +102,29 @@ fn parse_filter_args(args: &str) -> Option<FilterEdit> {
     let a = words.next();
     let b = words.next();
     Some(match what.as_str() {
-        "winrate" | "wr" => FilterEdit::MinWinRate(bound(a?)?.map(|p| p / 100.0).filter(|p| *p <= 1.0).map(Some).unwrap_or(None)),
+        "winrate" | "wr" => FilterEdit::MinWinRate(
+            bound(a?)?
+                .map(|p| p / 100.0)
+                .filter(|p| *p <= 1.0)
+                .map(Some)
+                .unwrap_or(None),
+        ),
         "gain" | "avggain" => FilterEdit::MinAvgGain(bound(a?)?),
-        "fdv" => FilterEdit::Fdv { min: bound(a?)?, max: b.map(bound).unwrap_or(Some(None))? },
+        "fdv" => FilterEdit::Fdv {
+            min: bound(a?)?,
+            max: b.map(bound).unwrap_or(Some(None))?,
+        },
         "chains" | "chain" => {
             let list = a?;
             if list.eq_ignore_ascii_case("all") {
                 FilterEdit::Chains(Vec::new())
             } else {
-                FilterEdit::Chains(list.split(',').filter(|c| !c.is_empty()).map(Chain::from).collect())
+                FilterEdit::Chains(
+                    list.split(',')
+                        .filter(|c| !c.is_empty())
+                        .map(Chain::from)
+                        .collect(),
+                )
             }
         }
         "reset" => FilterEdit::Reset,
@@ -159,13 +185,22 @@ pub struct Reply {
 
 impl Reply {
     fn text(t: impl Into<String>) -> Self {
-        Reply { text: t.into(), buttons: Vec::new() }
+        Reply {
+            text: t.into(),
+            buttons: Vec::new(),
+        }
     }
 }
 
 /// Runs a command for a user. Returns the settings to store (`None` = unchanged) and
 /// the reply. Users who have not sent /start get a hint instead of a change.
-pub fn run(current: Option<&UserSettings>, cmd: Command, user_id: i64, chat_id: i64, now_ms: u64) -> (Option<UserSettings>, Reply) {
+pub fn run(
+    current: Option<&UserSettings>,
+    cmd: Command,
+    user_id: i64,
+    chat_id: i64,
+    now_ms: u64,
+) -> (Option<UserSettings>, Reply) {
     let changed = |f: &dyn Fn(&mut UserSettings)| {
         current.map(|c| {
             let mut s = c.clone();
@@ -178,28 +213,59 @@ pub fn run(current: Option<&UserSettings>, cmd: Command, user_id: i64, chat_id: 
     match (cmd, current) {
         (Command::Start, None) => {
             let s = UserSettings::new(user_id, chat_id, now_ms);
-            (Some(s), Reply::text(format!("Welcome! You will now receive token calls.\n\n{HELP}")))
+            (
+                Some(s),
+                Reply::text(format!(
+                    "Welcome! You will now receive token calls.\n\n{HELP}"
+                )),
+            )
         }
-        (Command::Start, Some(_)) => (changed(&|s| s.paused = false), Reply::text(format!("Welcome back! Notifications are on.\n\n{HELP}"))),
+        (Command::Start, Some(_)) => (
+            changed(&|s| s.paused = false),
+            Reply::text(format!("Welcome back! Notifications are on.\n\n{HELP}")),
+        ),
         (Command::Help, _) => (None, Reply::text(HELP)),
         (_, None) => (None, Reply::text("Send /start first.")),
-        (Command::Pause, Some(_)) => (changed(&|s| s.paused = true), Reply::text("Paused. /resume to receive calls again.")),
-        (Command::Resume, Some(_)) => (changed(&|s| s.paused = false), Reply::text("Resumed: calls are on.")),
+        (Command::Pause, Some(_)) => (
+            changed(&|s| s.paused = true),
+            Reply::text("Paused. /resume to receive calls again."),
+        ),
+        (Command::Resume, Some(_)) => (
+            changed(&|s| s.paused = false),
+            Reply::text("Resumed: calls are on."),
+        ),
         (Command::Filters(None), Some(s)) => (None, menu(&s.filters)),
         (Command::Filters(Some(edit)), Some(_)) => {
             let new = changed(&|s| apply_edit(&mut s.filters, edit.clone()));
             let reply = menu(&new.as_ref().expect("current exists").filters);
             (new, reply)
         }
-        (Command::Unknown(c), Some(_)) => (None, Reply::text(format!("Unknown command /{}. /help lists what I understand.", crate::stages::fanout::render::html_escape(&c)))),
+        (Command::Unknown(c), Some(_)) => (
+            None,
+            Reply::text(format!(
+                "Unknown command /{}. /help lists what I understand.",
+                crate::stages::fanout::render::html_escape(&c)
+            )),
+        ),
     }
 }
 
 /// The /filters view: a summary and an inline keyboard of absolute settings.
 pub fn menu(f: &Filters) -> Reply {
-    let pct = |v: Option<f64>, scale: f64| v.map(|v| format!("{:.0}%", v * scale)).unwrap_or_else(|| "any".into());
+    let pct = |v: Option<f64>, scale: f64| {
+        v.map(|v| format!("{:.0}%", v * scale))
+            .unwrap_or_else(|| "any".into())
+    };
     let usd = |v: Option<f64>| v.map(usd_compact).unwrap_or_else(|| "any".into());
-    let chains = if f.chains.is_empty() { "all".to_string() } else { f.chains.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ") };
+    let chains = if f.chains.is_empty() {
+        "all".to_string()
+    } else {
+        f.chains
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let text = format!(
         "<b>Your filters</b>\nMin caller win rate: {}\nMin caller avg gain: +{}\nFDV: {} – {}\nChains: {chains}",
         pct(f.min_win_rate, 100.0),
@@ -207,28 +273,83 @@ pub fn menu(f: &Filters) -> Reply {
         usd(f.min_fdv_usd),
         usd(f.max_fdv_usd)
     );
-    let b = |text: String, data: String| Button { text, callback_data: data };
-    let mark = |on: bool, label: &str| if on { format!("✅ {label}") } else { label.to_string() };
+    let b = |text: String, data: String| Button {
+        text,
+        callback_data: data,
+    };
+    let mark = |on: bool, label: &str| {
+        if on {
+            format!("✅ {label}")
+        } else {
+            label.to_string()
+        }
+    };
     let row = |prefix: &str, field: &str, current: Option<f64>, choices: &[(Option<f64>, &str)]| {
         choices
             .iter()
             .map(|(v, label)| {
-                let data = format!("f:{field}:{}", v.map(|v| v.to_string()).unwrap_or_else(|| "any".into()));
+                let data = format!(
+                    "f:{field}:{}",
+                    v.map(|v| v.to_string()).unwrap_or_else(|| "any".into())
+                );
                 b(mark(current == *v, &format!("{prefix}{label}")), data)
             })
             .collect::<Vec<_>>()
     };
     let wr = f.min_win_rate.map(|v| (v * 100.0).round());
     let buttons = vec![
-        row("WR ", "wr", wr, &[(None, "any"), (Some(40.0), "40%"), (Some(60.0), "60%"), (Some(80.0), "80%")]),
-        row("Gain ", "gain", f.min_avg_gain_pct, &[(None, "any"), (Some(50.0), "+50%"), (Some(100.0), "+100%"), (Some(300.0), "+300%")]),
-        row("FDV≥", "minfdv", f.min_fdv_usd, &[(None, "any"), (Some(10_000.0), "10K"), (Some(100_000.0), "100K"), (Some(1_000_000.0), "1M")]),
-        row("FDV≤", "maxfdv", f.max_fdv_usd, &[(None, "any"), (Some(100_000.0), "100K"), (Some(1_000_000.0), "1M"), (Some(10_000_000.0), "10M")]),
+        row(
+            "WR ",
+            "wr",
+            wr,
+            &[
+                (None, "any"),
+                (Some(40.0), "40%"),
+                (Some(60.0), "60%"),
+                (Some(80.0), "80%"),
+            ],
+        ),
+        row(
+            "Gain ",
+            "gain",
+            f.min_avg_gain_pct,
+            &[
+                (None, "any"),
+                (Some(50.0), "+50%"),
+                (Some(100.0), "+100%"),
+                (Some(300.0), "+300%"),
+            ],
+        ),
+        row(
+            "FDV≥",
+            "minfdv",
+            f.min_fdv_usd,
+            &[
+                (None, "any"),
+                (Some(10_000.0), "10K"),
+                (Some(100_000.0), "100K"),
+                (Some(1_000_000.0), "1M"),
+            ],
+        ),
+        row(
+            "FDV≤",
+            "maxfdv",
+            f.max_fdv_usd,
+            &[
+                (None, "any"),
+                (Some(100_000.0), "100K"),
+                (Some(1_000_000.0), "1M"),
+                (Some(10_000_000.0), "10M"),
+            ],
+        ),
         MENU_CHAINS
             .iter()
             .map(|c| {
                 let on = f.chains.iter().any(|x| x.as_str() == *c);
-                b(mark(on, c), format!("f:ch:{}{c}", if on { '-' } else { '+' }))
+                b(
+                    mark(on, c),
+                    format!("f:ch:{}{c}", if on { '-' } else { '+' }),
+                )
             })
             .collect(),
         vec![b("Reset all".into(), "f:reset".into())],
@@ -244,21 +365,43 @@ mod tests {
     fn commands_parse_with_bot_suffix_and_arguments() {
         assert_eq!(parse_command("/start@HeraldBot"), Some(Command::Start));
         assert_eq!(parse_command("hello"), None);
-        assert_eq!(parse_command("/filters winrate 60"), Some(Command::Filters(Some(FilterEdit::MinWinRate(Some(0.6))))));
-        assert_eq!(parse_command("/filters fdv 10k any"), Some(Command::Filters(Some(FilterEdit::Fdv { min: Some(10_000.0), max: None }))));
+        assert_eq!(
+            parse_command("/filters winrate 60"),
+            Some(Command::Filters(Some(FilterEdit::MinWinRate(Some(0.6)))))
+        );
+        assert_eq!(
+            parse_command("/filters fdv 10k any"),
+            Some(Command::Filters(Some(FilterEdit::Fdv {
+                min: Some(10_000.0),
+                max: None
+            })))
+        );
         assert_eq!(
             parse_command("/filters chains SOL,bnb"),
-            Some(Command::Filters(Some(FilterEdit::Chains(vec![Chain::from("solana"), Chain::from("bsc")]))))
+            Some(Command::Filters(Some(FilterEdit::Chains(vec![
+                Chain::from("solana"),
+                Chain::from("bsc")
+            ]))))
         );
-        assert_eq!(parse_command("/filters winrate abc"), Some(Command::Unknown("filters winrate abc".into())));
+        assert_eq!(
+            parse_command("/filters winrate abc"),
+            Some(Command::Unknown("filters winrate abc".into()))
+        );
     }
 
     #[test]
     fn every_menu_button_round_trips_through_its_callback() {
-        let f = Filters { chains: vec![Chain::from("solana")], ..Default::default() };
+        let f = Filters {
+            chains: vec![Chain::from("solana")],
+            ..Default::default()
+        };
         for button in menu(&f).buttons.iter().flatten() {
-            assert!(button.callback_data.len() <= 64, "Telegram limits callback data to 64 bytes");
-            let edit = parse_callback(&button.callback_data).unwrap_or_else(|| panic!("{}", button.callback_data));
+            assert!(
+                button.callback_data.len() <= 64,
+                "Telegram limits callback data to 64 bytes"
+            );
+            let edit = parse_callback(&button.callback_data)
+                .unwrap_or_else(|| panic!("{}", button.callback_data));
             let mut g = f.clone();
             apply_edit(&mut g, edit.clone());
             let mut h = g.clone();
