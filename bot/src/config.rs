@@ -9,19 +9,14 @@ pub struct TelegramArgs {
     #[arg(long, env = "TELOXIDE_TOKEN", hide_env_values = true)]
     pub token: String,
     /// Bot API base URL (the loadtest emulator in tests and demos).
-    #[arg(
-        long,
-        env = "TELOXIDE_API_URL",
-        default_value = "https://api.telegram.org"
-    )]
+    #[arg(long, env = "TELOXIDE_API_URL", default_value = "https://api.telegram.org")]
     pub api_url: String,
 }
 
 impl TelegramArgs {
     /// A teloxide bot for this token and base URL.
     pub fn bot(&self) -> anyhow::Result<teloxide::Bot> {
-        let url = reqwest::Url::parse(&self.api_url)
-            .map_err(|e| anyhow::anyhow!("TELOXIDE_API_URL {}: {e}", self.api_url))?;
+        let url = reqwest::Url::parse(&self.api_url).map_err(|e| anyhow::anyhow!("TELOXIDE_API_URL {}: {e}", self.api_url))?;
         Ok(teloxide::Bot::new(&self.token).set_api_url(url))
     }
 }

@@ -9,10 +9,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use async_nats::HeaderMap;
-use axum::{
-    body::Bytes, extract::State, http::HeaderMap as HttpHeaders, http::StatusCode, routing::post,
-    Router,
-};
+use axum::{body::Bytes, extract::State, http::HeaderMap as HttpHeaders, http::StatusCode, routing::post, Router};
 use herald_pipeline::runtime::{dead_letter, DeadLetter};
 use herald_schemas::subjects;
 use serde_json::value::RawValue;
@@ -40,10 +37,7 @@ pub enum Routing {
 /// Decides where a raw update goes (pure).
 pub fn route(raw: &[u8], max_bytes: usize) -> Routing {
     if raw.len() > max_bytes {
-        return Routing::Reject(format!(
-            "oversized update: {} bytes > {max_bytes}",
-            raw.len()
-        ));
+        return Routing::Reject(format!("oversized update: {} bytes > {max_bytes}", raw.len()));
     }
     let value: serde_json::Value = match serde_json::from_slice(raw) {
         Ok(v) => v,
@@ -53,10 +47,7 @@ pub fn route(raw: &[u8], max_bytes: usize) -> Routing {
         Ok(kind) => Routing::Publish {
             subject: subjects::update(kind),
             update_id: value["update_id"].as_i64().unwrap_or_default(),
-            callback_query_id: value
-                .pointer("/callback_query/id")
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
+            callback_query_id: value.pointer("/callback_query/id").and_then(|v| v.as_str()).map(str::to_string),
         },
         Err(e) => Routing::Reject(e),
     }
@@ -64,11 +55,7 @@ pub fn route(raw: &[u8], max_bytes: usize) -> Routing {
 
 /// Publishes one raw update (or dead-letters it) and waits for the stream's ack.
 /// Returns the callback query id to answer, if any.
-pub async fn ingest(
-    js: &jetstream::Context,
-    raw: &[u8],
-    max_bytes: usize,
-) -> anyhow::Result<Option<String>> {
+pub async fn ingest(js: &jetstream::Context, raw: &[u8], max_bytes: usize) -> anyhow::Result<Option<String>> {
     metrics::counter!("herald_bot_updates_total").increment(1);
     match route(raw, max_bytes) {
         Routing::Publish {
@@ -77,10 +64,7 @@ pub async fn ingest(
             callback_query_id,
         } => {
             let mut headers = HeaderMap::new();
-            headers.insert(
-                async_nats::header::NATS_MESSAGE_ID,
-                update_id.to_string().as_str(),
-            );
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, update_id.to_string().as_str());
             js.publish_with_headers(subject, headers, bytes::Bytes::copy_from_slice(raw))
                 .await?
                 .await?;
@@ -102,10 +86,7 @@ pub async fn ingest(
 
 /// Stops the "loading" spinner on a pressed inline button.
 async fn answer_callback(bot: &Bot, id: String) {
-    if let Err(e) = bot
-        .answer_callback_query(teloxide::types::CallbackQueryId(id))
-        .await
-    {
+    if let Err(e) = bot.answer_callback_query(teloxide::types::CallbackQueryId(id)).await {
         tracing::debug!(error = %e, "answerCallbackQuery failed");
     }
 }
@@ -133,17 +114,12 @@ pub async fn poll(
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(args.poll_timeout_secs as u64 + 15))
         .build()?;
-    let url = format!(
-        "{}/bot{}/getUpdates",
-        tg.api_url.trim_end_matches('/'),
-        tg.token
-    );
+    let url = format!("{}/bot{}/getUpdates", tg.api_url.trim_end_matches('/'), tg.token);
     let mut offset: i64 = 0;
     let mut failures = 0u32;
     tracing::info!("long polling for updates");
     while !shutdown.is_cancelled() {
-        let body =
-            serde_json::json!({"offset": offset, "timeout": args.poll_timeout_secs, "limit": 100});
+        let body = serde_json::json!({"offset": offset, "timeout": args.poll_timeout_secs, "limit": 100});
         let response = tokio::select! {
             _ = shutdown.cancelled() => break,
             r = http.post(&url).json(&body).send() => r,
@@ -157,12 +133,7 @@ pub async fn poll(
             Err(e) => {
                 failures += 1;
                 // reqwest errors can print the URL, which holds the token: log the kind only
-                tracing::warn!(
-                    timeout = e.is_timeout(),
-                    connect = e.is_connect(),
-                    failures,
-                    "getUpdates failed"
-                );
+                tracing::warn!(timeout = e.is_timeout(), connect = e.is_connect(), failures, "getUpdates failed");
                 tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(failures.min(7)))).await;
                 continue;
             }
@@ -171,10 +142,7 @@ pub async fn poll(
             Ok(p) if p.ok => p,
             Ok(p) => {
                 failures += 1;
-                tracing::warn!(
-                    description = p.description.as_deref().unwrap_or(""),
-                    "getUpdates refused"
-                );
+                tracing::warn!(description = p.description.as_deref().unwrap_or(""), "getUpdates refused");
                 tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(failures.min(7)))).await;
                 continue;
             }
@@ -226,27 +194,17 @@ struct WebhookCtx {
 
 /// Router for `POST /telegram/webhook`: checks the secret-token header (401 when it is
 /// wrong), answers 200 only after the update is stored (500 otherwise, so Telegram retries).
-pub fn webhook_router(
-    js: jetstream::Context,
-    bot: Bot,
-    secret: String,
-    max_bytes: usize,
-) -> Router {
-    Router::new()
-        .route("/telegram/webhook", post(webhook))
-        .with_state(WebhookCtx {
-            js,
-            bot,
-            secret,
-            max_bytes,
-        })
+pub fn webhook_router(js: jetstream::Context, bot: Bot, secret: String, max_bytes: usize) -> Router {
+    Router::new().route("/telegram/webhook", post(webhook)).with_state(WebhookCtx {
+        js,
+        bot,
+        secret,
+        max_bytes,
+    })
 }
 
 async fn webhook(State(ctx): State<WebhookCtx>, headers: HttpHeaders, body: Bytes) -> StatusCode {
-    let given = headers
-        .get(SECRET_HEADER)
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
+    let given = headers.get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
     if !constant_time_eq(given, ctx.secret.as_bytes()) {
         metrics::counter!("herald_bot_webhook_rejected_total").increment(1);
         return StatusCode::UNAUTHORIZED;
@@ -270,28 +228,18 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Registers the webhook with Telegram and serves it until `shutdown`.
-pub async fn serve_webhook(
-    bot: Bot,
-    args: InboundArgs,
-    js: jetstream::Context,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn serve_webhook(bot: Bot, args: InboundArgs, js: jetstream::Context, shutdown: CancellationToken) -> anyhow::Result<()> {
     let url = args.webhook_url.clone().expect("webhook mode");
     let secret = args
         .webhook_secret
         .clone()
         .ok_or_else(|| anyhow::anyhow!("webhook mode needs HERALD_WEBHOOK_SECRET"))?;
-    bot.set_webhook(reqwest::Url::parse(&url)?)
-        .secret_token(secret.clone())
-        .await?;
+    bot.set_webhook(reqwest::Url::parse(&url)?).secret_token(secret.clone()).await?;
     let listener = tokio::net::TcpListener::bind(args.webhook_listen).await?;
     tracing::info!(listen = %args.webhook_listen, "webhook server listening");
-    axum::serve(
-        listener,
-        webhook_router(js, bot, secret, args.max_update_bytes),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await?;
+    axum::serve(listener, webhook_router(js, bot, secret, args.max_update_bytes))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
     Ok(())
 }
 
@@ -302,10 +250,7 @@ mod tests {
     #[test]
     fn routing_of_raw_updates() {
         assert_eq!(
-            route(
-                br#"{"update_id":5,"callback_query":{"id":"77","data":"f:reset"}}"#,
-                1000
-            ),
+            route(br#"{"update_id":5,"callback_query":{"id":"77","data":"f:reset"}}"#, 1000),
             Routing::Publish {
                 subject: "herald.updates.callback_query".into(),
                 update_id: 5,
@@ -318,13 +263,7 @@ mod tests {
             Routing::Publish { .. }
         ));
         assert!(matches!(route(b"{oops", 1000), Routing::Reject(r) if r.starts_with("malformed")));
-        assert!(
-            matches!(route(&[b' '; 2000], 1000), Routing::Reject(r) if r.starts_with("oversized"))
-        );
-        assert!(
-            constant_time_eq(b"abc", b"abc")
-                && !constant_time_eq(b"abc", b"abd")
-                && !constant_time_eq(b"ab", b"abc")
-        );
+        assert!(matches!(route(&[b' '; 2000], 1000), Routing::Reject(r) if r.starts_with("oversized")));
+        assert!(constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd") && !constant_time_eq(b"ab", b"abc"));
     }
 }

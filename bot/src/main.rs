@@ -34,11 +34,7 @@ async fn main() -> anyhow::Result<()> {
     telemetry::install_metrics();
     let shutdown = telemetry::shutdown_on_signal();
     let ready = telemetry::Readiness::default();
-    tokio::spawn(telemetry::serve(
-        cli.metrics.metrics_addr,
-        ready.clone(),
-        shutdown.clone(),
-    ));
+    tokio::spawn(telemetry::serve(cli.metrics.metrics_addr, ready.clone(), shutdown.clone()));
 
     let (client, js) = cli.nats.connect().await?;
     setup::apply(&js, false).await?;
@@ -61,12 +57,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let sender = tokio::spawn(outbound.run(shutdown.clone()));
     let receiver = if cli.inbound.webhook_url.is_some() {
-        tokio::spawn(inbound::serve_webhook(
-            bot,
-            cli.inbound.clone(),
-            js.clone(),
-            shutdown.clone(),
-        ))
+        tokio::spawn(inbound::serve_webhook(bot, cli.inbound.clone(), js.clone(), shutdown.clone()))
     } else {
         tokio::spawn(inbound::poll(
             bot,

@@ -27,21 +27,9 @@ pub fn recorded_posts() -> Vec<(i64, &'static str, String, Vec<&'static str>)> {
     let mut posts: Vec<(i64, &'static str, String, Vec<&'static str>)> = EXECUTER_POSTS
         .split("\n-----")
         .skip(1)
-        .map(|block| {
-            block
-                .split_once('\n')
-                .map(|(_, body)| body.trim().to_string())
-                .unwrap_or_default()
-        })
+        .map(|block| block.split_once('\n').map(|(_, body)| body.trim().to_string()).unwrap_or_default())
         .filter(|t| !t.is_empty())
-        .map(|t| {
-            (
-                -1_001_900_000_001,
-                "Bot Token Finder (Executer-Sol)",
-                t,
-                Vec::new(),
-            )
-        })
+        .map(|t| (-1_001_900_000_001, "Bot Token Finder (Executer-Sol)", t, Vec::new()))
         .collect();
     posts.push((
         -1_002_093_384_030,
@@ -92,9 +80,7 @@ fn strip_tags(s: &str) -> String {
             _ => {}
         }
     }
-    out.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+    out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 }
 
 /// Runs the demo and prints what happened.
@@ -111,30 +97,19 @@ pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<DemoSummary> {
     stack.emulator.push_update(private_text(BOB, "/start"));
     stack
         .wait_for_deliveries(Duration::from_secs(30), |d| {
-            [ALICE, BOB]
-                .iter()
-                .all(|u| d.iter().any(|x| x.chat_id == *u))
+            [ALICE, BOB].iter().all(|u| d.iter().any(|x| x.chat_id == *u))
         })
         .await?;
+    stack.emulator.push_update(private_text(BOB, "/filters fdv 50k 300k"));
     stack
-        .emulator
-        .push_update(private_text(BOB, "/filters fdv 50k 300k"));
-    stack
-        .wait_for_deliveries(Duration::from_secs(30), |d| {
-            d.iter().filter(|x| x.chat_id == BOB).count() >= 2
-        })
+        .wait_for_deliveries(Duration::from_secs(30), |d| d.iter().filter(|x| x.chat_id == BOB).count() >= 2)
         .await?;
     let before = stack.emulator.deliveries().len();
 
     let posts = recorded_posts();
-    println!(
-        "Feeding {} recorded call-channel posts as channel_post updates...",
-        posts.len()
-    );
+    println!("Feeding {} recorded call-channel posts as channel_post updates...", posts.len());
     for (i, (chat, title, text, urls)) in posts.iter().enumerate() {
-        stack
-            .emulator
-            .push_update(channel_post(*chat, title, 100 + i as i64, text, urls));
+        stack.emulator.push_update(channel_post(*chat, title, 100 + i as i64, text, urls));
     }
     let frames = recorded_solana_frames()?;
     println!(
@@ -144,9 +119,7 @@ pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<DemoSummary> {
     for f in frames {
         stack.solana.publish(f);
     }
-    let deliveries = stack
-        .wait_quiet(Duration::from_secs(4), Duration::from_secs(90))
-        .await;
+    let deliveries = stack.wait_quiet(Duration::from_secs(4), Duration::from_secs(90)).await;
 
     println!("\n=== Messages the Telegram emulator received ===");
     for d in &deliveries {
@@ -155,12 +128,7 @@ pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<DemoSummary> {
             BOB => "Bob (FDV $50K–$300K)",
             _ => "other",
         };
-        println!(
-            "--- #{} to {who}, {}:\n{}",
-            d.seq,
-            d.method,
-            strip_tags(&d.text)
-        );
+        println!("--- #{} to {who}, {}:\n{}", d.seq, d.method, strip_tags(&d.text));
     }
     let mut per_chat = BTreeMap::new();
     for d in &deliveries[before..] {
@@ -177,15 +145,9 @@ pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<DemoSummary> {
     for (chat, n) in &per_chat {
         println!("notifications to chat {chat}: {n}");
     }
-    println!(
-        "dead-lettered: {dead}; 429s answered by the emulator: {}",
-        stats.too_many_requests
-    );
+    println!("dead-lettered: {dead}; 429s answered by the emulator: {}", stats.too_many_requests);
     let metrics = stack.pipeline.metrics().await?;
-    for line in metrics
-        .lines()
-        .filter(|l| l.starts_with("herald_stage_") && (l.contains("_total")))
-    {
+    for line in metrics.lines().filter(|l| l.starts_with("herald_stage_") && (l.contains("_total"))) {
         println!("  {line}");
     }
     let ok = stack.bot.terminate() & stack.pipeline.terminate();

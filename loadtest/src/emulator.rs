@@ -132,14 +132,10 @@ impl Emulator {
             updates_ready: tokio::sync::Notify::new(),
             deliveries: Mutex::new(Vec::new()),
             next_message_id: AtomicI64::new(1),
-            global: RateLimiter::direct(
-                Quota::per_second(nz(limits.global_rate)).allow_burst(nz(5)),
-            ),
+            global: RateLimiter::direct(Quota::per_second(nz(limits.global_rate)).allow_burst(nz(5))),
             paid: RateLimiter::direct(Quota::per_second(nz(limits.paid_rate)).allow_burst(nz(50))),
             chat: RateLimiter::keyed(Quota::per_second(nz(limits.chat_rate)).allow_burst(nz(2))),
-            group: RateLimiter::keyed(
-                Quota::per_minute(nz(limits.group_rate_per_min)).allow_burst(nz(3)),
-            ),
+            group: RateLimiter::keyed(Quota::per_minute(nz(limits.group_rate_per_min)).allow_burst(nz(3))),
             failures: Mutex::new(HashMap::new()),
             blocked: Mutex::new(HashSet::new()),
             stats: Mutex::new(Stats::default()),
@@ -180,13 +176,7 @@ impl Emulator {
 
     /// Makes the next `f.times` sends to `f.chat_id` fail with `f.status`.
     pub fn fail(&self, f: Fail) {
-        self.emu
-            .failures
-            .lock()
-            .unwrap()
-            .entry(f.chat_id)
-            .or_default()
-            .push_back(f);
+        self.emu.failures.lock().unwrap().entry(f.chat_id).or_default().push_back(f);
     }
 }
 
@@ -216,23 +206,13 @@ fn err(code: u16, description: &str, retry_after: Option<u64>) -> Response {
     if let Some(r) = retry_after {
         body["parameters"] = json!({"retry_after": r});
     }
-    (
-        StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
-        Json(body),
-    )
-        .into_response()
+    (StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST), Json(body)).into_response()
 }
 
 /// Parameters from the query string, a JSON body, or a form body.
 fn params(query: HashMap<String, String>, headers: &HeaderMap, body: &[u8]) -> Value {
-    let mut p: serde_json::Map<String, Value> = query
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
-    let ct = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let mut p: serde_json::Map<String, Value> = query.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
     if ct.starts_with("application/json") {
         if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body) {
             p.extend(m);
@@ -307,9 +287,7 @@ async fn bot_api(
         "sendmessage" => send(&emu, "sendMessage", &p),
         "editmessagetext" => send(&emu, "editMessageText", &p),
         "answercallbackquery" | "setwebhook" | "deletewebhook" | "setmycommands" => ok(json!(true)),
-        "getwebhookinfo" => {
-            ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
-        }
+        "getwebhookinfo" => ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0})),
         _ => err(404, "Not Found: method not found", None),
     }
 }
@@ -324,11 +302,7 @@ async fn get_updates(emu: &Emu, p: &Value) -> Response {
         {
             let mut q = emu.updates.lock().unwrap();
             // Telegram forgets updates below the offset: that is the confirmation.
-            while q
-                .front()
-                .and_then(|u| u["update_id"].as_i64())
-                .is_some_and(|id| id < offset)
-            {
+            while q.front().and_then(|u| u["update_id"].as_i64()).is_some_and(|id| id < offset) {
                 q.pop_front();
             }
             if !q.is_empty() {
@@ -351,50 +325,31 @@ fn send(emu: &Emu, method: &str, p: &Value) -> Response {
     let Some(chat_id) = int(p, "chat_id") else {
         return err(400, "Bad Request: chat_id is empty", None);
     };
-    let Some(text) = p
-        .get("text")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-    else {
+    let Some(text) = p.get("text").and_then(Value::as_str).filter(|t| !t.is_empty()) else {
         return err(400, "Bad Request: message text is empty", None);
     };
     if text.chars().count() > 4096 {
         return err(400, "Bad Request: message is too long", None);
     }
-    let injected = emu
-        .failures
-        .lock()
-        .unwrap()
-        .get_mut(&chat_id)
-        .and_then(|q| {
-            let f = q.front_mut()?;
-            f.times = f.times.saturating_sub(1);
-            let out = f.clone();
-            if f.times == 0 {
-                q.pop_front();
-            }
-            Some(out)
-        });
+    let injected = emu.failures.lock().unwrap().get_mut(&chat_id).and_then(|q| {
+        let f = q.front_mut()?;
+        f.times = f.times.saturating_sub(1);
+        let out = f.clone();
+        if f.times == 0 {
+            q.pop_front();
+        }
+        Some(out)
+    });
     if let Some(f) = injected {
         return refuse(emu, f.status, f.retry_after);
     }
     if emu.blocked.lock().unwrap().contains(&chat_id) {
         return refuse(emu, 403, 0);
     }
-    let paid = p
-        .get("allow_paid_broadcast")
-        .is_some_and(|v| v == &json!(true) || v == "true");
-    let global = if paid {
-        emu.paid.check()
-    } else {
-        emu.global.check()
-    };
+    let paid = p.get("allow_paid_broadcast").is_some_and(|v| v == &json!(true) || v == "true");
+    let global = if paid { emu.paid.check() } else { emu.global.check() };
     let chat = emu.chat.check_key(&chat_id);
-    let group = if chat_id < 0 {
-        emu.group.check_key(&chat_id)
-    } else {
-        Ok(())
-    };
+    let group = if chat_id < 0 { emu.group.check_key(&chat_id) } else { Ok(()) };
     let now = governor::clock::Clock::now(&governor::clock::DefaultClock::default());
     for check in [global, chat, group] {
         if let Err(not_until) = check {
@@ -425,9 +380,7 @@ fn send(emu: &Emu, method: &str, p: &Value) -> Response {
     } else {
         json!({"id": chat_id, "type": "supergroup", "title": "Group"})
     };
-    ok(
-        json!({"message_id": message_id, "from": bot_user(), "chat": chat, "date": herald_schemas::now_ms() / 1000, "text": text}),
-    )
+    ok(json!({"message_id": message_id, "from": bot_user(), "chat": chat, "date": herald_schemas::now_ms() / 1000, "text": text}))
 }
 
 fn refuse(emu: &Emu, status: u16, retry: u64) -> Response {
@@ -435,11 +388,7 @@ fn refuse(emu: &Emu, status: u16, retry: u64) -> Response {
     match status {
         429 => {
             stats.too_many_requests += 1;
-            err(
-                429,
-                &format!("Too Many Requests: retry after {retry}"),
-                Some(retry.max(1)),
-            )
+            err(429, &format!("Too Many Requests: retry after {retry}"), Some(retry.max(1)))
         }
         403 => {
             stats.forbidden += 1;
@@ -467,19 +416,8 @@ struct Since {
     since: u64,
 }
 
-async fn control_deliveries(
-    State(emu): State<Arc<Emu>>,
-    Query(s): Query<Since>,
-) -> Json<Vec<Delivery>> {
-    Json(
-        emu.deliveries
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|d| d.seq > s.since)
-            .cloned()
-            .collect(),
-    )
+async fn control_deliveries(State(emu): State<Arc<Emu>>, Query(s): Query<Since>) -> Json<Vec<Delivery>> {
+    Json(emu.deliveries.lock().unwrap().iter().filter(|d| d.seq > s.since).cloned().collect())
 }
 
 async fn control_stats(State(emu): State<Arc<Emu>>) -> Json<Stats> {
@@ -487,12 +425,7 @@ async fn control_stats(State(emu): State<Arc<Emu>>) -> Json<Stats> {
 }
 
 async fn control_fail(State(emu): State<Arc<Emu>>, Json(f): Json<Fail>) -> StatusCode {
-    emu.failures
-        .lock()
-        .unwrap()
-        .entry(f.chat_id)
-        .or_default()
-        .push_back(f);
+    emu.failures.lock().unwrap().entry(f.chat_id).or_default().push_back(f);
     StatusCode::NO_CONTENT
 }
 

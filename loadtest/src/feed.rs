@@ -78,18 +78,11 @@ impl FeedServer {
     }
 
     /// Waits until at least `n` clients are connected.
-    pub async fn wait_for_clients(
-        &self,
-        n: usize,
-        timeout: std::time::Duration,
-    ) -> anyhow::Result<()> {
+    pub async fn wait_for_clients(&self, n: usize, timeout: std::time::Duration) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
         while self.clients() < n {
             if tokio::time::Instant::now() > deadline {
-                anyhow::bail!(
-                    "no feed client connected to {} within {timeout:?}",
-                    self.url()
-                );
+                anyhow::bail!("no feed client connected to {} within {timeout:?}", self.url());
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }

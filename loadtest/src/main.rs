@@ -52,25 +52,15 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Emulator { listen, limits } => {
             let e = Emulator::start(listen, limits).await?;
-            println!(
-                "Bot API emulator on {} (TELOXIDE_API_URL={})",
-                e.addr,
-                e.url()
-            );
+            println!("Bot API emulator on {} (TELOXIDE_API_URL={})", e.addr, e.url());
             tokio::signal::ctrl_c().await?;
         }
-        Cmd::Feed {
-            listen,
-            replay,
-            rate,
-        } => {
+        Cmd::Feed { listen, replay, rate } => {
             let frames = parse_frames(&std::fs::read_to_string(&replay)?)?;
             let feed = FeedServer::start(listen).await?;
             println!("feed on {}; waiting for a client", feed.url());
-            feed.wait_for_clients(1, std::time::Duration::from_secs(3600))
-                .await?;
-            let mut tick =
-                tokio::time::interval(std::time::Duration::from_secs_f64(1.0 / rate.max(1) as f64));
+            feed.wait_for_clients(1, std::time::Duration::from_secs(3600)).await?;
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs_f64(1.0 / rate.max(1) as f64));
             for f in &frames {
                 tick.tick().await;
                 feed.publish(f.clone());

@@ -86,17 +86,17 @@ impl std::fmt::Display for Report {
             "  notifications seen:     {} of {} expected",
             self.notifications_seen, self.notifications_expected
         )?;
-        writeln!(
-            f,
-            "  throughput:             {:.0} notifications/s",
-            self.throughput_per_s
-        )?;
+        writeln!(f, "  throughput:             {:.0} notifications/s", self.throughput_per_s)?;
         writeln!(f, "  feed -> subject:        {}", self.latency_to_subject)?;
         if let Some(t) = &self.latency_to_telegram {
             writeln!(f, "  feed -> Telegram:       {t}")?;
         }
         if let Some(c) = &self.ceiling {
-            writeln!(f, "  raw JetStream ceiling:  {:.0} msg/s publish+consume ({:.0} publish, {:.0} consume; {} msgs of {} B)", c.publish_and_consume_per_s, c.publish_per_s, c.consume_per_s, c.messages, c.message_bytes)?;
+            writeln!(
+                f,
+                "  raw JetStream ceiling:  {:.0} msg/s publish+consume ({:.0} publish, {:.0} consume; {} msgs of {} B)",
+                c.publish_and_consume_per_s, c.publish_per_s, c.consume_per_s, c.messages, c.message_bytes
+            )?;
         }
         if let Some(r) = self.ratio_to_ceiling {
             writeln!(f, "  ratio to ceiling:       {:.2}", r)?;

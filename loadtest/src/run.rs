@@ -53,11 +53,7 @@ pub struct RunArgs {
 }
 
 /// Seeds `users` users into the users bucket, split into FDV bands.
-pub async fn seed_users(
-    js: &jetstream::Context,
-    users: usize,
-    matches_per_event: usize,
-) -> anyhow::Result<usize> {
+pub async fn seed_users(js: &jetstream::Context, users: usize, matches_per_event: usize) -> anyhow::Result<usize> {
     let kv = js.get_key_value(subjects::USERS_BUCKET).await?;
     let bands = (users / matches_per_event.max(1)).max(1);
     futures::stream::iter(1..=users as i64)
@@ -74,8 +70,7 @@ pub async fn seed_users(
                     filters,
                     ..UserSettings::new(id, id, herald_schemas::now_ms())
                 };
-                kv.put(id.to_string(), herald_schemas::encode(&s).into())
-                    .await
+                kv.put(id.to_string(), herald_schemas::encode(&s).into()).await
             }
         })
         .buffer_unordered(256)
@@ -106,11 +101,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     herald_pipeline::setup::apply(&js, false).await?;
     let bands = seed_users(&js, args.users, args.matches_per_event).await?;
     let feed = FeedServer::start(args.feed_listen).await?;
-    eprintln!(
-        "seeded {} users; waiting for the pipeline to connect to {}",
-        args.users,
-        feed.url()
-    );
+    eprintln!("seeded {} users; waiting for the pipeline to connect to {}", args.users, feed.url());
     feed.wait_for_clients(1, Duration::from_secs(60)).await?;
     // the pipeline's user replica catches up through KV change events
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -166,10 +157,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     }
     seen_task.abort();
     let (hist, count, msg_bytes, last) = seen.lock().unwrap().clone();
-    let elapsed = last
-        .map(|l| l.duration_since(started))
-        .unwrap_or(started.elapsed())
-        .as_secs_f64();
+    let elapsed = last.map(|l| l.duration_since(started)).unwrap_or(started.elapsed()).as_secs_f64();
     let throughput = count as f64 / elapsed.max(1e-9);
 
     let latency_to_telegram = match &args.emulator_url {
@@ -181,9 +169,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     } else {
         Some(ceiling(&js, count.clamp(10_000, 200_000), msg_bytes.max(64)).await?)
     };
-    let ratio = ceiling
-        .as_ref()
-        .map(|c| throughput / c.publish_and_consume_per_s);
+    let ratio = ceiling.as_ref().map(|c| throughput / c.publish_and_consume_per_s);
     Ok(Report {
         scenario: "signals".into(),
         rate_per_s: args.rate,
@@ -209,21 +195,11 @@ fn sample_rss(pids: &[u32], max: Option<f64>) -> Option<f64> {
     Some(max.unwrap_or(0.0).max(total))
 }
 
-async fn telegram_latency(
-    url: &str,
-    send_ts: &HashMap<String, u64>,
-) -> anyhow::Result<Percentiles> {
-    let deliveries: Vec<crate::emulator::Delivery> =
-        reqwest::get(format!("{url}/control/deliveries"))
-            .await?
-            .json()
-            .await?;
+async fn telegram_latency(url: &str, send_ts: &HashMap<String, u64>) -> anyhow::Result<Percentiles> {
+    let deliveries: Vec<crate::emulator::Delivery> = reqwest::get(format!("{url}/control/deliveries")).await?.json().await?;
     let mut h = histogram();
     for d in deliveries {
-        if let Some((_, ts)) = send_ts
-            .iter()
-            .find(|(token, _)| d.text.contains(token.as_str()))
-        {
+        if let Some((_, ts)) = send_ts.iter().find(|(token, _)| d.text.contains(token.as_str())) {
             let _ = h.record((d.at_ms.saturating_sub(*ts) * 1000).max(1));
         }
     }
@@ -265,11 +241,7 @@ pub async fn ceiling(js: &jetstream::Context, n: u64, size: usize) -> anyhow::Re
             ..Default::default()
         })
         .await?;
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(1000)
-        .messages()
-        .await?;
+    let mut messages = consumer.stream().max_messages_per_batch(1000).messages().await?;
     let t1 = Instant::now();
     let mut got = 0;
     while got < n {

@@ -24,16 +24,10 @@ pub struct Proc {
 impl Proc {
     fn spawn(&mut self) -> anyhow::Result<()> {
         let bin = workspace_bin(self.name)?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)?;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
         let child = Command::new(bin)
             .args(&self.args)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
             .env_remove("TELOXIDE_TOKEN")
             .stdout(Stdio::null())
             .stderr(log)
@@ -53,11 +47,7 @@ impl Proc {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        anyhow::bail!(
-            "{} not ready after 30 s; see {}",
-            self.name,
-            self.log.display()
-        )
+        anyhow::bail!("{} not ready after 30 s; see {}", self.name, self.log.display())
     }
 
     /// SIGKILL: no chance to finish anything.
@@ -73,10 +63,7 @@ impl Proc {
         let Some(mut c) = self.child.take() else {
             return true;
         };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
         for _ in 0..300 {
             if let Ok(Some(status)) = c.try_wait() {
                 return status.success();
@@ -102,12 +89,10 @@ impl Proc {
 
     /// Prometheus text from its /metrics.
     pub async fn metrics(&self) -> anyhow::Result<String> {
-        Ok(
-            reqwest::get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
-                .await?
-                .text()
-                .await?,
-        )
+        Ok(reqwest::get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+            .await?
+            .text()
+            .await?)
     }
 }
 
@@ -240,9 +225,7 @@ impl Stack {
 
     /// A JetStream context on the stack's NATS.
     pub async fn jetstream(&self) -> anyhow::Result<async_nats::jetstream::Context> {
-        Ok(async_nats::jetstream::new(
-            async_nats::connect(self.nats.url()).await?,
-        ))
+        Ok(async_nats::jetstream::new(async_nats::connect(self.nats.url()).await?))
     }
 
     /// Waits until `pred` holds for the emulator's deliveries, or fails after `timeout`.
@@ -258,26 +241,16 @@ impl Stack {
                 return Ok(d);
             }
             if tokio::time::Instant::now() > deadline {
-                anyhow::bail!(
-                    "deliveries did not reach the expected state within {timeout:?}: {} so far",
-                    d.len()
-                );
+                anyhow::bail!("deliveries did not reach the expected state within {timeout:?}: {} so far", d.len());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// Waits until no new delivery arrived for `quiet`, at most `timeout`.
-    pub async fn wait_quiet(
-        &self,
-        quiet: Duration,
-        timeout: Duration,
-    ) -> Vec<crate::emulator::Delivery> {
+    pub async fn wait_quiet(&self, quiet: Duration, timeout: Duration) -> Vec<crate::emulator::Delivery> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut last = (
-            self.emulator.deliveries().len(),
-            tokio::time::Instant::now(),
-        );
+        let mut last = (self.emulator.deliveries().len(), tokio::time::Instant::now());
         while tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let n = self.emulator.deliveries().len();
@@ -299,13 +272,7 @@ pub fn private_text(user_id: i64, text: &str) -> serde_json::Value {
 }
 
 /// A `channel_post` update from a channel.
-pub fn channel_post(
-    chat_id: i64,
-    title: &str,
-    message_id: i64,
-    text: &str,
-    urls: &[&str],
-) -> serde_json::Value {
+pub fn channel_post(chat_id: i64, title: &str, message_id: i64, text: &str, urls: &[&str]) -> serde_json::Value {
     let entities: Vec<serde_json::Value> = urls
         .iter()
         .map(|u| serde_json::json!({"type": "text_link", "offset": 0, "length": 1, "url": u}))

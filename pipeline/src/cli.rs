@@ -7,9 +7,7 @@ use herald_pipeline::config::{DedupArgs, MetricsArgs, NatsArgs, RedisArgs};
 use herald_pipeline::replica::Replica;
 use herald_pipeline::runtime::{run_stage, StageConfig};
 use herald_pipeline::sources::websocket::{Protocol, WebsocketSource};
-use herald_pipeline::stages::{
-    dedup::DedupStage, fanout::*, token_state::TokenState, updates::UpdatesStage,
-};
+use herald_pipeline::stages::{dedup::DedupStage, fanout::*, token_state::TokenState, updates::UpdatesStage};
 use herald_pipeline::{setup, telemetry};
 use herald_schemas::subjects;
 
@@ -79,11 +77,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::install_metrics();
     let shutdown = telemetry::shutdown_on_signal();
     let ready = telemetry::Readiness::default();
-    tokio::spawn(telemetry::serve(
-        args.metrics.metrics_addr,
-        ready.clone(),
-        shutdown.clone(),
-    ));
+    tokio::spawn(telemetry::serve(args.metrics.metrics_addr, ready.clone(), shutdown.clone()));
 
     let (client, js) = args.nats.connect().await?;
     setup::apply(&js, false).await?;
@@ -96,18 +90,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let state = if wants("dedup") || wants("fanout") {
         let redis = args.redis.connect().await?;
-        Some(TokenState::new(
-            redis,
-            args.dedup.accepted_ttl(),
-            args.dedup.rejected_ttl(),
-        ))
+        Some(TokenState::new(redis, args.dedup.accepted_ttl(), args.dedup.rejected_ttl()))
     } else {
         None
     };
     if let (true, Some(state)) = (wants("dedup"), &state) {
-        let stage = Arc::new(DedupStage {
-            state: state.clone(),
-        });
+        let stage = Arc::new(DedupStage { state: state.clone() });
         tasks.spawn(run_stage(
             js.clone(),
             stage,
@@ -116,20 +104,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         ));
     }
     if let (true, Some(state)) = (wants("fanout"), &state) {
-        let users = Replica::start(
-            &js,
-            subjects::USERS_BUCKET,
-            UserIndex::default(),
-            shutdown.clone(),
-        )
-        .await?;
-        let channels = Replica::start(
-            &js,
-            subjects::CHANNELS_BUCKET,
-            ChannelIndex::default(),
-            shutdown.clone(),
-        )
-        .await?;
+        let users = Replica::start(&js, subjects::USERS_BUCKET, UserIndex::default(), shutdown.clone()).await?;
+        let channels = Replica::start(&js, subjects::CHANNELS_BUCKET, ChannelIndex::default(), shutdown.clone()).await?;
         tracing::info!(users = users.read(|u| u.len()), "user replica loaded");
         let stage = Arc::new(FanoutStage {
             users,
@@ -157,11 +133,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .feed_urls
         .iter()
         .map(|u| (u.clone(), Protocol::HeraldFeed))
-        .chain(
-            args.solana_ws_url
-                .iter()
-                .map(|u| (u.clone(), Protocol::SolanaTransactions)),
-        );
+        .chain(args.solana_ws_url.iter().map(|u| (u.clone(), Protocol::SolanaTransactions)));
     for (url, protocol) in sources {
         let source = WebsocketSource {
             url,

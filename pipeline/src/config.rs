@@ -13,9 +13,7 @@ pub struct NatsArgs {
 
 impl NatsArgs {
     /// Connects and returns the client and its JetStream context.
-    pub async fn connect(
-        &self,
-    ) -> anyhow::Result<(async_nats::Client, async_nats::jetstream::Context)> {
+    pub async fn connect(&self) -> anyhow::Result<(async_nats::Client, async_nats::jetstream::Context)> {
         let client = async_nats::ConnectOptions::new()
             .name("herald")
             .connect(&self.nats_url)
@@ -30,11 +28,7 @@ impl NatsArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct RedisArgs {
     /// Redis URL (dedup state and per-token sent sets).
-    #[arg(
-        long,
-        env = "HERALD_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379"
-    )]
+    #[arg(long, env = "HERALD_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
 }
 

@@ -24,9 +24,7 @@ pub struct Replica<S> {
 
 impl<S> Clone for Replica<S> {
     fn clone(&self) -> Self {
-        Replica {
-            sink: self.sink.clone(),
-        }
+        Replica { sink: self.sink.clone() }
     }
 }
 
@@ -35,12 +33,7 @@ impl<S: ReplicaSink> Replica<S> {
     /// applying changes in the background until `shutdown`.
     ///
     /// Errors: the bucket does not exist (run `pipeline setup`) or cannot be watched.
-    pub async fn start(
-        js: &jetstream::Context,
-        bucket: &str,
-        sink: S,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<Self> {
+    pub async fn start(js: &jetstream::Context, bucket: &str, sink: S, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let store = js
             .get_key_value(bucket)
             .await
@@ -81,8 +74,7 @@ impl<S: ReplicaSink> Replica<S> {
                         kv::Operation::Delete | kv::Operation::Purge => s.delete(&entry.key),
                     }
                 }
-                metrics::counter!("herald_replica_changes_total", "bucket" => bucket_name.clone())
-                    .increment(1);
+                metrics::counter!("herald_replica_changes_total", "bucket" => bucket_name.clone()).increment(1);
                 if entry.delta == 0 {
                     synced_tx.take().map(|tx| tx.send(()));
                 }

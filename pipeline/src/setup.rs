@@ -12,18 +12,9 @@ use herald_schemas::subjects;
 /// The checked-in stream definitions, embedded so the binary needs no files at run time.
 pub const STREAM_DEFINITIONS: &[(&str, &str)] = &[
     ("calls.json", include_str!("../../nats/streams/calls.json")),
-    (
-        "signals.json",
-        include_str!("../../nats/streams/signals.json"),
-    ),
-    (
-        "outbound.json",
-        include_str!("../../nats/streams/outbound.json"),
-    ),
-    (
-        "updates.json",
-        include_str!("../../nats/streams/updates.json"),
-    ),
+    ("signals.json", include_str!("../../nats/streams/signals.json")),
+    ("outbound.json", include_str!("../../nats/streams/outbound.json")),
+    ("updates.json", include_str!("../../nats/streams/updates.json")),
     ("dlq.json", include_str!("../../nats/streams/dlq.json")),
 ];
 
@@ -41,9 +32,7 @@ pub enum Applied {
 pub fn stream_configs() -> anyhow::Result<Vec<stream::Config>> {
     STREAM_DEFINITIONS
         .iter()
-        .map(|(file, json)| {
-            serde_json::from_str(json).map_err(|e| anyhow::anyhow!("nats/streams/{file}: {e}"))
-        })
+        .map(|(file, json)| serde_json::from_str(json).map_err(|e| anyhow::anyhow!("nats/streams/{file}: {e}")))
         .collect()
 }
 
@@ -71,11 +60,7 @@ pub async fn apply(js: &jetstream::Context, update: bool) -> anyhow::Result<Vec<
     Ok(applied)
 }
 
-async fn apply_stream(
-    js: &jetstream::Context,
-    want: stream::Config,
-    update: bool,
-) -> anyhow::Result<Applied> {
+async fn apply_stream(js: &jetstream::Context, want: stream::Config, update: bool) -> anyhow::Result<Applied> {
     let name = want.name.clone();
     let mut existing = match js.get_stream(&name).await {
         Ok(s) => s,
@@ -111,36 +96,12 @@ pub fn differences(have: &stream::Config, want: &stream::Config) -> Vec<String> 
             d.push(format!("{field}: existing {a} != wanted {b}"));
         }
     };
-    cmp(
-        "subjects",
-        format!("{:?}", have.subjects),
-        format!("{:?}", want.subjects),
-    );
-    cmp(
-        "retention",
-        format!("{:?}", have.retention),
-        format!("{:?}", want.retention),
-    );
-    cmp(
-        "storage",
-        format!("{:?}", have.storage),
-        format!("{:?}", want.storage),
-    );
-    cmp(
-        "discard",
-        format!("{:?}", have.discard),
-        format!("{:?}", want.discard),
-    );
-    cmp(
-        "max_age",
-        format!("{:?}", have.max_age),
-        format!("{:?}", want.max_age),
-    );
-    cmp(
-        "max_bytes",
-        have.max_bytes.to_string(),
-        want.max_bytes.to_string(),
-    );
+    cmp("subjects", format!("{:?}", have.subjects), format!("{:?}", want.subjects));
+    cmp("retention", format!("{:?}", have.retention), format!("{:?}", want.retention));
+    cmp("storage", format!("{:?}", have.storage), format!("{:?}", want.storage));
+    cmp("discard", format!("{:?}", have.discard), format!("{:?}", want.discard));
+    cmp("max_age", format!("{:?}", have.max_age), format!("{:?}", want.max_age));
+    cmp("max_bytes", have.max_bytes.to_string(), want.max_bytes.to_string());
     cmp(
         "max_message_size",
         have.max_message_size.to_string(),
@@ -151,11 +112,7 @@ pub fn differences(have: &stream::Config, want: &stream::Config) -> Vec<String> 
         format!("{:?}", have.duplicate_window),
         format!("{:?}", want.duplicate_window),
     );
-    cmp(
-        "num_replicas",
-        have.num_replicas.to_string(),
-        want.num_replicas.to_string(),
-    );
+    cmp("num_replicas", have.num_replicas.to_string(), want.num_replicas.to_string());
     d
 }
 
@@ -218,10 +175,9 @@ mod tests {
             let owners = configs
                 .iter()
                 .filter(|c| {
-                    c.subjects.iter().any(|p| {
-                        p.trim_end_matches('>').len() > 0
-                            && subject.starts_with(p.trim_end_matches('>'))
-                    })
+                    c.subjects
+                        .iter()
+                        .any(|p| p.trim_end_matches('>').len() > 0 && subject.starts_with(p.trim_end_matches('>')))
                 })
                 .count();
             assert_eq!(owners, 1, "{subject}");

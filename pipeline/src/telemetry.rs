@@ -11,11 +11,8 @@ use tokio_util::sync::CancellationToken;
 /// Initialises tracing. `RUST_LOG` filters (default `info`); `HERALD_LOG_FORMAT=json`
 /// switches to JSON lines. Logs never carry bot tokens, message texts or user names.
 pub fn init_logging() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if std::env::var("HERALD_LOG_FORMAT").as_deref() == Ok("json") {
         let _ = builder.json().try_init();
     } else {
@@ -29,10 +26,7 @@ pub fn install_metrics() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             PrometheusBuilder::new()
-                .set_buckets(&[
-                    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                    10.0,
-                ])
+                .set_buckets(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
                 .expect("static buckets are valid")
                 .install_recorder()
                 .expect("no other metrics recorder is installed")
@@ -61,20 +55,13 @@ struct Ctx {
 
 /// Serves `/metrics` (Prometheus text), `/healthz` (200 while the process runs) and
 /// `/readyz` (200 once ready, 503 before) on `addr` until `shutdown`.
-pub async fn serve(
-    addr: SocketAddr,
-    ready: Readiness,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn serve(addr: SocketAddr, ready: Readiness, shutdown: CancellationToken) -> anyhow::Result<()> {
     let ctx = Ctx {
         handle: install_metrics(),
         ready,
     };
     let app = Router::new()
-        .route(
-            "/metrics",
-            get(|State(c): State<Ctx>| async move { c.handle.render() }),
-        )
+        .route("/metrics", get(|State(c): State<Ctx>| async move { c.handle.render() }))
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/readyz",
@@ -102,8 +89,7 @@ pub fn shutdown_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}

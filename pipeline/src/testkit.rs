@@ -113,11 +113,7 @@ impl LocalRedis {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| anyhow::anyhow!("cannot start {bin}: {e}; run scripts/install-deps"))?;
-        let mut redis = LocalRedis {
-            child,
-            port,
-            _dir: dir,
-        };
+        let mut redis = LocalRedis { child, port, _dir: dir };
         wait_for_port(port, "redis-server", &mut redis.child)?;
         Ok(redis)
     }

@@ -17,18 +17,13 @@ pub async fn load(store: &kv::Store, user_id: i64) -> anyhow::Result<Option<Vers
     if entry.operation != kv::Operation::Put {
         return Ok(None);
     }
-    let settings = herald_schemas::decode::<UserSettings>(&entry.value)
-        .map_err(|e| anyhow::anyhow!("user {user_id}: {e}"))?;
+    let settings = herald_schemas::decode::<UserSettings>(&entry.value).map_err(|e| anyhow::anyhow!("user {user_id}: {e}"))?;
     Ok(Some((settings, entry.revision)))
 }
 
 /// Writes `settings` if the stored revision is still `revision` (`None` = must not
 /// exist yet). Errors on a conflict: the caller re-reads and retries.
-pub async fn save(
-    store: &kv::Store,
-    settings: &UserSettings,
-    revision: Option<u64>,
-) -> anyhow::Result<u64> {
+pub async fn save(store: &kv::Store, settings: &UserSettings, revision: Option<u64>) -> anyhow::Result<u64> {
     let key = settings.user_id.to_string();
     let value = herald_schemas::encode(settings).into();
     let rev = match revision {

@@ -14,9 +14,7 @@ use crate::{one, Versioned};
 /// assert_eq!(Chain::from("BNB").as_str(), "bsc");
 /// assert_eq!(Chain::from("Injective").as_str(), "injective");
 /// ```
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(from = "String", into = "String")]
 pub struct Chain(String);
 

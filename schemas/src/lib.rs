@@ -46,10 +46,7 @@ impl std::fmt::Display for DecodeError {
         match self {
             DecodeError::Malformed(e) => write!(f, "malformed payload: {e}"),
             DecodeError::UnsupportedVersion { found, supported } => {
-                write!(
-                    f,
-                    "unsupported schema version {found} (this build reads up to {supported})"
-                )
+                write!(f, "unsupported schema version {found} (this build reads up to {supported})")
             }
         }
     }
@@ -62,8 +59,7 @@ impl std::error::Error for DecodeError {}
 /// Errors: [`DecodeError::Malformed`] for bad JSON or a wrong shape,
 /// [`DecodeError::UnsupportedVersion`] when `v` is newer than [`Versioned::VERSION`].
 pub fn decode<T: Versioned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    let value: T =
-        serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let value: T = serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
     if value.version() > T::VERSION {
         return Err(DecodeError::UnsupportedVersion {
             found: value.version(),

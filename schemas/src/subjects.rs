@@ -87,13 +87,7 @@ pub fn token(s: &str) -> String {
 /// Makes a string a valid KV key (`[-/_=.a-zA-Z0-9]+`), replacing other characters by `_`.
 pub fn kv_key(s: &str) -> String {
     s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-/_=.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || "-/_=.".contains(c) { c } else { '_' })
         .collect()
 }
 

@@ -15,10 +15,7 @@ fn check<T: Versioned>() -> Option<String> {
     }
     match std::fs::read_to_string(&path) {
         Ok(have) if have == want => None,
-        Ok(_) => Some(format!(
-            "{} differs from the type; rerun with HERALD_BLESS=1",
-            path.display()
-        )),
+        Ok(_) => Some(format!("{} differs from the type; rerun with HERALD_BLESS=1", path.display())),
         Err(e) => Some(format!("{}: {e}", path.display())),
     }
 }
@@ -44,18 +41,6 @@ fn newer_versions_are_refused_not_half_read() {
     let mut s = UserSettings::new(1, 1, 0);
     s.v = 99;
     let err = decode::<UserSettings>(&encode(&s)).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DecodeError::UnsupportedVersion {
-                found: 99,
-                supported: 1
-            }
-        ),
-        "{err}"
-    );
-    assert!(matches!(
-        decode::<UserSettings>(b"{}"),
-        Err(DecodeError::Malformed(_))
-    ));
+    assert!(matches!(err, DecodeError::UnsupportedVersion { found: 99, supported: 1 }), "{err}");
+    assert!(matches!(decode::<UserSettings>(b"{}"), Err(DecodeError::Malformed(_))));
 }

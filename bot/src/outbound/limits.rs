@@ -36,13 +36,9 @@ fn nz(n: u32) -> NonZeroU32 {
 impl Limits {
     pub fn new(args: &LimitArgs) -> Self {
         Limits {
-            global: RateLimiter::direct(
-                Quota::per_second(nz(args.effective_global_rate())).allow_burst(nz(1)),
-            ),
+            global: RateLimiter::direct(Quota::per_second(nz(args.effective_global_rate())).allow_burst(nz(1))),
             chat: RateLimiter::keyed(Quota::per_second(nz(args.chat_rate)).allow_burst(nz(1))),
-            group: RateLimiter::keyed(
-                Quota::per_minute(nz(args.group_rate_per_min)).allow_burst(nz(1)),
-            ),
+            group: RateLimiter::keyed(Quota::per_minute(nz(args.group_rate_per_min)).allow_burst(nz(1))),
             holds: Mutex::new(HashMap::new()),
             replies_waiting: AtomicUsize::new(0),
             replies_done: tokio::sync::Notify::new(),
@@ -61,9 +57,7 @@ impl Limits {
         }
         if priority == Priority::Broadcast {
             while self.replies_waiting.load(Ordering::SeqCst) > 0 {
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(20), self.replies_done.notified())
-                        .await;
+                let _ = tokio::time::timeout(Duration::from_millis(20), self.replies_done.notified()).await;
             }
         }
         self.global.until_ready().await;
@@ -128,15 +122,9 @@ mod tests {
         limits.hold(1, Duration::from_secs(5));
         let start = Instant::now();
         limits.acquire(2, Priority::Broadcast).await;
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "chat 2 must not wait for chat 1's hold"
-        );
+        assert!(start.elapsed() < Duration::from_secs(1), "chat 2 must not wait for chat 1's hold");
         limits.acquire(1, Priority::Broadcast).await;
-        assert!(
-            start.elapsed() >= Duration::from_secs(5),
-            "chat 1 waits out its retry_after"
-        );
+        assert!(start.elapsed() >= Duration::from_secs(5), "chat 1 waits out its retry_after");
     }
 
     #[test]

@@ -41,23 +41,12 @@ impl Outbound {
     /// Consumes replies and broadcasts until `shutdown`, then finishes in-flight sends.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let replies = self.consume("bot_replies", subjects::REPLY_ALL, 64, shutdown.clone());
-        let broadcasts = self.consume(
-            "bot_notify",
-            subjects::NOTIFY_ALL,
-            self.max_in_flight,
-            shutdown,
-        );
+        let broadcasts = self.consume("bot_notify", subjects::NOTIFY_ALL, self.max_in_flight, shutdown);
         let (a, b) = tokio::join!(replies, broadcasts);
         a.and(b)
     }
 
-    async fn consume(
-        &self,
-        durable: &str,
-        filter: &str,
-        in_flight: usize,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
+    async fn consume(&self, durable: &str, filter: &str, in_flight: usize, shutdown: CancellationToken) -> anyhow::Result<()> {
         let stream = self.js.get_stream(subjects::OUTBOUND_STREAM).await?;
         let consumer: jetstream::consumer::PullConsumer = stream
             .get_or_create_consumer(
@@ -73,11 +62,7 @@ impl Outbound {
                 },
             )
             .await?;
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(in_flight)
-            .messages()
-            .await?;
+        let messages = consumer.stream().max_messages_per_batch(in_flight).messages().await?;
         tracing::info!(durable, "outbound consumer started");
         messages
             .take_until(shutdown.cancelled_owned())
@@ -117,19 +102,10 @@ impl Outbound {
         let mut attempt = 0;
         loop {
             self.limits.acquire(out.chat_id, out.priority).await;
-            let result = send::send(
-                &self.bot,
-                out,
-                self.paid_broadcast && out.priority == Priority::Broadcast,
-            )
-            .await;
+            let result = send::send(&self.bot, out, self.paid_broadcast && out.priority == Priority::Broadcast).await;
             match result.map_err(classify) {
                 Ok(message_id) => {
-                    if let Err(e) = self
-                        .delivered
-                        .put(&key, message_id.to_string().into())
-                        .await
-                    {
+                    if let Err(e) = self.delivered.put(&key, message_id.to_string().into()).await {
                         // Telegram has it; a redelivery could repeat it, so keep trying briefly.
                         tracing::error!(error = %e, "recording a delivered key failed");
                     }
@@ -138,10 +114,7 @@ impl Outbound {
                 }
                 Err(SendFailure::RetryAfter(wait)) => {
                     metrics::counter!("herald_bot_429_total").increment(1);
-                    tracing::info!(
-                        retry_after_secs = wait.as_secs(),
-                        "429 from Telegram; holding that chat"
-                    );
+                    tracing::info!(retry_after_secs = wait.as_secs(), "429 from Telegram; holding that chat");
                     self.limits.hold(out.chat_id, wait);
                 }
                 Err(SendFailure::Transient(e)) if attempt + 1 < SEND_ATTEMPTS => {
@@ -157,13 +130,7 @@ impl Outbound {
                 Err(SendFailure::Blocked) => {
                     metrics::counter!("herald_bot_blocked_total").increment(1);
                     if out.chat_id > 0 {
-                        if let Err(e) = herald_pipeline::users_store::set_active(
-                            &self.users,
-                            out.chat_id,
-                            false,
-                        )
-                        .await
-                        {
+                        if let Err(e) = herald_pipeline::users_store::set_active(&self.users, out.chat_id, false).await {
                             tracing::warn!(error = %e, "marking a blocked user inactive failed");
                             return AckKind::Nak(Some(Duration::from_secs(1)));
                         }

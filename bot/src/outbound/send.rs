@@ -31,28 +31,17 @@ pub fn classify(e: RequestError) -> SendFailure {
             | ApiError::BotKickedFromSupergroup
             | ApiError::ChatNotFound,
         ) => SendFailure::Blocked,
-        RequestError::Api(ApiError::Unknown(desc)) if is_server_error(&desc) => {
-            SendFailure::Transient(desc)
-        }
-        RequestError::Api(api) => {
-            SendFailure::Rejected(format!("Telegram refused the message: {api}"))
-        }
-        RequestError::MigrateToChatId(id) => {
-            SendFailure::Rejected(format!("group migrated to {id}"))
-        }
+        RequestError::Api(ApiError::Unknown(desc)) if is_server_error(&desc) => SendFailure::Transient(desc),
+        RequestError::Api(api) => SendFailure::Rejected(format!("Telegram refused the message: {api}")),
+        RequestError::MigrateToChatId(id) => SendFailure::Rejected(format!("group migrated to {id}")),
         other => SendFailure::Transient(other.to_string()),
     }
 }
 
 fn is_server_error(desc: &str) -> bool {
-    [
-        "Internal Server Error",
-        "Bad Gateway",
-        "Service Unavailable",
-        "Gateway Timeout",
-    ]
-    .iter()
-    .any(|s| desc.contains(s))
+    ["Internal Server Error", "Bad Gateway", "Service Unavailable", "Gateway Timeout"]
+        .iter()
+        .any(|s| desc.contains(s))
 }
 
 fn keyboard(out: &OutboundMessage) -> Option<InlineKeyboardMarkup> {
@@ -66,11 +55,7 @@ fn keyboard(out: &OutboundMessage) -> Option<InlineKeyboardMarkup> {
 }
 
 /// Sends (or edits, for menu updates) and returns Telegram's message id.
-pub async fn send(
-    bot: &Bot,
-    out: &OutboundMessage,
-    paid_broadcast: bool,
-) -> Result<i32, RequestError> {
+pub async fn send(bot: &Bot, out: &OutboundMessage, paid_broadcast: bool) -> Result<i32, RequestError> {
     let chat = ChatId(out.chat_id);
     if let Some(id) = out.edit_message_id {
         let mut req = bot
@@ -85,9 +70,7 @@ pub async fn send(
             Err(e) => Err(e),
         };
     }
-    let mut req = bot
-        .send_message(chat, out.text.clone())
-        .parse_mode(ParseMode::Html);
+    let mut req = bot.send_message(chat, out.text.clone()).parse_mode(ParseMode::Html);
     if let Some(k) = keyboard(out) {
         req = req.reply_markup(k);
     }

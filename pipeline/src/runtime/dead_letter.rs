@@ -26,10 +26,7 @@ pub async fn dead_letter(js: &jetstream::Context, letter: DeadLetter<'_>) -> any
     let mut headers = HeaderMap::new();
     headers.insert(subjects::HEADER_STAGE, letter.stage);
     // Header values cannot hold newlines.
-    headers.insert(
-        subjects::HEADER_ERROR,
-        letter.error.replace(['\r', '\n'], " ").as_str(),
-    );
+    headers.insert(subjects::HEADER_ERROR, letter.error.replace(['\r', '\n'], " ").as_str());
     headers.insert(subjects::HEADER_ORIGINAL_SUBJECT, letter.original_subject);
     if let Some(seq) = letter.original_sequence {
         headers.insert(subjects::HEADER_ORIGINAL_SEQUENCE, seq.to_string().as_str());
@@ -41,15 +38,10 @@ pub async fn dead_letter(js: &jetstream::Context, letter: DeadLetter<'_>) -> any
     }
     const MAX: usize = 1024 * 1024 - 4096;
     let body = &letter.payload[..letter.payload.len().min(MAX)];
-    js.publish_with_headers(
-        subjects::dead_letter(letter.stage),
-        headers,
-        bytes::Bytes::copy_from_slice(body),
-    )
-    .await?
-    .await?;
-    metrics::counter!("herald_dead_lettered_total", "stage" => letter.stage.to_string())
-        .increment(1);
+    js.publish_with_headers(subjects::dead_letter(letter.stage), headers, bytes::Bytes::copy_from_slice(body))
+        .await?
+        .await?;
+    metrics::counter!("herald_dead_lettered_total", "stage" => letter.stage.to_string()).increment(1);
     tracing::warn!(
         stage = letter.stage,
         error = letter.error,

@@ -5,7 +5,4 @@ mod dead_letter;
 mod runner;
 
 pub use dead_letter::{dead_letter, DeadLetter};
-pub use runner::{
-    publish_all as runner_publish, run_stage, Decision, MsgMeta, Output, Stage, StageConfig,
-    StageError,
-};
+pub use runner::{publish_all as runner_publish, run_stage, Decision, MsgMeta, Output, Stage, StageConfig, StageError};

@@ -73,11 +73,7 @@ pub trait Stage: Send + Sync + 'static {
     fn decode(&self, payload: &[u8]) -> Result<Self::Input, String>;
 
     /// Decides what to publish for one input.
-    fn decide(
-        &self,
-        input: Self::Input,
-        meta: &MsgMeta,
-    ) -> impl Future<Output = Result<Decision<Self::Commit>, StageError>> + Send;
+    fn decide(&self, input: Self::Input, meta: &MsgMeta) -> impl Future<Output = Result<Decision<Self::Commit>, StageError>> + Send;
 
     /// Records state after every output was acknowledged downstream.
     fn commit(&self, commit: Self::Commit) -> impl Future<Output = Result<(), StageError>> + Send;
@@ -124,12 +120,10 @@ pub async fn run_stage<S: Stage>(
     cfg: StageConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let stream = js.get_stream(&cfg.stream).await.map_err(|e| {
-        anyhow::anyhow!(
-            "stream {} not found ({e}); run `pipeline setup` first",
-            cfg.stream
-        )
-    })?;
+    let stream = js
+        .get_stream(&cfg.stream)
+        .await
+        .map_err(|e| anyhow::anyhow!("stream {} not found ({e}); run `pipeline setup` first", cfg.stream))?;
     let consumer: jetstream::consumer::PullConsumer = stream
         .get_or_create_consumer(
             &cfg.durable,
@@ -146,11 +140,7 @@ pub async fn run_stage<S: Stage>(
         .await?;
     spawn_pending_gauge(S::NAME, consumer.clone(), shutdown.clone());
 
-    let messages = consumer
-        .stream()
-        .max_messages_per_batch(cfg.max_in_flight)
-        .messages()
-        .await?;
+    let messages = consumer.stream().max_messages_per_batch(cfg.max_in_flight).messages().await?;
     tracing::info!(stage = S::NAME, stream = %cfg.stream, durable = %cfg.durable, "stage started");
     let cfg = Arc::new(cfg);
     messages
@@ -169,19 +159,11 @@ pub async fn run_stage<S: Stage>(
     Ok(())
 }
 
-async fn process<S: Stage>(
-    js: &jetstream::Context,
-    stage: &S,
-    cfg: &StageConfig,
-    msg: jetstream::Message,
-) {
+async fn process<S: Stage>(js: &jetstream::Context, stage: &S, cfg: &StageConfig, msg: jetstream::Message) {
     let started = Instant::now();
     let name = S::NAME;
     metrics::counter!("herald_stage_in_total", "stage" => name).increment(1);
-    let info = msg
-        .info()
-        .map(|i| (i.stream_sequence, i.delivered))
-        .unwrap_or((0, 1));
+    let info = msg.info().map(|i| (i.stream_sequence, i.delivered)).unwrap_or((0, 1));
     let meta = MsgMeta {
         subject: msg.subject.to_string(),
         stream_sequence: info.0,
@@ -208,20 +190,13 @@ async fn process<S: Stage>(
     if let Err(e) = msg.ack_with(ack).await {
         tracing::warn!(stage = name, error = %e, "ack failed; the message will be redelivered");
     }
-    metrics::histogram!("herald_stage_seconds", "stage" => name)
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!("herald_stage_seconds", "stage" => name).record(started.elapsed().as_secs_f64());
 }
 
-async fn decide_publish_commit<S: Stage>(
-    js: &jetstream::Context,
-    stage: &S,
-    input: S::Input,
-    meta: &MsgMeta,
-) -> Result<(), StageError> {
+async fn decide_publish_commit<S: Stage>(js: &jetstream::Context, stage: &S, input: S::Input, meta: &MsgMeta) -> Result<(), StageError> {
     match stage.decide(input, meta).await? {
         Decision::Drop { reason } => {
-            metrics::counter!("herald_stage_dropped_total", "stage" => S::NAME, "reason" => reason)
-                .increment(1);
+            metrics::counter!("herald_stage_dropped_total", "stage" => S::NAME, "reason" => reason).increment(1);
             Ok(())
         }
         Decision::Forward { outputs, commit } => {
@@ -240,14 +215,9 @@ pub async fn publish_all(js: &jetstream::Context, outputs: Vec<Output>) -> anyho
     for out in outputs {
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, out.msg_id.as_str());
-        acks.push(
-            js.publish_with_headers(out.subject, headers, out.payload.into())
-                .await?,
-        );
+        acks.push(js.publish_with_headers(out.subject, headers, out.payload.into()).await?);
     }
-    for ack in
-        futures::future::join_all(acks.into_iter().map(std::future::IntoFuture::into_future)).await
-    {
+    for ack in futures::future::join_all(acks.into_iter().map(std::future::IntoFuture::into_future)).await {
         ack?;
     }
     Ok(())
@@ -255,13 +225,7 @@ pub async fn publish_all(js: &jetstream::Context, outputs: Vec<Output>) -> anyho
 
 /// Dead-letters and returns `Term`; if even the dead-letter publish fails, `Nak` so the
 /// message is kept (nothing is lost).
-async fn give_up(
-    js: &jetstream::Context,
-    stage: &str,
-    meta: &MsgMeta,
-    payload: &[u8],
-    reason: &str,
-) -> AckKind {
+async fn give_up(js: &jetstream::Context, stage: &str, meta: &MsgMeta, payload: &[u8], reason: &str) -> AckKind {
     let letter = DeadLetter {
         stage,
         error: reason,
@@ -284,11 +248,7 @@ fn backoff(delivered: i64) -> Duration {
     Duration::from_millis(100 * 2u64.pow(exp)).min(Duration::from_secs(10))
 }
 
-fn spawn_pending_gauge(
-    stage: &'static str,
-    consumer: jetstream::consumer::PullConsumer,
-    shutdown: CancellationToken,
-) {
+fn spawn_pending_gauge(stage: &'static str, consumer: jetstream::consumer::PullConsumer, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         loop {
@@ -297,12 +257,9 @@ fn spawn_pending_gauge(
                 _ = tick.tick() => {}
             }
             if let Ok(info) = consumer.get_info().await {
-                metrics::gauge!("herald_consumer_pending", "stage" => stage)
-                    .set(info.num_pending as f64);
-                metrics::gauge!("herald_consumer_ack_pending", "stage" => stage)
-                    .set(info.num_ack_pending as f64);
-                metrics::gauge!("herald_consumer_redelivered", "stage" => stage)
-                    .set(info.num_redelivered as f64);
+                metrics::gauge!("herald_consumer_pending", "stage" => stage).set(info.num_pending as f64);
+                metrics::gauge!("herald_consumer_ack_pending", "stage" => stage).set(info.num_ack_pending as f64);
+                metrics::gauge!("herald_consumer_redelivered", "stage" => stage).set(info.num_redelivered as f64);
             }
         }
     });

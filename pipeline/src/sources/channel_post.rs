@@ -65,8 +65,7 @@ static SYMBOL_PATTERNS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     .collect()
 });
 
-static PRICE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?:●|Price:?)\s*\$(\d+\.\d*)([₀₁₂₃₄₅₆₇₈₉]+)?(\d*)"));
+static PRICE: LazyLock<Regex> = LazyLock::new(|| re(r"(?:●|Price:?)\s*\$(\d+\.\d*)([₀₁₂₃₄₅₆₇₈₉]+)?(\d*)"));
 static FDV: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     [
         r"([\d.,]+)\s*([KkMmBb])?\s*FDV",
@@ -90,9 +89,7 @@ static FDV: LazyLock<Vec<Regex>> = LazyLock::new(|| {
 /// ```
 pub fn parse_call(text: &str, urls: &[String]) -> Option<ParsedCall> {
     let haystack = format!("{text}\n{}", urls.join("\n"));
-    let token = CA_PATTERNS
-        .iter()
-        .find_map(|r| r.captures(&haystack).map(|c| c[1].to_string()))?;
+    let token = CA_PATTERNS.iter().find_map(|r| r.captures(&haystack).map(|c| c[1].to_string()))?;
     let chain = if token.starts_with("0x") {
         evm_chain(text)
     } else {
@@ -181,33 +178,32 @@ mod tests {
 
     #[test]
     fn trending_and_tracker_formats() {
-        let c = parse_call("🔥 \u{200e}The Goon New Trending\n💰 MC: $54,726 • 🔝 $60.7K\n💧 Liq: $21.8K", &["https://t.me/soul_sniper_bot?start=15_AJ37PzYsw6Bn7XscietdaGQbrm3oCNYuphL4iK34pump".into()]).unwrap();
+        let c = parse_call(
+            "🔥 \u{200e}The Goon New Trending\n💰 MC: $54,726 • 🔝 $60.7K\n💧 Liq: $21.8K",
+            &["https://t.me/soul_sniper_bot?start=15_AJ37PzYsw6Bn7XscietdaGQbrm3oCNYuphL4iK34pump".into()],
+        )
+        .unwrap();
         assert_eq!(c.token, "AJ37PzYsw6Bn7XscietdaGQbrm3oCNYuphL4iK34pump");
         assert_eq!(c.symbol.as_deref(), Some("The Goon"));
         assert_eq!(c.fdv_usd, Some(54_726.0));
-        let c = parse_call("SLIDING did 👉 4x\n💰 MC: $53.8k 👉 $180k\nhttps://gmgn.ai/sol/token/rLkfkJiz_8neDcPFwrvRNM9WXHCtHwTcKZrVm6wr4cs4PSN9Hpump", &[]).unwrap();
-        assert_eq!(
-            (c.symbol.as_deref(), c.fdv_usd),
-            (Some("SLIDING"), Some(53_800.0))
-        );
-        let c = parse_call("💰 E91 ($49.2K) - 10.65 SOL BUY\npump.fun/GQ6mUfsySbXgDRGjewog4XoRWpYNkJ7YtSEYuMjCbonk", &[]).unwrap();
-        assert_eq!(
-            (c.symbol.as_deref(), c.fdv_usd),
-            (Some("E91"), Some(49_200.0))
-        );
+        let c = parse_call(
+            "SLIDING did 👉 4x\n💰 MC: $53.8k 👉 $180k\nhttps://gmgn.ai/sol/token/rLkfkJiz_8neDcPFwrvRNM9WXHCtHwTcKZrVm6wr4cs4PSN9Hpump",
+            &[],
+        )
+        .unwrap();
+        assert_eq!((c.symbol.as_deref(), c.fdv_usd), (Some("SLIDING"), Some(53_800.0)));
+        let c = parse_call(
+            "💰 E91 ($49.2K) - 10.65 SOL BUY\npump.fun/GQ6mUfsySbXgDRGjewog4XoRWpYNkJ7YtSEYuMjCbonk",
+            &[],
+        )
+        .unwrap();
+        assert_eq!((c.symbol.as_deref(), c.fdv_usd), (Some("E91"), Some(49_200.0)));
     }
 
     #[test]
     fn evm_addresses_and_chatter() {
-        let c = parse_call(
-            "CALL ALERT: PEPE on BSC\nCA: 0xe9e7CEA3DedcA5984780Bafc599bD69ADd087D56",
-            &[],
-        )
-        .unwrap();
-        assert_eq!(
-            (c.chain.as_str(), c.symbol.as_deref()),
-            ("bsc", Some("PEPE"))
-        );
+        let c = parse_call("CALL ALERT: PEPE on BSC\nCA: 0xe9e7CEA3DedcA5984780Bafc599bD69ADd087D56", &[]).unwrap();
+        assert_eq!((c.chain.as_str(), c.symbol.as_deref()), ("bsc", Some("PEPE")));
         assert_eq!(parse_call("gm everyone, big day today", &[]), None);
         assert_eq!(parse_call("$24.4K volume", &[]), None);
     }

@@ -39,9 +39,7 @@ pub fn parse_frame(frame: &Value, now_ms: u64) -> Result<Option<CallEvent>, Stri
     let result = frame
         .pointer("/params/result")
         .ok_or("transactionNotification without params.result")?;
-    let meta = result
-        .pointer("/transaction/meta")
-        .ok_or("transaction without meta")?;
+    let meta = result.pointer("/transaction/meta").ok_or("transaction without meta")?;
     if !meta.get("err").is_none_or(Value::is_null) {
         return Ok(None);
     }
@@ -50,18 +48,12 @@ pub fn parse_frame(frame: &Value, now_ms: u64) -> Result<Option<CallEvent>, Stri
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let Some(init_log) = logs
-        .iter()
-        .find(|l| l.contains("initialize2: InitializeInstruction2"))
-    else {
+    let Some(init_log) = logs.iter().find(|l| l.contains("initialize2: InitializeInstruction2")) else {
         return Ok(None);
     };
-    let pc_amount =
-        log_number(init_log, "init_pc_amount").ok_or("initialize2 log without init_pc_amount")?;
-    let coin_amount = log_number(init_log, "init_coin_amount")
-        .ok_or("initialize2 log without init_coin_amount")?;
-    let accounts =
-        initialize_accounts(result).ok_or("no Raydium AMM v4 instruction with pool accounts")?;
+    let pc_amount = log_number(init_log, "init_pc_amount").ok_or("initialize2 log without init_pc_amount")?;
+    let coin_amount = log_number(init_log, "init_coin_amount").ok_or("initialize2 log without init_coin_amount")?;
+    let accounts = initialize_accounts(result).ok_or("no Raydium AMM v4 instruction with pool accounts")?;
     let (coin_mint, pc_mint) = (accounts[8].as_str(), accounts[9].as_str());
     let decimals = |mint: &str| -> Option<i32> {
         meta.get("postTokenBalances")?
@@ -115,10 +107,7 @@ fn log_number(log: &str, field: &str) -> Option<f64> {
 
 /// Accounts of the Raydium instruction, top-level or inner (routers call it via CPI).
 fn initialize_accounts(result: &Value) -> Option<Vec<String>> {
-    let top = result
-        .pointer("/transaction/transaction/message/instructions")?
-        .as_array()?
-        .iter();
+    let top = result.pointer("/transaction/transaction/message/instructions")?.as_array()?.iter();
     let inner = result
         .pointer("/transaction/meta/innerInstructions")
         .and_then(Value::as_array)
@@ -154,14 +143,7 @@ mod tests {
 
     #[test]
     fn non_notifications_are_ignored() {
-        assert_eq!(
-            parse_frame(&serde_json::json!({"jsonrpc":"2.0","result":7,"id":1}), 0),
-            Ok(None)
-        );
-        assert!(parse_frame(
-            &serde_json::json!({"method":"transactionNotification","params":{}}),
-            0
-        )
-        .is_err());
+        assert_eq!(parse_frame(&serde_json::json!({"jsonrpc":"2.0","result":7,"id":1}), 0), Ok(None));
+        assert!(parse_frame(&serde_json::json!({"method":"transactionNotification","params":{}}), 0).is_err());
     }
 }

@@ -44,21 +44,12 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// swaps, confirmations).
 ///
 /// Errors: oversized, not JSON, or not a known frame shape (the reason says which).
-pub fn frame_to_call(
-    protocol: Protocol,
-    frame: &[u8],
-    now_ms: u64,
-) -> Result<Option<CallEvent>, String> {
+pub fn frame_to_call(protocol: Protocol, frame: &[u8], now_ms: u64) -> Result<Option<CallEvent>, String> {
     if frame.len() > MAX_FRAME_BYTES {
-        return Err(format!(
-            "oversized frame: {} bytes > {MAX_FRAME_BYTES}",
-            frame.len()
-        ));
+        return Err(format!("oversized frame: {} bytes > {MAX_FRAME_BYTES}", frame.len()));
     }
     match protocol {
-        Protocol::HeraldFeed => match serde_json::from_slice::<FeedFrame>(frame)
-            .map_err(|e| format!("malformed feed frame: {e}"))?
-        {
+        Protocol::HeraldFeed => match serde_json::from_slice::<FeedFrame>(frame).map_err(|e| format!("malformed feed frame: {e}"))? {
             FeedFrame::Heartbeat { .. } => Ok(None),
             FeedFrame::Call {
                 id,
@@ -98,8 +89,7 @@ pub fn frame_to_call(
             }
         },
         Protocol::SolanaTransactions => {
-            let value: serde_json::Value = serde_json::from_slice(frame)
-                .map_err(|e| format!("malformed Solana frame: {e}"))?;
+            let value: serde_json::Value = serde_json::from_slice(frame).map_err(|e| format!("malformed Solana frame: {e}"))?;
             raydium::parse_frame(&value, now_ms)
         }
     }
@@ -138,8 +128,7 @@ impl WebsocketSource {
                     tracing::warn!(source = self.protocol.name(), error = %e, attempt, "websocket disconnected");
                 }
             }
-            metrics::counter!("herald_source_reconnects_total", "source" => self.protocol.name())
-                .increment(1);
+            metrics::counter!("herald_source_reconnects_total", "source" => self.protocol.name()).increment(1);
             let delay = reconnect_delay(attempt, rand::random::<f64>());
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -178,15 +167,10 @@ impl WebsocketSource {
                 Some(Ok(_)) => continue,
             };
             frames += 1;
-            metrics::counter!("herald_source_frames_total", "source" => self.protocol.name())
-                .increment(1);
+            metrics::counter!("herald_source_frames_total", "source" => self.protocol.name()).increment(1);
             match frame_to_call(self.protocol, &bytes, herald_schemas::now_ms()) {
                 Ok(None) => {}
-                Ok(Some(call)) => pending.push(publish_until_acked(
-                    self.js.clone(),
-                    call_output(&call),
-                    shutdown.clone(),
-                )),
+                Ok(Some(call)) => pending.push(publish_until_acked(self.js.clone(), call_output(&call), shutdown.clone())),
                 Err(reason) => {
                     let letter = DeadLetter {
                         stage: self.protocol.name(),
@@ -231,10 +215,8 @@ async fn publish_until_acked(js: jetstream::Context, out: Output, shutdown: Canc
 /// Exponential backoff with full jitter: `jitter * min(30 s, 250 ms * 2^attempt)`,
 /// `jitter` in `[0, 1]` (AWS architecture blog, "Exponential Backoff and Jitter").
 pub fn reconnect_delay(attempt: u32, jitter: f64) -> Duration {
-    let cap = Duration::from_millis(250u64.saturating_mul(1 << attempt.min(10)))
-        .min(Duration::from_secs(30));
-    cap.mul_f64(jitter.clamp(0.0, 1.0))
-        .max(Duration::from_millis(50))
+    let cap = Duration::from_millis(250u64.saturating_mul(1 << attempt.min(10))).min(Duration::from_secs(30));
+    cap.mul_f64(jitter.clamp(0.0, 1.0)).max(Duration::from_millis(50))
 }
 
 #[cfg(test)]
@@ -254,13 +236,9 @@ mod tests {
     fn bad_frames_have_reasons() {
         let e = frame_to_call(Protocol::HeraldFeed, b"{not json", 0).unwrap_err();
         assert!(e.starts_with("malformed feed frame"), "{e}");
-        let e =
-            frame_to_call(Protocol::HeraldFeed, &vec![b' '; MAX_FRAME_BYTES + 1], 0).unwrap_err();
+        let e = frame_to_call(Protocol::HeraldFeed, &vec![b' '; MAX_FRAME_BYTES + 1], 0).unwrap_err();
         assert!(e.starts_with("oversized frame"), "{e}");
-        assert_eq!(
-            frame_to_call(Protocol::HeraldFeed, br#"{"type":"heartbeat"}"#, 0),
-            Ok(None)
-        );
+        assert_eq!(frame_to_call(Protocol::HeraldFeed, br#"{"type":"heartbeat"}"#, 0), Ok(None));
         let call = frame_to_call(
             Protocol::HeraldFeed,
             br#"{"type":"call","id":"1","chain":"SOL","token":"T","caller_id":"c","ts_ms":0}"#,
@@ -269,11 +247,7 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(
-            (
-                call.chain.as_str(),
-                call.origin_ts_ms,
-                call.msg_id().as_str()
-            ),
+            (call.chain.as_str(), call.origin_ts_ms, call.msg_id().as_str()),
             ("solana", 42, "feed:1")
         );
     }

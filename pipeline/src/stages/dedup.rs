@@ -1,15 +1,17 @@
 //! Dedup: passes a call on only if its caller is new for the token.
 //!
-//! State per token in Redis ([`TokenState`]): the callers seen. It is recorded only after
-//! the signal is acknowledged by the SIGNALS stream, so a crash in between republishes
-//! (the signal's message id drops the copy) instead of losing the call.
+//! State per token in Redis ([`TokenState`]): the callers seen, each claimed atomically
+//! by the call that introduced it, so two concurrent calls of one caller cannot both
+//! pass. A redelivery of the claiming call passes again (a crash between claim and
+//! publish loses nothing; the signal's message id drops the copy). The token's status
+//! and TTL are recorded only after the signal is acknowledged by the SIGNALS stream.
 
 use herald_schemas::{subjects, CallEvent, Signal};
 
 use super::token_state::TokenState;
 use crate::runtime::{Decision, MsgMeta, Output, Stage, StageError};
 
-/// What dedup does with a call, given the callers already seen for its token.
+/// What dedup does with a call, given the result of its claim.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     /// The caller was seen for this token before: nothing new.
@@ -18,29 +20,27 @@ pub enum Verdict {
     NewCaller { all_caller_ids: Vec<String> },
 }
 
-/// The dedup decision, free of I/O.
+/// The dedup decision from a claim's answer (every caller id if the claim succeeded,
+/// nothing if another call of the caller holds it).
 ///
 /// ```
 /// use herald_pipeline::stages::dedup::{verdict, Verdict};
-/// assert_eq!(verdict(&["a".into()], "a"), Verdict::Duplicate);
-/// assert_eq!(verdict(&["a".into()], "b"), Verdict::NewCaller { all_caller_ids: vec!["a".into(), "b".into()] });
+/// assert_eq!(verdict(vec![]), Verdict::Duplicate);
+/// assert_eq!(verdict(vec!["b".into(), "a".into()]), Verdict::NewCaller { all_caller_ids: vec!["a".into(), "b".into()] });
 /// ```
-pub fn verdict(seen: &[String], caller_id: &str) -> Verdict {
-    if seen.iter().any(|c| c == caller_id) {
+pub fn verdict(mut claimed: Vec<String>) -> Verdict {
+    if claimed.is_empty() {
         return Verdict::Duplicate;
     }
-    let mut all: Vec<String> = seen.to_vec();
-    all.push(caller_id.to_string());
-    all.sort();
-    Verdict::NewCaller {
-        all_caller_ids: all,
-    }
+    claimed.sort();
+    Verdict::NewCaller { all_caller_ids: claimed }
 }
 
-/// Message id of the signal for one (token, caller): a redelivered call republishes the
-/// same id and the SIGNALS stream's duplicate window drops it.
+/// Message id of the signal for one call: `<chain>:<token>|<call msg id>`. A redelivered
+/// call republishes the same id and the SIGNALS stream's duplicate window drops it; a
+/// later call by the same caller (after its token expired) is a new message.
 pub fn signal_msg_id(call: &CallEvent) -> String {
-    format!("{}:{}", call.token_key(), call.caller.id)
+    format!("{}|{}", call.token_key(), call.msg_id())
 }
 
 /// The dedup stage (consumes `herald.calls.>`).
@@ -51,25 +51,18 @@ pub struct DedupStage {
 impl Stage for DedupStage {
     const NAME: &'static str = "dedup";
     type Input = CallEvent;
-    type Commit = (String, String);
+    type Commit = String;
 
     fn decode(&self, payload: &[u8]) -> Result<CallEvent, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())
     }
 
-    async fn decide(
-        &self,
-        call: CallEvent,
-        _meta: &MsgMeta,
-    ) -> Result<Decision<(String, String)>, StageError> {
+    async fn decide(&self, call: CallEvent, _meta: &MsgMeta) -> Result<Decision<String>, StageError> {
         let token_key = call.token_key();
-        let seen = self.state.callers(&token_key).await?;
-        match verdict(&seen, &call.caller.id) {
-            Verdict::Duplicate => Ok(Decision::Drop {
-                reason: "no_new_caller",
-            }),
+        let claimed = self.state.claim(&token_key, &call.caller.id, &call.msg_id()).await?;
+        match verdict(claimed) {
+            Verdict::Duplicate => Ok(Decision::Drop { reason: "no_new_caller" }),
             Verdict::NewCaller { all_caller_ids } => {
-                let caller_id = call.caller.id.clone();
                 let signal = Signal {
                     v: 1,
                     new_callers: vec![call.caller.clone()],
@@ -83,14 +76,14 @@ impl Stage for DedupStage {
                 };
                 Ok(Decision::Forward {
                     outputs: vec![output],
-                    commit: (token_key, caller_id),
+                    commit: token_key,
                 })
             }
         }
     }
 
-    async fn commit(&self, (token_key, caller_id): (String, String)) -> Result<(), StageError> {
-        Ok(self.state.record_caller(&token_key, &caller_id).await?)
+    async fn commit(&self, token_key: String) -> Result<(), StageError> {
+        Ok(self.state.record_seen(&token_key).await?)
     }
 }
 
@@ -99,24 +92,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn first_sighting_passes_with_its_caller() {
+    fn a_claim_with_callers_is_new_and_sorted() {
         assert_eq!(
-            verdict(&[], "c1"),
+            verdict(vec!["c1".into()]),
             Verdict::NewCaller {
                 all_caller_ids: vec!["c1".into()]
             }
         );
-    }
-
-    #[test]
-    fn only_new_callers_pass() {
-        let seen = vec!["b".to_string(), "a".to_string()];
-        assert_eq!(verdict(&seen, "b"), Verdict::Duplicate);
         assert_eq!(
-            verdict(&seen, "c"),
+            verdict(vec!["z".into(), "b".into(), "m".into()]),
             Verdict::NewCaller {
-                all_caller_ids: vec!["a".into(), "b".into(), "c".into()]
+                all_caller_ids: vec!["b".into(), "m".into(), "z".into()]
             }
         );
+        assert_eq!(verdict(Vec::new()), Verdict::Duplicate);
     }
 }

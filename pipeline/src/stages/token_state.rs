@@ -1,7 +1,8 @@
 //! Per-token state in Redis, shared by dedup and fan-out.
 //!
 //! Keys (hash-tagged by token so a Redis Cluster keeps them on one shard):
-//! - `herald:tok:{<chain>:<token>}:callers`: SET of caller ids seen for the token
+//! - `herald:tok:{<chain>:<token>}:callers`: HASH caller id -> message id of the call that
+//!   introduced it (the claim; a redelivery of that same call is let through again)
 //! - `herald:tok:{<chain>:<token>}:status`: `accepted` | `rejected`
 //! - `herald:tok:{<chain>:<token>}:sent`: SET of user ids already sent the token
 //!
@@ -19,16 +20,27 @@ pub enum Status {
     Rejected,
 }
 
-/// Adds a caller; starts or refreshes the rejected TTL unless the token is accepted
-/// (never downgrades; an accepted token's keys keep the accepted TTL).
-const RECORD_CALLER: &str = r#"
-redis.call('SADD', KEYS[1], ARGV[1])
+/// Claims a caller for a call, atomically: returns every caller id if the caller is new
+/// (or this very call claimed it before: a redelivery), an empty list if another call
+/// of the same caller was seen. A fresh key gets the rejected TTL so a crash before
+/// [`RECORD_SEEN`] cannot leave it forever.
+const CLAIM: &str = r#"
+local owner = redis.call('HGET', KEYS[1], ARGV[1])
+if owner and owner ~= ARGV[2] then return {} end
+if not owner then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return redis.call('HKEYS', KEYS[1])
+"#;
+
+/// After the signal is acknowledged: starts or refreshes the rejected TTL unless the
+/// token is accepted (never downgrades; an accepted token's keys keep the accepted TTL).
+const RECORD_SEEN: &str = r#"
 if redis.call('GET', KEYS[2]) == 'accepted' then
   local ttl = redis.call('PTTL', KEYS[2])
   if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
 else
-  redis.call('SET', KEYS[2], 'rejected', 'PX', ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('SET', KEYS[2], 'rejected', 'PX', ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
 return 1
 "#;
@@ -48,7 +60,8 @@ pub struct TokenState {
     redis: ConnectionManager,
     accepted_ttl: Duration,
     rejected_ttl: Duration,
-    record_caller: redis::Script,
+    claim: redis::Script,
+    record_seen: redis::Script,
     accept: redis::Script,
 }
 
@@ -62,16 +75,21 @@ impl TokenState {
             redis,
             accepted_ttl,
             rejected_ttl,
-            record_caller: redis::Script::new(RECORD_CALLER),
+            claim: redis::Script::new(CLAIM),
+            record_seen: redis::Script::new(RECORD_SEEN),
             accept: redis::Script::new(ACCEPT),
         }
     }
 
-    /// Caller ids seen for `token_key` (`<chain>:<token>`), unordered.
-    pub async fn callers(&self, token_key: &str) -> redis::RedisResult<Vec<String>> {
-        redis::cmd("SMEMBERS")
-            .arg(key(token_key, "callers"))
-            .query_async(&mut self.redis.clone())
+    /// Claims `caller_id` for the call `msg_id` on `token_key` (`<chain>:<token>`); see
+    /// [`CLAIM`]. Returns every caller id (unordered) if new, empty if a duplicate.
+    pub async fn claim(&self, token_key: &str, caller_id: &str, msg_id: &str) -> redis::RedisResult<Vec<String>> {
+        self.claim
+            .key(key(token_key, "callers"))
+            .arg(caller_id)
+            .arg(msg_id)
+            .arg(self.rejected_ttl.as_millis() as u64)
+            .invoke_async(&mut self.redis.clone())
             .await
     }
 
@@ -81,21 +99,14 @@ impl TokenState {
             .arg(key(token_key, "status"))
             .query_async(&mut self.redis.clone())
             .await?;
-        Ok(s.map(|s| {
-            if s == "accepted" {
-                Status::Accepted
-            } else {
-                Status::Rejected
-            }
-        }))
+        Ok(s.map(|s| if s == "accepted" { Status::Accepted } else { Status::Rejected }))
     }
 
-    /// Remembers `caller_id` for the token (see [`RECORD_CALLER`]).
-    pub async fn record_caller(&self, token_key: &str, caller_id: &str) -> redis::RedisResult<()> {
-        self.record_caller
+    /// Records that the token's signal is out (see [`RECORD_SEEN`]).
+    pub async fn record_seen(&self, token_key: &str) -> redis::RedisResult<()> {
+        self.record_seen
             .key(key(token_key, "callers"))
             .key(key(token_key, "status"))
-            .arg(caller_id)
             .arg(self.rejected_ttl.as_millis() as u64)
             .invoke_async::<i64>(&mut self.redis.clone())
             .await
@@ -103,11 +114,7 @@ impl TokenState {
     }
 
     /// For each user, whether the token was already sent to them.
-    pub async fn sent_to(
-        &self,
-        token_key: &str,
-        user_ids: &[i64],
-    ) -> redis::RedisResult<Vec<bool>> {
+    pub async fn sent_to(&self, token_key: &str, user_ids: &[i64]) -> redis::RedisResult<Vec<bool>> {
         if user_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -128,9 +135,7 @@ impl TokenState {
         for u in user_ids {
             inv.arg(*u);
         }
-        inv.invoke_async::<i64>(&mut self.redis.clone())
-            .await
-            .map(|_| ())
+        inv.invoke_async::<i64>(&mut self.redis.clone()).await.map(|_| ())
     }
 
     /// Milliseconds until the token's state expires (`None` if it has none).

@@ -63,10 +63,7 @@ impl Compact {
                 _ => return false,
             }
         }
-        !self.has_stats_filter
-            || stats
-                .iter()
-                .any(|&(wr, gain)| wr >= self.min_win_rate && gain >= self.min_avg_gain)
+        !self.has_stats_filter || stats.iter().any(|&(wr, gain)| wr >= self.min_win_rate && gain >= self.min_avg_gain)
     }
 }
 
@@ -138,18 +135,12 @@ impl UserIndex {
 
     /// `(user_id, chat_id)` of every receiving user whose filter passes.
     pub fn matching(&self, facts: &SignalFacts) -> Vec<(i64, i64)> {
-        let chain_bit = facts
-            .chain
-            .as_ref()
-            .map(|c| self.bits.bit(c))
-            .unwrap_or(1 << OVERFLOW_BIT);
+        let chain_bit = facts.chain.as_ref().map(|c| self.bits.bit(c)).unwrap_or(1 << OVERFLOW_BIT);
         let overflow = chain_bit == 1 << OVERFLOW_BIT;
         self.compact
             .iter()
             .filter(|c| c.passes(chain_bit, facts.fdv_usd, &facts.new_caller_stats))
-            .filter(|c| {
-                !overflow || c.chains == u64::MAX || self.exact_chain_match(c.user_id, facts)
-            })
+            .filter(|c| !overflow || c.chains == u64::MAX || self.exact_chain_match(c.user_id, facts))
             .map(|c| (c.user_id, c.chat_id))
             .collect()
     }
@@ -242,22 +233,11 @@ mod tests {
             },
         ));
 
-        let ids = |f: &SignalFacts| {
-            idx.matching(f)
-                .into_iter()
-                .map(|(u, _)| u)
-                .collect::<Vec<_>>()
-        };
+        let ids = |f: &SignalFacts| idx.matching(f).into_iter().map(|(u, _)| u).collect::<Vec<_>>();
         assert_eq!(ids(&facts("solana", Some(258_000.0), &[])), vec![1, 3]);
-        assert_eq!(
-            ids(&facts("BNB", Some(10_000.0), &[(0.7, 150.0)])),
-            vec![1, 2, 4]
-        );
+        assert_eq!(ids(&facts("BNB", Some(10_000.0), &[(0.7, 150.0)])), vec![1, 2, 4]);
         // unknown FDV fails an FDV filter; stats must meet both minimums on one caller
-        assert_eq!(
-            ids(&facts("solana", None, &[(0.7, 50.0), (0.5, 150.0)])),
-            vec![1]
-        );
+        assert_eq!(ids(&facts("solana", None, &[(0.7, 50.0), (0.5, 150.0)])), vec![1]);
         assert_eq!(idx.matching(&facts("solana", None, &[]))[0], (1, 10));
     }
 
@@ -276,11 +256,7 @@ mod tests {
             ..user(2, Filters::default())
         });
         idx.remove(3);
-        let mut got: Vec<i64> = idx
-            .matching(&facts("solana", None, &[]))
-            .into_iter()
-            .map(|(u, _)| u)
-            .collect();
+        let mut got: Vec<i64> = idx.matching(&facts("solana", None, &[])).into_iter().map(|(u, _)| u).collect();
         got.sort();
         assert_eq!(got, vec![4]);
         assert_eq!(idx.len(), 3);
@@ -300,12 +276,7 @@ mod tests {
                 },
             ));
         }
-        let ids = |c: &str| {
-            idx.matching(&facts(c, None, &[]))
-                .into_iter()
-                .map(|(u, _)| u)
-                .collect::<Vec<_>>()
-        };
+        let ids = |c: &str| idx.matching(&facts(c, None, &[])).into_iter().map(|(u, _)| u).collect::<Vec<_>>();
         assert_eq!(ids("chain0"), vec![1]);
         assert_eq!(ids("chain65"), vec![66]);
         assert!(ids("chain99").is_empty());

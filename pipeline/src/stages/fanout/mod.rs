@@ -26,10 +26,7 @@ pub fn notification_key(user_id: i64, token_key: &str) -> String {
 
 /// The facts the filters test: chain, FDV and the statistics of the new callers (the
 /// feed's own figures for the calling caller, else the channel replica's).
-pub fn signal_facts(
-    signal: &Signal,
-    stats_of: impl Fn(&str) -> Option<ChannelStats>,
-) -> SignalFacts {
+pub fn signal_facts(signal: &Signal, stats_of: impl Fn(&str) -> Option<ChannelStats>) -> SignalFacts {
     let new_caller_stats = signal
         .new_callers
         .iter()
@@ -58,8 +55,7 @@ pub struct FanoutStage {
 
 impl FanoutStage {
     fn stats_of(&self, id: &str) -> Option<ChannelStats> {
-        self.channels
-            .read(|c| c.0.get(&subjects::kv_key(id)).copied())
+        self.channels.read(|c| c.0.get(&subjects::kv_key(id)).copied())
     }
 }
 
@@ -72,11 +68,7 @@ impl Stage for FanoutStage {
         herald_schemas::decode(payload).map_err(|e| e.to_string())
     }
 
-    async fn decide(
-        &self,
-        signal: Signal,
-        _meta: &MsgMeta,
-    ) -> Result<Decision<Self::Commit>, StageError> {
+    async fn decide(&self, signal: Signal, _meta: &MsgMeta) -> Result<Decision<Self::Commit>, StageError> {
         let facts = signal_facts(&signal, |id| self.stats_of(id));
         let candidates = self.users.read(|u| u.matching(&facts));
         if candidates.is_empty() {
@@ -87,16 +79,9 @@ impl Stage for FanoutStage {
         let token_key = signal.call.token_key();
         let ids: Vec<i64> = candidates.iter().map(|(u, _)| *u).collect();
         let sent = self.state.sent_to(&token_key, &ids).await?;
-        let recipients: Vec<(i64, i64)> = candidates
-            .into_iter()
-            .zip(sent)
-            .filter(|(_, s)| !s)
-            .map(|(c, _)| c)
-            .collect();
+        let recipients: Vec<(i64, i64)> = candidates.into_iter().zip(sent).filter(|(_, s)| !s).map(|(c, _)| c).collect();
         if recipients.is_empty() {
-            return Ok(Decision::Drop {
-                reason: "already_sent",
-            });
+            return Ok(Decision::Drop { reason: "already_sent" });
         }
         let text = render::signal_text(&signal, |id| self.stats_of(id));
         let outputs = recipients

@@ -4,9 +4,7 @@ use herald_schemas::{ChannelStats, Signal};
 
 /// Escapes `&`, `<`, `>` for Telegram's HTML parse mode.
 pub fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// `1234567.0` -> `$1.23M`; `258000.0` -> `$258K`.
@@ -25,10 +23,7 @@ pub fn usd_compact(v: f64) -> String {
 /// A price with enough significant digits for sub-cent tokens: `0.00062` -> `$0.00062`.
 pub fn price(v: f64) -> String {
     if v >= 1.0 {
-        format!("${v:.4}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
+        format!("${v:.4}").trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         format!("${}", format_sig(v, 4))
     }
@@ -64,11 +59,7 @@ pub fn signal_text(signal: &Signal, stats_of: impl Fn(&str) -> Option<ChannelSta
     if let Some(p) = call.price_usd {
         facts.push(format!("Price {}", price(p)));
     } else if let Some(p) = call.price_native {
-        let unit = if call.chain.as_str() == "solana" {
-            "SOL"
-        } else {
-            "native"
-        };
+        let unit = if call.chain.as_str() == "solana" { "SOL" } else { "native" };
         facts.push(format!("Price {} {unit}", format_sig(p, 4)));
     }
     if let Some(f) = call.fdv_usd {
@@ -81,9 +72,7 @@ pub fn signal_text(signal: &Signal, stats_of: impl Fn(&str) -> Option<ChannelSta
     text.push_str("Called by:\n");
     for id in &signal.all_caller_ids {
         let caller = signal.new_callers.iter().find(|c| &c.id == id);
-        let name = caller
-            .and_then(|c| c.name.clone())
-            .unwrap_or_else(|| id.clone());
+        let name = caller.and_then(|c| c.name.clone()).unwrap_or_else(|| id.clone());
         let new = if caller.is_some() { " 🆕" } else { "" };
         let stats = if caller.is_some() && call.caller.id == *id {
             call.caller_stats.or_else(|| stats_of(id))
@@ -91,27 +80,14 @@ pub fn signal_text(signal: &Signal, stats_of: impl Fn(&str) -> Option<ChannelSta
             stats_of(id)
         };
         let stats = stats
-            .map(|s| {
-                format!(
-                    " — win {:.0}%, avg +{:.0}% ({} calls)",
-                    s.win_rate * 100.0,
-                    s.avg_gain_pct,
-                    s.calls
-                )
-            })
+            .map(|s| format!(" — win {:.0}%, avg +{:.0}% ({} calls)", s.win_rate * 100.0, s.avg_gain_pct, s.calls))
             .unwrap_or_default();
         text.push_str(&format!("• {}{new}{stats}\n", html_escape(&name)));
     }
     let mut links: Vec<String> = call
         .links
         .iter()
-        .map(|l| {
-            format!(
-                "<a href=\"{}\">{}</a>",
-                html_escape(&l.url),
-                html_escape(&l.label)
-            )
-        })
+        .map(|l| format!("<a href=\"{}\">{}</a>", html_escape(&l.url), html_escape(&l.label)))
         .collect();
     links.push(format!(
         "<a href=\"https://dexscreener.com/{}/{}\">DexScreener</a>",

@@ -41,8 +41,7 @@ pub enum FilterEdit {
 /// Chains offered as buttons in the menu.
 pub const MENU_CHAINS: [&str; 4] = ["solana", "ethereum", "bsc", "base"];
 
-pub const HELP: &str =
-    "<b>Herald</b> sends you new token calls that pass your filters, once per token.\n\n\
+pub const HELP: &str = "<b>Herald</b> sends you new token calls that pass your filters, once per token.\n\n\
 /filters — view and change your filters\n\
 /filters winrate 60 — callers with at least 60% wins\n\
 /filters gain 100 — callers averaging at least +100%\n\
@@ -58,11 +57,7 @@ pub fn parse_command(text: &str) -> Option<Command> {
     let text = text.trim();
     let rest = text.strip_prefix('/')?;
     let (head, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-    let name = head
-        .split('@')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let name = head.split('@').next().unwrap_or_default().to_ascii_lowercase();
     Some(match name.as_str() {
         "start" => Command::Start,
         "help" => Command::Help,
@@ -102,13 +97,7 @@ fn parse_filter_args(args: &str) -> Option<FilterEdit> {
     let a = words.next();
     let b = words.next();
     Some(match what.as_str() {
-        "winrate" | "wr" => FilterEdit::MinWinRate(
-            bound(a?)?
-                .map(|p| p / 100.0)
-                .filter(|p| *p <= 1.0)
-                .map(Some)
-                .unwrap_or(None),
-        ),
+        "winrate" | "wr" => FilterEdit::MinWinRate(bound(a?)?.map(|p| p / 100.0).filter(|p| *p <= 1.0).map(Some).unwrap_or(None)),
         "gain" | "avggain" => FilterEdit::MinAvgGain(bound(a?)?),
         "fdv" => FilterEdit::Fdv {
             min: bound(a?)?,
@@ -119,12 +108,7 @@ fn parse_filter_args(args: &str) -> Option<FilterEdit> {
             if list.eq_ignore_ascii_case("all") {
                 FilterEdit::Chains(Vec::new())
             } else {
-                FilterEdit::Chains(
-                    list.split(',')
-                        .filter(|c| !c.is_empty())
-                        .map(Chain::from)
-                        .collect(),
-                )
+                FilterEdit::Chains(list.split(',').filter(|c| !c.is_empty()).map(Chain::from).collect())
             }
         }
         "reset" => FilterEdit::Reset,
@@ -194,13 +178,7 @@ impl Reply {
 
 /// Runs a command for a user. Returns the settings to store (`None` = unchanged) and
 /// the reply. Users who have not sent /start get a hint instead of a change.
-pub fn run(
-    current: Option<&UserSettings>,
-    cmd: Command,
-    user_id: i64,
-    chat_id: i64,
-    now_ms: u64,
-) -> (Option<UserSettings>, Reply) {
+pub fn run(current: Option<&UserSettings>, cmd: Command, user_id: i64, chat_id: i64, now_ms: u64) -> (Option<UserSettings>, Reply) {
     let changed = |f: &dyn Fn(&mut UserSettings)| {
         current.map(|c| {
             let mut s = c.clone();
@@ -215,9 +193,7 @@ pub fn run(
             let s = UserSettings::new(user_id, chat_id, now_ms);
             (
                 Some(s),
-                Reply::text(format!(
-                    "Welcome! You will now receive token calls.\n\n{HELP}"
-                )),
+                Reply::text(format!("Welcome! You will now receive token calls.\n\n{HELP}")),
             )
         }
         (Command::Start, Some(_)) => (
@@ -230,10 +206,7 @@ pub fn run(
             changed(&|s| s.paused = true),
             Reply::text("Paused. /resume to receive calls again."),
         ),
-        (Command::Resume, Some(_)) => (
-            changed(&|s| s.paused = false),
-            Reply::text("Resumed: calls are on."),
-        ),
+        (Command::Resume, Some(_)) => (changed(&|s| s.paused = false), Reply::text("Resumed: calls are on.")),
         (Command::Filters(None), Some(s)) => (None, menu(&s.filters)),
         (Command::Filters(Some(edit)), Some(_)) => {
             let new = changed(&|s| apply_edit(&mut s.filters, edit.clone()));
@@ -252,19 +225,12 @@ pub fn run(
 
 /// The /filters view: a summary and an inline keyboard of absolute settings.
 pub fn menu(f: &Filters) -> Reply {
-    let pct = |v: Option<f64>, scale: f64| {
-        v.map(|v| format!("{:.0}%", v * scale))
-            .unwrap_or_else(|| "any".into())
-    };
+    let pct = |v: Option<f64>, scale: f64| v.map(|v| format!("{:.0}%", v * scale)).unwrap_or_else(|| "any".into());
     let usd = |v: Option<f64>| v.map(usd_compact).unwrap_or_else(|| "any".into());
     let chains = if f.chains.is_empty() {
         "all".to_string()
     } else {
-        f.chains
-            .iter()
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        f.chains.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
     };
     let text = format!(
         "<b>Your filters</b>\nMin caller win rate: {}\nMin caller avg gain: +{}\nFDV: {} – {}\nChains: {chains}",
@@ -273,10 +239,7 @@ pub fn menu(f: &Filters) -> Reply {
         usd(f.min_fdv_usd),
         usd(f.max_fdv_usd)
     );
-    let b = |text: String, data: String| Button {
-        text,
-        callback_data: data,
-    };
+    let b = |text: String, data: String| Button { text, callback_data: data };
     let mark = |on: bool, label: &str| {
         if on {
             format!("✅ {label}")
@@ -288,10 +251,7 @@ pub fn menu(f: &Filters) -> Reply {
         choices
             .iter()
             .map(|(v, label)| {
-                let data = format!(
-                    "f:{field}:{}",
-                    v.map(|v| v.to_string()).unwrap_or_else(|| "any".into())
-                );
+                let data = format!("f:{field}:{}", v.map(|v| v.to_string()).unwrap_or_else(|| "any".into()));
                 b(mark(current == *v, &format!("{prefix}{label}")), data)
             })
             .collect::<Vec<_>>()
@@ -302,23 +262,13 @@ pub fn menu(f: &Filters) -> Reply {
             "WR ",
             "wr",
             wr,
-            &[
-                (None, "any"),
-                (Some(40.0), "40%"),
-                (Some(60.0), "60%"),
-                (Some(80.0), "80%"),
-            ],
+            &[(None, "any"), (Some(40.0), "40%"), (Some(60.0), "60%"), (Some(80.0), "80%")],
         ),
         row(
             "Gain ",
             "gain",
             f.min_avg_gain_pct,
-            &[
-                (None, "any"),
-                (Some(50.0), "+50%"),
-                (Some(100.0), "+100%"),
-                (Some(300.0), "+300%"),
-            ],
+            &[(None, "any"), (Some(50.0), "+50%"), (Some(100.0), "+100%"), (Some(300.0), "+300%")],
         ),
         row(
             "FDV≥",
@@ -346,10 +296,7 @@ pub fn menu(f: &Filters) -> Reply {
             .iter()
             .map(|c| {
                 let on = f.chains.iter().any(|x| x.as_str() == *c);
-                b(
-                    mark(on, c),
-                    format!("f:ch:{}{c}", if on { '-' } else { '+' }),
-                )
+                b(mark(on, c), format!("f:ch:{}{c}", if on { '-' } else { '+' }))
             })
             .collect(),
         vec![b("Reset all".into(), "f:reset".into())],
@@ -396,12 +343,8 @@ mod tests {
             ..Default::default()
         };
         for button in menu(&f).buttons.iter().flatten() {
-            assert!(
-                button.callback_data.len() <= 64,
-                "Telegram limits callback data to 64 bytes"
-            );
-            let edit = parse_callback(&button.callback_data)
-                .unwrap_or_else(|| panic!("{}", button.callback_data));
+            assert!(button.callback_data.len() <= 64, "Telegram limits callback data to 64 bytes");
+            let edit = parse_callback(&button.callback_data).unwrap_or_else(|| panic!("{}", button.callback_data));
             let mut g = f.clone();
             apply_edit(&mut g, edit.clone());
             let mut h = g.clone();

@@ -5,9 +5,7 @@
 pub mod commands;
 
 use async_nats::jetstream::kv;
-use herald_schemas::{
-    subjects, CallEvent, CallSource, Caller, OutboundMessage, Priority, UserSettings,
-};
+use herald_schemas::{subjects, CallEvent, CallSource, Caller, OutboundMessage, Priority, UserSettings};
 use serde_json::Value;
 
 use crate::runtime::{Decision, MsgMeta, Output, Stage, StageError};
@@ -47,9 +45,7 @@ pub const KNOWN_KINDS: &[&str] = &[
 ///
 /// Errors: not an object, no `update_id`, or no content field.
 pub fn update_kind(update: &Value) -> Result<&str, String> {
-    let obj = update
-        .as_object()
-        .ok_or("not a Telegram update: not a JSON object")?;
+    let obj = update.as_object().ok_or("not a Telegram update: not a JSON object")?;
     obj.get("update_id")
         .and_then(Value::as_i64)
         .ok_or("not a Telegram update: no integer update_id")?;
@@ -80,13 +76,7 @@ impl UpdatesStage {
         edit: Option<i32>,
     ) -> Result<Decision<Option<UserWrite>>, StageError> {
         let current = users_store::load(&self.users, user_id).await?;
-        let (new, reply) = commands::run(
-            current.as_ref().map(|(s, _)| s),
-            cmd,
-            user_id,
-            chat_id,
-            herald_schemas::now_ms(),
-        );
+        let (new, reply) = commands::run(current.as_ref().map(|(s, _)| s), cmd, user_id, chat_id, herald_schemas::now_ms());
         let write = new.map(|settings| UserWrite {
             settings,
             revision: current.map(|(_, r)| r),
@@ -98,12 +88,7 @@ impl UpdatesStage {
     }
 }
 
-fn reply_output(
-    update_id: i64,
-    chat_id: i64,
-    reply: Reply,
-    edit_message_id: Option<i32>,
-) -> Output {
+fn reply_output(update_id: i64, chat_id: i64, reply: Reply, edit_message_id: Option<i32>) -> Output {
     let key = format!("upd.{update_id}");
     let msg = OutboundMessage {
         v: 1,
@@ -141,10 +126,7 @@ pub fn channel_post_call(post: &Value, now_ms: u64) -> Option<CallEvent> {
         fdv_usd: parsed.fdv_usd,
         caller: Caller {
             id: format!("tg:{chat_id}"),
-            name: chat
-                .get("title")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            name: chat.get("title").and_then(Value::as_str).map(str::to_string),
             source: CallSource::TelegramChannel,
         },
         caller_stats: None,
@@ -162,14 +144,8 @@ impl Stage for UpdatesStage {
         serde_json::from_slice(payload).map_err(|e| format!("malformed update: {e}"))
     }
 
-    async fn decide(
-        &self,
-        update: Value,
-        _meta: &MsgMeta,
-    ) -> Result<Decision<Self::Commit>, StageError> {
-        let kind = update_kind(&update)
-            .map_err(StageError::Permanent)?
-            .to_string();
+    async fn decide(&self, update: Value, _meta: &MsgMeta) -> Result<Decision<Self::Commit>, StageError> {
+        let kind = update_kind(&update).map_err(StageError::Permanent)?.to_string();
         let update_id = update["update_id"].as_i64().unwrap_or_default();
         let body = &update[kind.as_str()];
         let drop = |reason| Ok(Decision::Drop { reason });
@@ -183,52 +159,32 @@ impl Stage for UpdatesStage {
             },
             "message" => {
                 let private = body.pointer("/chat/type").and_then(Value::as_str) == Some("private");
-                let cmd = body
-                    .get("text")
-                    .and_then(Value::as_str)
-                    .and_then(parse_command);
+                let cmd = body.get("text").and_then(Value::as_str).and_then(parse_command);
                 match (
                     private,
                     cmd,
                     body.pointer("/from/id").and_then(Value::as_i64),
                     body.pointer("/chat/id").and_then(Value::as_i64),
                 ) {
-                    (true, Some(cmd), Some(user), Some(chat)) => {
-                        self.command(update_id, user, chat, cmd, None).await
-                    }
+                    (true, Some(cmd), Some(user), Some(chat)) => self.command(update_id, user, chat, cmd, None).await,
                     _ => drop("not_a_private_command"),
                 }
             }
             "callback_query" => {
-                let edit = body
-                    .get("data")
-                    .and_then(Value::as_str)
-                    .and_then(parse_callback);
+                let edit = body.get("data").and_then(Value::as_str).and_then(parse_callback);
                 let user = body.pointer("/from/id").and_then(Value::as_i64);
                 let chat = body.pointer("/message/chat/id").and_then(Value::as_i64);
-                let message_id = body
-                    .pointer("/message/message_id")
-                    .and_then(Value::as_i64)
-                    .map(|m| m as i32);
+                let message_id = body.pointer("/message/message_id").and_then(Value::as_i64).map(|m| m as i32);
                 match (edit, user, chat) {
                     (Some(edit), Some(user), Some(chat)) => {
-                        self.command(
-                            update_id,
-                            user,
-                            chat,
-                            Command::Filters(Some(edit)),
-                            message_id,
-                        )
-                        .await
+                        self.command(update_id, user, chat, Command::Filters(Some(edit)), message_id).await
                     }
                     _ => drop("unknown_callback"),
                 }
             }
             "my_chat_member" => {
                 let private = body.pointer("/chat/type").and_then(Value::as_str) == Some("private");
-                let status = body
-                    .pointer("/new_chat_member/status")
-                    .and_then(Value::as_str);
+                let status = body.pointer("/new_chat_member/status").and_then(Value::as_str);
                 let user = body.pointer("/from/id").and_then(Value::as_i64);
                 match (private, status, user) {
                     (true, Some(s @ ("kicked" | "member")), Some(user)) => {
@@ -257,10 +213,7 @@ mod tests {
 
     #[test]
     fn kinds_and_malformed_updates() {
-        assert_eq!(
-            update_kind(&serde_json::json!({"update_id":1,"message":{}})),
-            Ok("message")
-        );
+        assert_eq!(update_kind(&serde_json::json!({"update_id":1,"message":{}})), Ok("message"));
         assert!(update_kind(&serde_json::json!({"message":{}})).is_err());
         assert!(update_kind(&serde_json::json!({"update_id":1})).is_err());
         assert!(update_kind(&serde_json::json!([1])).is_err());

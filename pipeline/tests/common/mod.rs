@@ -1,0 +1,153 @@
+//! Test environment: a real nats-server and redis-server on free ports, streams set up.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull};
+use futures::StreamExt;
+use herald_pipeline::runtime::{run_stage, Stage, StageConfig};
+use herald_pipeline::stages::token_state::TokenState;
+use herald_pipeline::testkit::{LocalNats, LocalRedis};
+use herald_schemas::{CallEvent, CallSource, Caller, Chain, ChannelStats, UserSettings};
+use tokio_util::sync::CancellationToken;
+
+pub struct Env {
+    pub nats: LocalNats,
+    pub redis: LocalRedis,
+    pub client: async_nats::Client,
+    pub js: jetstream::Context,
+    pub shutdown: CancellationToken,
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        let nats = LocalNats::start().expect("nats-server");
+        let redis = LocalRedis::start().expect("redis-server");
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let js = jetstream::new(client.clone());
+        herald_pipeline::setup::apply(&js, false).await.unwrap();
+        Env {
+            nats,
+            redis,
+            client,
+            js,
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    pub async fn state(&self, accepted: Duration, rejected: Duration) -> TokenState {
+        let client = redis::Client::open(self.redis.url()).unwrap();
+        TokenState::new(redis::aio::ConnectionManager::new(client).await.unwrap(), accepted, rejected)
+    }
+
+    pub fn spawn<S: Stage>(&self, stage: S, stream: &str, filter: &str) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+        let cfg = StageConfig {
+            ack_wait: Duration::from_secs(5),
+            ..StageConfig::new(stream, S::NAME, vec![filter.to_string()])
+        };
+        tokio::spawn(run_stage(self.js.clone(), Arc::new(stage), cfg, self.shutdown.clone()))
+    }
+
+    pub async fn put_user(&self, s: &UserSettings) {
+        let kv = self.js.get_key_value(herald_schemas::subjects::USERS_BUCKET).await.unwrap();
+        kv.put(s.user_id.to_string(), herald_schemas::encode(s).into()).await.unwrap();
+    }
+
+    /// Publishes a payload on a subject with a message id and waits for the ack.
+    pub async fn publish(&self, subject: String, msg_id: &str, payload: Vec<u8>) {
+        let mut h = async_nats::HeaderMap::new();
+        h.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
+        self.js
+            .publish_with_headers(subject, h, payload.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    /// Every message currently in `stream` matching `filter`, waiting until at least
+    /// `at_least` are there (or `timeout`), then a short quiet period to catch extras.
+    pub async fn messages(&self, stream: &str, filter: &str, at_least: usize, timeout: Duration) -> Vec<jetstream::Message> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let n = self.count(stream, filter).await;
+            if n >= at_least || tokio::time::Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let n = self.count(stream, filter).await;
+        if n == 0 {
+            return Vec::new();
+        }
+        let s = self.js.get_stream(stream).await.unwrap();
+        let c = s
+            .create_consumer(pull::Config {
+                filter_subject: filter.into(),
+                ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        while out.len() < n {
+            let mut batch = c
+                .fetch()
+                .max_messages(n - out.len())
+                .expires(Duration::from_secs(2))
+                .messages()
+                .await
+                .unwrap();
+            let before = out.len();
+            while let Some(m) = batch.next().await {
+                out.push(m.unwrap());
+            }
+            if out.len() == before {
+                break;
+            }
+        }
+        out
+    }
+
+    pub async fn count(&self, stream: &str, filter: &str) -> usize {
+        let s = self.js.get_stream(stream).await.unwrap();
+        let info = s.info_with_subjects(filter).await.unwrap();
+        let subjects: Vec<(String, usize)> = info.collect::<Vec<_>>().await.into_iter().map(|r| r.unwrap()).collect();
+        subjects.iter().map(|(_, n)| n).sum()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub fn call(token: &str, caller: &str, stats: Option<(f64, f64)>, fdv: Option<f64>) -> CallEvent {
+    CallEvent {
+        v: 1,
+        source_event_id: format!("{token}-{caller}"),
+        chain: Chain::from("solana"),
+        token: token.into(),
+        symbol: Some("TST".into()),
+        name: None,
+        price_usd: Some(0.01),
+        price_native: None,
+        fdv_usd: fdv,
+        caller: Caller {
+            id: caller.into(),
+            name: Some(format!("Channel {caller}")),
+            source: CallSource::Feed,
+        },
+        caller_stats: stats.map(|(w, g)| ChannelStats {
+            v: 1,
+            win_rate: w,
+            avg_gain_pct: g,
+            calls: 10,
+        }),
+        links: vec![],
+        origin_ts_ms: herald_schemas::now_ms(),
+    }
+}

@@ -1,0 +1,204 @@
+//! Dedup and filter + fan-out against a real nats-server and redis-server.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{call, Env};
+use herald_pipeline::replica::Replica;
+use herald_pipeline::sources::websocket::call_output;
+use herald_pipeline::stages::dedup::DedupStage;
+use herald_pipeline::stages::fanout::{ChannelIndex, FanoutStage, UserIndex};
+use herald_pipeline::stages::token_state::Status;
+use herald_schemas::{subjects, Filters, OutboundMessage, Signal, UserSettings};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+async fn start_flow(env: &Env, accepted: Duration, rejected: Duration) -> herald_pipeline::stages::token_state::TokenState {
+    let state = env.state(accepted, rejected).await;
+    env.spawn(DedupStage { state: state.clone() }, subjects::CALLS_STREAM, "herald.calls.>");
+    let users = Replica::start(&env.js, subjects::USERS_BUCKET, UserIndex::default(), env.shutdown.clone())
+        .await
+        .unwrap();
+    let channels = Replica::start(&env.js, subjects::CHANNELS_BUCKET, ChannelIndex::default(), env.shutdown.clone())
+        .await
+        .unwrap();
+    env.spawn(
+        FanoutStage {
+            users,
+            channels,
+            state: state.clone(),
+        },
+        subjects::SIGNALS_STREAM,
+        "herald.signals.>",
+    );
+    state
+}
+
+async fn send_call(env: &Env, c: &herald_schemas::CallEvent) {
+    let out = call_output(c);
+    env.publish(out.subject, &out.msg_id, out.payload).await;
+}
+
+fn decode_all<T: herald_schemas::Versioned>(msgs: &[async_nats::jetstream::Message]) -> Vec<T> {
+    msgs.iter().map(|m| herald_schemas::decode(&m.payload).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn only_new_callers_pass_and_rejected_tokens_expire() {
+    let env = Env::start().await;
+    let state = start_flow(&env, 6 * SECOND, 2 * SECOND).await;
+    // nobody subscribed: every token stays rejected
+    send_call(&env, &call("TOK1", "chanA", None, None)).await;
+    send_call(&env, &call("TOK1", "chanA", None, None)).await; // same event id: dropped by the stream's window
+    let mut again = call("TOK1", "chanA", None, None);
+    again.source_event_id = "another-post".into();
+    send_call(&env, &again).await; // same caller, new event: dropped by dedup
+                                   // (concurrent calls for one token may each miss the other in `all_caller_ids`; the
+                                   // signal message id still keeps one signal per caller)
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    send_call(&env, &call("TOK1", "chanB", None, None)).await;
+
+    let signals: Vec<Signal> = decode_all(&env.messages(subjects::SIGNALS_STREAM, "herald.signals.>", 2, 10 * SECOND).await);
+    assert_eq!(signals.len(), 2, "first sighting and the new caller only");
+    assert_eq!(signals[0].new_callers[0].id, "chanA");
+    assert_eq!(signals[1].new_callers.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["chanB"]);
+    assert_eq!(signals[1].all_caller_ids, ["chanA", "chanB"]);
+
+    // rejected: remembered for the rejected TTL only
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(state.status("solana:TOK1").await.unwrap(), Some(Status::Rejected));
+    let ttl = state.ttl_ms("solana:TOK1").await.unwrap().unwrap();
+    assert!(ttl <= 2000, "rejected TTL {ttl} ms");
+    tokio::time::sleep(Duration::from_millis(ttl + 300)).await;
+    assert_eq!(state.status("solana:TOK1").await.unwrap(), None);
+    let mut later = call("TOK1", "chanA", None, None);
+    later.source_event_id = "after-expiry".into();
+    send_call(&env, &later).await;
+    let signals = env.messages(subjects::SIGNALS_STREAM, "herald.signals.>", 3, 10 * SECOND).await;
+    assert_eq!(signals.len(), 3, "an expired rejected token is checked again");
+}
+
+#[tokio::test]
+async fn rejected_token_is_rechecked_on_new_channels_and_upgraded() {
+    let env = Env::start().await;
+    let state = start_flow(&env, 60 * SECOND, 60 * SECOND).await;
+    let picky = UserSettings {
+        filters: Filters {
+            min_win_rate: Some(0.6),
+            ..Default::default()
+        },
+        ..UserSettings::new(10, 10, 0)
+    };
+    let fdv_fan = UserSettings {
+        filters: Filters {
+            min_fdv_usd: Some(1e6),
+            ..Default::default()
+        },
+        ..UserSettings::new(11, 11, 0)
+    };
+    env.put_user(&picky).await;
+    env.put_user(&fdv_fan).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    send_call(&env, &call("TOK2", "weak", Some((0.3, 500.0)), Some(50_000.0))).await;
+    tokio::time::sleep(SECOND).await;
+    assert_eq!(
+        env.count(subjects::OUTBOUND_STREAM, "herald.out.notify.>").await,
+        0,
+        "no filter passes on the weak caller"
+    );
+    assert_eq!(state.status("solana:TOK2").await.unwrap(), Some(Status::Rejected));
+
+    send_call(&env, &call("TOK2", "strong", Some((0.8, 50.0)), Some(50_000.0))).await;
+    let notes: Vec<OutboundMessage> = decode_all(&env.messages(subjects::OUTBOUND_STREAM, "herald.out.notify.>", 1, 10 * SECOND).await);
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].chat_id, 10);
+    assert!(
+        notes[0].text.contains("Channel strong 🆕") && notes[0].text.contains("win 80%"),
+        "{}",
+        notes[0].text
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(state.status("solana:TOK2").await.unwrap(), Some(Status::Accepted));
+    assert!(state.ttl_ms("solana:TOK2").await.unwrap().unwrap() > 30_000, "accepted TTL applies");
+
+    // a third strong caller: the user was already sent the token
+    send_call(&env, &call("TOK2", "strong2", Some((0.9, 50.0)), Some(50_000.0))).await;
+    tokio::time::sleep(SECOND).await;
+    assert_eq!(
+        env.count(subjects::OUTBOUND_STREAM, "herald.out.notify.>").await,
+        1,
+        "never the same token twice"
+    );
+}
+
+#[tokio::test]
+async fn fan_out_to_a_thousand_users_once_each() {
+    let env = Env::start().await;
+    let kv = env.js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
+    for id in 1..=1000i64 {
+        let mut s = UserSettings::new(id, id + 5_000_000, 0);
+        if id % 2 == 0 {
+            s.filters.chains = vec!["solana".into()];
+        }
+        kv.put(id.to_string(), herald_schemas::encode(&s).into()).await.unwrap();
+    }
+    // a paused user and an inactive user receive nothing
+    env.put_user(&UserSettings {
+        paused: true,
+        ..UserSettings::new(1001, 1001, 0)
+    })
+    .await;
+    env.put_user(&UserSettings {
+        active: false,
+        ..UserSettings::new(1002, 1002, 0)
+    })
+    .await;
+    start_flow(&env, 60 * SECOND, 60 * SECOND).await;
+    send_call(&env, &call("TOK3", "chan", None, Some(1e5))).await;
+    let mut bsc = call("0xabc", "chan", None, Some(1e5));
+    bsc.chain = "bsc".into();
+    send_call(&env, &bsc).await;
+
+    let msgs = env
+        .messages(subjects::OUTBOUND_STREAM, "herald.out.notify.>", 1500, 30 * SECOND)
+        .await;
+    let notes: Vec<OutboundMessage> = decode_all(&msgs);
+    let solana = notes.iter().filter(|n| n.text.contains("TOK3")).count();
+    let on_bsc = notes.iter().filter(|n| n.text.contains("0xabc")).count();
+    assert_eq!((solana, on_bsc), (1000, 500), "odd users take every chain, even users only solana");
+    let mut keys: Vec<&str> = notes.iter().map(|n| n.idempotency_key.as_str()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 1500, "one idempotency key per user and token");
+    assert!(
+        notes.iter().all(|n| n.chat_id > 5_000_000),
+        "paused and inactive users were skipped"
+    );
+}
+
+#[tokio::test]
+async fn malformed_calls_are_dead_lettered_and_the_stage_goes_on() {
+    let env = Env::start().await;
+    start_flow(&env, 60 * SECOND, 60 * SECOND).await;
+    env.publish(subjects::call("solana", "feed"), "bad-1", b"{\"token\": 5}".to_vec())
+        .await;
+    let mut future = call("TOK4", "chan", None, None);
+    future.v = 9;
+    let out = call_output(&future);
+    env.publish(out.subject, "bad-2", out.payload).await;
+    send_call(&env, &call("TOK5", "chan", None, None)).await;
+
+    let dead = env.messages(subjects::DLQ_STREAM, "herald.dlq.dedup", 2, 10 * SECOND).await;
+    assert_eq!(dead.len(), 2);
+    let reasons: Vec<String> = dead
+        .iter()
+        .map(|m| m.headers.as_ref().unwrap().get(subjects::HEADER_ERROR).unwrap().to_string())
+        .collect();
+    assert!(reasons[0].starts_with("malformed payload"), "{reasons:?}");
+    assert!(reasons[1].contains("unsupported schema version 9"), "{reasons:?}");
+    assert_eq!(dead[0].payload.as_ref(), b"{\"token\": 5}", "the original payload is kept");
+    let signals = env.messages(subjects::SIGNALS_STREAM, "herald.signals.>", 1, 10 * SECOND).await;
+    assert_eq!(signals.len(), 1, "the good call after the bad ones still flows");
+}
