@@ -9,8 +9,8 @@
 //! retry after N","parameters":{"retry_after":N}}` and is not delivered. Short bursts
 //! are tolerated as Telegram does (burst 5 overall, 2 per chat, 3 per group).
 //!
-//! Control API for tests: `POST /control/updates` (queue updates; `update_id` assigned
-//! when missing), `GET /control/deliveries`, `GET /control/stats`, `POST /control/fail`
+//! Control API for tests: `POST /control/updates` (queue updates, numbered by the
+//! emulator as Telegram numbers them), `GET /control/deliveries`, `GET /control/stats`, `POST /control/fail`
 //! (`{"chat_id":1,"status":429|500|403,"retry_after":2,"times":1}`), `POST /control/block`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -160,7 +160,7 @@ impl Emulator {
         format!("http://{}", self.addr)
     }
 
-    /// Queues an update for getUpdates; assigns `update_id` if missing. Returns it.
+    /// Queues an update for getUpdates under a fresh `update_id`. Returns it.
     pub fn push_update(&self, update: Value) -> i64 {
         push_update(&self.emu, update)
     }
@@ -180,18 +180,13 @@ impl Emulator {
     }
 }
 
+/// Queues an update under a fresh `update_id`: like Telegram, the emulator numbers
+/// updates itself, monotonically (recorded fixtures carry ids from other bots).
 fn push_update(emu: &Emu, mut update: Value) -> i64 {
-    let id = match update.get("update_id").and_then(Value::as_i64) {
-        Some(id) => {
-            emu.next_update_id.fetch_max(id + 1, Ordering::SeqCst);
-            id
-        }
-        None => {
-            let id = emu.next_update_id.fetch_add(1, Ordering::SeqCst);
-            update["update_id"] = json!(id);
-            id
-        }
-    };
+    let id = emu.next_update_id.fetch_add(1, Ordering::SeqCst);
+    if let Some(obj) = update.as_object_mut() {
+        obj.insert("update_id".into(), json!(id));
+    }
     emu.updates.lock().unwrap().push_back(update);
     emu.updates_ready.notify_waiters();
     id

@@ -33,6 +33,9 @@ pub struct Outbound {
     pub max_in_flight: usize,
 }
 
+/// Redelivery delay of a message whose bot died before acking it.
+const ACK_WAIT: Duration = Duration::from_secs(15);
+
 /// Attempts at a 5xx or network failure within one delivery before the message is
 /// handed back to the stream (which redelivers it later).
 const SEND_ATTEMPTS: u32 = 4;
@@ -55,8 +58,9 @@ impl Outbound {
                     durable_name: Some(durable.into()),
                     filter_subject: filter.into(),
                     ack_policy: AckPolicy::Explicit,
-                    // long enough to wait out a 429's retry_after inside one delivery
-                    ack_wait: Duration::from_secs(120),
+                    // short, so a crashed bot's unacked messages come back quickly; a
+                    // live bot extends it with progress acks while a message waits
+                    ack_wait: ACK_WAIT,
                     max_ack_pending: (in_flight * 2) as i64,
                     ..Default::default()
                 },
@@ -78,7 +82,19 @@ impl Outbound {
 
     async fn deliver(&self, msg: jetstream::Message) {
         let ack = match herald_schemas::decode::<OutboundMessage>(&msg.payload) {
-            Ok(out) => self.deliver_one(&out).await,
+            Ok(out) => {
+                // waiting on limits or a 429 hold can outlast ACK_WAIT: tell the server
+                // the message is still being worked on
+                let work = self.deliver_one(&out);
+                tokio::pin!(work);
+                let mut progress = tokio::time::interval_at(tokio::time::Instant::now() + ACK_WAIT / 3, ACK_WAIT / 3);
+                loop {
+                    tokio::select! {
+                        ack = &mut work => break ack,
+                        _ = progress.tick() => { let _ = msg.ack_with(AckKind::Progress).await; }
+                    }
+                }
+            }
             Err(e) => self.dead_letter(&msg, &e.to_string()).await,
         };
         if let Err(e) = msg.ack_with(ack).await {
