@@ -177,7 +177,7 @@ mod tests {
                 .filter(|c| {
                     c.subjects
                         .iter()
-                        .any(|p| p.trim_end_matches('>').len() > 0 && subject.starts_with(p.trim_end_matches('>')))
+                        .any(|p| !p.trim_end_matches('>').is_empty() && subject.starts_with(p.trim_end_matches('>')))
                 })
                 .count();
             assert_eq!(owners, 1, "{subject}");
