@@ -27,6 +27,10 @@ struct Cli {
     metrics: MetricsArgs,
 }
 
+// mimalloc: the stages allocate per message; glibc malloc was a quarter of the CPU profile.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init_logging();

@@ -31,7 +31,11 @@ async fn webhook_checks_the_secret_and_stores_each_update_once() {
 
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
     let mut stream = js.get_stream(subjects::UPDATES_STREAM).await.unwrap();
-    assert_eq!(stream.info().await.unwrap().state.messages, 1, "...and dropped by the duplicate window");
+    assert_eq!(
+        stream.info().await.unwrap().state.messages,
+        1,
+        "...and dropped by the duplicate window"
+    );
     let stored = stream.get_last_raw_message_by_subject(&subjects::update("message")).await.unwrap();
     assert_eq!(stored.payload.as_ref(), update.as_bytes(), "stored raw, byte for byte");
 }

@@ -22,7 +22,8 @@ impl FeedServer {
     pub async fn start(addr: SocketAddr) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let (tx, _) = broadcast::channel::<Arc<String>>(1 << 16);
+        // deep enough to hold a whole benchmark burst while the pipeline applies backpressure
+        let (tx, _) = broadcast::channel::<Arc<String>>(1 << 20);
         let clients = Arc::new(AtomicUsize::new(0));
         let server = FeedServer {
             tx: tx.clone(),

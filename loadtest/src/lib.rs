@@ -8,6 +8,7 @@
 //!   latency percentiles (HDR histogram), beside the raw JetStream ceiling
 //! - [`demo`]: the README's main job on recorded real inputs
 
+pub mod bench;
 pub mod demo;
 pub mod emulator;
 pub mod feed;

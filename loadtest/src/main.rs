@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use herald_loadtest::emulator::{Emulator, EmulatorLimits};
 use herald_loadtest::feed::{parse_frames, FeedServer};
-use herald_loadtest::{demo, run};
+use herald_loadtest::{bench, demo, run};
 
 /// Load-test harness: Bot API emulator, token feed server, load runs, the demo.
 #[derive(Parser, Debug)]
@@ -41,6 +41,14 @@ enum Cmd {
     },
     /// Drive the signals scenario against a running pipeline and report.
     Run(run::RunArgs),
+    /// Measure the README's figures, each on a fresh local stack.
+    Bench {
+        #[arg(long, value_enum, default_value = "all")]
+        scenario: bench::Scenario,
+        /// Write the JSON reports here.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -67,6 +75,15 @@ async fn main() -> anyhow::Result<()> {
             }
             println!("replayed {} frames", frames.len());
             tokio::signal::ctrl_c().await?;
+        }
+        Cmd::Bench { scenario, json } => {
+            let reports = bench::bench(scenario).await?;
+            for r in &reports {
+                println!("{r}");
+            }
+            if let Some(path) = json {
+                std::fs::write(path, serde_json::to_string_pretty(&reports)?)?;
+            }
         }
         Cmd::Run(args) => {
             let json = args.json.clone();

@@ -61,7 +61,11 @@ pub struct Report {
     pub users: usize,
     pub events_sent: u64,
     pub notifications_expected: u64,
+    /// Unique notifications seen on the subject.
     pub notifications_seen: u64,
+    /// Retried publishes of an already-published notification (JetStream's duplicate
+    /// window dropped them; no user sees them).
+    pub republished_dropped: u64,
     pub throughput_per_s: f64,
     /// Feed send -> notification published on `herald.out.notify.>`.
     pub latency_to_subject: Percentiles,
@@ -83,8 +87,8 @@ impl std::fmt::Display for Report {
         writeln!(f, "  events sent:            {}", self.events_sent)?;
         writeln!(
             f,
-            "  notifications seen:     {} of {} expected",
-            self.notifications_seen, self.notifications_expected
+            "  notifications seen:     {} of {} expected ({} retried publishes dropped by the duplicate window)",
+            self.notifications_seen, self.notifications_expected, self.republished_dropped
         )?;
         writeln!(f, "  throughput:             {:.0} notifications/s", self.throughput_per_s)?;
         writeln!(f, "  feed -> subject:        {}", self.latency_to_subject)?;

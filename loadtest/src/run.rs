@@ -97,16 +97,25 @@ pub fn call_frame(run_id: &str, n: u64, band: usize) -> String {
 /// Runs the signals scenario and returns its report.
 pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     let client = async_nats::connect(&args.nats_url).await?;
-    let js = jetstream::new(client.clone());
-    herald_pipeline::setup::apply(&js, false).await?;
-    let bands = seed_users(&js, args.users, args.matches_per_event).await?;
+    herald_pipeline::setup::apply(&jetstream::new(client.clone()), false).await?;
     let feed = FeedServer::start(args.feed_listen).await?;
+    drive(client, &feed, &args).await
+}
+
+/// Seeds the users, waits for a pipeline on `feed`, sends, measures. `args.nats_url`
+/// and `args.feed_listen` are not used (the caller connected and started the feed).
+pub async fn drive(client: async_nats::Client, feed: &FeedServer, args: &RunArgs) -> anyhow::Result<Report> {
+    let js = jetstream::new(client.clone());
+    let bands = seed_users(&js, args.users, args.matches_per_event).await?;
     eprintln!("seeded {} users; waiting for the pipeline to connect to {}", args.users, feed.url());
     feed.wait_for_clients(1, Duration::from_secs(60)).await?;
     // the pipeline's user replica catches up through KV change events
     tokio::time::sleep(Duration::from_secs(2)).await;
 
+    // A core subscription sees every publish, including a retried one that JetStream's
+    // duplicate window then dropped: count unique idempotency keys, report the rest.
     let seen = Arc::new(Mutex::new((histogram(), 0u64, 0usize, None::<Instant>)));
+    let republished = Arc::new(Mutex::new((std::collections::HashSet::<String>::new(), 0u64)));
     let mut sub = client.subscribe(subjects::NOTIFY_ALL).await?;
     let seen_task = {
         let seen = seen.clone();
@@ -169,6 +178,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     } else {
         Some(ceiling(&js, count.clamp(10_000, 200_000), msg_bytes.max(64)).await?)
     };
+    let republished_dropped = republished.lock().unwrap().1;
     let ratio = ceiling.as_ref().map(|c| throughput / c.publish_and_consume_per_s);
     Ok(Report {
         scenario: "signals".into(),
@@ -178,6 +188,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
         events_sent: total,
         notifications_expected: expected,
         notifications_seen: count,
+        republished_dropped,
         throughput_per_s: throughput,
         latency_to_subject: Percentiles::of(&hist),
         latency_to_telegram,
