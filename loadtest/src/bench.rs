@@ -4,7 +4,7 @@
 //! - `throughput`: 10,000 users, a 200,000-event burst; sustained feed ->
 //!   notification-subject rate, beside the raw JetStream publish+consume ceiling
 //! - `latency`: 10,000 users at 2,000 events/s for 20 s; feed -> subject percentiles
-//! - `memory`: 500 users at 100 events/s for 20 s with the bot delivering to the
+//! - `memory`: 500 users at 20 events/s for 30 s with the bot delivering to the
 //!   emulator; peak resident memory of pipeline + bot
 
 use std::time::Duration;
@@ -73,7 +73,7 @@ pub async fn bench(scenario: Scenario) -> anyhow::Result<Vec<Report>> {
         reports.push(rep);
     }
     if all || scenario == Scenario::Memory {
-        let mut rep = on_fresh_stack(true, args(100, 20, 500)).await?;
+        let mut rep = on_fresh_stack(true, args(20, 30, 500)).await?;
         rep.scenario = "memory".into();
         reports.push(rep);
     }
