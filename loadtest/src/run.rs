@@ -210,7 +210,9 @@ async fn telegram_latency(url: &str, send_ts: &HashMap<String, u64>) -> anyhow::
     let deliveries: Vec<crate::emulator::Delivery> = reqwest::get(format!("{url}/control/deliveries")).await?.json().await?;
     let mut h = histogram();
     for d in deliveries {
-        if let Some((_, ts)) = send_ts.iter().find(|(token, _)| d.text.contains(token.as_str())) {
+        // the notification shows the token as <code>TOKEN</code>
+        let token = d.text.split("<code>").nth(1).and_then(|t| t.split("</code>").next());
+        if let Some(ts) = token.and_then(|t| send_ts.get(t)) {
             let _ = h.record((d.at_ms.saturating_sub(*ts) * 1000).max(1));
         }
     }
