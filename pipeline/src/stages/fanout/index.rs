@@ -1,6 +1,6 @@
-//! The in-memory user index the fan-out scans: a compact, contiguous copy of every
-//! receiving user's filter, so one signal against 100,000 users is a linear scan of
-//! plain numbers (no hashing, no allocation per user).
+//! The in-memory user index the fan-out scans: a compact copy of every receiving user's
+//! filter, in candidate lists by FDV range, so one signal against 100,000 users tests
+//! only the users whose FDV range can hold it (plus those without an FDV filter).
 
 use std::collections::HashMap;
 
@@ -84,40 +84,118 @@ impl ChainBits {
     }
 }
 
-/// Every user's settings, plus the compact filters of those who receive signals.
-#[derive(Debug, Default)]
+/// FDV buckets: 4 per doubling of FDV (each spans a factor of 1.19), up to 2^40 USD.
+const FDV_BUCKETS: usize = 160;
+/// A filter spanning more buckets than this is kept in the `wide` list instead.
+const MAX_SPAN: usize = 16;
+
+/// Bucket of an FDV in USD.
+fn fdv_bucket(fdv: f64) -> usize {
+    if fdv <= 1.0 || fdv.is_nan() {
+        return 0;
+    }
+    ((fdv.log2() * 4.0) as usize).min(FDV_BUCKETS - 1)
+}
+
+/// Which candidate list a compact filter lives in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Placement {
+    /// No FDV filter: a candidate for every signal.
+    AnyFdv,
+    /// An FDV range too wide to bucket: a candidate for every signal with an FDV.
+    Wide,
+    /// A candidate for signals whose FDV falls in buckets `lo..=hi`.
+    Buckets(usize, usize),
+}
+
+impl Compact {
+    fn placement(&self) -> Placement {
+        if !self.has_fdv_filter {
+            return Placement::AnyFdv;
+        }
+        let (lo, hi) = (fdv_bucket(self.min_fdv.max(0.0)), fdv_bucket(self.max_fdv));
+        if hi < lo || hi - lo >= MAX_SPAN {
+            Placement::Wide
+        } else {
+            Placement::Buckets(lo, hi)
+        }
+    }
+}
+
+/// Every user's settings, plus the compact filters of those who receive signals, kept
+/// in candidate lists by FDV range so a signal only tests users whose range can hold
+/// its FDV (an interval index with log-scale buckets). Updates are O(bucket size).
+#[derive(Debug)]
 pub struct UserIndex {
     settings: HashMap<i64, UserSettings>,
-    compact: Vec<Compact>,
-    slot: HashMap<i64, usize>,
+    /// Stable slots; candidate lists hold slot numbers.
+    slots: Vec<Option<Compact>>,
+    free: Vec<u32>,
+    slot_of: HashMap<i64, u32>,
+    any_fdv: Vec<u32>,
+    wide: Vec<u32>,
+    buckets: Vec<Vec<u32>>,
     bits: ChainBits,
 }
 
+impl Default for UserIndex {
+    fn default() -> Self {
+        UserIndex {
+            settings: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            slot_of: HashMap::new(),
+            any_fdv: Vec::new(),
+            wide: Vec::new(),
+            buckets: vec![Vec::new(); FDV_BUCKETS],
+            bits: ChainBits::default(),
+        }
+    }
+}
+
+fn remove_from(list: &mut Vec<u32>, slot: u32) {
+    if let Some(i) = list.iter().position(|s| *s == slot) {
+        list.swap_remove(i);
+    }
+}
+
 impl UserIndex {
-    /// Inserts or replaces a user (O(1)).
+    /// Inserts or replaces a user.
     pub fn upsert(&mut self, s: UserSettings) {
         self.remove_compact(s.user_id);
         if s.receives_signals() {
             let c = Compact::from_settings(&s, &mut self.bits);
-            self.slot.insert(s.user_id, self.compact.len());
-            self.compact.push(c);
+            let slot = self.free.pop().unwrap_or_else(|| {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            });
+            match c.placement() {
+                Placement::AnyFdv => self.any_fdv.push(slot),
+                Placement::Wide => self.wide.push(slot),
+                Placement::Buckets(lo, hi) => self.buckets[lo..=hi].iter_mut().for_each(|b| b.push(slot)),
+            }
+            self.slots[slot as usize] = Some(c);
+            self.slot_of.insert(s.user_id, slot);
         }
         self.settings.insert(s.user_id, s);
     }
 
-    /// Removes a user (O(1)).
+    /// Removes a user.
     pub fn remove(&mut self, user_id: i64) {
         self.remove_compact(user_id);
         self.settings.remove(&user_id);
     }
 
     fn remove_compact(&mut self, user_id: i64) {
-        if let Some(i) = self.slot.remove(&user_id) {
-            self.compact.swap_remove(i);
-            if let Some(moved) = self.compact.get(i) {
-                self.slot.insert(moved.user_id, i);
+        let Some(slot) = self.slot_of.remove(&user_id) else { return };
+        if let Some(c) = self.slots[slot as usize].take() {
+            match c.placement() {
+                Placement::AnyFdv => remove_from(&mut self.any_fdv, slot),
+                Placement::Wide => remove_from(&mut self.wide, slot),
+                Placement::Buckets(lo, hi) => self.buckets[lo..=hi].iter_mut().for_each(|b| remove_from(b, slot)),
             }
         }
+        self.free.push(slot);
     }
 
     pub fn get(&self, user_id: i64) -> Option<&UserSettings> {
@@ -133,16 +211,25 @@ impl UserIndex {
         self.settings.is_empty()
     }
 
-    /// `(user_id, chat_id)` of every receiving user whose filter passes.
+    /// `(user_id, chat_id)` of every receiving user whose filter passes, unordered.
     pub fn matching(&self, facts: &SignalFacts) -> Vec<(i64, i64)> {
         let chain_bit = facts.chain.as_ref().map(|c| self.bits.bit(c)).unwrap_or(1 << OVERFLOW_BIT);
         let overflow = chain_bit == 1 << OVERFLOW_BIT;
-        self.compact
-            .iter()
-            .filter(|c| c.passes(chain_bit, facts.fdv_usd, &facts.new_caller_stats))
-            .filter(|c| !overflow || c.chains == u64::MAX || self.exact_chain_match(c.user_id, facts))
-            .map(|c| (c.user_id, c.chat_id))
-            .collect()
+        let by_fdv: &[u32] = match facts.fdv_usd {
+            Some(fdv) => &self.buckets[fdv_bucket(fdv)],
+            None => &[],
+        };
+        let wide: &[u32] = if facts.fdv_usd.is_some() { &self.wide } else { &[] };
+        let mut out = Vec::new();
+        for &slot in self.any_fdv.iter().chain(wide).chain(by_fdv) {
+            let Some(c) = &self.slots[slot as usize] else { continue };
+            if c.passes(chain_bit, facts.fdv_usd, &facts.new_caller_stats)
+                && (!overflow || c.chains == u64::MAX || self.exact_chain_match(c.user_id, facts))
+            {
+                out.push((c.user_id, c.chat_id));
+            }
+        }
+        out
     }
 
     fn exact_chain_match(&self, user_id: i64, facts: &SignalFacts) -> bool {
@@ -233,7 +320,11 @@ mod tests {
             },
         ));
 
-        let ids = |f: &SignalFacts| idx.matching(f).into_iter().map(|(u, _)| u).collect::<Vec<_>>();
+        let ids = |f: &SignalFacts| {
+            let mut v = idx.matching(f).into_iter().map(|(u, _)| u).collect::<Vec<_>>();
+            v.sort();
+            v
+        };
         assert_eq!(ids(&facts("solana", Some(258_000.0), &[])), vec![1, 3]);
         assert_eq!(ids(&facts("BNB", Some(10_000.0), &[(0.7, 150.0)])), vec![1, 2, 4]);
         // unknown FDV fails an FDV filter; stats must meet both minimums on one caller
@@ -276,9 +367,40 @@ mod tests {
                 },
             ));
         }
-        let ids = |c: &str| idx.matching(&facts(c, None, &[])).into_iter().map(|(u, _)| u).collect::<Vec<_>>();
+        let ids = |c: &str| {
+            let mut v = idx.matching(&facts(c, None, &[])).into_iter().map(|(u, _)| u).collect::<Vec<_>>();
+            v.sort();
+            v
+        };
         assert_eq!(ids("chain0"), vec![1]);
         assert_eq!(ids("chain65"), vec![66]);
         assert!(ids("chain99").is_empty());
+    }
+
+    #[test]
+    fn fdv_buckets_find_exactly_the_users_whose_range_holds_the_fdv() {
+        let mut idx = UserIndex::default();
+        // narrow bands, a wide range, an open-ended minimum, and no FDV filter
+        for band in 0..1000i64 {
+            let (lo, hi) = (band as f64 * 1000.0, band as f64 * 1000.0 + 999.0);
+            idx.upsert(user(band + 1, Filters { min_fdv_usd: Some(lo), max_fdv_usd: Some(hi), ..Default::default() }));
+        }
+        idx.upsert(user(5001, Filters { min_fdv_usd: Some(10.0), max_fdv_usd: Some(1e9), ..Default::default() }));
+        idx.upsert(user(5002, Filters { min_fdv_usd: Some(400_000.0), ..Default::default() }));
+        idx.upsert(user(5003, Filters::default()));
+        fn ids(idx: &UserIndex, fdv: Option<f64>) -> Vec<i64> {
+            let mut v: Vec<i64> = idx.matching(&facts("solana", fdv, &[])).into_iter().map(|(u, _)| u).collect();
+            v.sort();
+            v
+        }
+        assert_eq!(ids(&idx, Some(437_500.0)), vec![438, 5001, 5002, 5003]);
+        assert_eq!(ids(&idx, Some(999.0)), vec![1, 5001, 5003]);
+        assert_eq!(ids(&idx, Some(0.5)), vec![1, 5003], "band 0 starts at $0");
+        assert_eq!(ids(&idx, None), vec![5003], "unknown FDV fails every FDV filter");
+        // moving and removing users keeps the lists exact
+        idx.upsert(user(438, Filters { min_fdv_usd: Some(1.0), max_fdv_usd: Some(2.0), ..Default::default() }));
+        idx.remove(5002);
+        assert_eq!(ids(&idx, Some(437_500.0)), vec![5001, 5003]);
+        assert_eq!(ids(&idx, Some(1.5)), vec![1, 438, 5003]);
     }
 }
