@@ -143,13 +143,14 @@ pub async fn run_stage<S: Stage>(
     let messages = consumer.stream().max_messages_per_batch(cfg.max_in_flight).messages().await?;
     tracing::info!(stage = S::NAME, stream = %cfg.stream, durable = %cfg.durable, "stage started");
     let cfg = Arc::new(cfg);
+    let counters = Arc::new(StageMetrics::new(S::NAME));
     messages
         .take_until(shutdown.cancelled_owned())
         .for_each_concurrent(cfg.max_in_flight, |msg| {
-            let (js, stage, cfg) = (js.clone(), stage.clone(), cfg.clone());
+            let (js, stage, cfg, counters) = (js.clone(), stage.clone(), cfg.clone(), counters.clone());
             async move {
                 match msg {
-                    Ok(msg) => process(&js, &*stage, &cfg, msg).await,
+                    Ok(msg) => process(&js, &*stage, &cfg, &counters, msg).await,
                     Err(e) => tracing::warn!(stage = S::NAME, error = %e, "consumer error"),
                 }
             }
@@ -159,10 +160,30 @@ pub async fn run_stage<S: Stage>(
     Ok(())
 }
 
-async fn process<S: Stage>(js: &jetstream::Context, stage: &S, cfg: &StageConfig, msg: jetstream::Message) {
+/// Metric handles of one stage, registered once (the macros would build and hash a key
+/// per message).
+struct StageMetrics {
+    input: metrics::Counter,
+    output: metrics::Counter,
+    retries: metrics::Counter,
+    seconds: metrics::Histogram,
+}
+
+impl StageMetrics {
+    fn new(stage: &'static str) -> Self {
+        StageMetrics {
+            input: metrics::counter!("herald_stage_in_total", "stage" => stage),
+            output: metrics::counter!("herald_stage_out_total", "stage" => stage),
+            retries: metrics::counter!("herald_stage_retries_total", "stage" => stage),
+            seconds: metrics::histogram!("herald_stage_seconds", "stage" => stage),
+        }
+    }
+}
+
+async fn process<S: Stage>(js: &jetstream::Context, stage: &S, cfg: &StageConfig, counters: &StageMetrics, msg: jetstream::Message) {
     let started = Instant::now();
     let name = S::NAME;
-    metrics::counter!("herald_stage_in_total", "stage" => name).increment(1);
+    counters.input.increment(1);
     let info = msg.info().map(|i| (i.stream_sequence, i.delivered)).unwrap_or((0, 1));
     let meta = MsgMeta {
         subject: msg.subject.to_string(),
@@ -171,7 +192,7 @@ async fn process<S: Stage>(js: &jetstream::Context, stage: &S, cfg: &StageConfig
     };
 
     let result = match stage.decode(&msg.payload) {
-        Ok(input) => decide_publish_commit(js, stage, input, &meta).await,
+        Ok(input) => decide_publish_commit(js, stage, input, &meta, counters).await,
         Err(reason) => Err(StageError::Permanent(reason)),
     };
     let ack = match result {
@@ -182,7 +203,7 @@ async fn process<S: Stage>(js: &jetstream::Context, stage: &S, cfg: &StageConfig
             give_up(js, name, &meta, &msg.payload, &reason).await
         }
         Err(StageError::Transient(e)) => {
-            metrics::counter!("herald_stage_retries_total", "stage" => name).increment(1);
+            counters.retries.increment(1);
             tracing::warn!(stage = name, error = %format!("{e:#}"), delivered = meta.delivered, "transient failure, will retry");
             AckKind::Nak(Some(backoff(meta.delivered)))
         }
@@ -190,10 +211,16 @@ async fn process<S: Stage>(js: &jetstream::Context, stage: &S, cfg: &StageConfig
     if let Err(e) = msg.ack_with(ack).await {
         tracing::warn!(stage = name, error = %e, "ack failed; the message will be redelivered");
     }
-    metrics::histogram!("herald_stage_seconds", "stage" => name).record(started.elapsed().as_secs_f64());
+    counters.seconds.record(started.elapsed().as_secs_f64());
 }
 
-async fn decide_publish_commit<S: Stage>(js: &jetstream::Context, stage: &S, input: S::Input, meta: &MsgMeta) -> Result<(), StageError> {
+async fn decide_publish_commit<S: Stage>(
+    js: &jetstream::Context,
+    stage: &S,
+    input: S::Input,
+    meta: &MsgMeta,
+    counters: &StageMetrics,
+) -> Result<(), StageError> {
     match stage.decide(input, meta).await? {
         Decision::Drop { reason } => {
             metrics::counter!("herald_stage_dropped_total", "stage" => S::NAME, "reason" => reason).increment(1);
@@ -203,7 +230,7 @@ async fn decide_publish_commit<S: Stage>(js: &jetstream::Context, stage: &S, inp
             let n = outputs.len() as u64;
             publish_all(js, outputs).await?;
             stage.commit(commit).await?;
-            metrics::counter!("herald_stage_out_total", "stage" => S::NAME).increment(n);
+            counters.output.increment(n);
             Ok(())
         }
     }
