@@ -38,11 +38,7 @@ fn args(rate: u64, duration: u64, users: usize) -> RunArgs {
 }
 
 async fn on_fresh_stack(keep_bot: bool, mut run: RunArgs) -> anyhow::Result<Report> {
-    let mut stack = Stack::start(StackOptions {
-        pipeline_args: vec!["--max-in-flight".into(), "1024".into()],
-        ..Default::default()
-    })
-    .await?;
+    let mut stack = Stack::start(StackOptions::default()).await?;
     if !keep_bot {
         stack.bot.terminate();
     }
