@@ -16,22 +16,39 @@ fn index(users: i64) -> UserIndex {
             0 => Filters::default(),
             1 => {
                 let lo = 10_000.0 * 1.5f64.powi((id % 17) as i32);
-                Filters { min_fdv_usd: Some(lo), max_fdv_usd: Some(lo * 4.0), ..Default::default() }
+                Filters {
+                    min_fdv_usd: Some(lo),
+                    max_fdv_usd: Some(lo * 4.0),
+                    ..Default::default()
+                }
             }
-            _ => Filters { min_win_rate: Some(0.5 + (id % 5) as f64 / 10.0), chains: vec![Chain::from("solana")], ..Default::default() },
+            _ => Filters {
+                min_win_rate: Some(0.5 + (id % 5) as f64 / 10.0),
+                chains: vec![Chain::from("solana")],
+                ..Default::default()
+            },
         };
-        idx.upsert(UserSettings { filters, ..UserSettings::new(id, id, 0) });
+        idx.upsert(UserSettings {
+            filters,
+            ..UserSettings::new(id, id, 0)
+        });
     }
     idx
 }
 
 fn bench(c: &mut Criterion) {
-    let facts = SignalFacts { chain: Some(Chain::from("solana")), fdv_usd: Some(250_000.0), new_caller_stats: vec![(0.72, 140.0)] };
+    let facts = SignalFacts {
+        chain: Some(Chain::from("solana")),
+        fdv_usd: Some(250_000.0),
+        new_caller_stats: vec![(0.72, 140.0)],
+    };
     let mut group = c.benchmark_group("fanout_matching");
     for users in [10_000i64, 100_000] {
         let idx = index(users);
         eprintln!("{users} users: {} match the signal", idx.matching(&facts).len());
-        group.bench_with_input(BenchmarkId::from_parameter(users), &idx, |b, idx| b.iter(|| idx.matching(std::hint::black_box(&facts))));
+        group.bench_with_input(BenchmarkId::from_parameter(users), &idx, |b, idx| {
+            b.iter(|| idx.matching(std::hint::black_box(&facts)))
+        });
     }
     group.finish();
 }

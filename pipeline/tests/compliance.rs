@@ -44,11 +44,19 @@ async fn assert_compliant<S: Stage>(env: &Env, stage: S, stream: &str, filter: &
     let label = format!("stage=\"{}\"", S::NAME);
     let accounted: f64 = text
         .lines()
-        .filter(|l| ["herald_stage_out_total", "herald_stage_dropped_total", "herald_dead_lettered_total"].iter().any(|m| l.starts_with(m)))
+        .filter(|l| {
+            ["herald_stage_out_total", "herald_stage_dropped_total", "herald_dead_lettered_total"]
+                .iter()
+                .any(|m| l.starts_with(m))
+        })
         .filter(|l| l.contains(&label))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
-    assert!(accounted > 0.0, "{}: the message is neither out, dropped nor dead-lettered in metrics", S::NAME);
+    assert!(
+        accounted > 0.0,
+        "{}: the message is neither out, dropped nor dead-lettered in metrics",
+        S::NAME
+    );
 
     shutdown.cancel();
     let result = tokio::time::timeout(Duration::from_secs(5), task)

@@ -383,10 +383,30 @@ mod tests {
         // narrow bands, a wide range, an open-ended minimum, and no FDV filter
         for band in 0..1000i64 {
             let (lo, hi) = (band as f64 * 1000.0, band as f64 * 1000.0 + 999.0);
-            idx.upsert(user(band + 1, Filters { min_fdv_usd: Some(lo), max_fdv_usd: Some(hi), ..Default::default() }));
+            idx.upsert(user(
+                band + 1,
+                Filters {
+                    min_fdv_usd: Some(lo),
+                    max_fdv_usd: Some(hi),
+                    ..Default::default()
+                },
+            ));
         }
-        idx.upsert(user(5001, Filters { min_fdv_usd: Some(10.0), max_fdv_usd: Some(1e9), ..Default::default() }));
-        idx.upsert(user(5002, Filters { min_fdv_usd: Some(400_000.0), ..Default::default() }));
+        idx.upsert(user(
+            5001,
+            Filters {
+                min_fdv_usd: Some(10.0),
+                max_fdv_usd: Some(1e9),
+                ..Default::default()
+            },
+        ));
+        idx.upsert(user(
+            5002,
+            Filters {
+                min_fdv_usd: Some(400_000.0),
+                ..Default::default()
+            },
+        ));
         idx.upsert(user(5003, Filters::default()));
         fn ids(idx: &UserIndex, fdv: Option<f64>) -> Vec<i64> {
             let mut v: Vec<i64> = idx.matching(&facts("solana", fdv, &[])).into_iter().map(|(u, _)| u).collect();
@@ -398,7 +418,14 @@ mod tests {
         assert_eq!(ids(&idx, Some(0.5)), vec![1, 5003], "band 0 starts at $0");
         assert_eq!(ids(&idx, None), vec![5003], "unknown FDV fails every FDV filter");
         // moving and removing users keeps the lists exact
-        idx.upsert(user(438, Filters { min_fdv_usd: Some(1.0), max_fdv_usd: Some(2.0), ..Default::default() }));
+        idx.upsert(user(
+            438,
+            Filters {
+                min_fdv_usd: Some(1.0),
+                max_fdv_usd: Some(2.0),
+                ..Default::default()
+            },
+        ));
         idx.remove(5002);
         assert_eq!(ids(&idx, Some(437_500.0)), vec![5001, 5003]);
         assert_eq!(ids(&idx, Some(1.5)), vec![1, 438, 5003]);
