@@ -67,6 +67,8 @@ pub struct DemoSummary {
     pub notifications_per_chat: BTreeMap<i64, usize>,
     pub dead_lettered: u64,
     pub too_many_requests: u64,
+    /// Both processes exited cleanly on SIGTERM.
+    pub clean_shutdown: bool,
 }
 
 fn strip_tags(s: &str) -> String {
@@ -157,5 +159,6 @@ pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<DemoSummary> {
         notifications_per_chat: per_chat,
         dead_lettered: dead,
         too_many_requests: stats.too_many_requests,
+        clean_shutdown: ok,
     })
 }

@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 #[derive(Clone)]
 pub struct FeedServer {
     tx: broadcast::Sender<Arc<String>>,
+    kick: broadcast::Sender<()>,
     clients: Arc<AtomicUsize>,
     pub addr: SocketAddr,
 }
@@ -25,14 +26,17 @@ impl FeedServer {
         // deep enough to hold a whole benchmark burst while the pipeline applies backpressure
         let (tx, _) = broadcast::channel::<Arc<String>>(1 << 20);
         let clients = Arc::new(AtomicUsize::new(0));
+        let (kick, _) = broadcast::channel::<()>(4);
         let server = FeedServer {
             tx: tx.clone(),
+            kick: kick.clone(),
             clients: clients.clone(),
             addr,
         };
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let mut rx = tx.subscribe();
+                let mut kicked = kick.subscribe();
                 let clients = clients.clone();
                 tokio::spawn(async move {
                     let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
@@ -42,6 +46,7 @@ impl FeedServer {
                     let (mut sink, mut source) = ws.split();
                     loop {
                         tokio::select! {
+                            _ = kicked.recv() => break,
                             frame = rx.recv() => match frame {
                                 Ok(f) => if sink.send(Message::text(f.as_str())).await.is_err() { break },
                                 Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(lost = n, "feed client lagged"),
@@ -71,6 +76,11 @@ impl FeedServer {
     /// Sends a frame to every connected client. Returns how many received it.
     pub fn publish(&self, frame: String) -> usize {
         self.tx.send(Arc::new(frame)).unwrap_or(0)
+    }
+
+    /// Drops every connection (the feed going away), as a real feed does on restart.
+    pub fn disconnect_all(&self) {
+        let _ = self.kick.send(());
     }
 
     /// Connected clients.

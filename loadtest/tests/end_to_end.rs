@@ -4,43 +4,16 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use futures::StreamExt;
 use herald_loadtest::emulator::Fail;
 use herald_loadtest::run::{call_frame, seed_users};
 use herald_loadtest::stack::{private_text, Stack, StackOptions};
+use herald_pipeline::testkit::stream_len;
 use herald_schemas::subjects;
 
 const SEC: Duration = Duration::from_secs(1);
 
-/// Every message in `stream` matching `filter` (reads with an unacknowledged consumer).
 async fn stream_messages(js: &async_nats::jetstream::Context, stream: &str, filter: &str) -> Vec<async_nats::jetstream::Message> {
-    use async_nats::jetstream::consumer::{pull, AckPolicy};
-    let s = js.get_stream(stream).await.unwrap();
-    let c = s
-        .create_consumer(pull::Config {
-            filter_subject: filter.into(),
-            ack_policy: AckPolicy::None,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    loop {
-        let mut batch = c
-            .fetch()
-            .max_messages(1000)
-            .expires(Duration::from_millis(500))
-            .messages()
-            .await
-            .unwrap();
-        let before = out.len();
-        while let Some(m) = batch.next().await {
-            out.push(m.unwrap());
-        }
-        if out.len() == before {
-            return out;
-        }
-    }
+    herald_pipeline::testkit::stream_messages(js, stream, filter).await.unwrap()
 }
 
 fn dead_letter_reasons(msgs: &[async_nats::jetstream::Message]) -> Vec<(String, String)> {
@@ -64,6 +37,7 @@ async fn recorded_real_inputs_become_notifications() {
         "4 channel calls + 1 trending call + 5 Raydium pools; Bob's FDV band keeps 4"
     );
     assert_eq!(summary.dead_lettered, 0);
+    assert!(summary.clean_shutdown, "pipeline and bot exit 0 on SIGTERM");
     let texts: Vec<&str> = summary.deliveries.iter().map(|d| d.text.as_str()).collect();
     assert!(
         texts
@@ -168,37 +142,31 @@ async fn kill_9_of_the_pipeline_publishes_every_notification_once() {
     let js = stack.jetstream().await.unwrap();
     let bands = seed_users(&js, 200, 1).await.unwrap();
     tokio::time::sleep(SEC).await;
-    for n in 0..400 {
-        stack.feed.publish(call_frame("crash", n, n as usize % bands));
+    // a steady flow, so the kill lands while calls are in every stage
+    let feed = stack.feed.clone();
+    let sender = tokio::spawn(async move {
+        for n in 0..1500u64 {
+            feed.publish(call_frame("crash", n, n as usize % bands));
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    while stream_len(&js, subjects::CALLS_STREAM).await.unwrap() < 300 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    stack.pipeline.kill9(); // mid-run: frames in flight in the source and the stages
+    stack.pipeline.kill9();
+    let (calls_at_kill, notes_at_kill) = (
+        stream_len(&js, subjects::CALLS_STREAM).await.unwrap(),
+        stream_len(&js, subjects::OUTBOUND_STREAM).await.unwrap(),
+    );
+    println!("at the kill: {calls_at_kill} calls stored, {notes_at_kill} notifications published");
     stack.pipeline.restart().await.unwrap();
-    stack.feed.wait_for_clients(1, 15 * SEC).await.unwrap();
-    for n in 400..800 {
-        stack.feed.publish(call_frame("crash", n, n as usize % bands));
-    }
+    sender.await.unwrap();
     // wait until the pipeline has drained
     let mut last = (0, 0);
     for _ in 0..60 {
         tokio::time::sleep(SEC).await;
-        let calls = js
-            .get_stream(subjects::CALLS_STREAM)
-            .await
-            .unwrap()
-            .info()
-            .await
-            .unwrap()
-            .state
-            .messages;
-        let notes = js
-            .get_stream(subjects::OUTBOUND_STREAM)
-            .await
-            .unwrap()
-            .info()
-            .await
-            .unwrap()
-            .state
-            .messages;
+        let calls = stream_len(&js, subjects::CALLS_STREAM).await.unwrap();
+        let notes = stream_len(&js, subjects::OUTBOUND_STREAM).await.unwrap();
         if (calls, notes) == last && calls == notes {
             break;
         }
@@ -215,7 +183,8 @@ async fn kill_9_of_the_pipeline_publishes_every_notification_once() {
         })
         .collect();
     println!("calls stored: {}, notifications published: {}", calls.len(), notes.len());
-    assert!(calls.len() >= 400, "the restarted pipeline took the second batch");
+    assert!(calls.len() as u64 > calls_at_kill, "the restarted pipeline took more calls");
+    assert!(notes_at_kill < calls_at_kill, "the kill landed with calls still in flight");
     assert_eq!(keys.len(), notes.len(), "no notification published twice");
     assert_eq!(notes.len(), calls.len(), "every stored call became exactly one notification");
 }
@@ -252,4 +221,45 @@ async fn kill_9_of_the_bot_loses_nothing() {
     println!("delivered before the kill: {at_kill}; after: {}; repeats: {repeats}", d.len());
     assert_eq!(per_chat.len(), 90, "no notification lost");
     assert!(repeats <= 2, "only a message in flight at the kill may repeat; got {repeats}");
+}
+
+#[tokio::test]
+async fn the_feed_source_reconnects_and_the_menu_buttons_edit_the_menu() {
+    let stack = Stack::start(StackOptions::default()).await.unwrap();
+    stack.emulator.push_update(private_text(4001, "/start"));
+    stack
+        .wait_for_deliveries(10 * SEC, |d| d.iter().any(|x| x.chat_id == 4001))
+        .await
+        .unwrap();
+
+    // the feed drops every connection; the source reconnects (backoff with jitter)
+    stack.feed.disconnect_all();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stack.feed.wait_for_clients(1, 15 * SEC).await.unwrap();
+    stack.feed.publish(r#"{"type":"call","id":"after-reconnect","chain":"solana","token":"Reconnected111111111111111111111111","caller_id":"c","ts_ms":0}"#.into());
+    stack
+        .wait_for_deliveries(15 * SEC, |d| d.iter().any(|x| x.text.contains("Reconnected111")))
+        .await
+        .unwrap();
+
+    // /filters shows the menu; pressing "WR 60%" edits that message in place
+    stack.emulator.push_update(private_text(4001, "/filters"));
+    let d = stack
+        .wait_for_deliveries(10 * SEC, |d| d.iter().any(|x| x.text.contains("Your filters")))
+        .await
+        .unwrap();
+    let menu = d.iter().find(|x| x.text.contains("Your filters")).unwrap();
+    let markup = menu.reply_markup.as_ref().expect("an inline keyboard");
+    assert!(markup.to_string().contains("f:wr:60"), "{markup}");
+    stack.emulator.push_update(serde_json::json!({"callback_query": {"id": "cb1", "from": {"id": 4001, "is_bot": false, "first_name": "Demo"},
+        "chat_instance": "1", "data": "f:wr:60",
+        "message": {"message_id": menu.message_id, "date": 0, "chat": {"id": 4001, "type": "private", "first_name": "Demo"}, "text": "menu"}}}));
+    let d = stack
+        .wait_for_deliveries(10 * SEC, |d| d.iter().any(|x| x.method == "editMessageText"))
+        .await
+        .unwrap();
+    let edit = d.iter().find(|x| x.method == "editMessageText").unwrap();
+    assert_eq!((edit.chat_id, edit.message_id), (4001, menu.message_id));
+    assert!(edit.text.contains("Min caller win rate: 60%"), "{}", edit.text);
+    assert!(edit.reply_markup.as_ref().unwrap().to_string().contains("✅ WR 60%"));
 }

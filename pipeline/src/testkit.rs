@@ -146,3 +146,44 @@ pub fn workspace_bin(name: &str) -> anyhow::Result<PathBuf> {
         exe.display()
     )
 }
+
+/// Every message currently in `stream` matching `filter`, read with a throw-away
+/// consumer that acks nothing (the stream is left as it was).
+pub async fn stream_messages(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    filter: &str,
+) -> anyhow::Result<Vec<async_nats::jetstream::Message>> {
+    use async_nats::jetstream::consumer::{pull, AckPolicy};
+    use futures::StreamExt;
+    let consumer = js
+        .get_stream(stream)
+        .await?
+        .create_consumer(pull::Config {
+            filter_subject: filter.into(),
+            ack_policy: AckPolicy::None,
+            ..Default::default()
+        })
+        .await?;
+    let mut out = Vec::new();
+    loop {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1000)
+            .expires(Duration::from_millis(500))
+            .messages()
+            .await?;
+        let before = out.len();
+        while let Some(m) = batch.next().await {
+            out.push(m.map_err(|e| anyhow::anyhow!("{e}"))?);
+        }
+        if out.len() == before {
+            return Ok(out);
+        }
+    }
+}
+
+/// Messages stored in `stream`.
+pub async fn stream_len(js: &async_nats::jetstream::Context, stream: &str) -> anyhow::Result<u64> {
+    Ok(js.get_stream(stream).await?.info().await?.state.messages)
+}

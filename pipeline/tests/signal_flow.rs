@@ -5,10 +5,8 @@ mod common;
 use std::time::Duration;
 
 use common::{call, Env};
-use herald_pipeline::replica::Replica;
 use herald_pipeline::sources::websocket::call_output;
 use herald_pipeline::stages::dedup::DedupStage;
-use herald_pipeline::stages::fanout::{ChannelIndex, FanoutStage, UserIndex};
 use herald_pipeline::stages::token_state::Status;
 use herald_schemas::{subjects, Filters, OutboundMessage, Signal, UserSettings};
 
@@ -17,21 +15,7 @@ const SECOND: Duration = Duration::from_secs(1);
 async fn start_flow(env: &Env, accepted: Duration, rejected: Duration) -> herald_pipeline::stages::token_state::TokenState {
     let state = env.state(accepted, rejected).await;
     env.spawn(DedupStage { state: state.clone() }, subjects::CALLS_STREAM, "herald.calls.>");
-    let users = Replica::start(&env.js, subjects::USERS_BUCKET, UserIndex::default(), env.shutdown.clone())
-        .await
-        .unwrap();
-    let channels = Replica::start(&env.js, subjects::CHANNELS_BUCKET, ChannelIndex::default(), env.shutdown.clone())
-        .await
-        .unwrap();
-    env.spawn(
-        FanoutStage {
-            users,
-            channels,
-            state: state.clone(),
-        },
-        subjects::SIGNALS_STREAM,
-        "herald.signals.>",
-    );
+    env.spawn_fanout(state.clone()).await;
     state
 }
 

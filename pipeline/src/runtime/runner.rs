@@ -97,7 +97,8 @@ pub struct StageConfig {
 }
 
 impl StageConfig {
-    /// Defaults: 256 in flight, 5 deliveries, 30 s ack wait.
+    /// Defaults: 256 in flight, 5 deliveries, 10 s ack wait (a message held by a crashed
+    /// process comes back after that; a live stage decides in milliseconds).
     pub fn new(stream: &str, durable: &str, filter_subjects: Vec<String>) -> Self {
         StageConfig {
             stream: stream.to_string(),
@@ -105,7 +106,7 @@ impl StageConfig {
             filter_subjects,
             max_in_flight: 256,
             max_deliver: 5,
-            ack_wait: Duration::from_secs(30),
+            ack_wait: Duration::from_secs(10),
         }
     }
 }

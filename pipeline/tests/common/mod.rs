@@ -4,11 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::pull};
+use async_nats::jetstream;
 use futures::StreamExt;
+use herald_pipeline::replica::Replica;
 use herald_pipeline::runtime::{run_stage, Stage, StageConfig};
+use herald_pipeline::stages::fanout::{ChannelIndex, FanoutStage, UserIndex};
 use herald_pipeline::stages::token_state::TokenState;
 use herald_pipeline::testkit::{LocalNats, LocalRedis};
+use herald_schemas::subjects;
 use herald_schemas::{CallEvent, CallSource, Caller, Chain, ChannelStats, UserSettings};
 use tokio_util::sync::CancellationToken;
 
@@ -49,6 +52,17 @@ impl Env {
         tokio::spawn(run_stage(self.js.clone(), Arc::new(stage), cfg, self.shutdown.clone()))
     }
 
+    /// Starts the fan-out stage with replicas of the users and channels buckets.
+    pub async fn spawn_fanout(&self, state: TokenState) {
+        let users = Replica::start(&self.js, subjects::USERS_BUCKET, UserIndex::default(), self.shutdown.clone())
+            .await
+            .unwrap();
+        let channels = Replica::start(&self.js, subjects::CHANNELS_BUCKET, ChannelIndex::default(), self.shutdown.clone())
+            .await
+            .unwrap();
+        self.spawn(FanoutStage { users, channels, state }, subjects::SIGNALS_STREAM, "herald.signals.>");
+    }
+
     pub async fn put_user(&self, s: &UserSettings) {
         let kv = self.js.get_key_value(herald_schemas::subjects::USERS_BUCKET).await.unwrap();
         kv.put(s.user_id.to_string(), herald_schemas::encode(s).into()).await.unwrap();
@@ -78,37 +92,7 @@ impl Env {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let n = self.count(stream, filter).await;
-        if n == 0 {
-            return Vec::new();
-        }
-        let s = self.js.get_stream(stream).await.unwrap();
-        let c = s
-            .create_consumer(pull::Config {
-                filter_subject: filter.into(),
-                ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let mut out = Vec::new();
-        while out.len() < n {
-            let mut batch = c
-                .fetch()
-                .max_messages(n - out.len())
-                .expires(Duration::from_secs(2))
-                .messages()
-                .await
-                .unwrap();
-            let before = out.len();
-            while let Some(m) = batch.next().await {
-                out.push(m.unwrap());
-            }
-            if out.len() == before {
-                break;
-            }
-        }
-        out
+        herald_pipeline::testkit::stream_messages(&self.js, stream, filter).await.unwrap()
     }
 
     pub async fn count(&self, stream: &str, filter: &str) -> usize {
