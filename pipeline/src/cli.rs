@@ -81,6 +81,15 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let (client, js) = args.nats.connect().await?;
     setup::apply(&js, false).await?;
+    // One NATS and one Redis connection per stage and source: each client multiplexes
+    // through a single connection task, which would otherwise serialise every stage on
+    // one core.
+    let mut clients = vec![client];
+    let mut connect = async || -> anyhow::Result<async_nats::jetstream::Context> {
+        let (c, js) = args.nats.connect().await?;
+        clients.push(c);
+        Ok(js)
+    };
     let mut tasks = tokio::task::JoinSet::new();
     let stage_cfg = |stream: &str, name: &str, filter: &str| StageConfig {
         max_in_flight: args.max_in_flight,
@@ -88,32 +97,35 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let wants = |s: &str| args.stages.iter().any(|x| x == s);
 
-    let state = if wants("dedup") || wants("fanout") {
-        let redis = args.redis.connect().await?;
-        Some(TokenState::new(redis, args.dedup.accepted_ttl(), args.dedup.rejected_ttl()))
-    } else {
-        None
+    let token_state = async || -> anyhow::Result<TokenState> {
+        Ok(TokenState::new(
+            args.redis.connect().await?,
+            args.dedup.accepted_ttl(),
+            args.dedup.rejected_ttl(),
+        ))
     };
-    if let (true, Some(state)) = (wants("dedup"), &state) {
-        let stage = Arc::new(DedupStage { state: state.clone() });
+    if wants("dedup") {
+        let stage = Arc::new(DedupStage {
+            state: token_state().await?,
+        });
         tasks.spawn(run_stage(
-            js.clone(),
+            connect().await?,
             stage,
             stage_cfg(subjects::CALLS_STREAM, "dedup", "herald.calls.>"),
             shutdown.clone(),
         ));
     }
-    if let (true, Some(state)) = (wants("fanout"), &state) {
+    if wants("fanout") {
         let users = Replica::start(&js, subjects::USERS_BUCKET, UserIndex::default(), shutdown.clone()).await?;
         let channels = Replica::start(&js, subjects::CHANNELS_BUCKET, ChannelIndex::default(), shutdown.clone()).await?;
         tracing::info!(users = users.read(|u| u.len()), "user replica loaded");
         let stage = Arc::new(FanoutStage {
             users,
             channels,
-            state: state.clone(),
+            state: token_state().await?,
         });
         tasks.spawn(run_stage(
-            js.clone(),
+            connect().await?,
             stage,
             stage_cfg(subjects::SIGNALS_STREAM, "fanout", "herald.signals.>"),
             shutdown.clone(),
@@ -123,7 +135,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let users = js.get_key_value(subjects::USERS_BUCKET).await?;
         let stage = Arc::new(UpdatesStage { users });
         tasks.spawn(run_stage(
-            js.clone(),
+            connect().await?,
             stage,
             stage_cfg(subjects::UPDATES_STREAM, "updates", "herald.updates.>"),
             shutdown.clone(),
@@ -138,7 +150,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let source = WebsocketSource {
             url,
             protocol,
-            js: js.clone(),
+            js: connect().await?,
             max_in_flight: args.max_in_flight,
         };
         let s = shutdown.clone();
@@ -157,7 +169,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             result = Err(e);
         }
     }
-    client.flush().await?;
+    for c in clients {
+        c.flush().await?;
+    }
     tracing::info!("pipeline stopped");
     result
 }
