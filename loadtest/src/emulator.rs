@@ -174,6 +174,11 @@ impl Emulator {
         self.emu.stats.lock().unwrap().clone()
     }
 
+    /// Answers every later send to `chat_id` with 403 (the user blocked the bot).
+    pub fn block(&self, chat_id: i64) {
+        self.emu.blocked.lock().unwrap().insert(chat_id);
+    }
+
     /// Makes the next `f.times` sends to `f.chat_id` fail with `f.status`.
     pub fn fail(&self, f: Fail) {
         self.emu.failures.lock().unwrap().entry(f.chat_id).or_default().push_back(f);

@@ -263,3 +263,42 @@ async fn the_feed_source_reconnects_and_the_menu_buttons_edit_the_menu() {
     assert!(edit.text.contains("Min caller win rate: 60%"), "{}", edit.text);
     assert!(edit.reply_markup.as_ref().unwrap().to_string().contains("✅ WR 60%"));
 }
+
+#[tokio::test]
+async fn a_user_who_blocked_the_bot_is_marked_inactive_and_skipped() {
+    let stack = Stack::start(StackOptions::default()).await.unwrap();
+    let js = stack.jetstream().await.unwrap();
+    for user in [5001, 5002] {
+        stack.emulator.push_update(private_text(user, "/start"));
+    }
+    stack.wait_for_deliveries(10 * SEC, |d| d.len() >= 2).await.unwrap();
+    stack.emulator.block(5001);
+    let call =
+        |id: &str, token: &str| format!(r#"{{"type":"call","id":"{id}","chain":"solana","token":"{token}","caller_id":"c","ts_ms":0}}"#);
+    stack.feed.publish(call("b1", "BlockedFirst1111111111111111111111"));
+    stack
+        .wait_for_deliveries(10 * SEC, |d| d.iter().any(|x| x.chat_id == 5002 && x.text.contains("BlockedFirst")))
+        .await
+        .unwrap();
+    let users = js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
+    let mut inactive = false;
+    for _ in 0..100 {
+        let (s, _) = herald_pipeline::users_store::load(&users, 5001).await.unwrap().unwrap();
+        if !s.active {
+            inactive = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(inactive, "403 marks the user inactive");
+    assert_eq!(stack.emulator.stats().forbidden, 1);
+    stack.feed.publish(call("b2", "BlockedSecond111111111111111111111"));
+    stack
+        .wait_for_deliveries(10 * SEC, |d| {
+            d.iter().any(|x| x.chat_id == 5002 && x.text.contains("BlockedSecond"))
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(SEC).await;
+    assert_eq!(stack.emulator.stats().forbidden, 1, "the inactive user is no longer sent anything");
+}

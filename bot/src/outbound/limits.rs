@@ -9,45 +9,74 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use herald_schemas::Priority;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::config::LimitArgs;
 
 /// The shared limiter of one bot process.
 pub struct Limits {
-    global: DefaultDirectRateLimiter,
     chat: DefaultKeyedRateLimiter<i64>,
     group: DefaultKeyedRateLimiter<i64>,
     holds: Mutex<HashMap<i64, Instant>>,
-    replies_waiting: AtomicUsize,
-    replies_done: tokio::sync::Notify,
+    replies: mpsc::UnboundedSender<oneshot::Sender<()>>,
+    broadcasts: mpsc::UnboundedSender<oneshot::Sender<()>>,
 }
 
 fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n.max(1)).expect("max(1) is non-zero")
 }
 
+/// Hands out global permits one at a time, replies first: at every permit a waiting
+/// reply wins over any waiting broadcast, however long the broadcast queue is.
+async fn dispatch_global(
+    global: Arc<DefaultDirectRateLimiter>,
+    mut replies: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
+    mut broadcasts: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
+) {
+    loop {
+        global.until_ready().await;
+        // hand this permit to the first requester still waiting
+        loop {
+            let waiter = tokio::select! {
+                biased;
+                Some(w) = replies.recv() => w,
+                Some(w) = broadcasts.recv() => w,
+                else => return,
+            };
+            if waiter.send(()).is_ok() {
+                break;
+            }
+        }
+    }
+}
+
 impl Limits {
+    /// Creates the limits and starts their global dispatcher (needs a Tokio runtime).
     pub fn new(args: &LimitArgs) -> Self {
+        let global = Arc::new(RateLimiter::direct(
+            Quota::per_second(nz(args.effective_global_rate())).allow_burst(nz(1)),
+        ));
+        let (replies, replies_rx) = mpsc::unbounded_channel();
+        let (broadcasts, broadcasts_rx) = mpsc::unbounded_channel();
+        tokio::spawn(dispatch_global(global, replies_rx, broadcasts_rx));
         Limits {
-            global: RateLimiter::direct(Quota::per_second(nz(args.effective_global_rate())).allow_burst(nz(1))),
             chat: RateLimiter::keyed(Quota::per_second(nz(args.chat_rate)).allow_burst(nz(1))),
             group: RateLimiter::keyed(Quota::per_minute(nz(args.group_rate_per_min)).allow_burst(nz(1))),
             holds: Mutex::new(HashMap::new()),
-            replies_waiting: AtomicUsize::new(0),
-            replies_done: tokio::sync::Notify::new(),
+            replies,
+            broadcasts,
         }
     }
 
-    /// Waits until a message to `chat_id` may be sent now.
+    /// Waits until a message to `chat_id` may be sent now: the chat's hold, its own
+    /// rate, then a global permit in priority order.
     pub async fn acquire(&self, chat_id: i64, priority: Priority) {
-        let _reply = (priority == Priority::Reply).then(|| ReplyGuard::new(self));
         while let Some(until) = self.hold_of(chat_id) {
             tokio::time::sleep_until(until).await;
         }
@@ -55,12 +84,14 @@ impl Limits {
         if chat_id < 0 {
             self.group.until_key_ready(&chat_id).await;
         }
-        if priority == Priority::Broadcast {
-            while self.replies_waiting.load(Ordering::SeqCst) > 0 {
-                let _ = tokio::time::timeout(Duration::from_millis(20), self.replies_done.notified()).await;
-            }
+        let (tx, rx) = oneshot::channel();
+        let queue = match priority {
+            Priority::Reply => &self.replies,
+            Priority::Broadcast => &self.broadcasts,
+        };
+        if queue.send(tx).is_ok() {
+            let _ = rx.await;
         }
-        self.global.until_ready().await;
     }
 
     /// Holds back `chat_id` for `retry_after` (Telegram's 429 answer).
@@ -80,24 +111,6 @@ impl Limits {
                 None
             }
             None => None,
-        }
-    }
-}
-
-/// Counts a reply as waiting while it acquires its permit.
-struct ReplyGuard<'a>(&'a Limits);
-
-impl<'a> ReplyGuard<'a> {
-    fn new(l: &'a Limits) -> Self {
-        l.replies_waiting.fetch_add(1, Ordering::SeqCst);
-        ReplyGuard(l)
-    }
-}
-
-impl Drop for ReplyGuard<'_> {
-    fn drop(&mut self) {
-        if self.0.replies_waiting.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.replies_done.notify_waiters();
         }
     }
 }
@@ -146,5 +159,32 @@ mod tests {
             .effective_global_rate(),
             1000
         );
+    }
+
+    #[tokio::test]
+    async fn a_reply_overtakes_waiting_broadcasts() {
+        let limits = Arc::new(Limits::new(&args(10)));
+        limits.acquire(1, Priority::Broadcast).await; // use up the burst
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for chat in 10..16 {
+            let (l, o) = (limits.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                l.acquire(chat, Priority::Broadcast).await;
+                o.lock().unwrap().push(chat);
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await; // broadcasts are queued
+        let (l, o) = (limits.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            l.acquire(99, Priority::Reply).await;
+            o.lock().unwrap().push(99);
+        }));
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let order = order.lock().unwrap();
+        let at = order.iter().position(|c| *c == 99).unwrap();
+        assert!(at <= 1, "the reply takes the next permit, not the seventh: {order:?}");
     }
 }
