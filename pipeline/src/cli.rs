@@ -31,6 +31,129 @@ enum Cmd {
     },
     /// Run sources and stages until SIGTERM.
     Run(RunArgs),
+    /// Re-deliver a stream's messages (by sequence or time range, and subject) to their
+    /// own subject, into a stage, or to another subject. Users are not notified again:
+    /// the idempotency keys hold.
+    Replay(ReplayArgs),
+    /// Status of every stream and consumer: messages, bytes, pending, unacked,
+    /// redeliveries, oldest unacked age.
+    Streams {
+        #[command(flatten)]
+        nats: NatsArgs,
+    },
+    /// Dead-lettered messages: list them with their errors, re-drive them after a fix.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCmd,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct ReplayArgs {
+    #[command(flatten)]
+    nats: NatsArgs,
+    /// Stream to read: CALLS, SIGNALS, OUTBOUND, UPDATES or DLQ.
+    #[arg(long)]
+    stream: String,
+    /// First stream sequence to replay (inclusive).
+    #[arg(long)]
+    from_seq: Option<u64>,
+    /// Last stream sequence to replay (inclusive).
+    #[arg(long)]
+    to_seq: Option<u64>,
+    /// Replay messages stored at or after this time: RFC 3339 or an age (15m, 2h, 7d).
+    #[arg(long)]
+    since: Option<String>,
+    /// Replay messages stored at or before this time: RFC 3339 or an age.
+    #[arg(long)]
+    until: Option<String>,
+    /// Only messages on subjects matching this filter (wildcards allowed).
+    #[arg(long)]
+    subject: Option<String>,
+    /// Publish every message to this subject instead of its own.
+    #[arg(long, conflicts_with = "to_stage")]
+    to: Option<String>,
+    /// Replay into this stage (dedup, fanout, updates): the stream must be the one the
+    /// stage consumes; messages keep their subjects.
+    #[arg(long)]
+    to_stage: Option<String>,
+    /// Messages per second (default: as fast as acknowledgements allow).
+    #[arg(long)]
+    rate: Option<u32>,
+    /// Count what would be replayed, publish nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum DlqCmd {
+    /// List dead letters, oldest first.
+    List {
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// Only this stage's dead letters (dedup, fanout, updates, feed, solana, bot, bot_inbound).
+        #[arg(long)]
+        stage: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Re-publish dead letters (by DLQ sequence, as `list` shows) to their original
+    /// subject, then delete them from the DLQ.
+    Redrive {
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// DLQ sequences, comma-separated.
+        #[arg(required = true, value_delimiter = ',')]
+        seqs: Vec<u64>,
+        /// Publish to this subject instead of the original one.
+        #[arg(long)]
+        to: Option<String>,
+        /// Keep them in the DLQ after re-driving.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+/// The stream a stage consumes.
+fn stage_stream(stage: &str) -> anyhow::Result<&'static str> {
+    Ok(match stage {
+        "dedup" => subjects::CALLS_STREAM,
+        "fanout" => subjects::SIGNALS_STREAM,
+        "updates" => subjects::UPDATES_STREAM,
+        other => anyhow::bail!("unknown stage {other:?}: dedup, fanout or updates"),
+    })
+}
+
+async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    use herald_pipeline::ops::{parse_time, replay};
+    let stream = args.stream.to_ascii_uppercase();
+    let target = match (&args.to, &args.to_stage) {
+        (Some(subject), _) => replay::Target::Subject(subject.clone()),
+        (None, Some(stage)) => {
+            let consumed = stage_stream(stage)?;
+            anyhow::ensure!(consumed == stream, "stage {stage} consumes {consumed}, not {stream}");
+            replay::Target::Original
+        }
+        (None, None) => replay::Target::Original,
+    };
+    let sel = replay::Selection {
+        stream,
+        from_seq: args.from_seq,
+        to_seq: args.to_seq,
+        since: args.since.as_deref().map(parse_time).transpose()?,
+        until: args.until.as_deref().map(parse_time).transpose()?,
+        subject: args.subject,
+    };
+    let (_, js) = args.nats.connect().await?;
+    let opts = replay::Options {
+        rate: args.rate,
+        dry_run: args.dry_run,
+        progress: true,
+    };
+    let summary = replay::replay(&js, &sel, &target, &opts).await?;
+    println!("{}{summary}", if args.dry_run { "dry run: " } else { "" });
+    Ok(())
 }
 
 #[derive(clap::Args, Debug)]
@@ -69,6 +192,42 @@ impl Cli {
                 Ok(())
             }
             Cmd::Run(args) => run(args).await,
+            Cmd::Replay(args) => replay(args).await,
+            Cmd::Streams { nats } => {
+                let (_, js) = nats.connect().await?;
+                print!(
+                    "{}",
+                    herald_pipeline::ops::streams::render(&herald_pipeline::ops::streams::status(&js).await?)
+                );
+                Ok(())
+            }
+            Cmd::Dlq {
+                command: DlqCmd::List { nats, stage, limit },
+            } => {
+                let (_, js) = nats.connect().await?;
+                print!(
+                    "{}",
+                    herald_pipeline::ops::dlq::render(&herald_pipeline::ops::dlq::list(&js, stage.as_deref(), limit).await?)
+                );
+                Ok(())
+            }
+            Cmd::Dlq {
+                command: DlqCmd::Redrive { nats, seqs, to, keep },
+            } => {
+                let (_, js) = nats.connect().await?;
+                let mut failed = 0;
+                for seq in seqs {
+                    match herald_pipeline::ops::dlq::redrive(&js, seq, to.as_deref(), keep).await {
+                        Ok(subject) => println!("#{seq} -> {subject}"),
+                        Err(e) => {
+                            failed += 1;
+                            eprintln!("#{seq}: {e:#}");
+                        }
+                    }
+                }
+                anyhow::ensure!(failed == 0, "{failed} dead letter(s) not re-driven");
+                Ok(())
+            }
         }
     }
 }

@@ -8,6 +8,7 @@
 //! [`CallEvent`]: herald_schemas::CallEvent
 
 pub mod config;
+pub mod ops;
 pub mod replica;
 pub mod runtime;
 pub mod setup;
