@@ -1,77 +1,119 @@
-//! `loadtest bench`: the README's figures, each on a fresh local stack (real
-//! nats-server, redis-server, `pipeline` and `bot` processes, all on this machine).
+//! `loadtest bench`: the README's results table, each scenario on a fresh local stack
+//! (real nats-server, redis-server, `pipeline` and `bot` processes on this machine),
+//! every run beside the raw JetStream ceiling for its message size.
 //!
-//! - `throughput`: 10,000 users, a 200,000-event burst; sustained feed ->
-//!   notification-subject rate, beside the raw JetStream publish+consume ceiling
-//! - `latency`: 10,000 users at 2,000 events/s for 20 s; feed -> subject percentiles
-//! - `memory`: 500 users at 20 events/s for 30 s with the bot delivering to the
-//!   emulator; peak resident memory of pipeline + bot
+//! | scenario | load |
+//! |---|---|
+//! | `throughput` | signals, 10,000 users, a 200,000-event burst (40,000/s for 5 s) |
+//! | `latency` | signals, 10,000 users, 2,000 events/s for 20 s |
+//! | `memory` | signals, 500 users, 20 events/s for 30 s, delivered through the emulator |
+//! | `broadcast` | one call to 600 users, delivered under Telegram's 30 msg/s |
+//! | `commands` | 20 `/help` per second from 200 users for 15 s |
+//! | `mixed` | 200 signals/s plus 20 commands/s for 15 s |
+//! | `saturation` | signals ramped 2,000 -> 30,000 events/s over 30 s until p99 > 100 ms |
 
 use std::time::Duration;
 
 use crate::report::Report;
-use crate::run::{drive, RunArgs};
+use crate::run::{drive, RateMode, RunArgs, Scenario};
 use crate::stack::{Stack, StackOptions};
 
-/// Which figure to measure.
+/// A benchmark of the results table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Scenario {
+pub enum Bench {
     Throughput,
     Latency,
     Memory,
+    Broadcast,
+    Commands,
+    Mixed,
+    Saturation,
     All,
 }
 
-fn args(rate: u64, duration: u64, users: usize) -> RunArgs {
-    RunArgs {
-        nats_url: String::new(),
-        rate,
-        duration,
-        users,
-        matches_per_event: 1,
-        feed_listen: "127.0.0.1:0".parse().expect("static"),
-        emulator_url: None,
-        pids: Vec::new(),
-        no_ceiling: true,
-        json: None,
+impl Bench {
+    const EACH: [Bench; 7] = [
+        Bench::Throughput,
+        Bench::Latency,
+        Bench::Memory,
+        Bench::Broadcast,
+        Bench::Commands,
+        Bench::Mixed,
+        Bench::Saturation,
+    ];
+
+    fn args(self) -> RunArgs {
+        let mut a = match self {
+            Bench::Throughput => RunArgs::new(Scenario::Signals, 40_000, 5, 10_000),
+            Bench::Latency => RunArgs::new(Scenario::Signals, 2_000, 20, 10_000),
+            Bench::Memory => RunArgs::new(Scenario::Signals, 20, 30, 500),
+            Bench::Broadcast => RunArgs::new(Scenario::Broadcast, 1, 1, 600),
+            Bench::Commands => RunArgs::new(Scenario::Commands, 20, 15, 200),
+            Bench::Mixed => RunArgs::new(Scenario::Mixed, 200, 15, 2_000),
+            Bench::Saturation | Bench::All => RunArgs {
+                mode: RateMode::Ramp,
+                max_rate: 30_000,
+                ..RunArgs::new(Scenario::Signals, 2_000, 30, 10_000)
+            },
+        };
+        a.no_ceiling = false;
+        a
     }
 }
 
-async fn on_fresh_stack(keep_bot: bool, mut run: RunArgs) -> anyhow::Result<Report> {
+async fn on_fresh_stack(bench: Bench, chart: Option<&std::path::Path>) -> anyhow::Result<Report> {
+    let mut run = bench.args();
     let mut stack = Stack::start(StackOptions::default()).await?;
-    if !keep_bot {
+    let needs_bot = !matches!(bench, Bench::Throughput | Bench::Latency | Bench::Saturation);
+    if !needs_bot {
         stack.bot.terminate();
-    }
-    run.pids = [stack.pipeline.pid(), stack.bot.pid()].into_iter().flatten().collect();
-    if keep_bot {
+    } else {
         run.emulator_url = Some(stack.emulator.url());
     }
+    run.pids = [stack.pipeline.pid(), stack.bot.pid()].into_iter().flatten().collect();
+    run.chart = chart.map(|c| c.join(format!("{bench:?}.svg").to_lowercase()));
     let client = async_nats::connect(stack.nats.url()).await?;
-    let report = drive(client, &stack.feed, &run).await?;
+    let mut report = drive(client, &stack.feed, &run).await?;
+    report.scenario = format!("{bench:?}").to_lowercase();
     tokio::time::sleep(Duration::from_millis(200)).await;
     Ok(report)
 }
 
-/// Runs the chosen scenarios and returns their reports.
-pub async fn bench(scenario: Scenario) -> anyhow::Result<Vec<Report>> {
+/// Runs the chosen benchmarks; writes one SVG chart per run into `charts` if given.
+pub async fn bench(which: Bench, charts: Option<&std::path::Path>) -> anyhow::Result<Vec<Report>> {
+    let list: Vec<Bench> = if which == Bench::All { Bench::EACH.to_vec() } else { vec![which] };
     let mut reports = Vec::new();
-    let all = scenario == Scenario::All;
-    if all || scenario == Scenario::Throughput {
-        let mut r = args(40_000, 5, 10_000);
-        r.no_ceiling = false;
-        let mut rep = on_fresh_stack(false, r).await?;
-        rep.scenario = "throughput".into();
-        reports.push(rep);
-    }
-    if all || scenario == Scenario::Latency {
-        let mut rep = on_fresh_stack(false, args(2_000, 20, 10_000)).await?;
-        rep.scenario = "latency".into();
-        reports.push(rep);
-    }
-    if all || scenario == Scenario::Memory {
-        let mut rep = on_fresh_stack(true, args(20, 30, 500)).await?;
-        rep.scenario = "memory".into();
-        reports.push(rep);
+    for b in list {
+        reports.push(on_fresh_stack(b, charts).await?);
     }
     Ok(reports)
+}
+
+/// The results table (Markdown) of some reports.
+pub fn table(reports: &[Report]) -> String {
+    let mut t = String::from("| scenario | sent | arrived / expected | throughput /s | p50 ms | p99 ms | p99.9 ms | ceiling msg/s | ratio | max RSS MB | max CPU % |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for r in reports {
+        let lat = if matches!(r.scenario.as_str(), "broadcast" | "commands") {
+            r.latency_to_telegram.clone().unwrap_or_default()
+        } else {
+            r.latency_to_subject.clone()
+        };
+        let opt = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
+        t += &format!(
+            "| {} | {} | {} / {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} |\n",
+            r.scenario,
+            r.events_sent,
+            r.notifications_seen,
+            r.notifications_expected,
+            r.throughput_per_s,
+            lat.p50_ms,
+            lat.p99_ms,
+            lat.p999_ms,
+            opt(r.ceiling.as_ref().map(|c| c.publish_and_consume_per_s)),
+            r.ratio_to_ceiling.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into()),
+            opt(r.max_rss_mb),
+            opt(r.max_cpu_pct),
+        );
+    }
+    t
 }

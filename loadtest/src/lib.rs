@@ -9,6 +9,7 @@
 //! - [`demo`]: the README's main job on recorded real inputs
 
 pub mod bench;
+pub mod chart;
 pub mod demo;
 pub mod emulator;
 pub mod feed;

@@ -44,10 +44,13 @@ enum Cmd {
     /// Measure the README's figures, each on a fresh local stack.
     Bench {
         #[arg(long, value_enum, default_value = "all")]
-        scenario: bench::Scenario,
+        scenario: bench::Bench,
         /// Write the JSON reports here.
         #[arg(long)]
         json: Option<std::path::PathBuf>,
+        /// Write one SVG chart per run into this directory.
+        #[arg(long)]
+        charts: Option<std::path::PathBuf>,
     },
 }
 
@@ -76,11 +79,15 @@ async fn main() -> anyhow::Result<()> {
             println!("replayed {} frames", frames.len());
             tokio::signal::ctrl_c().await?;
         }
-        Cmd::Bench { scenario, json } => {
-            let reports = bench::bench(scenario).await?;
+        Cmd::Bench { scenario, json, charts } => {
+            if let Some(dir) = &charts {
+                std::fs::create_dir_all(dir)?;
+            }
+            let reports = bench::bench(scenario, charts.as_deref()).await?;
             for r in &reports {
                 println!("{r}");
             }
+            println!("{}", bench::table(&reports));
             if let Some(path) = json {
                 std::fs::write(path, serde_json::to_string_pretty(&reports)?)?;
             }

@@ -52,10 +52,29 @@ pub struct Ceiling {
     pub publish_and_consume_per_s: f64,
 }
 
+/// One second of a run.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Tick {
+    /// End of the second, from the start of sending.
+    pub t_s: u64,
+    /// Events per second the generator aimed at.
+    pub target_rate: f64,
+    /// Messages that arrived in this second.
+    pub received: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Resident memory of the sampled processes, summed.
+    pub rss_mb: Option<f64>,
+    /// CPU of the sampled processes, summed, in percent of one core.
+    pub cpu_pct: Option<f64>,
+}
+
 /// Everything a load run measured.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Report {
     pub scenario: String,
+    /// fixed, stepped or ramp.
+    pub mode: String,
     pub rate_per_s: u64,
     pub duration_s: u64,
     pub users: usize,
@@ -66,6 +85,8 @@ pub struct Report {
     /// Retried publishes of an already-published notification (JetStream's duplicate
     /// window dropped them; no user sees them).
     pub republished_dropped: u64,
+    /// Messages the Bot API emulator accepted during the run (when one was given).
+    pub delivered_to_telegram: Option<u64>,
     pub throughput_per_s: f64,
     /// Feed send -> notification published on `herald.out.notify.>`.
     pub latency_to_subject: Percentiles,
@@ -75,14 +96,19 @@ pub struct Report {
     /// throughput / ceiling.publish_and_consume_per_s
     pub ratio_to_ceiling: Option<f64>,
     pub max_rss_mb: Option<f64>,
+    pub max_cpu_pct: Option<f64>,
+    /// Stepped and ramped runs: the target rate of the first second whose p99 broke the
+    /// latency target.
+    pub saturation_rate_per_s: Option<f64>,
+    pub timeline: Vec<Tick>,
 }
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "scenario {}: {} events/s for {} s, {} users",
-            self.scenario, self.rate_per_s, self.duration_s, self.users
+            "scenario {} ({}): {} events/s for {} s, {} users",
+            self.scenario, self.mode, self.rate_per_s, self.duration_s, self.users
         )?;
         writeln!(f, "  events sent:            {}", self.events_sent)?;
         writeln!(
@@ -105,8 +131,19 @@ impl std::fmt::Display for Report {
         if let Some(r) = self.ratio_to_ceiling {
             writeln!(f, "  ratio to ceiling:       {:.2}", r)?;
         }
+        if let Some(d) = self.delivered_to_telegram {
+            writeln!(f, "  delivered to Telegram:  {d}")?;
+        }
         if let Some(m) = self.max_rss_mb {
             writeln!(f, "  max RSS (sampled pids): {m:.1} MB")?;
+        }
+        if let Some(c) = self.max_cpu_pct {
+            writeln!(f, "  max CPU (sampled pids): {c:.0}% of one core")?;
+        }
+        match self.saturation_rate_per_s {
+            Some(r) => writeln!(f, "  saturation:             p99 broke the target at {r:.0} events/s")?,
+            None if self.mode != "fixed" => writeln!(f, "  saturation:             not reached")?,
+            None => {}
         }
         Ok(())
     }
@@ -123,4 +160,18 @@ pub fn rss_mb(pid: u32) -> Option<f64> {
         .parse()
         .ok()?;
     Some(kb / 1024.0)
+}
+
+/// User plus system CPU time of processes, in clock ticks (1/100 s on Linux), from
+/// `/proc/<pid>/stat`.
+pub fn cpu_ticks(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // fields after the parenthesised command name; utime and stime are 14 and 15
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum()
 }

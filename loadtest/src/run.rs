@@ -1,13 +1,21 @@
-//! `loadtest run`: the signals scenario. Seeds users, serves a feed at a fixed rate,
-//! measures feed -> notification-subject latency (and feed -> emulator when one is
-//! given) and throughput, then measures the raw JetStream ceiling for the same message
-//! size in the same run.
+//! `loadtest run`: drives a scenario at a fixed, stepped or ramped rate against a
+//! running stack and measures, in the same run, the raw JetStream ceiling for the same
+//! message size.
 //!
-//! Users are split into FDV bands so that each event matches exactly
-//! `matches_per_event` users; every event is a new token, so every event must become
-//! that many notifications (none lost, none repeated).
+//! Scenarios (each event is new, so every expected message must arrive exactly once):
+//! - `signals`: feed calls; users are split into FDV bands so each call matches exactly
+//!   `matches_per_event` users; measured at the notification subject (and at the
+//!   emulator when one is given)
+//! - `broadcast`: one call matching every user; measured at the emulator (Telegram's
+//!   limits make this the bot's delivery rate)
+//! - `commands`: an inbound storm of `/help` from `users` users through the emulator;
+//!   measured from injection to the reply the emulator received
+//! - `mixed`: signals plus one command per ten calls
+//!
+//! Stepped and ramped rates find the saturation point: the first second whose p99
+//! latency exceeds `latency_target_ms`; the run stops three seconds after it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,33 +23,71 @@ use async_nats::jetstream::{self, consumer::pull, stream};
 use futures::StreamExt;
 use herald_schemas::{subjects, Filters, UserSettings};
 
+use crate::emulator::Delivery;
 use crate::feed::FeedServer;
-use crate::report::{histogram, rss_mb, Ceiling, Percentiles, Report};
+use crate::report::{cpu_ticks, histogram, rss_mb, Ceiling, Percentiles, Report, Tick};
+
+/// What load to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    Signals,
+    Broadcast,
+    Commands,
+    Mixed,
+}
+
+/// How the rate moves over the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateMode {
+    /// `rate` for `duration`.
+    Fixed,
+    /// `rate`, plus `step_rate` every `step_secs`, until `duration`.
+    Stepped,
+    /// Linear from `rate` to `max_rate` over `duration`.
+    Ramp,
+}
 
 /// Parameters of a run.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     #[arg(long, env = "HERALD_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
-    /// Events per second.
+    #[arg(long, value_enum, default_value = "signals")]
+    pub scenario: Scenario,
+    #[arg(long, value_enum, default_value = "fixed")]
+    pub mode: RateMode,
+    /// Events per second (the starting rate when stepped or ramped).
     #[arg(long, default_value_t = 1000)]
     pub rate: u64,
     /// Seconds to send for.
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
+    /// Added to the rate every `step_secs` (stepped).
+    #[arg(long, default_value_t = 1000)]
+    pub step_rate: u64,
+    #[arg(long, default_value_t = 5)]
+    pub step_secs: u64,
+    /// Final rate (ramp).
+    #[arg(long, default_value_t = 20_000)]
+    pub max_rate: u64,
+    /// p99 latency above which the pipeline counts as saturated (ms).
+    #[arg(long, default_value_t = 100)]
+    pub latency_target_ms: u64,
     /// Users to seed (ids 1..=users).
     #[arg(long, default_value_t = 10_000)]
     pub users: usize,
-    /// Users each event matches.
+    /// Users each call matches (signals, mixed).
     #[arg(long, default_value_t = 1)]
     pub matches_per_event: usize,
     /// Where the feed server listens; start the pipeline with `--feed-url ws://<this>`.
     #[arg(long, default_value = "127.0.0.1:9700")]
     pub feed_listen: std::net::SocketAddr,
-    /// Bot API emulator control URL, to measure feed -> Telegram latency too.
+    /// Bot API emulator URL (required by broadcast, commands and mixed).
     #[arg(long)]
     pub emulator_url: Option<String>,
-    /// Process ids whose resident memory is sampled during the run (pipeline, bot).
+    /// Process ids whose memory and CPU are sampled during the run (pipeline, bot).
     #[arg(long, value_delimiter = ',')]
     pub pids: Vec<u32>,
     /// Skip the raw JetStream ceiling measurement.
@@ -50,6 +96,43 @@ pub struct RunArgs {
     /// Write the JSON report here too.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
+    /// Write an SVG chart of throughput and latency over time here.
+    #[arg(long)]
+    pub chart: Option<std::path::PathBuf>,
+}
+
+impl RunArgs {
+    /// Defaults for a run against `emulator_url` (benchmarks and tests).
+    pub fn new(scenario: Scenario, rate: u64, duration: u64, users: usize) -> Self {
+        RunArgs {
+            nats_url: String::new(),
+            scenario,
+            mode: RateMode::Fixed,
+            rate,
+            duration,
+            step_rate: 1000,
+            step_secs: 5,
+            max_rate: 20_000,
+            latency_target_ms: 100,
+            users,
+            matches_per_event: 1,
+            feed_listen: "127.0.0.1:0".parse().expect("static"),
+            emulator_url: None,
+            pids: Vec::new(),
+            no_ceiling: true,
+            json: None,
+            chart: None,
+        }
+    }
+
+    /// Target events per second at `t` seconds into the run.
+    pub fn rate_at(&self, t: f64) -> f64 {
+        match self.mode {
+            RateMode::Fixed => self.rate as f64,
+            RateMode::Stepped => (self.rate + self.step_rate * (t as u64 / self.step_secs.max(1))) as f64,
+            RateMode::Ramp => self.rate as f64 + (self.max_rate as f64 - self.rate as f64) * (t / self.duration.max(1) as f64).min(1.0),
+        }
+    }
 }
 
 /// The two fields of an [`herald_schemas::OutboundMessage`] a run needs: decoding only
@@ -60,19 +143,24 @@ struct Probe {
     origin_ts_ms: u64,
 }
 
-/// Seeds `users` users into the users bucket, split into FDV bands.
+/// Seeds `users` users into the users bucket, split into FDV bands of
+/// `matches_per_event` users each (0 = no filters: every call matches everyone).
 pub async fn seed_users(js: &jetstream::Context, users: usize, matches_per_event: usize) -> anyhow::Result<usize> {
     let kv = js.get_key_value(subjects::USERS_BUCKET).await?;
-    let bands = (users / matches_per_event.max(1)).max(1);
+    let bands = users.checked_div(matches_per_event).map_or(1, |b| b.max(1));
     futures::stream::iter(1..=users as i64)
         .map(|id| {
             let kv = kv.clone();
             async move {
                 let band = (id as usize - 1) % bands;
-                let filters = Filters {
-                    min_fdv_usd: Some(band as f64 * 1000.0),
-                    max_fdv_usd: Some(band as f64 * 1000.0 + 999.0),
-                    ..Default::default()
+                let filters = if matches_per_event == 0 {
+                    Filters::default()
+                } else {
+                    Filters {
+                        min_fdv_usd: Some(band as f64 * 1000.0),
+                        max_fdv_usd: Some(band as f64 * 1000.0 + 999.0),
+                        ..Default::default()
+                    }
                 };
                 let s = UserSettings {
                     filters,
@@ -102,7 +190,27 @@ pub fn call_frame(run_id: &str, n: u64, band: usize) -> String {
     .to_string()
 }
 
-/// Runs the signals scenario and returns its report.
+/// One measured arrival: when (ms into the run) and how late (µs).
+#[derive(Clone, Copy)]
+struct Sample {
+    at_ms: u64,
+    latency_us: u64,
+}
+
+/// Everything measured while the run goes on.
+#[derive(Default)]
+struct Measured {
+    subject: Vec<Sample>,
+    telegram: Vec<Sample>,
+    /// Command replies matched to their command.
+    replies: u64,
+    seen_keys: std::collections::HashSet<String>,
+    republished: u64,
+    message_bytes: usize,
+    delivered: u64,
+}
+
+/// Runs a scenario against a stack whose pipeline reads `args.feed_listen`.
 pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     let client = async_nats::connect(&args.nats_url).await?;
     herald_pipeline::setup::apply(&jetstream::new(client.clone()), false).await?;
@@ -114,130 +222,302 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
 /// and `args.feed_listen` are not used (the caller connected and started the feed).
 pub async fn drive(client: async_nats::Client, feed: &FeedServer, args: &RunArgs) -> anyhow::Result<Report> {
     let js = jetstream::new(client.clone());
-    let bands = seed_users(&js, args.users, args.matches_per_event).await?;
+    let needs_emulator = args.scenario != Scenario::Signals;
+    anyhow::ensure!(
+        !needs_emulator || args.emulator_url.is_some(),
+        "scenario {:?} needs --emulator-url",
+        args.scenario
+    );
+    let matches = if args.scenario == Scenario::Broadcast {
+        0
+    } else {
+        args.matches_per_event
+    };
+    let bands = seed_users(&js, args.users, matches).await?;
     eprintln!("seeded {} users; waiting for the pipeline to connect to {}", args.users, feed.url());
     feed.wait_for_clients(1, Duration::from_secs(60)).await?;
     // the pipeline's user replica catches up through KV change events
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    // A core subscription sees every publish, including a retried one that JetStream's
-    // duplicate window then dropped: count unique idempotency keys, report the rest.
-    let seen = Arc::new(Mutex::new((histogram(), 0u64, 0usize, None::<Instant>)));
-    let republished = Arc::new(Mutex::new((std::collections::HashSet::<String>::new(), 0u64)));
-    let mut sub = client.subscribe(subjects::NOTIFY_ALL).await?;
-    let seen_task = {
-        let seen = seen.clone();
-        let republished = republished.clone();
-        tokio::spawn(async move {
-            while let Some(msg) = sub.next().await {
-                let Ok(out) = serde_json::from_slice::<Probe>(&msg.payload) else {
-                    continue;
-                };
-                {
-                    let mut r = republished.lock().unwrap();
-                    if !r.0.insert(out.idempotency_key) {
-                        r.1 += 1;
-                        continue;
-                    }
-                }
-                let lat_us = herald_schemas::now_ms().saturating_sub(out.origin_ts_ms) * 1000;
-                let mut s = seen.lock().unwrap();
-                let _ = s.0.record(lat_us.max(1));
-                s.1 += 1;
-                s.2 = msg.payload.len();
-                s.3 = Some(Instant::now());
-            }
-        })
-    };
+    let started = Instant::now();
+    let measured = Arc::new(Mutex::new(Measured::default()));
+    let send_ts: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+    let command_ts: Arc<Mutex<HashMap<i64, VecDeque<u64>>>> = Arc::default();
+    let subject_probe = tokio::spawn(probe_subject(
+        client.subscribe(subjects::NOTIFY_ALL).await?,
+        measured.clone(),
+        started,
+    ));
+    let http = reqwest::Client::new();
+    let emulator_probe = args.emulator_url.clone().map(|url| {
+        tokio::spawn(probe_emulator(
+            http.clone(),
+            url,
+            measured.clone(),
+            send_ts.clone(),
+            command_ts.clone(),
+            started,
+        ))
+    });
 
     let run_id = format!("{:x}", herald_schemas::now_ms());
-    let total = args.rate * args.duration;
-    let mut send_ts: HashMap<String, u64> = HashMap::new();
-    let mut rss_max: Option<f64> = None;
-    let started = Instant::now();
     let mut sent = 0u64;
+    let mut due = 0f64;
+    let mut timeline: Vec<Tick> = Vec::new();
+    let (mut cpu_prev, mut saturated_at) = (cpu_ticks(&args.pids), None::<u64>);
     let mut tick = tokio::time::interval(Duration::from_millis(1));
-    let mut last_sample = Instant::now();
-    while sent < total {
+    let mut next_second = 1u64;
+    let mut commands_sent = 0u64;
+    while started.elapsed().as_secs_f64() < args.duration as f64 {
         tick.tick().await;
-        let due = ((started.elapsed().as_secs_f64() * args.rate as f64) as u64).min(total);
-        while sent < due {
-            let band = (sent as usize) % bands;
-            if args.emulator_url.is_some() {
-                send_ts.insert(format!("LT{run_id}x{sent}"), herald_schemas::now_ms());
-            }
-            feed.publish(call_frame(&run_id, sent, band));
+        let t = started.elapsed().as_secs_f64();
+        due += args.rate_at(t) / 1000.0;
+        if args.scenario == Scenario::Broadcast {
+            due = due.min(1.0); // one call, to every user
+        }
+        let mut updates = Vec::new();
+        while (sent as f64) < due.floor() {
+            let n = sent;
             sent += 1;
+            let now = herald_schemas::now_ms();
+            match args.scenario {
+                Scenario::Broadcast if n > 0 => {}
+                Scenario::Signals | Scenario::Mixed | Scenario::Broadcast => {
+                    if args.emulator_url.is_some() {
+                        send_ts.lock().unwrap().insert(format!("LT{run_id}x{n}"), now);
+                    }
+                    feed.publish(call_frame(&run_id, n, n as usize % bands));
+                }
+                Scenario::Commands => {}
+            }
+            let command = args.scenario == Scenario::Commands || (args.scenario == Scenario::Mixed && n.is_multiple_of(10));
+            if command {
+                let user = (commands_sent % args.users as u64) as i64 + 1;
+                commands_sent += 1;
+                command_ts.lock().unwrap().entry(user).or_default().push_back(now);
+                updates.push(crate::stack::private_text(user, "/help"));
+            }
         }
-        if last_sample.elapsed() > Duration::from_millis(500) {
-            last_sample = Instant::now();
-            rss_max = sample_rss(&args.pids, rss_max);
+        if let (false, Some(url)) = (updates.is_empty(), &args.emulator_url) {
+            http.post(format!("{url}/control/updates"))
+                .json(&updates)
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+        if t >= next_second as f64 {
+            let cpu_now = cpu_ticks(&args.pids);
+            let tick = second_tick(
+                &measured.lock().unwrap(),
+                next_second,
+                args.rate_at(t - 0.5),
+                cpu_now.saturating_sub(cpu_prev),
+                &args.pids,
+            );
+            cpu_prev = cpu_now;
+            if saturated_at.is_none() && tick.p99_ms > args.latency_target_ms as f64 && args.mode != RateMode::Fixed {
+                saturated_at = Some(next_second);
+            }
+            timeline.push(tick);
+            next_second += 1;
+            if saturated_at.is_some_and(|s| next_second > s + 3) {
+                break;
+            }
         }
     }
-    let expected = total * args.matches_per_event as u64;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while seen.lock().unwrap().1 < expected && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        rss_max = sample_rss(&args.pids, rss_max);
+    let expected = expected_messages(args, sent, commands_sent);
+    let deadline = Instant::now() + Duration::from_secs(if needs_emulator { 120 } else { 30 });
+    while arrived(&measured.lock().unwrap(), args.scenario) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if started.elapsed().as_secs() >= next_second {
+            let cpu_now = cpu_ticks(&args.pids);
+            timeline.push(second_tick(
+                &measured.lock().unwrap(),
+                next_second,
+                0.0,
+                cpu_now.saturating_sub(cpu_prev),
+                &args.pids,
+            ));
+            cpu_prev = cpu_now;
+            next_second += 1;
+        }
     }
-    seen_task.abort();
-    let (hist, count, msg_bytes, last) = seen.lock().unwrap().clone();
-    let elapsed = last.map(|l| l.duration_since(started)).unwrap_or(started.elapsed()).as_secs_f64();
-    let throughput = count as f64 / elapsed.max(1e-9);
-
-    let latency_to_telegram = match &args.emulator_url {
-        Some(url) => Some(telegram_latency(url, &send_ts).await?),
-        None => None,
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    subject_probe.abort();
+    if let Some(p) = emulator_probe {
+        p.abort();
+    }
+    let (count, throughput, message_bytes, republished, delivered, latency_to_subject, latency_to_telegram) = {
+        let m = measured.lock().unwrap();
+        let primary = if matches!(args.scenario, Scenario::Signals | Scenario::Mixed) {
+            &m.subject
+        } else {
+            &m.telegram
+        };
+        let last_ms = primary.iter().map(|s| s.at_ms).max().unwrap_or(1).max(1);
+        let count = arrived(&m, args.scenario);
+        let throughput = count as f64 * 1000.0 / last_ms as f64;
+        let latency_to_subject = percentiles(&m.subject);
+        let latency_to_telegram = (!m.telegram.is_empty()).then(|| percentiles(&m.telegram));
+        (
+            count,
+            throughput,
+            m.message_bytes,
+            m.republished,
+            m.delivered,
+            latency_to_subject,
+            latency_to_telegram,
+        )
     };
     let ceiling = if args.no_ceiling {
         None
     } else {
-        Some(ceiling(&js, count.clamp(10_000, 200_000), msg_bytes.max(64)).await?)
+        Some(ceiling(&js, count.clamp(10_000, 200_000), message_bytes.max(64)).await?)
     };
-    let republished_dropped = republished.lock().unwrap().1;
     let ratio = ceiling.as_ref().map(|c| throughput / c.publish_and_consume_per_s);
-    Ok(Report {
-        scenario: "signals".into(),
+    let report = Report {
+        scenario: format!("{:?}", args.scenario).to_lowercase(),
+        mode: format!("{:?}", args.mode).to_lowercase(),
         rate_per_s: args.rate,
         duration_s: args.duration,
         users: args.users,
-        events_sent: total,
+        events_sent: sent,
         notifications_expected: expected,
         notifications_seen: count,
-        republished_dropped,
+        republished_dropped: republished,
+        delivered_to_telegram: args.emulator_url.as_ref().map(|_| delivered),
         throughput_per_s: throughput,
-        latency_to_subject: Percentiles::of(&hist),
+        latency_to_subject,
         latency_to_telegram,
         ceiling,
         ratio_to_ceiling: ratio,
-        max_rss_mb: rss_max,
-    })
-}
-
-fn sample_rss(pids: &[u32], max: Option<f64>) -> Option<f64> {
-    if pids.is_empty() {
-        return max;
+        max_rss_mb: timeline.iter().filter_map(|t| t.rss_mb).reduce(f64::max),
+        max_cpu_pct: timeline.iter().filter_map(|t| t.cpu_pct).reduce(f64::max),
+        saturation_rate_per_s: saturated_at.and_then(|s| timeline.get(s as usize - 1)).map(|t| t.target_rate),
+        timeline,
+    };
+    if let Some(path) = &args.chart {
+        crate::chart::write_svg(&report, path)?;
     }
-    let total: f64 = pids.iter().filter_map(|p| rss_mb(*p)).sum();
-    Some(max.unwrap_or(0.0).max(total))
+    Ok(report)
 }
 
-async fn telegram_latency(url: &str, send_ts: &HashMap<String, u64>) -> anyhow::Result<Percentiles> {
-    let deliveries: Vec<crate::emulator::Delivery> = reqwest::get(format!("{url}/control/deliveries")).await?.json().await?;
+/// Messages a scenario must produce.
+fn expected_messages(args: &RunArgs, sent: u64, commands: u64) -> u64 {
+    match args.scenario {
+        Scenario::Signals => sent * args.matches_per_event as u64,
+        Scenario::Broadcast => args.users as u64,
+        Scenario::Commands => commands,
+        Scenario::Mixed => sent * args.matches_per_event as u64 + commands,
+    }
+}
+
+/// Messages of the scenario that arrived where it is measured.
+fn arrived(m: &Measured, scenario: Scenario) -> u64 {
+    match scenario {
+        Scenario::Signals => m.subject.len() as u64,
+        Scenario::Broadcast => m.telegram.len() as u64,
+        Scenario::Commands => m.replies,
+        Scenario::Mixed => m.subject.len() as u64 + m.replies,
+    }
+}
+
+fn percentiles(samples: &[Sample]) -> Percentiles {
     let mut h = histogram();
-    for d in deliveries {
-        // the notification shows the token as <code>TOKEN</code>
-        let token = d.text.split("<code>").nth(1).and_then(|t| t.split("</code>").next());
-        if let Some(ts) = token.and_then(|t| send_ts.get(t)) {
-            let _ = h.record((d.at_ms.saturating_sub(*ts) * 1000).max(1));
+    for s in samples {
+        let _ = h.record(s.latency_us.max(1));
+    }
+    Percentiles::of(&h)
+}
+
+fn second_tick(m: &Measured, second: u64, target_rate: f64, cpu: u64, pids: &[u32]) -> Tick {
+    let window = (second - 1) * 1000..second * 1000;
+    let mut h = histogram();
+    let mut received = 0;
+    for s in m.subject.iter().chain(&m.telegram).filter(|s| window.contains(&s.at_ms)) {
+        received += 1;
+        let _ = h.record(s.latency_us.max(1));
+    }
+    let p = Percentiles::of(&h);
+    Tick {
+        t_s: second,
+        target_rate,
+        received,
+        p50_ms: p.p50_ms,
+        p99_ms: p.p99_ms,
+        rss_mb: (!pids.is_empty()).then(|| pids.iter().filter_map(|p| rss_mb(*p)).sum()),
+        // clock ticks are 1/100 s on Linux: ticks per second == percent of one core
+        cpu_pct: (!pids.is_empty()).then_some(cpu as f64),
+    }
+}
+
+async fn probe_subject(mut sub: async_nats::Subscriber, measured: Arc<Mutex<Measured>>, started: Instant) {
+    while let Some(msg) = sub.next().await {
+        let Ok(out) = serde_json::from_slice::<Probe>(&msg.payload) else {
+            continue;
+        };
+        let mut m = measured.lock().unwrap();
+        // A core subscription sees every publish, including a retried one that
+        // JetStream's duplicate window dropped: count unique keys, report the rest.
+        if !m.seen_keys.insert(out.idempotency_key) {
+            m.republished += 1;
+            continue;
+        }
+        m.message_bytes = msg.payload.len();
+        let latency_us = herald_schemas::now_ms().saturating_sub(out.origin_ts_ms) * 1000;
+        m.subject.push(Sample {
+            at_ms: started.elapsed().as_millis() as u64,
+            latency_us,
+        });
+    }
+}
+
+/// Polls the emulator's deliveries: signal notifications are matched to their call by
+/// the token in `<code>…</code>`, command replies to the oldest open command of the chat.
+async fn probe_emulator(
+    http: reqwest::Client,
+    url: String,
+    measured: Arc<Mutex<Measured>>,
+    send_ts: Arc<Mutex<HashMap<String, u64>>>,
+    command_ts: Arc<Mutex<HashMap<i64, VecDeque<u64>>>>,
+    started: Instant,
+) {
+    let mut since = 0;
+    let start_wall = herald_schemas::now_ms().saturating_sub(started.elapsed().as_millis() as u64);
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let Ok(r) = http.get(format!("{url}/control/deliveries?since={since}")).send().await else {
+            continue;
+        };
+        let Ok(batch) = r.json::<Vec<Delivery>>().await else { continue };
+        let mut m = measured.lock().unwrap();
+        for d in batch {
+            since = since.max(d.seq);
+            m.delivered += 1;
+            // notifications start with 🔔 and show the token as <code>TOKEN</code>
+            let token = d
+                .text
+                .starts_with('🔔')
+                .then(|| d.text.split("<code>").nth(1).and_then(|t| t.split("</code>").next()))
+                .flatten();
+            let sent = match token {
+                Some(token) => send_ts.lock().unwrap().get(token).copied(),
+                None => {
+                    let ts = command_ts.lock().unwrap().get_mut(&d.chat_id).and_then(|q| q.pop_front());
+                    m.replies += u64::from(ts.is_some());
+                    ts
+                }
+            };
+            if let Some(ts) = sent {
+                m.telegram.push(Sample {
+                    at_ms: d.at_ms.saturating_sub(start_wall),
+                    latency_us: d.at_ms.saturating_sub(ts) * 1000,
+                });
+            }
         }
     }
-    Ok(Percentiles::of(&h))
 }
 
-/// Publishes `n` messages of `size` bytes to a scratch stream and consumes them back
-/// with a durable pull consumer and explicit acks: the most this JetStream can do for
-/// one hop, with no processing.
 pub async fn ceiling(js: &jetstream::Context, n: u64, size: usize) -> anyhow::Result<Ceiling> {
     let name = "LOADTEST_CEILING";
     let _ = js.delete_stream(name).await;

@@ -302,3 +302,34 @@ async fn a_user_who_blocked_the_bot_is_marked_inactive_and_skipped() {
     tokio::time::sleep(SEC).await;
     assert_eq!(stack.emulator.stats().forbidden, 1, "the inactive user is no longer sent anything");
 }
+
+#[tokio::test]
+async fn load_reports_account_for_every_message_the_emulator_recorded() {
+    use herald_loadtest::run::{drive, RunArgs, Scenario};
+    for (scenario, rate, users) in [(Scenario::Mixed, 30, 60), (Scenario::Broadcast, 1, 45)] {
+        let stack = Stack::start(StackOptions::default()).await.unwrap();
+        let mut args = RunArgs::new(scenario, rate, 2, users);
+        args.emulator_url = Some(stack.emulator.url());
+        args.pids = [stack.pipeline.pid(), stack.bot.pid()].into_iter().flatten().collect();
+        let client = async_nats::connect(stack.nats.url()).await.unwrap();
+        let report = drive(client, &stack.feed, &args).await.unwrap();
+        println!("{report}");
+        let recorded = stack.emulator.deliveries().len() as u64;
+        assert_eq!(
+            report.notifications_seen, report.notifications_expected,
+            "{scenario:?}: nothing lost"
+        );
+        assert_eq!(
+            report.delivered_to_telegram,
+            Some(recorded),
+            "{scenario:?}: the report counts what the emulator recorded"
+        );
+        assert!(
+            report.timeline.len() >= 2 && report.max_cpu_pct.is_some(),
+            "{scenario:?}: a timeline with CPU samples"
+        );
+        let chart = tempfile::NamedTempFile::new().unwrap();
+        herald_loadtest::chart::write_svg(&report, chart.path()).unwrap();
+        assert!(std::fs::read_to_string(chart.path()).unwrap().contains("<svg"));
+    }
+}
