@@ -38,17 +38,11 @@ async fn replay_selects_exactly_by_sequence_and_by_time() {
     };
     let target = replay::Target::Subject("replayed.seq".into());
     let opts = replay::Options::default();
-    let dry = replay::replay(
-        &env.js,
-        &sel,
-        &target,
-        &replay::Options {
-            dry_run: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let dry_run = replay::Options {
+        dry_run: true,
+        ..Default::default()
+    };
+    let dry = replay::replay(&env.js, &sel, &target, &dry_run).await.unwrap();
     assert_eq!((dry.matched, dry.published), (5, 0), "a dry run only counts");
     let s = replay::replay(&env.js, &sel, &target, &opts).await.unwrap();
     assert_eq!((s.matched, s.published, s.first_seq, s.last_seq), (5, 5, Some(3), Some(7)));
@@ -82,17 +76,7 @@ async fn replay_selects_exactly_by_sequence_and_by_time() {
         subject: Some("herald.calls.solana.>".into()),
         ..Default::default()
     };
-    let s = replay::replay(
-        &env.js,
-        &before,
-        &target,
-        &replay::Options {
-            dry_run: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let s = replay::replay(&env.js, &before, &target, &dry_run).await.unwrap();
     assert_eq!((s.matched, s.last_seq), (10, Some(10)));
 }
 
