@@ -51,22 +51,29 @@ impl<S: ReplicaSink> Replica<S> {
         let sink = replica.sink.clone();
         let bucket_name = bucket.to_string();
         tokio::spawn(async move {
+            let mut last_revision = 0;
             loop {
                 let entry = tokio::select! {
                     _ = shutdown.cancelled() => return,
                     e = watch.next() => e,
                 };
-                let Some(entry) = entry else {
-                    tracing::error!(bucket = %bucket_name, "KV watch ended");
-                    return;
-                };
                 let entry = match entry {
-                    Ok(e) => e,
-                    Err(e) => {
+                    Some(Ok(e)) => e,
+                    Some(Err(e)) => {
                         tracing::warn!(bucket = %bucket_name, error = %e, "KV watch error");
                         continue;
                     }
+                    None => {
+                        // the watch ended: resume after the last change applied
+                        tracing::warn!(bucket = %bucket_name, last_revision, "KV watch ended; resuming");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        if let Ok(w) = store.watch_all_from_revision(last_revision + 1).await {
+                            watch = w;
+                        }
+                        continue;
+                    }
                 };
+                last_revision = entry.revision;
                 {
                     let mut s = sink.write().expect("replica lock");
                     match entry.operation {

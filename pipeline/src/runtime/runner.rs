@@ -141,22 +141,37 @@ pub async fn run_stage<S: Stage>(
         .await?;
     spawn_pending_gauge(S::NAME, consumer.clone(), shutdown.clone());
 
-    let messages = consumer.stream().max_messages_per_batch(cfg.max_in_flight).messages().await?;
     tracing::info!(stage = S::NAME, stream = %cfg.stream, durable = %cfg.durable, "stage started");
     let cfg = Arc::new(cfg);
     let counters = Arc::new(StageMetrics::new(S::NAME));
-    messages
-        .take_until(shutdown.cancelled_owned())
-        .for_each_concurrent(cfg.max_in_flight, |msg| {
-            let (js, stage, cfg, counters) = (js.clone(), stage.clone(), cfg.clone(), counters.clone());
-            async move {
-                match msg {
-                    Ok(msg) => process(&js, &*stage, &cfg, &counters, msg).await,
-                    Err(e) => tracing::warn!(stage = S::NAME, error = %e, "consumer error"),
-                }
+    // The message stream can end (consumer deleted, connection closed for good): pull
+    // again rather than leave the stage silently dead.
+    while !shutdown.is_cancelled() {
+        let messages = match consumer.stream().max_messages_per_batch(cfg.max_in_flight).messages().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(stage = S::NAME, error = %e, "cannot pull; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
             }
-        })
-        .await;
+        };
+        messages
+            .take_until(shutdown.clone().cancelled_owned())
+            .for_each_concurrent(cfg.max_in_flight, |msg| {
+                let (js, stage, cfg, counters) = (js.clone(), stage.clone(), cfg.clone(), counters.clone());
+                async move {
+                    match msg {
+                        Ok(msg) => process(&js, &*stage, &cfg, &counters, msg).await,
+                        Err(e) => tracing::warn!(stage = S::NAME, error = %e, "consumer error"),
+                    }
+                }
+            })
+            .await;
+        if !shutdown.is_cancelled() {
+            tracing::warn!(stage = S::NAME, "message stream ended; pulling again");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
     tracing::info!(stage = S::NAME, "stage stopped, in-flight work finished");
     Ok(())
 }
