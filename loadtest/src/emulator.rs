@@ -117,6 +117,19 @@ fn nz(n: u32) -> NonZeroU32 {
 }
 
 /// A running emulator.
+///
+/// ```no_run
+/// use herald_loadtest::emulator::{Emulator, EmulatorLimits, Fail};
+///
+/// # async fn demo() -> anyhow::Result<()> {
+/// let telegram = Emulator::start("127.0.0.1:0".parse()?, EmulatorLimits::default()).await?;
+/// // point the bot at it: TELOXIDE_API_URL=telegram.url()
+/// telegram.push_update(serde_json::json!({"message": {"message_id": 1, "date": 0,
+///     "chat": {"id": 7, "type": "private"}, "from": {"id": 7, "is_bot": false, "first_name": "A"}, "text": "/start"}}));
+/// telegram.fail(Fail { chat_id: 7, status: 429, retry_after: 3, times: 1 });
+/// println!("{} delivered", telegram.deliveries().len());
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Emulator {
     emu: Arc<Emu>,

@@ -10,6 +10,15 @@ use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
 
 /// A running feed server.
+///
+/// ```no_run
+/// # async fn demo() -> anyhow::Result<()> {
+/// let feed = herald_loadtest::feed::FeedServer::start("127.0.0.1:0".parse()?).await?;
+/// // start the pipeline with --feed-url feed.url()
+/// feed.wait_for_clients(1, std::time::Duration::from_secs(30)).await?;
+/// feed.publish(r#"{"type":"call","id":"1","chain":"solana","token":"So1","caller_id":"c","ts_ms":0}"#.into());
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct FeedServer {
     tx: broadcast::Sender<Arc<String>>,

@@ -17,6 +17,16 @@ pub trait ReplicaSink: Send + Sync + 'static {
     fn delete(&mut self, key: &str);
 }
 
+/// ```no_run
+/// use herald_pipeline::replica::Replica;
+/// use herald_pipeline::stages::fanout::UserIndex;
+///
+/// # async fn demo(js: async_nats::jetstream::Context) -> anyhow::Result<()> {
+/// let users = Replica::start(&js, "herald_users", UserIndex::default(), Default::default()).await?;
+/// println!("{} users", users.read(|u| u.len()));
+/// # Ok(()) }
+/// ```
+///
 /// A shared, read-mostly replica of one KV bucket.
 pub struct Replica<S> {
     sink: Arc<RwLock<S>>,

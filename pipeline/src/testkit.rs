@@ -55,6 +55,13 @@ fn nats_server_binary() -> String {
 }
 
 /// A nats-server with JetStream, file storage in a temporary directory.
+///
+/// ```no_run
+/// let nats = herald_pipeline::testkit::LocalNats::start()?;
+/// let redis = herald_pipeline::testkit::LocalRedis::start()?;
+/// println!("{} {}", nats.url(), redis.url());
+/// # anyhow::Ok(())
+/// ```
 pub struct LocalNats {
     child: Child,
     pub port: u16,

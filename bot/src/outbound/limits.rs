@@ -20,6 +20,16 @@ use tokio::time::Instant;
 use crate::config::LimitArgs;
 
 /// The shared limiter of one bot process.
+///
+/// ```no_run
+/// # async fn demo(args: herald_bot::config::LimitArgs) {
+/// use herald_bot::outbound::limits::Limits;
+/// use herald_schemas::Priority;
+/// let limits = Limits::new(&args);
+/// limits.acquire(42, Priority::Reply).await; // now a message to chat 42 may go out
+/// limits.hold(42, std::time::Duration::from_secs(3)); // Telegram said 429, retry_after 3
+/// # }
+/// ```
 pub struct Limits {
     chat: DefaultKeyedRateLimiter<i64>,
     group: DefaultKeyedRateLimiter<i64>,

@@ -99,6 +99,16 @@ impl std::fmt::Display for Summary {
 ///
 /// Errors: the stream does not exist, or a publish was not acknowledged (the summary up
 /// to that point is lost; rerun with `--from-seq` past the last good sequence).
+///
+/// ```no_run
+/// use herald_pipeline::ops::{parse_time, replay};
+///
+/// # async fn demo(js: async_nats::jetstream::Context) -> anyhow::Result<()> {
+/// let last_hour = replay::Selection { stream: "CALLS".into(), since: Some(parse_time("1h")?), ..Default::default() };
+/// let summary = replay::replay(&js, &last_hour, &replay::Target::Original, &replay::Options { rate: Some(500), ..Default::default() }).await?;
+/// println!("{summary}");
+/// # Ok(()) }
+/// ```
 pub async fn replay(js: &jetstream::Context, sel: &Selection, target: &Target, opts: &Options) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let last = js.get_stream(&sel.stream).await?.info().await?.state.last_sequence;

@@ -63,6 +63,36 @@ pub struct MsgMeta {
 ///
 /// The runner calls, per message: [`Stage::decode`] -> [`Stage::decide`] -> publish
 /// outputs and await their acks -> [`Stage::commit`] -> ack.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use herald_pipeline::runtime::{run_stage, Decision, MsgMeta, Output, Stage, StageConfig, StageError};
+///
+/// /// Upper-cases text from `demo.in` onto `demo.out`.
+/// struct Shout;
+///
+/// impl Stage for Shout {
+///     const NAME: &'static str = "shout";
+///     type Input = String;
+///     type Commit = ();
+///     fn decode(&self, payload: &[u8]) -> Result<String, String> {
+///         String::from_utf8(payload.to_vec()).map_err(|e| e.to_string())
+///     }
+///     async fn decide(&self, text: String, meta: &MsgMeta) -> Result<Decision<()>, StageError> {
+///         let out = Output { subject: "demo.out".into(), msg_id: format!("shout:{}", meta.stream_sequence), payload: text.to_uppercase().into_bytes() };
+///         Ok(Decision::Forward { outputs: vec![out], commit: () })
+///     }
+///     async fn commit(&self, _: ()) -> Result<(), StageError> {
+///         Ok(())
+///     }
+/// }
+///
+/// # async fn demo() -> anyhow::Result<()> {
+/// let js = async_nats::jetstream::new(async_nats::connect("nats://127.0.0.1:4222").await?);
+/// let shutdown = tokio_util::sync::CancellationToken::new();
+/// run_stage(js, Arc::new(Shout), StageConfig::new("DEMO", "shout", vec!["demo.in".into()]), shutdown).await?;
+/// # Ok(()) }
+/// ```
 pub trait Stage: Send + Sync + 'static {
     /// Name used for metrics labels, the durable consumer and the dead-letter subject.
     const NAME: &'static str;
