@@ -124,6 +124,7 @@ pub struct Stack {
     pub pipeline: Proc,
     pub bot: Proc,
     _logs: Option<tempfile::TempDir>,
+    _data: tempfile::TempDir,
     pub log_dir: PathBuf,
 }
 
@@ -172,6 +173,8 @@ impl Stack {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        let data = tempfile::tempdir()?; // a fresh tracked-call store, kept across restarts
+        pipeline_args.extend(["--store-path".to_string(), data.path().join("calls.redb").display().to_string()]);
         pipeline_args.extend(opts.pipeline_args);
         let bm = free_port();
         let mut bot_args: Vec<String> = [
@@ -219,6 +222,7 @@ impl Stack {
             pipeline,
             bot,
             _logs: logs,
+            _data: data,
             log_dir,
         })
     }

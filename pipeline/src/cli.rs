@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use herald_pipeline::config::{DedupArgs, MetricsArgs, NatsArgs, RedisArgs};
+use herald_pipeline::config::{DedupArgs, MetricsArgs, NatsArgs, RedisArgs, TrackerArgs};
 use herald_pipeline::replica::Replica;
 use herald_pipeline::runtime::{run_stage, StageConfig};
 use herald_pipeline::sources::websocket::{Protocol, WebsocketSource};
@@ -166,9 +166,11 @@ struct RunArgs {
     dedup: DedupArgs,
     #[command(flatten)]
     metrics: MetricsArgs,
+    #[command(flatten)]
+    tracker: TrackerArgs,
     /// Stages to run in this process (several processes may run the same stage; they
     /// share its durable consumer and split the work).
-    #[arg(long, value_delimiter = ',', default_value = "dedup,fanout,updates")]
+    #[arg(long, value_delimiter = ',', default_value = "dedup,fanout,updates,tracker")]
     stages: Vec<String>,
     /// Herald JSON token feeds to read (websocket URLs), repeatable.
     #[arg(long = "feed-url", env = "HERALD_FEED_URLS", value_delimiter = ',')]
@@ -299,6 +301,43 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             stage_cfg(subjects::UPDATES_STREAM, "updates", "herald.updates.>"),
             shutdown.clone(),
         ));
+    }
+    if wants("tracker") {
+        use herald_pipeline::tracking::{embedded::EmbeddedStore, store::CallStore, tracker};
+        let store = EmbeddedStore::open(&args.tracker.store_path)?;
+        let retention = args.tracker.retention();
+        let since = herald_schemas::now_ms().saturating_sub(retention.as_millis() as u64);
+        let tracker = tracker::Tracker::load(store.clone(), args.tracker.thresholds.clone(), since).await?;
+        tasks.spawn(run_stage(
+            connect().await?,
+            Arc::new(tracker::TrackStage(tracker.clone())),
+            stage_cfg(subjects::TRACKED_STREAM, "track", "herald.tracked.>"),
+            shutdown.clone(),
+        ));
+        tasks.spawn(run_stage(
+            connect().await?,
+            Arc::new(tracker::MultiplierStage(tracker)),
+            stage_cfg(subjects::PRICES_STREAM, "multiplier", "herald.prices.>"),
+            shutdown.clone(),
+        ));
+        // retention: calls older than the window leave the store hourly (the index
+        // drops them at the next start)
+        let s = shutdown.clone();
+        tasks.spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                tokio::select! {
+                    _ = s.cancelled() => return Ok(()),
+                    _ = every.tick() => {}
+                }
+                let before = herald_schemas::now_ms().saturating_sub(retention.as_millis() as u64);
+                match store.expire(before).await {
+                    Ok(n) if n > 0 => tracing::info!(expired = n, "tracked calls expired"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "expiring tracked calls failed"),
+                }
+            }
+        });
     }
     let sources = args
         .feed_urls

@@ -70,3 +70,24 @@ pub struct MetricsArgs {
     #[arg(long, env = "HERALD_METRICS_ADDR", default_value = "127.0.0.1:9464")]
     pub metrics_addr: SocketAddr,
 }
+
+/// Tracked calls and multiplier alerts.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TrackerArgs {
+    /// The embedded tracked-call store (a redb file; one process opens it at a time, so
+    /// run the tracker stage in one pipeline process).
+    #[arg(long, env = "HERALD_STORE_PATH", default_value = "herald-data/calls.redb")]
+    pub store_path: std::path::PathBuf,
+    /// Alert thresholds, multiples of the entry price, ascending.
+    #[arg(long, env = "HERALD_THRESHOLDS", value_delimiter = ',', default_values_t = crate::tracking::tracker::DEFAULT_THRESHOLDS)]
+    pub thresholds: Vec<f64>,
+    /// Days a tracked call is kept.
+    #[arg(long, env = "HERALD_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u64,
+}
+
+impl TrackerArgs {
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(self.retention_days * 86_400)
+    }
+}

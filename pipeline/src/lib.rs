@@ -16,4 +16,5 @@ pub mod sources;
 pub mod stages;
 pub mod telemetry;
 pub mod testkit;
+pub mod tracking;
 pub mod users_store;

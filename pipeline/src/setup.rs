@@ -16,6 +16,8 @@ pub const STREAM_DEFINITIONS: &[(&str, &str)] = &[
     ("outbound.json", include_str!("../../nats/streams/outbound.json")),
     ("updates.json", include_str!("../../nats/streams/updates.json")),
     ("dlq.json", include_str!("../../nats/streams/dlq.json")),
+    ("prices.json", include_str!("../../nats/streams/prices.json")),
+    ("tracked.json", include_str!("../../nats/streams/tracked.json")),
 ];
 
 /// What `setup` did to one stream or bucket.
@@ -157,7 +159,9 @@ mod tests {
                 subjects::SIGNALS_STREAM,
                 subjects::OUTBOUND_STREAM,
                 subjects::UPDATES_STREAM,
-                subjects::DLQ_STREAM
+                subjects::DLQ_STREAM,
+                subjects::PRICES_STREAM,
+                subjects::TRACKED_STREAM
             ]
         );
         let calls = &configs[0];
@@ -171,6 +175,8 @@ mod tests {
             subjects::reply(-5),
             subjects::update("message"),
             subjects::dead_letter("x"),
+            subjects::price("solana"),
+            subjects::tracked("solana"),
         ] {
             let owners = configs
                 .iter()

@@ -234,6 +234,17 @@ pub enum FeedFrame {
         /// When the feed sent the frame (ms since epoch).
         ts_ms: u64,
     },
+    /// A token's price.
+    Price {
+        /// The feed's event id.
+        #[serde(default)]
+        id: Option<String>,
+        chain: String,
+        token: String,
+        price_usd: f64,
+        /// When the feed observed the price (ms since epoch).
+        ts_ms: u64,
+    },
     /// Keep-alive; ignored.
     Heartbeat {
         #[serde(default)]

@@ -11,12 +11,14 @@
 
 mod call;
 mod outbound;
+mod tracking;
 mod user;
 
 pub mod subjects;
 
 pub use call::{CallEvent, CallSource, Caller, Chain, ChannelStats, FeedFrame, Link, Signal};
 pub use outbound::{Button, OutboundMessage, Priority};
+pub use tracking::{PriceUpdate, Recipient, TrackedCalls};
 pub use user::{Filters, UserSettings};
 
 /// A payload type with a schema version.

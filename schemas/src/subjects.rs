@@ -11,6 +11,10 @@ pub const SIGNALS_STREAM: &str = "SIGNALS";
 pub const OUTBOUND_STREAM: &str = "OUTBOUND";
 /// Stream of raw inbound Telegram updates, replayable.
 pub const UPDATES_STREAM: &str = "UPDATES";
+/// Stream of price updates.
+pub const PRICES_STREAM: &str = "PRICES";
+/// Stream of calls users were notified about (tracked calls).
+pub const TRACKED_STREAM: &str = "TRACKED";
 /// Stream of dead-lettered messages, each with its error in headers.
 pub const DLQ_STREAM: &str = "DLQ";
 
@@ -38,6 +42,16 @@ pub fn call(chain: &str, source: &str) -> String {
 /// `herald.signals.<chain>`: a [`crate::Signal`].
 pub fn signal(chain: &str) -> String {
     format!("herald.signals.{}", token(chain))
+}
+
+/// `herald.prices.<chain>`: a [`crate::PriceUpdate`].
+pub fn price(chain: &str) -> String {
+    format!("herald.prices.{}", token(chain))
+}
+
+/// `herald.tracked.<chain>`: a [`crate::TrackedCalls`].
+pub fn tracked(chain: &str) -> String {
+    format!("herald.tracked.{}", token(chain))
 }
 
 /// `herald.out.notify.<chat_id>`: a broadcast [`crate::OutboundMessage`].

@@ -29,6 +29,8 @@ fn checked_in_schemas_match_types() {
         check::<ChannelStats>(),
         check::<OutboundMessage>(),
         check::<UserSettings>(),
+        check::<PriceUpdate>(),
+        check::<TrackedCalls>(),
     ]
     .into_iter()
     .flatten()

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use futures::stream::FuturesUnordered;
 use futures::{SinkExt, StreamExt};
-use herald_schemas::{subjects, CallEvent, CallSource, Caller, Chain, FeedFrame};
+use herald_schemas::{subjects, CallEvent, CallSource, Caller, Chain, FeedFrame, PriceUpdate};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -40,8 +40,71 @@ impl Protocol {
 /// Frames larger than this are dead-lettered unread (64 KiB; real frames are < 16 KiB).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
-/// Turns one frame into a call. `Ok(None)` for frames that carry no call (heartbeats,
+/// What a frame carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedEvent {
+    Call(CallEvent),
+    Price(PriceUpdate),
+}
+
+impl FeedEvent {
+    /// The message to publish for it.
+    pub fn output(&self) -> Output {
+        match self {
+            FeedEvent::Call(c) => call_output(c),
+            FeedEvent::Price(p) => Output {
+                subject: subjects::price(p.chain.as_str()),
+                msg_id: p.msg_id(),
+                payload: herald_schemas::encode(p),
+            },
+        }
+    }
+}
+
+/// Turns one frame into an event. `Ok(None)` for frames that carry none (heartbeats,
 /// swaps, confirmations).
+///
+/// Errors: oversized, not JSON, or not a known frame shape (the reason says which).
+pub fn parse_frame(protocol: Protocol, frame: &[u8], now_ms: u64) -> Result<Option<FeedEvent>, String> {
+    Ok(match protocol {
+        Protocol::HeraldFeed => {
+            match serde_json::from_slice::<FeedFrame>(check_size(frame)?).map_err(|e| format!("malformed feed frame: {e}"))? {
+                FeedFrame::Price {
+                    chain,
+                    token,
+                    price_usd,
+                    ts_ms,
+                    ..
+                } => {
+                    if token.is_empty() || !(price_usd.is_finite() && price_usd > 0.0) {
+                        return Err("malformed feed frame: empty token or non-positive price".into());
+                    }
+                    let ts_ms = if ts_ms > 0 { ts_ms } else { now_ms };
+                    Some(FeedEvent::Price(PriceUpdate {
+                        v: 1,
+                        chain: Chain::from(chain),
+                        token,
+                        price_usd,
+                        source: "feed".into(),
+                        ts_ms,
+                    }))
+                }
+                _ => frame_to_call(protocol, frame, now_ms)?.map(FeedEvent::Call),
+            }
+        }
+        Protocol::SolanaTransactions => frame_to_call(protocol, frame, now_ms)?.map(FeedEvent::Call),
+    })
+}
+
+fn check_size(frame: &[u8]) -> Result<&[u8], String> {
+    if frame.len() > MAX_FRAME_BYTES {
+        return Err(format!("oversized frame: {} bytes > {MAX_FRAME_BYTES}", frame.len()));
+    }
+    Ok(frame)
+}
+
+/// Turns one frame into a call. `Ok(None)` for frames that carry no call (heartbeats,
+/// prices, swaps, confirmations).
 ///
 /// Errors: oversized, not JSON, or not a known frame shape (the reason says which).
 pub fn frame_to_call(protocol: Protocol, frame: &[u8], now_ms: u64) -> Result<Option<CallEvent>, String> {
@@ -50,7 +113,7 @@ pub fn frame_to_call(protocol: Protocol, frame: &[u8], now_ms: u64) -> Result<Op
     }
     match protocol {
         Protocol::HeraldFeed => match serde_json::from_slice::<FeedFrame>(frame).map_err(|e| format!("malformed feed frame: {e}"))? {
-            FeedFrame::Heartbeat { .. } => Ok(None),
+            FeedFrame::Heartbeat { .. } | FeedFrame::Price { .. } => Ok(None),
             FeedFrame::Call {
                 id,
                 chain,
@@ -168,9 +231,9 @@ impl WebsocketSource {
             };
             frames += 1;
             metrics::counter!("herald_source_frames_total", "source" => self.protocol.name()).increment(1);
-            match frame_to_call(self.protocol, &bytes, herald_schemas::now_ms()) {
+            match parse_frame(self.protocol, &bytes, herald_schemas::now_ms()) {
                 Ok(None) => {}
-                Ok(Some(call)) => pending.push(publish_until_acked(self.js.clone(), call_output(&call), shutdown.clone())),
+                Ok(Some(event)) => pending.push(publish_until_acked(self.js.clone(), event.output(), shutdown.clone())),
                 Err(reason) => {
                     let letter = DeadLetter {
                         stage: self.protocol.name(),
@@ -230,6 +293,28 @@ mod tests {
         assert_eq!(reconnect_delay(30, 1.0), Duration::from_secs(30));
         assert_eq!(reconnect_delay(3, 0.5), Duration::from_secs(1));
         assert_eq!(reconnect_delay(3, 0.0), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn price_frames_become_price_updates() {
+        let e = parse_frame(
+            Protocol::HeraldFeed,
+            br#"{"type":"price","chain":"sol","token":"T","price_usd":0.5,"ts_ms":9}"#,
+            1,
+        )
+        .unwrap()
+        .unwrap();
+        let out = e.output();
+        assert_eq!(
+            (out.subject.as_str(), out.msg_id.as_str()),
+            ("herald.prices.solana", "feed:solana:T:9")
+        );
+        assert!(parse_frame(
+            Protocol::HeraldFeed,
+            br#"{"type":"price","chain":"sol","token":"T","price_usd":-1,"ts_ms":9}"#,
+            1
+        )
+        .is_err());
     }
 
     #[test]

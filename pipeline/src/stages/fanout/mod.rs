@@ -13,7 +13,7 @@ pub mod render;
 
 pub use index::{ChannelIndex, SignalFacts, UserIndex};
 
-use herald_schemas::{subjects, ChannelStats, OutboundMessage, Priority, Signal};
+use herald_schemas::{subjects, ChannelStats, OutboundMessage, Priority, Recipient, Signal, TrackedCalls};
 
 use super::token_state::TokenState;
 use crate::replica::Replica;
@@ -46,6 +46,31 @@ pub fn signal_facts(signal: &Signal, stats_of: impl Fn(&str) -> Option<ChannelSt
     }
 }
 
+/// The tracked calls a signal's notifications start (`herald.tracked.<chain>`), when the
+/// call has a USD price to measure multiples from. Message id: the signal's stream
+/// sequence, so a redelivered signal does not track twice.
+fn tracked_calls(signal: &Signal, recipients: &[(i64, i64)], meta: &MsgMeta) -> Option<Output> {
+    let entry = signal.call.price_usd.filter(|p| p.is_finite() && *p > 0.0)?;
+    let event = TrackedCalls {
+        v: 1,
+        chain: signal.call.chain.clone(),
+        token: signal.call.token.clone(),
+        symbol: signal.call.symbol.clone(),
+        caller_ids: signal.all_caller_ids.clone(),
+        entry_price_usd: entry,
+        called_at_ms: signal.call.origin_ts_ms,
+        recipients: recipients
+            .iter()
+            .map(|&(user_id, chat_id)| Recipient { user_id, chat_id })
+            .collect(),
+    };
+    Some(Output {
+        subject: subjects::tracked(signal.call.chain.as_str()),
+        msg_id: format!("tracked|{}:{}", meta.subject, meta.stream_sequence),
+        payload: herald_schemas::encode(&event),
+    })
+}
+
 /// The fan-out stage (consumes `herald.signals.>`).
 pub struct FanoutStage {
     pub users: Replica<UserIndex>,
@@ -68,7 +93,7 @@ impl Stage for FanoutStage {
         herald_schemas::decode(payload).map_err(|e| e.to_string())
     }
 
-    async fn decide(&self, signal: Signal, _meta: &MsgMeta) -> Result<Decision<Self::Commit>, StageError> {
+    async fn decide(&self, signal: Signal, meta: &MsgMeta) -> Result<Decision<Self::Commit>, StageError> {
         let facts = signal_facts(&signal, |id| self.stats_of(id));
         let candidates = self.users.read(|u| u.matching(&facts));
         if candidates.is_empty() {
@@ -84,7 +109,7 @@ impl Stage for FanoutStage {
             return Ok(Decision::Drop { reason: "already_sent" });
         }
         let text = render::signal_text(&signal, |id| self.stats_of(id));
-        let outputs = recipients
+        let mut outputs: Vec<Output> = recipients
             .iter()
             .map(|&(user_id, chat_id)| {
                 let key = notification_key(user_id, &token_key);
@@ -105,6 +130,9 @@ impl Stage for FanoutStage {
                 }
             })
             .collect();
+        if let Some(tracked) = tracked_calls(&signal, &recipients, meta) {
+            outputs.push(tracked);
+        }
         Ok(Decision::Forward {
             outputs,
             commit: (token_key, recipients.into_iter().map(|(u, _)| u).collect()),

@@ -1,0 +1,186 @@
+//! Tracked calls: the embedded store, and multiplier alerts against a real nats-server
+//! (exactly once under repeats and replays, index rebuilt after a restart).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::Env;
+use herald_pipeline::runtime::{run_stage, StageConfig};
+use herald_pipeline::tracking::embedded::EmbeddedStore;
+use herald_pipeline::tracking::store::{CallStore, Progress, TrackedCall};
+use herald_pipeline::tracking::tracker::{MultiplierStage, TrackStage, Tracker, DEFAULT_THRESHOLDS};
+use herald_schemas::{subjects, OutboundMessage, PriceUpdate, Recipient, TrackedCalls};
+use tokio_util::sync::CancellationToken;
+
+fn call(user: i64, token: &str, at: u64) -> TrackedCall {
+    TrackedCall {
+        user_id: user,
+        chat_id: user,
+        chain: "solana".into(),
+        token: token.into(),
+        symbol: Some("SYM".into()),
+        caller_ids: vec!["c".into()],
+        entry_price_usd: 0.01,
+        called_at_ms: at,
+        best_multiple: 1.0,
+        alerted: 0,
+    }
+}
+
+#[tokio::test]
+async fn the_embedded_store_is_idempotent_monotonic_paged_and_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("calls.redb")).unwrap();
+    store
+        .insert(vec![call(1, "A", 100), call(1, "B", 200), call(2, "A", 150)])
+        .await
+        .unwrap();
+    store.insert(vec![call(1, "A", 999)]).await.unwrap(); // already tracked: kept as is
+    let (page, total) = store.for_user(1, 0, 10).await.unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(
+        page.iter().map(|c| (c.token.as_str(), c.called_at_ms)).collect::<Vec<_>>(),
+        [("B", 200), ("A", 100)],
+        "newest first"
+    );
+    assert_eq!(store.for_user(1, 1, 10).await.unwrap().0[0].token, "A");
+
+    let up = |best, alerted| Progress {
+        token_key: "solana:A".into(),
+        user_id: 1,
+        best_multiple: best,
+        alerted,
+    };
+    store.update_progress(vec![up(3.5, 2)]).await.unwrap();
+    store.update_progress(vec![up(2.0, 1)]).await.unwrap(); // a stale update never lowers progress
+    let a = store.for_user(1, 1, 1).await.unwrap().0.remove(0);
+    assert_eq!((a.best_multiple, a.alerted), (3.5, 2));
+
+    assert_eq!(store.load_since(150).await.unwrap().len(), 2);
+    assert_eq!(store.expire(160).await.unwrap(), 2, "calls made before 160 ms go");
+    assert_eq!(store.for_user(1, 0, 10).await.unwrap().1, 1);
+    assert_eq!(store.for_user(2, 0, 10).await.unwrap().1, 0);
+    drop(store);
+    let reopened = EmbeddedStore::open(&dir.path().join("calls.redb")).unwrap();
+    assert_eq!(reopened.load_since(0).await.unwrap().len(), 1, "durable across reopen");
+}
+
+async fn start_tracker(env: &Env, path: &std::path::Path, shutdown: &CancellationToken) -> Arc<Tracker<EmbeddedStore>> {
+    let tracker = Tracker::load(EmbeddedStore::open(path).unwrap(), DEFAULT_THRESHOLDS.to_vec(), 0)
+        .await
+        .unwrap();
+    for (stream, filter, name) in [
+        (subjects::TRACKED_STREAM, "herald.tracked.>", "track"),
+        (subjects::PRICES_STREAM, "herald.prices.>", "multiplier"),
+    ] {
+        let cfg = StageConfig {
+            ack_wait: Duration::from_secs(5),
+            ..StageConfig::new(stream, name, vec![filter.into()])
+        };
+        if name == "track" {
+            tokio::spawn(run_stage(
+                env.js.clone(),
+                Arc::new(TrackStage(tracker.clone())),
+                cfg,
+                shutdown.clone(),
+            ));
+        } else {
+            tokio::spawn(run_stage(
+                env.js.clone(),
+                Arc::new(MultiplierStage(tracker.clone())),
+                cfg,
+                shutdown.clone(),
+            ));
+        }
+    }
+    tracker
+}
+
+async fn price(env: &Env, p: f64, ts: u64) {
+    let u = PriceUpdate {
+        v: 1,
+        chain: "solana".into(),
+        token: "MOON".into(),
+        price_usd: p,
+        source: "test".into(),
+        ts_ms: ts,
+    };
+    env.publish(subjects::price("solana"), &u.msg_id(), herald_schemas::encode(&u))
+        .await;
+}
+
+async fn alerts(env: &Env, at_least: usize) -> Vec<OutboundMessage> {
+    let msgs = env
+        .messages(subjects::OUTBOUND_STREAM, subjects::NOTIFY_ALL, at_least, Duration::from_secs(10))
+        .await;
+    msgs.iter().map(|m| herald_schemas::decode(&m.payload).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn thresholds_alert_exactly_once_across_repeats_replays_and_restarts() {
+    let env = Env::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("calls.redb");
+    let first = CancellationToken::new();
+    let tracker = start_tracker(&env, &path, &first).await;
+    let tracked = TrackedCalls {
+        v: 1,
+        chain: "solana".into(),
+        token: "MOON".into(),
+        symbol: Some("MOON".into()),
+        caller_ids: vec!["c".into()],
+        entry_price_usd: 0.01,
+        called_at_ms: herald_schemas::now_ms(),
+        recipients: vec![Recipient { user_id: 1, chat_id: 1 }, Recipient { user_id: 2, chat_id: 2 }],
+    };
+    env.publish(subjects::tracked("solana"), "t1", herald_schemas::encode(&tracked))
+        .await;
+    for _ in 0..100 {
+        if tracker.index.read().unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    price(&env, 0.015, 1).await; // 1.5x: nothing
+    price(&env, 0.021, 2).await; // 2.1x: the 2x alert
+    price(&env, 0.021, 2).await; // the same update again: dropped by the stream
+    price(&env, 0.022, 3).await; // higher, but no new threshold
+    let got = alerts(&env, 2).await;
+    assert_eq!(got.len(), 2, "one 2x alert per user");
+    assert!(got[0].text.contains("hit <b>2x</b>"), "{}", got[0].text);
+    price(&env, 0.055, 4).await; // 5.5x: 3x and 5x crossed, one alert naming 5x
+    let got = alerts(&env, 4).await;
+    assert_eq!(got.len(), 4);
+    assert!(got[3].text.contains("hit <b>5x</b>"), "{}", got[3].text);
+
+    // replay the whole price stream: nobody is alerted again
+    let sel = herald_pipeline::ops::replay::Selection {
+        stream: subjects::PRICES_STREAM.into(),
+        ..Default::default()
+    };
+    herald_pipeline::ops::replay::replay(&env.js, &sel, &herald_pipeline::ops::replay::Target::Original, &Default::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(env.count(subjects::OUTBOUND_STREAM, subjects::NOTIFY_ALL).await, 4);
+
+    // restart: the index comes back from the store with its progress
+    first.cancel();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(tracker);
+    let second = CancellationToken::new();
+    let tracker = start_tracker(&env, &path, &second).await;
+    assert_eq!(tracker.index.read().unwrap().len(), 2, "index rebuilt from the store");
+    price(&env, 0.06, 5).await; // 6x: nothing new
+    price(&env, 0.11, 6).await; // 11x: the 10x alert
+    let got = alerts(&env, 6).await;
+    assert_eq!(got.len(), 6);
+    assert!(got[5].text.contains("hit <b>10x</b>"), "{}", got[5].text);
+    let mut keys: Vec<&str> = got.iter().map(|a| a.idempotency_key.as_str()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 6);
+    second.cancel();
+}
