@@ -3,7 +3,8 @@
 //! Two users /start the bot in the emulator (one narrows FDV to $50K–$300K); recorded
 //! call-channel posts arrive as `channel_post` updates through the emulator, recorded
 //! Raydium pool creations (and swaps, which are not calls) through the Solana feed
-//! server. Prints every message the emulator received and a summary.
+//! server; then prices move and the tracked calls alert. Prints every message the
+//! emulator received and a summary.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -51,6 +52,21 @@ pub fn recorded_posts() -> Vec<(i64, &'static str, String, Vec<&'static str>)> {
         Vec::new(),
     ));
     posts
+}
+
+/// Price moves after the calls (the one synthetic input: recorded call posts carry the
+/// price at the call, not what came after): #kora from $0.0225 to 2.2x then 5.3x, #GOD
+/// from $0.00607998 to 3.3x.
+pub fn price_moves() -> Vec<String> {
+    let frame = |token: &str, price: f64, n: u64| {
+        serde_json::json!({"type": "price", "id": format!("demo-{n}"), "chain": "solana", "token": token, "price_usd": price, "ts_ms": herald_schemas::now_ms() + n})
+            .to_string()
+    };
+    vec![
+        frame("8neDcPFwrvRNM9WXHCtHwTcKZrVm6wr4cs4PSN9Hpump", 0.05, 1),
+        frame("GQ6mUfsySbXgDRGjewog4XoRWpYNkJ7YtSEYuMjCbonk", 0.02, 2),
+        frame("8neDcPFwrvRNM9WXHCtHwTcKZrVm6wr4cs4PSN9Hpump", 0.12, 3),
+    ]
 }
 
 /// The recorded Solana frames: 5 pool creations, then 10 swaps.
@@ -121,7 +137,14 @@ pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<DemoSummary> {
     for f in frames {
         stack.solana.publish(f);
     }
-    let deliveries = stack.wait_quiet(Duration::from_secs(4), Duration::from_secs(90)).await;
+    stack.wait_quiet(Duration::from_secs(4), Duration::from_secs(90)).await;
+    let prices = price_moves();
+    println!("Feeding {} price updates for the called tokens through the feed...", prices.len());
+    for frame in prices {
+        stack.feed.publish(frame);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let deliveries = stack.wait_quiet(Duration::from_secs(4), Duration::from_secs(60)).await;
 
     println!("\n=== Messages the Telegram emulator received ===");
     for d in &deliveries {

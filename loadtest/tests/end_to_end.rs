@@ -31,10 +31,10 @@ fn dead_letter_reasons(msgs: &[async_nats::jetstream::Message]) -> Vec<(String, 
 #[tokio::test]
 async fn recorded_real_inputs_become_notifications() {
     let summary = herald_loadtest::demo::run(None).await.unwrap();
-    let expected: BTreeMap<i64, usize> = [(herald_loadtest::demo::ALICE, 10), (herald_loadtest::demo::BOB, 4)].into();
+    let expected: BTreeMap<i64, usize> = [(herald_loadtest::demo::ALICE, 13), (herald_loadtest::demo::BOB, 7)].into();
     assert_eq!(
         summary.notifications_per_chat, expected,
-        "4 channel calls + 1 trending call + 5 Raydium pools; Bob's FDV band keeps 4"
+        "4 channel calls + 1 trending call + 5 Raydium pools + 3 multiplier alerts; Bob's FDV band keeps 4 calls + the same 3 alerts"
     );
     assert_eq!(summary.dead_lettered, 0);
     assert!(summary.clean_shutdown, "pipeline and bot exit 0 on SIGTERM");
@@ -49,6 +49,7 @@ async fn recorded_real_inputs_become_notifications() {
         texts.iter().any(|t| t.contains("B4qKiQd97nBgME2c6GwRwYWRCCuw7WzqmxzCHaQMpump")),
         "Raydium pool creation became a call"
     );
+    assert_eq!(texts.iter().filter(|t| t.contains("$kora</b> hit <b>5x</b>")).count(), 2, "the 5x alert, once per user");
 }
 
 #[tokio::test]
