@@ -10,6 +10,8 @@
 //! | `broadcast` | one call to 600 users, delivered under Telegram's 30 msg/s |
 //! | `commands` | 20 `/help` per second from 200 users for 15 s |
 //! | `mixed` | 200 signals/s plus 20 commands/s for 15 s |
+//! | `prices` | 2,000 price updates/s for 10 s on ~2,900 tracked tokens, each crossing a threshold |
+//! | `prices` | 2,000 price updates/s for 10 s on ~2,900 tracked tokens, each crossing a threshold |
 //! | `saturation` | signals ramped 2,000 -> 30,000 events/s over 30 s until p99 > 100 ms |
 
 use std::time::Duration;
@@ -27,18 +29,20 @@ pub enum Bench {
     Broadcast,
     Commands,
     Mixed,
+    Prices,
     Saturation,
     All,
 }
 
 impl Bench {
-    const EACH: [Bench; 7] = [
+    const EACH: [Bench; 8] = [
         Bench::Throughput,
         Bench::Latency,
         Bench::Memory,
         Bench::Broadcast,
         Bench::Commands,
         Bench::Mixed,
+        Bench::Prices,
         Bench::Saturation,
     ];
 
@@ -50,6 +54,7 @@ impl Bench {
             Bench::Broadcast => RunArgs::new(Scenario::Broadcast, 1, 1, 600),
             Bench::Commands => RunArgs::new(Scenario::Commands, 20, 15, 200),
             Bench::Mixed => RunArgs::new(Scenario::Mixed, 200, 15, 2_000),
+            Bench::Prices => RunArgs::new(Scenario::Prices, 2_000, 10, 10_000),
             Bench::Saturation | Bench::All => RunArgs {
                 mode: RateMode::Ramp,
                 max_rate: 30_000,
@@ -64,7 +69,7 @@ impl Bench {
 async fn on_fresh_stack(bench: Bench, chart: Option<&std::path::Path>) -> anyhow::Result<Report> {
     let mut run = bench.args();
     let mut stack = Stack::start(StackOptions::default()).await?;
-    let needs_bot = !matches!(bench, Bench::Throughput | Bench::Latency | Bench::Saturation);
+    let needs_bot = !matches!(bench, Bench::Throughput | Bench::Latency | Bench::Saturation | Bench::Prices);
     if !needs_bot {
         stack.bot.terminate();
     } else {

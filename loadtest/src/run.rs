@@ -11,6 +11,10 @@
 //! - `commands`: an inbound storm of `/help` from `users` users through the emulator;
 //!   measured from injection to the reply the emulator received
 //! - `mixed`: signals plus one command per ten calls
+//! - `prices`: tracked calls are seeded (`rate * duration / 7` tokens, each tracked by
+//!   `matches_per_event` users), then price updates, each crossing the next of the seven
+//!   default thresholds of its token, so each must become one alert per user; measured
+//!   price -> alert on the notification subject
 //!
 //! Stepped and ramped rates find the saturation point: the first second whose p99
 //! latency exceeds `latency_target_ms`; the run stops three seconds after it.
@@ -35,6 +39,9 @@ pub enum Scenario {
     Broadcast,
     Commands,
     Mixed,
+    /// Price updates on tracked calls: every update crosses the next alert threshold
+    /// for its token's users; measured price -> alert on the notification subject.
+    Prices,
 }
 
 /// How the rate moves over the run.
@@ -222,7 +229,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
 /// and `args.feed_listen` are not used (the caller connected and started the feed).
 pub async fn drive(client: async_nats::Client, feed: &FeedServer, args: &RunArgs) -> anyhow::Result<Report> {
     let js = jetstream::new(client.clone());
-    let needs_emulator = args.scenario != Scenario::Signals;
+    let needs_emulator = !matches!(args.scenario, Scenario::Signals | Scenario::Prices);
     anyhow::ensure!(
         !needs_emulator || args.emulator_url.is_some(),
         "scenario {:?} needs --emulator-url",
@@ -236,7 +243,12 @@ pub async fn drive(client: async_nats::Client, feed: &FeedServer, args: &RunArgs
     let bands = seed_users(&js, args.users, matches).await?;
     eprintln!("seeded {} users; waiting for the pipeline to connect to {}", args.users, feed.url());
     feed.wait_for_clients(1, Duration::from_secs(60)).await?;
-    // the pipeline's user replica catches up through KV change events
+    let price_tokens = if args.scenario == Scenario::Prices {
+        seed_tracked_calls(&js, args).await?
+    } else {
+        0
+    };
+    // the pipeline's user replica (and the tracker's index) catch up
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let started = Instant::now();
@@ -289,6 +301,11 @@ pub async fn drive(client: async_nats::Client, feed: &FeedServer, args: &RunArgs
                     feed.publish(call_frame(&run_id, n, n as usize % bands));
                 }
                 Scenario::Commands => {}
+                Scenario::Prices => {
+                    let (token, step) = (n % price_tokens, (n / price_tokens) as usize);
+                    let multiple = herald_pipeline::tracking::tracker::DEFAULT_THRESHOLDS[step.min(6)];
+                    feed.publish(price_frame(&run_id, token, PRICE_ENTRY * multiple, n));
+                }
             }
             let command = args.scenario == Scenario::Commands || (args.scenario == Scenario::Mixed && n.is_multiple_of(10));
             if command {
@@ -349,7 +366,7 @@ pub async fn drive(client: async_nats::Client, feed: &FeedServer, args: &RunArgs
     }
     let (count, throughput, message_bytes, republished, delivered, latency_to_subject, latency_to_telegram) = {
         let m = measured.lock().unwrap();
-        let primary = if matches!(args.scenario, Scenario::Signals | Scenario::Mixed) {
+        let primary = if matches!(args.scenario, Scenario::Signals | Scenario::Mixed | Scenario::Prices) {
             &m.subject
         } else {
             &m.telegram
@@ -409,13 +426,62 @@ fn expected_messages(args: &RunArgs, sent: u64, commands: u64) -> u64 {
         Scenario::Broadcast => args.users as u64,
         Scenario::Commands => commands,
         Scenario::Mixed => sent * args.matches_per_event as u64 + commands,
+        Scenario::Prices => sent * args.matches_per_event as u64,
     }
+}
+
+/// Entry price of every seeded tracked call.
+const PRICE_ENTRY: f64 = 0.001;
+
+/// Publishes tracked calls for the prices scenario straight onto `herald.tracked.>`:
+/// `rate * duration / 7` tokens (7 thresholds each), each tracked by
+/// `matches_per_event` users. Returns the number of tokens.
+async fn seed_tracked_calls(js: &jetstream::Context, args: &RunArgs) -> anyhow::Result<u64> {
+    let tokens = (args.rate * args.duration).div_ceil(7).max(1);
+    let per = args.matches_per_event.max(1);
+    for t in 0..tokens {
+        let recipients = (0..per)
+            .map(|i| {
+                let user = ((t as usize * per + i) % args.users) as i64 + 1;
+                herald_schemas::Recipient {
+                    user_id: user,
+                    chat_id: user,
+                }
+            })
+            .collect();
+        let event = herald_schemas::TrackedCalls {
+            v: 1,
+            chain: "solana".into(),
+            token: format!("PX{t}"),
+            symbol: Some("PX".into()),
+            caller_ids: vec!["loadtest-caller".into()],
+            entry_price_usd: PRICE_ENTRY,
+            called_at_ms: herald_schemas::now_ms(),
+            recipients,
+        };
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            format!("loadtest-tracked-{t}-{}", herald_schemas::now_ms()).as_str(),
+        );
+        js.publish_with_headers(subjects::tracked("solana"), headers, herald_schemas::encode(&event).into())
+            .await?
+            .await?;
+    }
+    Ok(tokens)
+}
+
+/// A price frame for token `PX<token>`.
+fn price_frame(run_id: &str, token: u64, price: f64, n: u64) -> String {
+    serde_json::json!({"type": "price", "id": format!("{run_id}-p{n}"), "chain": "solana", "token": format!("PX{token}"),
+        "price_usd": price, "ts_ms": herald_schemas::now_ms()})
+    .to_string()
 }
 
 /// Messages of the scenario that arrived where it is measured.
 fn arrived(m: &Measured, scenario: Scenario) -> u64 {
     match scenario {
-        Scenario::Signals => m.subject.len() as u64,
+        Scenario::Signals | Scenario::Prices => m.subject.len() as u64,
         Scenario::Broadcast => m.telegram.len() as u64,
         Scenario::Commands => m.replies,
         Scenario::Mixed => m.subject.len() as u64 + m.replies,
