@@ -11,7 +11,6 @@
 //! | `commands` | 20 `/help` per second from 200 users for 15 s |
 //! | `mixed` | 200 signals/s plus 20 commands/s for 15 s |
 //! | `prices` | 2,000 price updates/s for 10 s on ~2,900 tracked tokens, each crossing a threshold |
-//! | `prices` | 2,000 price updates/s for 10 s on ~2,900 tracked tokens, each crossing a threshold |
 //! | `saturation` | signals ramped 2,000 -> 30,000 events/s over 30 s until p99 > 100 ms |
 
 use std::time::Duration;
