@@ -2,6 +2,11 @@
 //! transactions and crash safety (copy-on-write B-trees, a commit is durable once it
 //! returns), so the main job needs no database server.
 //!
+//! Writes go through one writer thread that commits whatever is queued in one
+//! transaction (group commit): every caller still waits for a durable commit, but a
+//! burst of price updates costs one fsync, not one each. The page cache is capped at
+//! 64 MiB (redb's default is 1 GiB).
+//!
 //! Tables (string keys sort as the queries need them):
 //! - `calls`: `<chain>:<token>\0<user_id>` -> the call (JSON)
 //! - `by_user`: `<user_id:020>\0<u64::MAX - called_at:020>\0<calls key>` (newest first)
@@ -35,10 +40,79 @@ fn time_key(c: &TrackedCall) -> String {
     format!("{:020}\0{}", c.called_at_ms, call_key(&c.token_key(), c.user_id))
 }
 
+/// A write waiting for the next group commit.
+enum Write {
+    Insert(Vec<TrackedCall>),
+    Progress(Vec<Progress>),
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<(), String>>;
+
 /// A redb file holding tracked calls.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    writes: std::sync::mpsc::Sender<(Write, Reply)>,
+}
+
+/// The writer thread: one transaction per batch of queued writes. It holds the database
+/// weakly, so dropping the last store handle closes the file at once.
+fn writer(db: std::sync::Weak<Database>, queue: std::sync::mpsc::Receiver<(Write, Reply)>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while let Ok(next) = queue.try_recv() {
+            batch.push(next);
+            if batch.len() >= 4096 {
+                break;
+            }
+        }
+        let result = match db.upgrade() {
+            Some(db) => apply(&db, batch.iter().map(|(w, _)| w)).map_err(|e| format!("{e:#}")),
+            None => Err("the store was closed".to_string()),
+        };
+        for (_, reply) in batch {
+            let _ = reply.send(result.clone());
+        }
+    }
+}
+
+fn apply<'a>(db: &Database, writes: impl Iterator<Item = &'a Write>) -> anyhow::Result<()> {
+    let txn = db.begin_write()?;
+    {
+        let mut calls = txn.open_table(CALLS)?;
+        let mut by_user = txn.open_table(BY_USER)?;
+        let mut by_time = txn.open_table(BY_TIME)?;
+        for w in writes {
+            match w {
+                Write::Insert(new) => {
+                    for c in new {
+                        let key = call_key(&c.token_key(), c.user_id);
+                        if calls.get(key.as_str())?.is_some() {
+                            continue;
+                        }
+                        calls.insert(key.as_str(), serde_json::to_vec(c)?.as_slice())?;
+                        by_user.insert(user_key(c).as_str(), [].as_slice())?;
+                        by_time.insert(time_key(c).as_str(), [].as_slice())?;
+                    }
+                }
+                Write::Progress(progress) => {
+                    for p in progress {
+                        let key = call_key(&p.token_key, p.user_id);
+                        let current = calls.get(key.as_str())?.map(|v| decode(v.value())).transpose()?;
+                        let Some(mut c) = current else { continue };
+                        if p.best_multiple <= c.best_multiple && p.alerted <= c.alerted {
+                            continue;
+                        }
+                        c.best_multiple = c.best_multiple.max(p.best_multiple);
+                        c.alerted = c.alerted.max(p.alerted);
+                        calls.insert(key.as_str(), serde_json::to_vec(&c)?.as_slice())?;
+                    }
+                }
+            }
+        }
+    }
+    txn.commit()?;
+    Ok(())
 }
 
 impl EmbeddedStore {
@@ -49,13 +123,30 @@ impl EmbeddedStore {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let db = Database::create(path).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+        let db = Database::builder()
+            .set_cache_size(64 << 20)
+            .create(path)
+            .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
         let txn = db.begin_write()?;
         txn.open_table(CALLS)?;
         txn.open_table(BY_USER)?;
         txn.open_table(BY_TIME)?;
         txn.commit()?;
-        Ok(EmbeddedStore { db: Arc::new(db) })
+        let db = Arc::new(db);
+        let (writes, queue) = std::sync::mpsc::channel();
+        let writer_db = Arc::downgrade(&db);
+        std::thread::Builder::new()
+            .name("redb-writer".into())
+            .spawn(move || writer(writer_db, queue))?;
+        Ok(EmbeddedStore { db, writes })
+    }
+
+    async fn write(&self, w: Write) -> anyhow::Result<()> {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        self.writes
+            .send((w, reply))
+            .map_err(|_| anyhow::anyhow!("the store's writer thread is gone"))?;
+        done.await?.map_err(|e| anyhow::anyhow!(e))
     }
 
     async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Database) -> anyhow::Result<T> + Send + 'static) -> anyhow::Result<T> {
@@ -70,49 +161,11 @@ fn decode(bytes: &[u8]) -> anyhow::Result<TrackedCall> {
 
 impl CallStore for EmbeddedStore {
     async fn insert(&self, calls: Vec<TrackedCall>) -> anyhow::Result<()> {
-        self.blocking(move |db| {
-            let txn = db.begin_write()?;
-            {
-                let mut t = txn.open_table(CALLS)?;
-                let mut by_user = txn.open_table(BY_USER)?;
-                let mut by_time = txn.open_table(BY_TIME)?;
-                for c in &calls {
-                    let key = call_key(&c.token_key(), c.user_id);
-                    if t.get(key.as_str())?.is_some() {
-                        continue;
-                    }
-                    t.insert(key.as_str(), serde_json::to_vec(c)?.as_slice())?;
-                    by_user.insert(user_key(c).as_str(), [].as_slice())?;
-                    by_time.insert(time_key(c).as_str(), [].as_slice())?;
-                }
-            }
-            txn.commit()?;
-            Ok(())
-        })
-        .await
+        self.write(Write::Insert(calls)).await
     }
 
     async fn update_progress(&self, progress: Vec<Progress>) -> anyhow::Result<()> {
-        self.blocking(move |db| {
-            let txn = db.begin_write()?;
-            {
-                let mut t = txn.open_table(CALLS)?;
-                for p in &progress {
-                    let key = call_key(&p.token_key, p.user_id);
-                    let current = t.get(key.as_str())?.map(|v| decode(v.value())).transpose()?;
-                    let Some(mut c) = current else { continue };
-                    if p.best_multiple <= c.best_multiple && p.alerted <= c.alerted {
-                        continue;
-                    }
-                    c.best_multiple = c.best_multiple.max(p.best_multiple);
-                    c.alerted = c.alerted.max(p.alerted);
-                    t.insert(key.as_str(), serde_json::to_vec(&c)?.as_slice())?;
-                }
-            }
-            txn.commit()?;
-            Ok(())
-        })
-        .await
+        self.write(Write::Progress(progress)).await
     }
 
     async fn load_since(&self, since_ms: u64) -> anyhow::Result<Vec<TrackedCall>> {
