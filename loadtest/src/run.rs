@@ -285,7 +285,7 @@ pub async fn drive(client: async_nats::Client, feed: &FeedServer, args: &RunArgs
         let t = started.elapsed().as_secs_f64();
         due += args.rate_at(t) / 1000.0;
         if args.scenario == Scenario::Broadcast {
-            due = due.min(1.0); // one call, to every user
+            due = 1.0; // one call, to every user, at once
         }
         let mut updates = Vec::new();
         while (sent as f64) < due.floor() {
