@@ -3,8 +3,8 @@
 //! Two users /start the bot in the emulator (one narrows FDV to $50K–$300K); recorded
 //! call-channel posts arrive as `channel_post` updates through the emulator, recorded
 //! Raydium pool creations (and swaps, which are not calls) through the Solana feed
-//! server; then prices move and the tracked calls alert. Prints every message the
-//! emulator received and a summary.
+//! server; then prices move and the tracked calls alert, and Alice lists them with
+//! /calls. Prints every message the emulator received and a summary.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -144,7 +144,12 @@ pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<DemoSummary> {
         stack.feed.publish(frame);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let deliveries = stack.wait_quiet(Duration::from_secs(4), Duration::from_secs(60)).await;
+    stack.wait_quiet(Duration::from_secs(4), Duration::from_secs(60)).await;
+    println!("Alice asks for /calls...");
+    stack.emulator.push_update(private_text(ALICE, "/calls"));
+    let deliveries = stack
+        .wait_for_deliveries(Duration::from_secs(20), |d| d.iter().any(|x| x.text.contains("Your tracked calls")))
+        .await?;
 
     println!("\n=== Messages the Telegram emulator received ===");
     for d in &deliveries {

@@ -31,10 +31,10 @@ fn dead_letter_reasons(msgs: &[async_nats::jetstream::Message]) -> Vec<(String, 
 #[tokio::test]
 async fn recorded_real_inputs_become_notifications() {
     let summary = herald_loadtest::demo::run(None).await.unwrap();
-    let expected: BTreeMap<i64, usize> = [(herald_loadtest::demo::ALICE, 13), (herald_loadtest::demo::BOB, 7)].into();
+    let expected: BTreeMap<i64, usize> = [(herald_loadtest::demo::ALICE, 14), (herald_loadtest::demo::BOB, 7)].into();
     assert_eq!(
         summary.notifications_per_chat, expected,
-        "4 channel calls + 1 trending call + 5 Raydium pools + 3 multiplier alerts; Bob's FDV band keeps 4 calls + the same 3 alerts"
+        "4 channel calls + 1 trending call + 5 Raydium pools + 3 multiplier alerts + the /calls reply; Bob's FDV band keeps 4 calls + the same 3 alerts"
     );
     assert_eq!(summary.dead_lettered, 0);
     assert!(summary.clean_shutdown, "pipeline and bot exit 0 on SIGTERM");
@@ -53,6 +53,11 @@ async fn recorded_real_inputs_become_notifications() {
         texts.iter().filter(|t| t.contains("$kora</b> hit <b>5x</b>")).count(),
         2,
         "the 5x alert, once per user"
+    );
+    let calls = texts.iter().find(|t| t.contains("Your tracked calls")).expect("the /calls reply");
+    assert!(
+        calls.contains("(4)") && calls.contains("$kora") && calls.contains("best 5.33x"),
+        "{calls}"
     );
 }
 

@@ -8,6 +8,7 @@ use herald_pipeline::replica::Replica;
 use herald_pipeline::runtime::{run_stage, StageConfig};
 use herald_pipeline::sources::websocket::{Protocol, WebsocketSource};
 use herald_pipeline::stages::{dedup::DedupStage, fanout::*, token_state::TokenState, updates::UpdatesStage};
+use herald_pipeline::tracking::embedded::EmbeddedStore;
 use herald_pipeline::{setup, telemetry};
 use herald_schemas::subjects;
 
@@ -292,9 +293,18 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             shutdown.clone(),
         ));
     }
+    // one handle on the embedded store for the tracker and /calls
+    let call_store = if wants("tracker") {
+        Some(EmbeddedStore::open(&args.tracker.store_path)?)
+    } else {
+        None
+    };
     if wants("updates") {
         let users = js.get_key_value(subjects::USERS_BUCKET).await?;
-        let stage = Arc::new(UpdatesStage { users });
+        let stage = Arc::new(UpdatesStage {
+            users,
+            calls: call_store.clone(),
+        });
         tasks.spawn(run_stage(
             connect().await?,
             stage,
@@ -303,8 +313,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         ));
     }
     if wants("tracker") {
-        use herald_pipeline::tracking::{embedded::EmbeddedStore, store::CallStore, tracker};
-        let store = EmbeddedStore::open(&args.tracker.store_path)?;
+        use herald_pipeline::tracking::{store::CallStore, tracker};
+        let store = call_store.clone().expect("opened above");
         let retention = args.tracker.retention();
         let since = herald_schemas::now_ms().saturating_sub(retention.as_millis() as u64);
         let tracker = tracker::Tracker::load(store.clone(), args.tracker.thresholds.clone(), since).await?;

@@ -115,7 +115,10 @@ async fn every_stage_is_compliant() {
     let update = serde_json::json!({"update_id": 1, "message": {"message_id": 1, "date": 0, "chat": {"id": 5, "type": "private"}, "from": {"id": 5, "is_bot": false, "first_name": "A"}, "text": "/help"}});
     assert_compliant(
         &env,
-        UpdatesStage { users: users_kv },
+        UpdatesStage::<herald_pipeline::tracking::embedded::EmbeddedStore> {
+            users: users_kv,
+            calls: None,
+        },
         subjects::UPDATES_STREAM,
         "herald.updates.>",
         subjects::update("message"),

@@ -24,6 +24,7 @@ fn call(user: i64, token: &str, at: u64) -> TrackedCall {
         caller_ids: vec!["c".into()],
         entry_price_usd: 0.01,
         called_at_ms: at,
+        last_multiple: 1.0,
         best_multiple: 1.0,
         alerted: 0,
     }
@@ -50,13 +51,18 @@ async fn the_embedded_store_is_idempotent_monotonic_paged_and_expires() {
     let up = |best, alerted| Progress {
         token_key: "solana:A".into(),
         user_id: 1,
+        last_multiple: best,
         best_multiple: best,
         alerted,
     };
     store.update_progress(vec![up(3.5, 2)]).await.unwrap();
     store.update_progress(vec![up(2.0, 1)]).await.unwrap(); // a stale update never lowers progress
     let a = store.for_user(1, 1, 1).await.unwrap().0.remove(0);
-    assert_eq!((a.best_multiple, a.alerted), (3.5, 2));
+    assert_eq!(
+        (a.best_multiple, a.alerted, a.last_multiple),
+        (3.5, 2, 2.0),
+        "the latest multiple follows the price"
+    );
 
     assert_eq!(store.load_since(150).await.unwrap().len(), 2);
     assert_eq!(store.expire(160).await.unwrap(), 2, "calls made before 160 ms go");

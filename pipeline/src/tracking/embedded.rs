@@ -100,9 +100,10 @@ fn apply<'a>(db: &Database, writes: impl Iterator<Item = &'a Write>) -> anyhow::
                         let key = call_key(&p.token_key, p.user_id);
                         let current = calls.get(key.as_str())?.map(|v| decode(v.value())).transpose()?;
                         let Some(mut c) = current else { continue };
-                        if p.best_multiple <= c.best_multiple && p.alerted <= c.alerted {
+                        if p.best_multiple <= c.best_multiple && p.alerted <= c.alerted && p.last_multiple == c.last_multiple {
                             continue;
                         }
+                        c.last_multiple = p.last_multiple;
                         c.best_multiple = c.best_multiple.max(p.best_multiple);
                         c.alerted = c.alerted.max(p.alerted);
                         calls.insert(key.as_str(), serde_json::to_vec(&c)?.as_slice())?;

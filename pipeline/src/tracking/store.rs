@@ -20,6 +20,9 @@ pub struct TrackedCall {
     pub called_at_ms: u64,
     /// Best price seen, as a multiple of the entry price.
     pub best_multiple: f64,
+    /// Latest price seen, as a multiple of the entry price (1.0 until a price arrives).
+    #[serde(default = "one")]
+    pub last_multiple: f64,
     /// How many thresholds (in ascending order) were already alerted.
     pub alerted: u8,
 }
@@ -36,8 +39,13 @@ impl TrackedCall {
 pub struct Progress {
     pub token_key: String,
     pub user_id: i64,
+    pub last_multiple: f64,
     pub best_multiple: f64,
     pub alerted: u8,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// Where tracked calls live. Every method is idempotent, so a redelivered event can be
@@ -46,7 +54,7 @@ pub trait CallStore: Send + Sync + 'static {
     /// Inserts calls that are not stored yet (same token and user: kept as is).
     fn insert(&self, calls: Vec<TrackedCall>) -> impl Future<Output = anyhow::Result<()>> + Send;
 
-    /// Raises best multiples and alerted counts (never lowers them).
+    /// Sets latest multiples; raises best multiples and alerted counts (never lowers them).
     fn update_progress(&self, progress: Vec<Progress>) -> impl Future<Output = anyhow::Result<()>> + Send;
 
     /// Every stored call made at or after `since_ms`, for rebuilding the index.

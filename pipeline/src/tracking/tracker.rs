@@ -55,6 +55,7 @@ struct Slot {
     user_id: i64,
     chat_id: i64,
     entry: f64,
+    last: f64,
     best: f64,
     alerted: u8,
 }
@@ -79,6 +80,7 @@ impl CallIndex {
             user_id: c.user_id,
             chat_id: c.chat_id,
             entry: c.entry_price_usd,
+            last: c.last_multiple,
             best: c.best_multiple,
             alerted: c.alerted,
         });
@@ -101,6 +103,7 @@ impl CallIndex {
             .get_mut(token_key)
             .and_then(|v| v.iter_mut().find(|s| s.user_id == p.user_id))
         {
+            slot.last = p.last_multiple;
             slot.best = slot.best.max(p.best_multiple);
             slot.alerted = slot.alerted.max(p.alerted);
         }
@@ -155,6 +158,7 @@ impl<S: CallStore> Stage for TrackStage<S> {
                 caller_ids: t.caller_ids.clone(),
                 entry_price_usd: t.entry_price_usd,
                 called_at_ms: t.called_at_ms,
+                last_multiple: 1.0,
                 best_multiple: 1.0,
                 alerted: 0,
             })
@@ -197,10 +201,11 @@ impl<S: CallStore> Stage for MultiplierStage<S> {
         let mut progress = Vec::new();
         for s in slots {
             let c = crossing(&self.0.thresholds, s.entry, s.alerted, p.price_usd);
-            if c.multiple > s.best || c.alerted > s.alerted {
+            if c.multiple != s.last || c.alerted > s.alerted {
                 progress.push(Progress {
                     token_key: key.clone(),
                     user_id: s.user_id,
+                    last_multiple: c.multiple,
                     best_multiple: c.multiple.max(s.best),
                     alerted: c.alerted,
                 });
@@ -238,7 +243,7 @@ impl<S: CallStore> Stage for MultiplierStage<S> {
             }
         }
         if progress.is_empty() {
-            return Ok(Decision::Drop { reason: "no_new_high" });
+            return Ok(Decision::Drop { reason: "price_unchanged" });
         }
         Ok(Decision::Forward { outputs, commit: progress })
     }
@@ -302,6 +307,7 @@ mod tests {
             caller_ids: vec![],
             entry_price_usd: 1.0,
             called_at_ms: 0,
+            last_multiple: 1.0,
             best_multiple: 1.0,
             alerted: 0,
         };
@@ -314,6 +320,7 @@ mod tests {
             &Progress {
                 token_key: "solana:T".into(),
                 user_id: 2,
+                last_multiple: 3.0,
                 best_multiple: 3.0,
                 alerted: 2,
             },

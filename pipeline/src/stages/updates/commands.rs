@@ -17,6 +17,8 @@ pub enum Command {
     Filters(Option<FilterEdit>),
     Pause,
     Resume,
+    /// `/calls [page]`: tracked calls, page from 1 (0-based here).
+    Calls(usize),
     Unknown(String),
 }
 
@@ -48,6 +50,7 @@ pub const HELP: &str = "<b>Herald</b> sends you new token calls that pass your f
 /filters fdv 10000 1000000 — FDV between $10K and $1M (<code>any</code> for no bound)\n\
 /filters chains solana,bsc — only these chains (<code>all</code> for every chain)\n\
 /filters reset — no filters\n\
+/calls — your tracked calls: entry price, current and best multiple\n\
 /pause — stop notifications\n\
 /resume — start them again\n\
 /help — this message";
@@ -63,6 +66,7 @@ pub fn parse_command(text: &str) -> Option<Command> {
         "help" => Command::Help,
         "pause" | "stop" => Command::Pause,
         "resume" => Command::Resume,
+        "calls" => Command::Calls(args.trim().parse::<usize>().map(|p| p.saturating_sub(1)).unwrap_or(0)),
         "filters" | "filter" if args.trim().is_empty() => Command::Filters(None),
         "filters" | "filter" => match parse_filter_args(args) {
             Some(edit) => Command::Filters(Some(edit)),
@@ -213,6 +217,8 @@ pub fn run(current: Option<&UserSettings>, cmd: Command, user_id: i64, chat_id: 
             let reply = menu(&new.as_ref().expect("current exists").filters);
             (new, reply)
         }
+        // answered by the updates stage, which has the tracked-call store
+        (Command::Calls(_), Some(_)) => (None, Reply::text("Tracked calls are not available right now.")),
         (Command::Unknown(c), Some(_)) => (
             None,
             Reply::text(format!(

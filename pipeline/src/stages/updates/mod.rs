@@ -2,6 +2,7 @@
 //! private commands and menu buttons change settings and get replies, blocks and
 //! unblocks mark users inactive or active. Unknown update kinds are dead-lettered.
 
+pub mod calls;
 pub mod commands;
 
 use async_nats::jetstream::kv;
@@ -11,6 +12,7 @@ use serde_json::Value;
 use crate::runtime::{Decision, MsgMeta, Output, Stage, StageError};
 use crate::sources::channel_post::{parse_call, post_text_and_urls};
 use crate::sources::websocket::call_output;
+use crate::tracking::store::CallStore;
 use crate::users_store;
 use commands::{parse_callback, parse_command, Command, Reply};
 
@@ -62,11 +64,13 @@ pub struct UserWrite {
 }
 
 /// The updates stage.
-pub struct UpdatesStage {
+pub struct UpdatesStage<S> {
     pub users: kv::Store,
+    /// The tracked-call store, for `/calls` (when the tracker runs in this process).
+    pub calls: Option<S>,
 }
 
-impl UpdatesStage {
+impl<S: CallStore> UpdatesStage<S> {
     async fn command(
         &self,
         update_id: i64,
@@ -76,6 +80,14 @@ impl UpdatesStage {
         edit: Option<i32>,
     ) -> Result<Decision<Option<UserWrite>>, StageError> {
         let current = users_store::load(&self.users, user_id).await?;
+        if let (Command::Calls(page), Some(store), Some(_)) = (&cmd, &self.calls, &current) {
+            let (list, total) = store.for_user(user_id, page * calls::PER_PAGE, calls::PER_PAGE).await?;
+            let reply = calls::page(&list, total, *page);
+            return Ok(Decision::Forward {
+                outputs: vec![reply_output(update_id, chat_id, reply, edit)],
+                commit: None,
+            });
+        }
         let (new, reply) = commands::run(current.as_ref().map(|(s, _)| s), cmd, user_id, chat_id, herald_schemas::now_ms());
         let write = new.map(|settings| UserWrite {
             settings,
@@ -135,7 +147,7 @@ pub fn channel_post_call(post: &Value, now_ms: u64) -> Option<CallEvent> {
     })
 }
 
-impl Stage for UpdatesStage {
+impl<S: CallStore> Stage for UpdatesStage<S> {
     const NAME: &'static str = "updates";
     type Input = Value;
     type Commit = Option<UserWrite>;
@@ -171,14 +183,15 @@ impl Stage for UpdatesStage {
                 }
             }
             "callback_query" => {
-                let edit = body.get("data").and_then(Value::as_str).and_then(parse_callback);
+                let data = body.get("data").and_then(Value::as_str).unwrap_or_default();
+                let cmd = parse_callback(data)
+                    .map(|e| Command::Filters(Some(e)))
+                    .or_else(|| calls::parse_callback(data).map(Command::Calls));
                 let user = body.pointer("/from/id").and_then(Value::as_i64);
                 let chat = body.pointer("/message/chat/id").and_then(Value::as_i64);
                 let message_id = body.pointer("/message/message_id").and_then(Value::as_i64).map(|m| m as i32);
-                match (edit, user, chat) {
-                    (Some(edit), Some(user), Some(chat)) => {
-                        self.command(update_id, user, chat, Command::Filters(Some(edit)), message_id).await
-                    }
+                match (cmd, user, chat) {
+                    (Some(cmd), Some(user), Some(chat)) => self.command(update_id, user, chat, cmd, message_id).await,
                     _ => drop("unknown_callback"),
                 }
             }
