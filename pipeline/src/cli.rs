@@ -324,6 +324,19 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             stage_cfg(subjects::TRACKED_STREAM, "track", "herald.tracked.>"),
             shutdown.clone(),
         ));
+        if let Some(base_url) = args.tracker.dexscreener_url.clone() {
+            use herald_pipeline::sources::dexscreener;
+            let cfg = dexscreener::PollerConfig {
+                base_url,
+                per_minute: args.tracker.dexscreener_per_minute,
+                interval: std::time::Duration::from_secs(args.tracker.dexscreener_interval_secs),
+            };
+            let (t, js, s) = (tracker.clone(), connect().await?, shutdown.clone());
+            tasks.spawn(async move {
+                dexscreener::run(cfg, js, move || t.tracked_tokens(), s).await;
+                Ok(())
+            });
+        }
         tasks.spawn(run_stage(
             connect().await?,
             Arc::new(tracker::MultiplierStage(tracker)),

@@ -84,6 +84,16 @@ pub struct TrackerArgs {
     /// Days a tracked call is kept.
     #[arg(long, env = "HERALD_RETENTION_DAYS", default_value_t = 30)]
     pub retention_days: u64,
+    /// DexScreener API base URL (`https://api.dexscreener.com`); when set, tracked
+    /// tokens' prices are polled from it.
+    #[arg(long, env = "HERALD_DEXSCREENER_URL")]
+    pub dexscreener_url: Option<String>,
+    /// DexScreener requests per minute at most.
+    #[arg(long, env = "HERALD_DEXSCREENER_PER_MINUTE", default_value_t = 100)]
+    pub dexscreener_per_minute: u32,
+    /// Seconds between polling rounds over all tracked tokens.
+    #[arg(long, env = "HERALD_DEXSCREENER_INTERVAL_SECS", default_value_t = 30)]
+    pub dexscreener_interval_secs: u64,
 }
 
 impl TrackerArgs {

@@ -185,9 +185,10 @@ pub async fn stream_messages(
 ) -> anyhow::Result<Vec<async_nats::jetstream::Message>> {
     use async_nats::jetstream::consumer::{pull, AckPolicy};
     use futures::StreamExt;
-    let consumer = js
-        .get_stream(stream)
-        .await?
+    let mut handle = js.get_stream(stream).await?;
+    // what is there now: a stream still being written to must not keep the read going
+    let last = handle.info().await?.state.last_sequence;
+    let consumer = handle
         .create_consumer(pull::Config {
             filter_subject: filter.into(),
             ack_policy: AckPolicy::None,
@@ -204,7 +205,11 @@ pub async fn stream_messages(
             .await?;
         let before = out.len();
         while let Some(m) = batch.next().await {
-            out.push(m.map_err(|e| anyhow::anyhow!("{e}"))?);
+            let m = m.map_err(|e| anyhow::anyhow!("{e}"))?;
+            if m.info().map(|i| i.stream_sequence > last).unwrap_or(false) {
+                return Ok(out);
+            }
+            out.push(m);
         }
         if out.len() == before {
             return Ok(out);

@@ -6,5 +6,6 @@
 //! - [`raydium`]: Raydium AMM v4 pool creations recognised in Solana transactions
 
 pub mod channel_post;
+pub mod dexscreener;
 pub mod raydium;
 pub mod websocket;

@@ -133,6 +133,18 @@ impl<S: CallStore> Tracker<S> {
     }
 }
 
+impl<S> Tracker<S> {
+    /// Addresses of every tracked token (what a price poller asks for).
+    pub fn tracked_tokens(&self) -> Vec<String> {
+        let index = self.index.read().expect("index lock");
+        index
+            .by_token
+            .keys()
+            .filter_map(|k| k.split_once(':').map(|(_, t)| t.to_string()))
+            .collect()
+    }
+}
+
 /// Stage: new tracked calls (`herald.tracked.>`) -> store and index.
 pub struct TrackStage<S>(pub Arc<Tracker<S>>);
 
