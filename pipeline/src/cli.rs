@@ -317,7 +317,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let store = call_store.clone().expect("opened above");
         let retention = args.tracker.retention();
         let since = herald_schemas::now_ms().saturating_sub(retention.as_millis() as u64);
-        let tracker = tracker::Tracker::load(store.clone(), args.tracker.thresholds.clone(), since).await?;
+        let win_window = args.tracker.win_window_hours * 3_600_000;
+        let tracker = tracker::Tracker::load(store.clone(), args.tracker.thresholds.clone(), since, win_window).await?;
+        // channel statistics: changed callers go to the herald_channels bucket every 5 s
+        let kv = js.get_key_value(subjects::CHANNELS_BUCKET).await?;
+        tasks.spawn(tracker::publish_channel_stats(
+            tracker.clone(),
+            kv,
+            std::time::Duration::from_secs(5),
+            shutdown.clone(),
+        ));
         tasks.spawn(run_stage(
             connect().await?,
             Arc::new(tracker::TrackStage(tracker.clone())),

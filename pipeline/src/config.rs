@@ -81,6 +81,9 @@ pub struct TrackerArgs {
     /// Alert thresholds, multiples of the entry price, ascending.
     #[arg(long, env = "HERALD_THRESHOLDS", value_delimiter = ',', default_values_t = crate::tracking::tracker::DEFAULT_THRESHOLDS)]
     pub thresholds: Vec<f64>,
+    /// Hours after a call within which reaching 2x counts as a win for its callers.
+    #[arg(long, env = "HERALD_WIN_WINDOW_HOURS", default_value_t = 24)]
+    pub win_window_hours: u64,
     /// Days a tracked call is kept.
     #[arg(long, env = "HERALD_RETENTION_DAYS", default_value_t = 30)]
     pub retention_days: u64,

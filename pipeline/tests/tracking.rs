@@ -74,7 +74,7 @@ async fn the_embedded_store_is_idempotent_monotonic_paged_and_expires() {
 }
 
 async fn start_tracker(env: &Env, path: &std::path::Path, shutdown: &CancellationToken) -> Arc<Tracker<EmbeddedStore>> {
-    let tracker = Tracker::load(EmbeddedStore::open(path).unwrap(), DEFAULT_THRESHOLDS.to_vec(), 0)
+    let tracker = Tracker::load(EmbeddedStore::open(path).unwrap(), DEFAULT_THRESHOLDS.to_vec(), 0, 86_400_000)
         .await
         .unwrap();
     for (stream, filter, name) in [
@@ -160,6 +160,29 @@ async fn thresholds_alert_exactly_once_across_repeats_replays_and_restarts() {
     let got = alerts(&env, 4).await;
     assert_eq!(got.len(), 4);
     assert!(got[3].text.contains("hit <b>5x</b>"), "{}", got[3].text);
+    // channel statistics reach the bucket the filter stage replicates
+    let kv = env.js.get_key_value(subjects::CHANNELS_BUCKET).await.unwrap();
+    tokio::spawn(herald_pipeline::tracking::tracker::publish_channel_stats(
+        tracker.clone(),
+        kv.clone(),
+        Duration::from_millis(100),
+        first.clone(),
+    ));
+    let mut stats = None;
+    for _ in 0..50 {
+        if let Some(v) = kv.get("c").await.unwrap() {
+            stats = Some(herald_schemas::decode::<herald_schemas::ChannelStats>(&v).unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = stats.expect("the caller's statistics in herald_channels");
+    assert_eq!((stats.calls, stats.win_rate), (1, 1.0), "its one call reached 2x");
+    assert!(
+        (stats.avg_gain_pct - 450.0).abs() < 1e-6,
+        "best 5.5x = +450%: {}",
+        stats.avg_gain_pct
+    );
 
     // replay the whole price stream: nobody is alerted again
     let sel = herald_pipeline::ops::replay::Selection {

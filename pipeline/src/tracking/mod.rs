@@ -9,5 +9,6 @@
 //! alert's idempotency key keeps a redelivered or replayed price from alerting twice.
 
 pub mod embedded;
+pub mod stats;
 pub mod store;
 pub mod tracker;

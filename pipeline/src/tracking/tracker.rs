@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use herald_schemas::{subjects, OutboundMessage, PriceUpdate, Priority, TrackedCalls};
 
+use super::stats::CallerBook;
 use super::store::{CallStore, Progress, TrackedCall};
 use crate::runtime::{Decision, MsgMeta, Output, Stage, StageError};
 use crate::stages::fanout::render::{html_escape, price};
@@ -65,6 +66,8 @@ struct Slot {
 pub struct CallIndex {
     by_token: HashMap<String, Vec<Slot>>,
     symbols: HashMap<String, Option<String>>,
+    /// Callers of each token (for channel statistics).
+    callers: HashMap<String, Vec<String>>,
     calls: usize,
 }
 
@@ -84,7 +87,13 @@ impl CallIndex {
             best: c.best_multiple,
             alerted: c.alerted,
         });
-        self.symbols.entry(key).or_insert_with(|| c.symbol.clone());
+        self.symbols.entry(key.clone()).or_insert_with(|| c.symbol.clone());
+        let callers = self.callers.entry(key).or_default();
+        for id in &c.caller_ids {
+            if !callers.contains(id) {
+                callers.push(id.clone());
+            }
+        }
         self.calls += 1;
     }
 
@@ -115,20 +124,27 @@ pub struct Tracker<S> {
     pub store: S,
     pub index: RwLock<CallIndex>,
     pub thresholds: Vec<f64>,
+    /// Callers' calls, for channel statistics.
+    pub callers: std::sync::Mutex<CallerBook>,
 }
 
 impl<S: CallStore> Tracker<S> {
     /// Builds the index from every call made since `since_ms` (the retention window).
-    pub async fn load(store: S, thresholds: Vec<f64>, since_ms: u64) -> anyhow::Result<Arc<Self>> {
+    /// `win_window_ms`: how long after a call a 2x counts as a win for its callers.
+    pub async fn load(store: S, thresholds: Vec<f64>, since_ms: u64, win_window_ms: u64) -> anyhow::Result<Arc<Self>> {
         let mut index = CallIndex::default();
+        let mut callers = CallerBook::new(win_window_ms);
         for c in store.load_since(since_ms).await? {
             index.add(&c);
+            // the stored best is over the call's whole life: close enough after a restart
+            record_callers(&mut callers, &c);
         }
         tracing::info!(calls = index.len(), "tracked-call index built");
         Ok(Arc::new(Tracker {
             store,
             index: RwLock::new(index),
             thresholds,
+            callers: std::sync::Mutex::new(callers),
         }))
     }
 }
@@ -142,6 +158,36 @@ impl<S> Tracker<S> {
             .keys()
             .filter_map(|k| k.split_once(':').map(|(_, t)| t.to_string()))
             .collect()
+    }
+}
+
+/// Every `period` until `shutdown`, writes the statistics of callers whose calls changed
+/// to the `herald_channels` KV bucket (key: the caller id, KV-safe), whose replica feeds
+/// the filter stage.
+pub async fn publish_channel_stats<S>(
+    tracker: Arc<Tracker<S>>,
+    kv: async_nats::jetstream::kv::Store,
+    period: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let mut every = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = every.tick() => {}
+        }
+        let changed = tracker.callers.lock().expect("callers lock").take_changed();
+        for (caller, stats) in changed {
+            if let Err(e) = kv.put(subjects::kv_key(&caller), herald_schemas::encode(&stats).into()).await {
+                tracing::warn!(error = %e, "publishing channel statistics failed");
+            }
+        }
+    }
+}
+
+fn record_callers(book: &mut CallerBook, c: &TrackedCall) {
+    for caller in &c.caller_ids {
+        book.add(caller, &c.token_key(), c.called_at_ms, c.best_multiple);
     }
 }
 
@@ -184,7 +230,11 @@ impl<S: CallStore> Stage for TrackStage<S> {
     async fn commit(&self, calls: Vec<TrackedCall>) -> Result<(), StageError> {
         self.0.store.insert(calls.clone()).await?;
         let mut index = self.0.index.write().expect("index lock");
-        calls.iter().for_each(|c| index.add(c));
+        let mut callers = self.0.callers.lock().expect("callers lock");
+        for c in &calls {
+            index.add(c);
+            record_callers(&mut callers, c);
+        }
         Ok(())
     }
 }
@@ -263,8 +313,13 @@ impl<S: CallStore> Stage for MultiplierStage<S> {
     async fn commit(&self, progress: Vec<Progress>) -> Result<(), StageError> {
         self.0.store.update_progress(progress.clone()).await?;
         let mut index = self.0.index.write().expect("index lock");
+        let mut callers = self.0.callers.lock().expect("callers lock");
+        let now = herald_schemas::now_ms();
         for p in &progress {
             index.apply(&p.token_key, p);
+            for caller in index.callers.get(&p.token_key).into_iter().flatten() {
+                callers.observe(caller, &p.token_key, p.last_multiple, now);
+            }
         }
         Ok(())
     }
