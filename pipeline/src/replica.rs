@@ -103,20 +103,8 @@ impl<S: ReplicaSink> Replica<S> {
         Ok(replica)
     }
 
-    /// Wraps a sink without a bucket (tests and benchmarks).
-    pub fn detached(sink: S) -> Self {
-        Replica {
-            sink: Arc::new(RwLock::new(sink)),
-        }
-    }
-
     /// Runs `f` with read access to the replica.
     pub fn read<R>(&self, f: impl FnOnce(&S) -> R) -> R {
         f(&self.sink.read().expect("replica lock"))
-    }
-
-    /// Runs `f` with write access (detached replicas and tests).
-    pub fn write<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
-        f(&mut self.sink.write().expect("replica lock"))
     }
 }

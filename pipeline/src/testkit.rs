@@ -65,7 +65,7 @@ fn nats_server_binary() -> String {
 pub struct LocalNats {
     child: Child,
     pub port: u16,
-    dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
 }
 
 impl LocalNats {
@@ -76,7 +76,7 @@ impl LocalNats {
         let dir = tempfile::tempdir()?;
         let port = free_port();
         let child = Self::spawn(port, &dir)?;
-        let mut nats = LocalNats { child, port, dir };
+        let mut nats = LocalNats { child, port, _dir: dir };
         wait_for_port(port, "nats-server", &mut nats.child)?;
         Ok(nats)
     }
@@ -94,14 +94,6 @@ impl LocalNats {
 
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// Kills the server (SIGKILL) and starts it again on the same port and storage.
-    pub fn restart(&mut self) -> anyhow::Result<()> {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.child = Self::spawn(self.port, &self.dir)?;
-        wait_for_port(self.port, "nats-server", &mut self.child)
     }
 }
 

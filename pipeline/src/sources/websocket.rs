@@ -61,59 +61,41 @@ impl FeedEvent {
     }
 }
 
-/// Turns one frame into an event. `Ok(None)` for frames that carry none (heartbeats,
-/// swaps, confirmations).
+/// Turns one frame into an event (the frame is parsed once). `Ok(None)` for frames that
+/// carry none (heartbeats, swaps, confirmations).
 ///
 /// Errors: oversized, not JSON, or not a known frame shape (the reason says which).
 pub fn parse_frame(protocol: Protocol, frame: &[u8], now_ms: u64) -> Result<Option<FeedEvent>, String> {
-    Ok(match protocol {
-        Protocol::HeraldFeed => {
-            match serde_json::from_slice::<FeedFrame>(check_size(frame)?).map_err(|e| format!("malformed feed frame: {e}"))? {
-                FeedFrame::Price {
-                    chain,
+    if frame.len() > MAX_FRAME_BYTES {
+        return Err(format!("oversized frame: {} bytes > {MAX_FRAME_BYTES}", frame.len()));
+    }
+    let origin = |ts_ms: u64| if ts_ms > 0 { ts_ms } else { now_ms };
+    if protocol == Protocol::SolanaTransactions {
+        let value: serde_json::Value = serde_json::from_slice(frame).map_err(|e| format!("malformed Solana frame: {e}"))?;
+        return Ok(raydium::parse_frame(&value, now_ms)?.map(FeedEvent::Call));
+    }
+    Ok(
+        match serde_json::from_slice::<FeedFrame>(frame).map_err(|e| format!("malformed feed frame: {e}"))? {
+            FeedFrame::Heartbeat { .. } => None,
+            FeedFrame::Price {
+                chain,
+                token,
+                price_usd,
+                ts_ms,
+                ..
+            } => {
+                if token.is_empty() || !(price_usd.is_finite() && price_usd > 0.0) {
+                    return Err("malformed feed frame: empty token or non-positive price".into());
+                }
+                Some(FeedEvent::Price(PriceUpdate {
+                    v: 1,
+                    chain: Chain::from(chain),
                     token,
                     price_usd,
-                    ts_ms,
-                    ..
-                } => {
-                    if token.is_empty() || !(price_usd.is_finite() && price_usd > 0.0) {
-                        return Err("malformed feed frame: empty token or non-positive price".into());
-                    }
-                    let ts_ms = if ts_ms > 0 { ts_ms } else { now_ms };
-                    Some(FeedEvent::Price(PriceUpdate {
-                        v: 1,
-                        chain: Chain::from(chain),
-                        token,
-                        price_usd,
-                        source: "feed".into(),
-                        ts_ms,
-                    }))
-                }
-                _ => frame_to_call(protocol, frame, now_ms)?.map(FeedEvent::Call),
+                    source: "feed".into(),
+                    ts_ms: origin(ts_ms),
+                }))
             }
-        }
-        Protocol::SolanaTransactions => frame_to_call(protocol, frame, now_ms)?.map(FeedEvent::Call),
-    })
-}
-
-fn check_size(frame: &[u8]) -> Result<&[u8], String> {
-    if frame.len() > MAX_FRAME_BYTES {
-        return Err(format!("oversized frame: {} bytes > {MAX_FRAME_BYTES}", frame.len()));
-    }
-    Ok(frame)
-}
-
-/// Turns one frame into a call. `Ok(None)` for frames that carry no call (heartbeats,
-/// prices, swaps, confirmations).
-///
-/// Errors: oversized, not JSON, or not a known frame shape (the reason says which).
-pub fn frame_to_call(protocol: Protocol, frame: &[u8], now_ms: u64) -> Result<Option<CallEvent>, String> {
-    if frame.len() > MAX_FRAME_BYTES {
-        return Err(format!("oversized frame: {} bytes > {MAX_FRAME_BYTES}", frame.len()));
-    }
-    match protocol {
-        Protocol::HeraldFeed => match serde_json::from_slice::<FeedFrame>(frame).map_err(|e| format!("malformed feed frame: {e}"))? {
-            FeedFrame::Heartbeat { .. } | FeedFrame::Price { .. } => Ok(None),
             FeedFrame::Call {
                 id,
                 chain,
@@ -130,7 +112,7 @@ pub fn frame_to_call(protocol: Protocol, frame: &[u8], now_ms: u64) -> Result<Op
                 if token.is_empty() || caller_id.is_empty() {
                     return Err("malformed feed frame: empty token or caller_id".into());
                 }
-                Ok(Some(CallEvent {
+                Some(FeedEvent::Call(CallEvent {
                     v: 1,
                     source_event_id: id,
                     chain: Chain::from(chain),
@@ -147,15 +129,19 @@ pub fn frame_to_call(protocol: Protocol, frame: &[u8], now_ms: u64) -> Result<Op
                     },
                     caller_stats,
                     links: Vec::new(),
-                    origin_ts_ms: if ts_ms > 0 { ts_ms } else { now_ms },
+                    origin_ts_ms: origin(ts_ms),
                 }))
             }
         },
-        Protocol::SolanaTransactions => {
-            let value: serde_json::Value = serde_json::from_slice(frame).map_err(|e| format!("malformed Solana frame: {e}"))?;
-            raydium::parse_frame(&value, now_ms)
-        }
-    }
+    )
+}
+
+/// The call in a frame, if it carries one (see [`parse_frame`]).
+pub fn frame_to_call(protocol: Protocol, frame: &[u8], now_ms: u64) -> Result<Option<CallEvent>, String> {
+    Ok(match parse_frame(protocol, frame, now_ms)? {
+        Some(FeedEvent::Call(call)) => Some(call),
+        _ => None,
+    })
 }
 
 /// The call's subject and message id.
