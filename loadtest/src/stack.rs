@@ -284,3 +284,11 @@ pub fn channel_post(chat_id: i64, title: &str, message_id: i64, text: &str, urls
     serde_json::json!({"channel_post": {"message_id": message_id, "chat": {"id": chat_id, "title": title, "type": "channel"},
         "date": herald_schemas::now_ms() / 1000, "text": text, "entities": entities}})
 }
+
+/// A `callback_query` update: `user_id` pressed the button carrying `data` under their
+/// message `message_id` (Telegram's shape).
+pub fn callback_query(user_id: i64, message_id: i64, data: &str) -> serde_json::Value {
+    serde_json::json!({"callback_query": {"id": format!("cb-{user_id}-{message_id}-{data}"),
+        "from": {"id": user_id, "is_bot": false, "first_name": "Demo"}, "chat_instance": "1", "data": data,
+        "message": {"message_id": message_id, "date": 0, "chat": {"id": user_id, "type": "private", "first_name": "Demo"}, "text": "menu"}}})
+}

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use herald_loadtest::emulator::Fail;
 use herald_loadtest::run::{call_frame, seed_users};
-use herald_loadtest::stack::{private_text, Stack, StackOptions};
+use herald_loadtest::stack::{callback_query, private_text, Stack, StackOptions};
 use herald_pipeline::testkit::stream_len;
 use herald_schemas::subjects;
 
 const SEC: Duration = Duration::from_secs(1);
 
 async fn stream_messages(js: &async_nats::jetstream::Context, stream: &str, filter: &str) -> Vec<async_nats::jetstream::Message> {
-    herald_pipeline::testkit::stream_messages(js, stream, filter).await.unwrap()
+    herald_pipeline::ops::streams::read(js, stream, filter).await.unwrap()
 }
 
 fn dead_letter_reasons(msgs: &[async_nats::jetstream::Message]) -> Vec<(String, String)> {
@@ -31,10 +31,18 @@ fn dead_letter_reasons(msgs: &[async_nats::jetstream::Message]) -> Vec<(String, 
 #[tokio::test]
 async fn recorded_real_inputs_become_notifications() {
     let summary = herald_loadtest::demo::run(None).await.unwrap();
-    let expected: BTreeMap<i64, usize> = [(herald_loadtest::demo::ALICE, 14), (herald_loadtest::demo::BOB, 7)].into();
+    let expected: BTreeMap<i64, usize> = [(herald_loadtest::demo::ALICE, 20), (herald_loadtest::demo::BOB, 7)].into();
     assert_eq!(
         summary.notifications_per_chat, expected,
-        "4 channel calls + 1 trending call + 5 Raydium pools + 3 multiplier alerts + the /calls reply; Bob's FDV band keeps 4 calls + the same 3 alerts"
+        "4 channel calls + 1 trending call + 5 Raydium pools + 3 multiplier alerts + the /calls reply \
+         + /deposit, seen, credited, /subscribe, bought, /balance; Bob's FDV band keeps 4 calls + the same 3 alerts"
+    );
+    let balance = &summary.balance.text;
+    assert!(
+        balance.contains("Balance: 5.00 USD")
+            && balance.contains("+20.00 USD · deposit 20.00 BUSD")
+            && balance.contains("−15.00 USD · weekly subscription"),
+        "20 BUSD credited once, 15 USD debited once: {balance}"
     );
     assert_eq!(summary.dead_lettered, 0);
     assert!(summary.clean_shutdown, "pipeline and bot exit 0 on SIGTERM");
@@ -261,9 +269,7 @@ async fn the_feed_source_reconnects_and_the_menu_buttons_edit_the_menu() {
     let menu = d.iter().find(|x| x.text.contains("Your filters")).unwrap();
     let markup = menu.reply_markup.as_ref().expect("an inline keyboard");
     assert!(markup.to_string().contains("f:wr:60"), "{markup}");
-    stack.emulator.push_update(serde_json::json!({"callback_query": {"id": "cb1", "from": {"id": 4001, "is_bot": false, "first_name": "Demo"},
-        "chat_instance": "1", "data": "f:wr:60",
-        "message": {"message_id": menu.message_id, "date": 0, "chat": {"id": 4001, "type": "private", "first_name": "Demo"}, "text": "menu"}}}));
+    stack.emulator.push_update(callback_query(4001, menu.message_id, "f:wr:60"));
     let d = stack
         .wait_for_deliveries(10 * SEC, |d| d.iter().any(|x| x.method == "editMessageText"))
         .await

@@ -41,6 +41,7 @@ fn bench(c: &mut Criterion) {
         chain: Some(Chain::from("solana")),
         fdv_usd: Some(250_000.0),
         new_caller_stats: vec![(0.72, 140.0)],
+        paid_after_ms: 0,
     };
     let mut group = c.benchmark_group("fanout_matching");
     for users in [10_000i64, 100_000] {

@@ -8,7 +8,6 @@ use herald_pipeline::replica::Replica;
 use herald_pipeline::runtime::{run_stage, StageConfig};
 use herald_pipeline::sources::websocket::{Protocol, WebsocketSource};
 use herald_pipeline::stages::{dedup::DedupStage, fanout::*, token_state::TokenState, updates::UpdatesStage};
-use herald_pipeline::tracking::embedded::EmbeddedStore;
 use herald_pipeline::{setup, telemetry};
 use herald_schemas::subjects;
 
@@ -31,7 +30,7 @@ enum Cmd {
         update: bool,
     },
     /// Run sources and stages until SIGTERM.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Re-deliver a stream's messages (by sequence or time range, and subject) to their
     /// own subject, into a stage, or to another subject. Users are not notified again:
     /// the idempotency keys hold.
@@ -46,6 +45,31 @@ enum Cmd {
     Dlq {
         #[command(subcommand)]
         command: DlqCmd,
+    },
+    /// The deposit wallet: make the account xpub from the mnemonic (the only command that
+    /// reads it), list the addresses an xpub derives.
+    Wallet {
+        #[command(subcommand)]
+        command: WalletCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum WalletCmd {
+    /// Print the extended public key of m/44'/60'/0'/0 for the mnemonic in
+    /// `--mnemonic-file` or `$HERALD_MNEMONIC` (never printed or logged).
+    Xpub {
+        #[arg(long, env = "HERALD_MNEMONIC_FILE")]
+        mnemonic_file: Option<std::path::PathBuf>,
+    },
+    /// Print the deposit addresses at indexes `from..from+count` of an xpub.
+    Addresses {
+        #[arg(long, env = "HERALD_DEPOSIT_XPUB")]
+        xpub: String,
+        #[arg(long, default_value_t = 0)]
+        from: u32,
+        #[arg(long, default_value_t = 10)]
+        count: u32,
     },
 }
 
@@ -169,9 +193,12 @@ struct RunArgs {
     metrics: MetricsArgs,
     #[command(flatten)]
     tracker: TrackerArgs,
+    #[command(flatten)]
+    payments: herald_pipeline::config::PaymentsArgs,
     /// Stages to run in this process (several processes may run the same stage; they
-    /// share its durable consumer and split the work).
-    #[arg(long, value_delimiter = ',', default_value = "dedup,fanout,updates,tracker")]
+    /// share its durable consumer and split the work). `credit` and `watcher` run only
+    /// when deposits are configured (`--deposit-xpub`; the watcher also `--rpc-url`).
+    #[arg(long, value_delimiter = ',', default_value = "dedup,fanout,updates,tracker,credit,watcher")]
     stages: Vec<String>,
     /// Herald JSON token feeds to read (websocket URLs), repeatable.
     #[arg(long = "feed-url", env = "HERALD_FEED_URLS", value_delimiter = ',')]
@@ -194,7 +221,7 @@ impl Cli {
                 }
                 Ok(())
             }
-            Cmd::Run(args) => run(args).await,
+            Cmd::Run(args) => run(*args).await,
             Cmd::Replay(args) => replay(args).await,
             Cmd::Streams { nats } => {
                 let (_, js) = nats.connect().await?;
@@ -202,6 +229,25 @@ impl Cli {
                     "{}",
                     herald_pipeline::ops::streams::render(&herald_pipeline::ops::streams::status(&js).await?)
                 );
+                Ok(())
+            }
+            Cmd::Wallet {
+                command: WalletCmd::Xpub { mnemonic_file },
+            } => {
+                let mnemonic = match mnemonic_file {
+                    Some(path) => std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?,
+                    None => std::env::var("HERALD_MNEMONIC").map_err(|_| anyhow::anyhow!("give --mnemonic-file or set HERALD_MNEMONIC"))?,
+                };
+                println!("{}", herald_pipeline::payments::wallet::account_xpub(&mnemonic)?);
+                Ok(())
+            }
+            Cmd::Wallet {
+                command: WalletCmd::Addresses { xpub, from, count },
+            } => {
+                let wallet = herald_pipeline::payments::wallet::DepositWallet::from_xpub(&xpub)?;
+                for i in from..from.saturating_add(count) {
+                    println!("{i}\t{}", wallet.address(i)?);
+                }
                 Ok(())
             }
             Cmd::Dlq {
@@ -285,6 +331,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             users,
             channels,
             state: token_state().await?,
+            require_subscription: args.payments.require_subscription,
         });
         tasks.spawn(run_stage(
             connect().await?,
@@ -293,32 +340,80 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             shutdown.clone(),
         ));
     }
-    // one handle on the embedded store for the tracker and /calls
-    let call_store = if wants("tracker") {
-        Some(EmbeddedStore::open(&args.tracker.store_path)?)
-    } else {
-        None
+    let payments = match &args.payments.deposit_xpub {
+        Some(xpub) => Some(Arc::new(deposits(&js, &args.payments, xpub).await?)),
+        None => None,
     };
-    if wants("updates") {
-        let users = js.get_key_value(subjects::USERS_BUCKET).await?;
-        let stage = Arc::new(UpdatesStage {
-            users,
-            calls: call_store.clone(),
-        });
-        tasks.spawn(run_stage(
+    if let (true, Some(_)) = (wants("credit"), &payments) {
+        // expiry reminders ride with the credit stage (several processes may: message ids
+        // and the bot's delivered keys keep each reminder single)
+        tasks.spawn(herald_pipeline::payments::reminders::run(
             connect().await?,
-            stage,
-            stage_cfg(subjects::UPDATES_STREAM, "updates", "herald.updates.>"),
+            std::time::Duration::from_secs(3600),
             shutdown.clone(),
         ));
     }
+    if let (true, Some(p)) = (wants("credit"), &payments) {
+        use herald_pipeline::config::{parse_deposit_token, parse_usd};
+        let stage = herald_pipeline::payments::credit::CreditStage {
+            ledger: p.ledger.clone(),
+            tokens: args
+                .payments
+                .deposit_tokens
+                .iter()
+                .map(|t| parse_deposit_token(t))
+                .collect::<anyhow::Result<_>>()?,
+            min_deposit: parse_usd(&args.payments.min_deposit_usd)?,
+        };
+        tasks.spawn(run_stage(
+            connect().await?,
+            Arc::new(stage),
+            stage_cfg(subjects::DEPOSITS_STREAM, "credit", "herald.deposits.>"),
+            shutdown.clone(),
+        ));
+    }
+    if let (true, Some(p), Some(rpc_url)) = (wants("watcher"), &payments, &args.payments.rpc_url) {
+        use herald_pipeline::payments::watcher;
+        let a = &args.payments;
+        let cfg = watcher::WatcherConfig {
+            rpc_url: rpc_url.clone(),
+            tokens: p.tokens.iter().map(|(_, t)| *t).collect(),
+            finalized_tag: a.finalized_tag,
+            confirmations: a.confirmations,
+            max_range: a.max_block_range,
+        };
+        let from = match watcher::stored_resume_point(&js, &a.deposit_chain).await? {
+            Some(block) => block,
+            None => {
+                // first start: from the current head (nobody has an address yet)
+                let probe = watcher::Watcher::new(cfg.clone(), 0)?;
+                probe.head().await?
+            }
+        };
+        tasks.spawn(watcher::run(
+            watcher::Watcher::new(cfg, from)?,
+            p.wallet.clone(),
+            a.deposit_chain.clone(),
+            connect().await?,
+            std::time::Duration::from_millis(a.watch_poll_ms),
+            shutdown.clone(),
+        ));
+    }
+    // the tracker, also read by /calls in this process
+    let mut tracker_handle = None;
     if wants("tracker") {
-        use herald_pipeline::tracking::{store::CallStore, tracker};
-        let store = call_store.clone().expect("opened above");
+        use herald_pipeline::tracking::{backend::Backend, store::CallStore, tracker};
+        let store = Backend::open(&args.tracker).await?;
         let retention = args.tracker.retention();
         let since = herald_schemas::now_ms().saturating_sub(retention.as_millis() as u64);
         let win_window = args.tracker.win_window_hours * 3_600_000;
-        let tracker = tracker::Tracker::load(store.clone(), args.tracker.thresholds.clone(), since, win_window).await?;
+        let tracker = tracker::Tracker::load(store, args.tracker.thresholds.clone(), since, win_window).await?;
+        tracker_handle = Some(tracker.clone());
+        tasks.spawn(tracker::run_checkpoints(
+            tracker.clone(),
+            std::time::Duration::from_secs(1),
+            shutdown.clone(),
+        ));
         // channel statistics: changed callers go to the herald_channels bucket every 5 s
         let kv = js.get_key_value(subjects::CHANNELS_BUCKET).await?;
         tasks.spawn(tracker::publish_channel_stats(
@@ -348,13 +443,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         tasks.spawn(run_stage(
             connect().await?,
-            Arc::new(tracker::MultiplierStage(tracker)),
+            Arc::new(tracker::MultiplierStage(tracker.clone())),
             stage_cfg(subjects::PRICES_STREAM, "multiplier", "herald.prices.>"),
             shutdown.clone(),
         ));
         // retention: calls older than the window leave the store hourly (the index
         // drops them at the next start)
-        let s = shutdown.clone();
+        let (s, expiring) = (shutdown.clone(), tracker);
         tasks.spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
             loop {
@@ -363,13 +458,27 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                     _ = every.tick() => {}
                 }
                 let before = herald_schemas::now_ms().saturating_sub(retention.as_millis() as u64);
-                match store.expire(before).await {
+                match expiring.store.expire(before).await {
                     Ok(n) if n > 0 => tracing::info!(expired = n, "tracked calls expired"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %format!("{e:#}"), "expiring tracked calls failed"),
                 }
             }
         });
+    }
+    if wants("updates") {
+        let users = js.get_key_value(subjects::USERS_BUCKET).await?;
+        let stage = Arc::new(UpdatesStage {
+            users,
+            calls: tracker_handle.clone(),
+            payments: payments.clone(),
+        });
+        tasks.spawn(run_stage(
+            connect().await?,
+            stage,
+            stage_cfg(subjects::UPDATES_STREAM, "updates", "herald.updates.>"),
+            shutdown.clone(),
+        ));
     }
     let sources = args
         .feed_urls
@@ -404,4 +513,29 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     tracing::info!("pipeline stopped");
     result
+}
+
+/// The deposit wallet, address book, ledger and tokens for `/deposit`, `/balance` and
+/// the credit stage.
+async fn deposits(
+    js: &async_nats::jetstream::Context,
+    args: &herald_pipeline::config::PaymentsArgs,
+    xpub: &str,
+) -> anyhow::Result<herald_pipeline::payments::Payments> {
+    use herald_pipeline::payments::{ledger::Ledger, wallet::DepositWallet, Payments};
+    let tokens = args
+        .deposit_tokens
+        .iter()
+        .map(|t| herald_pipeline::config::parse_deposit_token(t).map(|(address, token)| (token.symbol, address)))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Payments {
+        wallet: DepositWallet::from_xpub(xpub)?,
+        addresses: js.get_key_value(subjects::WALLET_BUCKET).await?,
+        ledger: Ledger::open(js.clone()).await?,
+        tokens,
+        tiers: herald_pipeline::payments::subscriptions::parse_tiers(&args.tiers)?,
+        trial: std::time::Duration::from_secs(args.trial_days * 86_400),
+        coupons: js.get_key_value(subjects::COUPONS_BUCKET).await?,
+        admins: args.admin_ids.clone(),
+    })
 }

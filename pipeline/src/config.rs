@@ -74,10 +74,26 @@ pub struct MetricsArgs {
 /// Tracked calls and multiplier alerts.
 #[derive(clap::Args, Debug, Clone)]
 pub struct TrackerArgs {
+    /// Where tracked calls live: `embedded` (a redb file, no server) or `scylla`.
+    #[arg(long, env = "HERALD_STORE", value_enum, default_value_t = StoreKind::Embedded)]
+    pub store: StoreKind,
+    /// ScyllaDB contact points, `host:port` (with `--store scylla`).
+    #[arg(long, env = "HERALD_SCYLLA_NODES", value_delimiter = ',', default_value = "127.0.0.1:9042")]
+    pub scylla_nodes: Vec<String>,
+    /// ScyllaDB keyspace (created if missing).
+    #[arg(long, env = "HERALD_SCYLLA_KEYSPACE", default_value = "herald")]
+    pub scylla_keyspace: String,
+    /// Replication factor of the keyspace when Herald creates it.
+    #[arg(long, env = "HERALD_SCYLLA_REPLICATION_FACTOR", default_value_t = 3)]
+    pub scylla_replication_factor: u32,
     /// The embedded tracked-call store (a redb file; one process opens it at a time, so
     /// run the tracker stage in one pipeline process).
     #[arg(long, env = "HERALD_STORE_PATH", default_value = "herald-data/calls.redb")]
     pub store_path: std::path::PathBuf,
+    /// Page cache of the embedded store, MiB (about 120 bytes a call; the OS page cache
+    /// serves what does not fit).
+    #[arg(long, env = "HERALD_STORE_CACHE_MB", default_value_t = 64)]
+    pub store_cache_mb: usize,
     /// Alert thresholds, multiples of the entry price, ascending.
     #[arg(long, env = "HERALD_THRESHOLDS", value_delimiter = ',', default_values_t = crate::tracking::tracker::DEFAULT_THRESHOLDS)]
     pub thresholds: Vec<f64>,
@@ -99,8 +115,113 @@ pub struct TrackerArgs {
     pub dexscreener_interval_secs: u64,
 }
 
+/// The tracked-call store backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    Embedded,
+    Scylla,
+}
+
 impl TrackerArgs {
     pub fn retention(&self) -> Duration {
         Duration::from_secs(self.retention_days * 86_400)
     }
+}
+
+/// Deposits on BNB Smart Chain: off unless `--deposit-xpub` is set.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PaymentsArgs {
+    /// Extended public key of m/44'/60'/0'/0 (`pipeline wallet xpub`): deposit addresses
+    /// derive from it. With it, `/deposit`, `/balance` and the `credit` stage run.
+    #[arg(long, env = "HERALD_DEPOSIT_XPUB")]
+    pub deposit_xpub: Option<String>,
+    /// BEP-20 tokens accepted, `SYMBOL:contract:decimals`, comma-separated. Default: BSC
+    /// mainnet USDT and BUSD (both 18 decimals; addresses from BscScan).
+    #[arg(
+        long,
+        env = "HERALD_DEPOSIT_TOKENS",
+        value_delimiter = ',',
+        default_value = "USDT:0x55d398326f99059fF775485246999027B3197955:18,BUSD:0xe9e7CEA3DedcA5984780Bafc599bD69ADd087D56:18"
+    )]
+    pub deposit_tokens: Vec<String>,
+    /// Smallest deposit credited, USD (smaller ones are recorded and the user told).
+    #[arg(long, env = "HERALD_MIN_DEPOSIT_USD", default_value = "1")]
+    pub min_deposit_usd: String,
+    /// JSON-RPC endpoint of the chain (http); with it the `watcher` runs.
+    #[arg(long, env = "HERALD_BSC_RPC_URL")]
+    pub rpc_url: Option<String>,
+    /// Chain name in subjects and the watcher's cursor key.
+    #[arg(long, env = "HERALD_DEPOSIT_CHAIN", default_value = "bsc")]
+    pub deposit_chain: String,
+    /// Blocks below the head that count as final when the node has no `finalized` tag.
+    #[arg(long, env = "HERALD_CONFIRMATIONS", default_value_t = 15)]
+    pub confirmations: u64,
+    /// Ask the node for its `finalized` block (BSC has fast finality).
+    #[arg(long, env = "HERALD_FINALIZED_TAG", default_value_t = true, action = clap::ArgAction::Set)]
+    pub finalized_tag: bool,
+    /// Telegram user ids allowed to use `/admin`, comma-separated.
+    #[arg(long, env = "HERALD_ADMIN_IDS", value_delimiter = ',')]
+    pub admin_ids: Vec<i64>,
+    /// Signals go only to users with an active subscription or trial.
+    #[arg(long, env = "HERALD_REQUIRE_SUBSCRIPTION")]
+    pub require_subscription: bool,
+    /// Free trial for new users, days.
+    #[arg(long, env = "HERALD_TRIAL_DAYS", default_value_t = 3)]
+    pub trial_days: u64,
+    /// Subscription tiers, `name:days:usd` (days 0 = lifetime), comma-separated.
+    #[arg(
+        long,
+        env = "HERALD_TIERS",
+        value_delimiter = ',',
+        default_value = "daily:1:3,weekly:7:15,monthly:30:50,lifetime:0:300"
+    )]
+    pub tiers: Vec<String>,
+    /// Milliseconds between watcher rounds: under half a second keeps "credited" within
+    /// a second of finality (BSC makes a block every 0.75 s since the Maxwell upgrade).
+    #[arg(long, env = "HERALD_WATCH_POLL_MS", default_value_t = 500)]
+    pub watch_poll_ms: u64,
+    /// Blocks per `eth_getLogs` request.
+    #[arg(long, env = "HERALD_MAX_BLOCK_RANGE", default_value_t = 1000)]
+    pub max_block_range: u64,
+}
+
+/// A USD amount (`12`, `0.5`) in 18-decimal ledger units, exactly.
+///
+/// ```
+/// use herald_pipeline::config::parse_usd;
+/// assert_eq!(parse_usd("1.5").unwrap().to_string(), "1500000000000000000");
+/// assert!(parse_usd("1.2.3").is_err() && parse_usd("-1").is_err());
+/// ```
+pub fn parse_usd(s: &str) -> anyhow::Result<alloy::primitives::U256> {
+    use alloy::primitives::U256;
+    let (whole, frac) = s.trim().split_once('.').unwrap_or((s.trim(), ""));
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    anyhow::ensure!(
+        digits(whole) && (frac.is_empty() || digits(frac)) && frac.len() <= 18,
+        "not a USD amount: {s:?}"
+    );
+    let scale = U256::from(10).pow(U256::from(18));
+    let frac_units = if frac.is_empty() {
+        U256::ZERO
+    } else {
+        frac.parse::<U256>()? * U256::from(10).pow(U256::from(18 - frac.len()))
+    };
+    Ok(whole.parse::<U256>()? * scale + frac_units)
+}
+
+/// `SYMBOL:contract:decimals` -> the token.
+///
+/// Errors: not three parts, a bad address, or decimals not a number.
+pub fn parse_deposit_token(s: &str) -> anyhow::Result<(alloy::primitives::Address, crate::payments::credit::DepositToken)> {
+    let parts: Vec<&str> = s.trim().split(':').collect();
+    let [symbol, contract, decimals] = parts[..] else {
+        anyhow::bail!("deposit token {s:?}: expected SYMBOL:contract:decimals")
+    };
+    Ok((
+        contract.parse().map_err(|e| anyhow::anyhow!("deposit token {s:?}: {e}"))?,
+        crate::payments::credit::DepositToken {
+            symbol: symbol.to_string(),
+            decimals: decimals.parse()?,
+        },
+    ))
 }

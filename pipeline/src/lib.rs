@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod ops;
+pub mod payments;
 pub mod replica;
 pub mod runtime;
 pub mod setup;

@@ -18,6 +18,8 @@ pub const STREAM_DEFINITIONS: &[(&str, &str)] = &[
     ("dlq.json", include_str!("../../nats/streams/dlq.json")),
     ("prices.json", include_str!("../../nats/streams/prices.json")),
     ("tracked.json", include_str!("../../nats/streams/tracked.json")),
+    ("deposits.json", include_str!("../../nats/streams/deposits.json")),
+    ("ledger.json", include_str!("../../nats/streams/ledger.json")),
 ];
 
 /// What `setup` did to one stream or bucket.
@@ -118,29 +120,26 @@ pub fn differences(have: &stream::Config, want: &stream::Config) -> Vec<String> 
     d
 }
 
-/// KV buckets: users and channel statistics keep one revision per key; delivered
-/// idempotency keys expire after 7 days (longer than any redelivery).
+/// KV buckets, one revision per key, on file: users, channel statistics, ledger
+/// references, coupons, deposit addresses and the watcher's cursor kept for good;
+/// delivered idempotency keys expire after 7 days (longer than any redelivery).
 pub fn kv_buckets() -> Vec<kv::Config> {
+    let bucket = |name: &str, max_age: Duration| kv::Config {
+        bucket: name.into(),
+        history: 1,
+        max_age,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    };
+    let forever = Duration::ZERO;
     vec![
-        kv::Config {
-            bucket: subjects::USERS_BUCKET.into(),
-            history: 1,
-            storage: stream::StorageType::File,
-            ..Default::default()
-        },
-        kv::Config {
-            bucket: subjects::CHANNELS_BUCKET.into(),
-            history: 1,
-            storage: stream::StorageType::File,
-            ..Default::default()
-        },
-        kv::Config {
-            bucket: subjects::DELIVERED_BUCKET.into(),
-            history: 1,
-            max_age: Duration::from_secs(7 * 24 * 3600),
-            storage: stream::StorageType::File,
-            ..Default::default()
-        },
+        bucket(subjects::USERS_BUCKET, forever),
+        bucket(subjects::CHANNELS_BUCKET, forever),
+        bucket(subjects::CREDITS_BUCKET, forever),
+        bucket(subjects::COUPONS_BUCKET, forever),
+        bucket(subjects::WALLET_BUCKET, forever),
+        bucket(subjects::WATCHER_BUCKET, forever),
+        bucket(subjects::DELIVERED_BUCKET, Duration::from_secs(7 * 24 * 3600)),
     ]
 }
 
@@ -161,7 +160,9 @@ mod tests {
                 subjects::UPDATES_STREAM,
                 subjects::DLQ_STREAM,
                 subjects::PRICES_STREAM,
-                subjects::TRACKED_STREAM
+                subjects::TRACKED_STREAM,
+                subjects::DEPOSITS_STREAM,
+                subjects::LEDGER_STREAM
             ]
         );
         let calls = &configs[0];
@@ -176,6 +177,8 @@ mod tests {
             subjects::update("message"),
             subjects::dead_letter("x"),
             subjects::price("solana"),
+            subjects::deposit(herald_schemas::DepositStage::Final, "bsc"),
+            subjects::ledger(42),
             subjects::tracked("solana"),
         ] {
             let owners = configs
@@ -188,6 +191,25 @@ mod tests {
                 .count();
             assert_eq!(owners, 1, "{subject}");
         }
+    }
+
+    /// nats-server refuses a stream whose `max_bytes` would take the reserved total past
+    /// `max_file_store` ("insufficient storage resources available").
+    #[test]
+    fn stream_reservations_fit_the_server_config() {
+        let conf = include_str!("../../nats/nats-server.conf");
+        let limit = conf
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("max_file_store:"))
+            .and_then(|v| v.trim().strip_suffix("GB"))
+            .and_then(|gb| gb.parse::<i64>().ok())
+            .expect("nats-server.conf sets max_file_store in GB")
+            << 30;
+        let reserved: i64 = stream_configs().unwrap().iter().map(|c| c.max_bytes.max(0)).sum();
+        assert!(
+            reserved <= limit / 4 * 3,
+            "streams reserve {reserved} bytes; keep a quarter of max_file_store ({limit}) for KV buckets and growth"
+        );
     }
 
     #[test]

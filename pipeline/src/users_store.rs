@@ -51,3 +51,18 @@ pub async fn set_active(store: &kv::Store, user_id: i64, active: bool) -> anyhow
     }
     anyhow::bail!("user {user_id}: too many concurrent writes")
 }
+
+/// Every stored user: a full read of the bucket (admin commands, hourly reminders).
+///
+/// Errors: KV unreachable, or a stored value is undecodable.
+pub async fn all(store: &kv::Store) -> anyhow::Result<Vec<UserSettings>> {
+    use futures::TryStreamExt;
+    let keys: Vec<String> = store.keys().await?.try_collect().await?;
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        if let Some(v) = store.get(&k).await? {
+            out.push(herald_schemas::decode::<UserSettings>(&v)?);
+        }
+    }
+    Ok(out)
+}

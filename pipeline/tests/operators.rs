@@ -191,7 +191,10 @@ async fn streams_table_shows_every_stream_and_consumer() {
         .await;
     let rows = streams::status(&env.js).await.unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["CALLS", "SIGNALS", "OUTBOUND", "UPDATES", "DLQ", "PRICES", "TRACKED"]);
+    assert_eq!(
+        names,
+        ["CALLS", "SIGNALS", "OUTBOUND", "UPDATES", "DLQ", "PRICES", "TRACKED", "DEPOSITS", "LEDGER"]
+    );
     assert_eq!(rows[0].messages, 3);
     let dedup = rows[0].consumers.iter().find(|c| c.name == "dedup").expect("the dedup consumer");
     assert_eq!((dedup.pending, dedup.ack_pending), (0, 0));

@@ -9,74 +9,15 @@ use std::time::Duration;
 use common::Env;
 use herald_pipeline::runtime::{run_stage, StageConfig};
 use herald_pipeline::tracking::embedded::EmbeddedStore;
-use herald_pipeline::tracking::store::{CallStore, Progress, TrackedCall};
-use herald_pipeline::tracking::tracker::{MultiplierStage, TrackStage, Tracker, DEFAULT_THRESHOLDS};
+use herald_pipeline::tracking::tracker::{run_checkpoints, MultiplierStage, TrackStage, Tracker, DEFAULT_THRESHOLDS};
 use herald_schemas::{subjects, OutboundMessage, PriceUpdate, Recipient, TrackedCalls};
 use tokio_util::sync::CancellationToken;
-
-fn call(user: i64, token: &str, at: u64) -> TrackedCall {
-    TrackedCall {
-        user_id: user,
-        chat_id: user,
-        chain: "solana".into(),
-        token: token.into(),
-        symbol: Some("SYM".into()),
-        caller_ids: vec!["c".into()],
-        entry_price_usd: 0.01,
-        called_at_ms: at,
-        last_multiple: 1.0,
-        best_multiple: 1.0,
-        alerted: 0,
-    }
-}
-
-#[tokio::test]
-async fn the_embedded_store_is_idempotent_monotonic_paged_and_expires() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(&dir.path().join("calls.redb")).unwrap();
-    store
-        .insert(vec![call(1, "A", 100), call(1, "B", 200), call(2, "A", 150)])
-        .await
-        .unwrap();
-    store.insert(vec![call(1, "A", 999)]).await.unwrap(); // already tracked: kept as is
-    let (page, total) = store.for_user(1, 0, 10).await.unwrap();
-    assert_eq!(total, 2);
-    assert_eq!(
-        page.iter().map(|c| (c.token.as_str(), c.called_at_ms)).collect::<Vec<_>>(),
-        [("B", 200), ("A", 100)],
-        "newest first"
-    );
-    assert_eq!(store.for_user(1, 1, 10).await.unwrap().0[0].token, "A");
-
-    let up = |best, alerted| Progress {
-        token_key: "solana:A".into(),
-        user_id: 1,
-        last_multiple: best,
-        best_multiple: best,
-        alerted,
-    };
-    store.update_progress(vec![up(3.5, 2)]).await.unwrap();
-    store.update_progress(vec![up(2.0, 1)]).await.unwrap(); // a stale update never lowers progress
-    let a = store.for_user(1, 1, 1).await.unwrap().0.remove(0);
-    assert_eq!(
-        (a.best_multiple, a.alerted, a.last_multiple),
-        (3.5, 2, 2.0),
-        "the latest multiple follows the price"
-    );
-
-    assert_eq!(store.load_since(150).await.unwrap().len(), 2);
-    assert_eq!(store.expire(160).await.unwrap(), 2, "calls made before 160 ms go");
-    assert_eq!(store.for_user(1, 0, 10).await.unwrap().1, 1);
-    assert_eq!(store.for_user(2, 0, 10).await.unwrap().1, 0);
-    drop(store);
-    let reopened = EmbeddedStore::open(&dir.path().join("calls.redb")).unwrap();
-    assert_eq!(reopened.load_since(0).await.unwrap().len(), 1, "durable across reopen");
-}
 
 async fn start_tracker(env: &Env, path: &std::path::Path, shutdown: &CancellationToken) -> Arc<Tracker<EmbeddedStore>> {
     let tracker = Tracker::load(EmbeddedStore::open(path).unwrap(), DEFAULT_THRESHOLDS.to_vec(), 0, 86_400_000)
         .await
         .unwrap();
+    tokio::spawn(run_checkpoints(tracker.clone(), Duration::from_millis(200), shutdown.clone()));
     for (stream, filter, name) in [
         (subjects::TRACKED_STREAM, "herald.tracked.>", "track"),
         (subjects::PRICES_STREAM, "herald.prices.>", "multiplier"),
@@ -184,6 +125,15 @@ async fn thresholds_alert_exactly_once_across_repeats_replays_and_restarts() {
         stats.avg_gain_pct
     );
 
+    // 7x: no threshold, so only the checkpoint stores it
+    price(&env, 0.07, 10).await;
+    for _ in 0..100 {
+        if tracker.index.read().unwrap().contains("solana:MOON", 1) && tracker.for_user(1, 0, 1).await.unwrap().0[0].best_multiple > 6.9 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // replay the whole price stream: nobody is alerted again
     let sel = herald_pipeline::ops::replay::Selection {
         stream: subjects::PRICES_STREAM.into(),
@@ -202,6 +152,13 @@ async fn thresholds_alert_exactly_once_across_repeats_replays_and_restarts() {
     let second = CancellationToken::new();
     let tracker = start_tracker(&env, &path, &second).await;
     assert_eq!(tracker.index.read().unwrap().len(), 2, "index rebuilt from the store");
+    let (calls, _) = tracker.for_user(1, 0, 10).await.unwrap();
+    assert_eq!(calls[0].alerted, 3, "2x, 3x and 5x were alerted before the restart");
+    assert!(
+        (calls[0].best_multiple - 7.0).abs() < 1e-9,
+        "best checkpointed: {}",
+        calls[0].best_multiple
+    );
     price(&env, 0.06, 5).await; // 6x: nothing new
     price(&env, 0.11, 6).await; // 11x: the 10x alert
     let got = alerts(&env, 6).await;

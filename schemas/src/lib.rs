@@ -11,6 +11,7 @@
 
 mod call;
 mod outbound;
+mod payments;
 mod tracking;
 mod user;
 
@@ -18,6 +19,7 @@ pub mod subjects;
 
 pub use call::{CallEvent, CallSource, Caller, Chain, ChannelStats, FeedFrame, Link, Signal};
 pub use outbound::{Button, OutboundMessage, Priority};
+pub use payments::{Deposit, DepositStage, LedgerEntry, LedgerKind};
 pub use tracking::{PriceUpdate, Recipient, TrackedCalls};
 pub use user::{Filters, UserSettings};
 

@@ -15,6 +15,10 @@ pub const UPDATES_STREAM: &str = "UPDATES";
 pub const PRICES_STREAM: &str = "PRICES";
 /// Stream of calls users were notified about (tracked calls).
 pub const TRACKED_STREAM: &str = "TRACKED";
+/// Stream of deposits seen, final or orphaned on chain.
+pub const DEPOSITS_STREAM: &str = "DEPOSITS";
+/// Stream of users' ledgers, one subject per user.
+pub const LEDGER_STREAM: &str = "LEDGER";
 /// Stream of dead-lettered messages, each with its error in headers.
 pub const DLQ_STREAM: &str = "DLQ";
 
@@ -22,6 +26,14 @@ pub const DLQ_STREAM: &str = "DLQ";
 pub const USERS_BUCKET: &str = "herald_users";
 /// KV bucket of [`crate::ChannelStats`], key = caller id (subject-safe, see [`kv_key`]).
 pub const CHANNELS_BUCKET: &str = "herald_channels";
+/// KV bucket of the chain watcher's progress (key `cursor.<chain>`: the block to resume at).
+pub const WATCHER_BUCKET: &str = "herald_watcher";
+/// KV bucket of deposit-address assignments (`next`, `user.<id>`, `index.<i>`).
+pub const WALLET_BUCKET: &str = "herald_wallet";
+/// KV bucket of ledger references already applied (the ledger's unique key).
+pub const CREDITS_BUCKET: &str = "herald_ledger_refs";
+/// KV bucket of coupon codes (key: the code).
+pub const COUPONS_BUCKET: &str = "herald_coupons";
 /// KV bucket of delivered idempotency keys (the bot's exactly-once guard).
 pub const DELIVERED_BUCKET: &str = "herald_delivered";
 
@@ -52,6 +64,16 @@ pub fn price(chain: &str) -> String {
 /// `herald.tracked.<chain>`: a [`crate::TrackedCalls`].
 pub fn tracked(chain: &str) -> String {
     format!("herald.tracked.{}", token(chain))
+}
+
+/// `herald.deposits.<stage>.<chain>`: a [`crate::Deposit`].
+pub fn deposit(stage: crate::DepositStage, chain: &str) -> String {
+    format!("herald.deposits.{}.{}", stage.as_str(), token(chain))
+}
+
+/// `herald.ledger.<user_id>`: a [`crate::LedgerEntry`]; the subject is the user's ledger.
+pub fn ledger(user_id: i64) -> String {
+    format!("herald.ledger.{user_id}")
 }
 
 /// `herald.out.notify.<chat_id>`: a broadcast [`crate::OutboundMessage`].

@@ -39,6 +39,18 @@ pub struct UserSettings {
     pub paused: bool,
     pub filters: Filters,
     pub updated_at_ms: u64,
+    /// Signals are paid up to this time (ms since epoch; `u64::MAX`: lifetime). Set to
+    /// the end of the free trial at `/start`; `None`: never subscribed. Checked only when
+    /// the pipeline requires a subscription.
+    #[serde(default)]
+    pub paid_until_ms: Option<u64>,
+    /// The ledger reference of the last subscription bought, so a redelivered purchase
+    /// extends the subscription once.
+    #[serde(default)]
+    pub last_purchase: Option<String>,
+    /// Locked by an admin: no signals, commands refused.
+    #[serde(default)]
+    pub locked: bool,
 }
 
 impl UserSettings {
@@ -52,12 +64,15 @@ impl UserSettings {
             paused: false,
             filters: Filters::default(),
             updated_at_ms: now_ms,
+            paid_until_ms: None,
+            last_purchase: None,
+            locked: false,
         }
     }
 
     /// Whether the user should receive broadcasts at all.
     pub fn receives_signals(&self) -> bool {
-        self.active && !self.paused
+        self.active && !self.paused && !self.locked
     }
 }
 

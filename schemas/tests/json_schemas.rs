@@ -31,6 +31,8 @@ fn checked_in_schemas_match_types() {
         check::<UserSettings>(),
         check::<PriceUpdate>(),
         check::<TrackedCalls>(),
+        check::<Deposit>(),
+        check::<LedgerEntry>(),
     ]
     .into_iter()
     .flatten()

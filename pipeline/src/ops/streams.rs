@@ -92,3 +92,45 @@ pub fn render(rows: &[StreamRow]) -> String {
     }
     out
 }
+
+/// Every message of `stream` on subjects matching `filter`, as stored when the call
+/// starts (a stream still being written to does not keep the read going), oldest first.
+/// Reads through an ephemeral consumer, asking for exactly as many messages as it has
+/// pending, so it returns as soon as they are in (no fetch expiry to wait out).
+///
+/// Errors: the stream is missing, or NATS failed.
+pub async fn read(js: &async_nats::jetstream::Context, stream: &str, filter: &str) -> anyhow::Result<Vec<async_nats::jetstream::Message>> {
+    use async_nats::jetstream::consumer::{pull, AckPolicy};
+    use futures::StreamExt;
+    let mut handle = js.get_stream(stream).await?;
+    let last = handle.info().await?.state.last_sequence;
+    let mut consumer = handle
+        .create_consumer(pull::Config {
+            filter_subject: filter.into(),
+            ack_policy: AckPolicy::None,
+            ..Default::default()
+        })
+        .await?;
+    let pending = consumer.info().await?.num_pending as usize;
+    let mut out = Vec::with_capacity(pending);
+    while out.len() < pending {
+        let mut batch = consumer
+            .fetch()
+            .max_messages((pending - out.len()).min(1000))
+            .expires(std::time::Duration::from_secs(5))
+            .messages()
+            .await?;
+        let before = out.len();
+        while let Some(m) = batch.next().await {
+            let m = m.map_err(|e| anyhow::anyhow!("{e}"))?;
+            if m.info().map(|i| i.stream_sequence > last).unwrap_or(false) {
+                return Ok(out);
+            }
+            out.push(m);
+        }
+        if out.len() == before {
+            break; // nothing came in 5 s: the messages were deleted meanwhile
+        }
+    }
+    Ok(out)
+}

@@ -8,7 +8,9 @@
 //! user gets one alert; the progress is stored after the alert is acknowledged, and the
 //! alert's idempotency key keeps a redelivered or replayed price from alerting twice.
 
+pub mod backend;
 pub mod embedded;
+pub mod scylla;
 pub mod stats;
 pub mod store;
 pub mod tracker;

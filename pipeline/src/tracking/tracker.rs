@@ -1,7 +1,7 @@
 //! The multiplier tracker: an in-memory index token -> tracked calls, two stages that
 //! feed it (new tracked calls, price updates) and the alert decision.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use herald_schemas::{subjects, OutboundMessage, PriceUpdate, Priority, TrackedCalls};
@@ -55,10 +55,52 @@ pub fn alert_key(user_id: i64, token_key: &str, threshold: usize) -> String {
 struct Slot {
     user_id: i64,
     chat_id: i64,
+    called_at_ms: u64,
     entry: f64,
     last: f64,
     best: f64,
     alerted: u8,
+    /// The best multiple rose past [`CHECKPOINT_STEP`] of the stored one since the
+    /// last checkpoint.
+    dirty: bool,
+    /// The best multiple in the store (f32 fits in the slot's padding).
+    stored_best: f32,
+}
+
+/// A best multiple is worth a checkpoint write once it exceeds the stored one by 1%: a
+/// token on a steady climb would otherwise rewrite every call every second. After a
+/// crash, a best multiple may read up to 1% (and one checkpoint period) low; alert
+/// records are exact.
+pub const CHECKPOINT_STEP: f64 = 1.01;
+
+impl Slot {
+    fn progress(&self, token_key: &str) -> Progress {
+        Progress {
+            token_key: token_key.to_string(),
+            user_id: self.user_id,
+            called_at_ms: self.called_at_ms,
+            last_multiple: self.last,
+            best_multiple: self.best,
+            alerted: self.alerted,
+        }
+    }
+}
+
+/// One call's move after a price update: its position among the token's calls (calls
+/// are only appended while the process runs, so positions hold) and its new values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Move {
+    slot: usize,
+    last: f64,
+    best: f64,
+    alerted: u8,
+}
+
+/// What one price update moved: the token's calls whose multiple changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moves {
+    token_key: String,
+    moved: Vec<Move>,
 }
 
 /// token key -> its tracked calls; symbol per token for alert texts.
@@ -82,10 +124,13 @@ impl CallIndex {
         slots.push(Slot {
             user_id: c.user_id,
             chat_id: c.chat_id,
+            called_at_ms: c.called_at_ms,
             entry: c.entry_price_usd,
             last: c.last_multiple,
             best: c.best_multiple,
             alerted: c.alerted,
+            dirty: false,
+            stored_best: c.best_multiple as f32,
         });
         self.symbols.entry(key.clone()).or_insert_with(|| c.symbol.clone());
         let callers = self.callers.entry(key).or_default();
@@ -106,16 +151,111 @@ impl CallIndex {
         self.calls == 0
     }
 
-    fn apply(&mut self, token_key: &str, p: &Progress) {
-        if let Some(slot) = self
-            .by_token
-            .get_mut(token_key)
-            .and_then(|v| v.iter_mut().find(|s| s.user_id == p.user_id))
-        {
-            slot.last = p.last_multiple;
-            slot.best = slot.best.max(p.best_multiple);
-            slot.alerted = slot.alerted.max(p.alerted);
+    /// Whether `user_id` tracks `token_key`.
+    pub fn contains(&self, token_key: &str, user_id: i64) -> bool {
+        self.slot(token_key, user_id).is_some()
+    }
+
+    fn slot(&self, token_key: &str, user_id: i64) -> Option<&Slot> {
+        self.by_token.get(token_key)?.iter().find(|s| s.user_id == user_id)
+    }
+
+    /// Applies a price update's moves (after [`Self::raised_alerts`] were stored): best
+    /// and alerted never go back. Calls whose best rose without an alert are marked for
+    /// the next checkpoint; returns whether there are any.
+    fn apply(&mut self, moves: &Moves) -> bool {
+        let Some(slots) = self.by_token.get_mut(&moves.token_key) else {
+            return false;
+        };
+        let mut due = false;
+        for m in &moves.moved {
+            let Some(s) = slots.get_mut(m.slot) else { continue };
+            if m.alerted > s.alerted {
+                s.stored_best = m.best.max(s.best) as f32; // written through
+            } else if m.best > s.stored_best as f64 * CHECKPOINT_STEP {
+                s.dirty = true;
+                due = true;
+            }
+            s.last = m.last;
+            s.best = s.best.max(m.best);
+            s.alerted = s.alerted.max(m.alerted);
         }
+        due
+    }
+
+    /// The moves that raise an alert count, merged with the index: what to write through.
+    fn raised_alerts(&self, moves: &Moves) -> Vec<Progress> {
+        let Some(slots) = self.by_token.get(&moves.token_key) else {
+            return Vec::new();
+        };
+        moves
+            .moved
+            .iter()
+            .filter_map(|m| {
+                let s = slots.get(m.slot)?;
+                (m.alerted > s.alerted).then(|| Progress {
+                    last_multiple: m.last,
+                    best_multiple: m.best.max(s.best),
+                    alerted: m.alerted,
+                    ..s.progress(&moves.token_key)
+                })
+            })
+            .collect()
+    }
+
+    /// Takes the progress of `token_key`'s calls whose best rose since the last checkpoint.
+    fn take_dirty(&mut self, token_key: &str) -> Vec<Progress> {
+        let slots = self.by_token.get_mut(token_key).into_iter().flatten();
+        slots
+            .filter(|s| s.dirty)
+            .map(|s| {
+                s.dirty = false;
+                s.stored_best = s.best as f32;
+                s.progress(token_key)
+            })
+            .collect()
+    }
+
+    /// Marks calls due again after a failed checkpoint.
+    fn mark_dirty(&mut self, progress: &[Progress]) {
+        for p in progress {
+            if let Some(s) = self
+                .by_token
+                .get_mut(&p.token_key)
+                .and_then(|v| v.iter_mut().find(|s| s.user_id == p.user_id))
+            {
+                s.dirty = true;
+            }
+        }
+    }
+
+    /// Overlays the live multiples on stored calls (the store holds the last durable ones).
+    fn overlay(&self, calls: &mut [TrackedCall]) {
+        for c in calls {
+            if let Some(s) = self.slot(&c.token_key(), c.user_id) {
+                c.last_multiple = s.last;
+                c.best_multiple = c.best_multiple.max(s.best);
+                c.alerted = c.alerted.max(s.alerted);
+            }
+        }
+    }
+}
+
+/// Token shards, each a lock over the shard's tokens whose progress awaits the next
+/// checkpoint. A token's store writes happen under its shard's lock, one at a time and
+/// in order, so stored progress never goes back (the store writes what it is given).
+struct TokenShards(Vec<tokio::sync::Mutex<HashSet<String>>>);
+
+impl TokenShards {
+    fn new() -> Self {
+        TokenShards((0..64).map(|_| Default::default()).collect())
+    }
+
+    async fn lock(&self, token_key: &str) -> tokio::sync::MutexGuard<'_, HashSet<String>> {
+        use std::hash::{BuildHasher, RandomState};
+        static HASHER: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
+        let h = HASHER.get_or_init(RandomState::new).hash_one(token_key);
+        self.0[(h % self.0.len() as u64) as usize].lock().await
     }
 }
 
@@ -126,15 +266,18 @@ pub struct Tracker<S> {
     pub thresholds: Vec<f64>,
     /// Callers' calls, for channel statistics.
     pub callers: std::sync::Mutex<CallerBook>,
+    shards: TokenShards,
 }
 
 impl<S: CallStore> Tracker<S> {
     /// Builds the index from every call made since `since_ms` (the retention window).
     /// `win_window_ms`: how long after a call a 2x counts as a win for its callers.
     pub async fn load(store: S, thresholds: Vec<f64>, since_ms: u64, win_window_ms: u64) -> anyhow::Result<Arc<Self>> {
+        use futures::TryStreamExt;
         let mut index = CallIndex::default();
         let mut callers = CallerBook::new(win_window_ms);
-        for c in store.load_since(since_ms).await? {
+        let mut stored = store.load_since(since_ms);
+        while let Some(c) = stored.try_next().await? {
             index.add(&c);
             // the stored best is over the call's whole life: close enough after a restart
             record_callers(&mut callers, &c);
@@ -145,7 +288,43 @@ impl<S: CallStore> Tracker<S> {
             index: RwLock::new(index),
             thresholds,
             callers: std::sync::Mutex::new(callers),
+            shards: TokenShards::new(),
         }))
+    }
+
+    /// Writes the progress of every call whose best multiple rose since the last
+    /// checkpoint (alert counts are written when they rise; a latest multiple alone is
+    /// not worth a write: it is stored with the next best or alert, and the first price
+    /// after a restart renews it). Returns
+    /// how many calls were written.
+    ///
+    /// Errors: a store write failed; its tokens stay due for the next checkpoint.
+    pub async fn checkpoint(&self) -> anyhow::Result<usize> {
+        let writes = self.shards.0.iter().map(|shard| async move {
+            let mut due = shard.lock().await;
+            if due.is_empty() {
+                return anyhow::Ok(0);
+            }
+            let progress: Vec<Progress> = {
+                let mut index = self.index.write().expect("index lock");
+                due.iter().flat_map(|key| index.take_dirty(key)).collect()
+            };
+            if let Err(e) = self.store.update_progress(progress.clone()).await {
+                self.index.write().expect("index lock").mark_dirty(&progress);
+                return Err(e);
+            }
+            due.clear();
+            Ok(progress.len())
+        });
+        Ok(futures::future::try_join_all(writes).await?.into_iter().sum())
+    }
+
+    /// A user's calls for `/calls`: newest first, `limit` from `offset`, with the live
+    /// multiples; and the user's total.
+    pub async fn for_user(&self, user_id: i64, offset: usize, limit: usize) -> anyhow::Result<(Vec<TrackedCall>, usize)> {
+        let (mut calls, total) = self.store.for_user(user_id, offset, limit).await?;
+        self.index.read().expect("index lock").overlay(&mut calls);
+        Ok((calls, total))
     }
 }
 
@@ -158,6 +337,30 @@ impl<S> Tracker<S> {
             .keys()
             .filter_map(|k| k.split_once(':').map(|(_, t)| t.to_string()))
             .collect()
+    }
+}
+
+/// Checkpoints the tracker's progress every `period` (1 s in `pipeline run`), and once
+/// more at `shutdown`. A failed checkpoint is logged; its tokens stay due.
+pub async fn run_checkpoints<S: CallStore>(
+    tracker: Arc<Tracker<S>>,
+    period: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let mut every = tokio::time::interval(period);
+    loop {
+        let stopping = tokio::select! {
+            _ = shutdown.cancelled() => true,
+            _ = every.tick() => false,
+        };
+        match tracker.checkpoint().await {
+            Ok(n) => metrics::counter!("herald_tracker_checkpointed_calls_total").increment(n as u64),
+            Err(e) if stopping => return Err(e.context("final checkpoint")),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "checkpoint failed; retrying at the next"),
+        }
+        if stopping {
+            return Ok(());
+        }
     }
 }
 
@@ -228,6 +431,16 @@ impl<S: CallStore> Stage for TrackStage<S> {
     }
 
     async fn commit(&self, calls: Vec<TrackedCall>) -> Result<(), StageError> {
+        let Some(first) = calls.first() else { return Ok(()) };
+        let key = first.token_key(); // one event, one token
+        let _token = self.0.shards.lock(&key).await;
+        let calls: Vec<TrackedCall> = {
+            let index = self.0.index.read().expect("index lock");
+            calls.into_iter().filter(|c| !index.contains(&key, c.user_id)).collect()
+        };
+        if calls.is_empty() {
+            return Ok(());
+        }
         self.0.store.insert(calls.clone()).await?;
         let mut index = self.0.index.write().expect("index lock");
         let mut callers = self.0.callers.lock().expect("callers lock");
@@ -240,13 +453,16 @@ impl<S: CallStore> Stage for TrackStage<S> {
 }
 
 /// Stage: price updates (`herald.prices.>`) -> multiplier alerts on the users'
-/// notification subjects; progress stored after the alerts are acknowledged.
+/// notification subjects. A raised alert count is stored after the alerts are
+/// acknowledged and before the update is acked (what must survive a restart); latest
+/// and best multiples reach the store at the next [`Tracker::checkpoint`] (a crash
+/// loses at most one checkpoint period of them, never an alert's record).
 pub struct MultiplierStage<S>(pub Arc<Tracker<S>>);
 
 impl<S: CallStore> Stage for MultiplierStage<S> {
     const NAME: &'static str = "multiplier";
     type Input = PriceUpdate;
-    type Commit = Vec<Progress>;
+    type Commit = Moves;
 
     fn decode(&self, payload: &[u8]) -> Result<PriceUpdate, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())
@@ -260,15 +476,14 @@ impl<S: CallStore> Stage for MultiplierStage<S> {
         };
         let symbol = index.symbols.get(&key).cloned().flatten();
         let mut outputs = Vec::new();
-        let mut progress = Vec::new();
-        for s in slots {
+        let mut moved = Vec::new();
+        for (slot, s) in slots.iter().enumerate() {
             let c = crossing(&self.0.thresholds, s.entry, s.alerted, p.price_usd);
             if c.multiple != s.last || c.alerted > s.alerted {
-                progress.push(Progress {
-                    token_key: key.clone(),
-                    user_id: s.user_id,
-                    last_multiple: c.multiple,
-                    best_multiple: c.multiple.max(s.best),
+                moved.push(Move {
+                    slot,
+                    last: c.multiple,
+                    best: c.multiple.max(s.best),
                     alerted: c.alerted,
                 });
             }
@@ -304,22 +519,33 @@ impl<S: CallStore> Stage for MultiplierStage<S> {
                 });
             }
         }
-        if progress.is_empty() {
+        if moved.is_empty() {
             return Ok(Decision::Drop { reason: "price_unchanged" });
         }
-        Ok(Decision::Forward { outputs, commit: progress })
+        Ok(Decision::Forward {
+            outputs,
+            commit: Moves { token_key: key, moved },
+        })
     }
 
-    async fn commit(&self, progress: Vec<Progress>) -> Result<(), StageError> {
-        self.0.store.update_progress(progress.clone()).await?;
+    async fn commit(&self, moves: Moves) -> Result<(), StageError> {
+        let mut due = self.0.shards.lock(&moves.token_key).await;
+        // a raised alert count is written through (a restart must not alert again);
+        // best multiples wait for the next checkpoint
+        let alerts = self.0.index.read().expect("index lock").raised_alerts(&moves);
+        if !alerts.is_empty() {
+            self.0.store.update_progress(alerts).await?;
+        }
         let mut index = self.0.index.write().expect("index lock");
+        if index.apply(&moves) {
+            due.insert(moves.token_key.clone());
+        }
+        // channel statistics: each caller's call of the token, at its best move
+        let top = moves.moved.iter().map(|m| m.last).fold(0.0, f64::max);
         let mut callers = self.0.callers.lock().expect("callers lock");
         let now = herald_schemas::now_ms();
-        for p in &progress {
-            index.apply(&p.token_key, p);
-            for caller in index.callers.get(&p.token_key).into_iter().flatten() {
-                callers.observe(caller, &p.token_key, p.last_multiple, now);
-            }
+        for caller in index.callers.get(&moves.token_key).into_iter().flatten() {
+            callers.observe(caller, &moves.token_key, top, now);
         }
         Ok(())
     }
@@ -382,16 +608,33 @@ mod tests {
         idx.add(&c);
         idx.add(&TrackedCall { user_id: 2, ..c.clone() });
         assert_eq!(idx.len(), 2);
-        idx.apply(
-            "solana:T",
-            &Progress {
-                token_key: "solana:T".into(),
-                user_id: 2,
-                last_multiple: 3.0,
-                best_multiple: 3.0,
-                alerted: 2,
-            },
-        );
+        let moves = |last: f64, best: f64, alerted: u8| Moves {
+            token_key: "solana:T".into(),
+            moved: vec![Move {
+                slot: 1,
+                last,
+                best,
+                alerted,
+            }],
+        };
+        assert_eq!(idx.raised_alerts(&moves(3.0, 3.0, 2)).len(), 1, "an alert is written through");
+        assert!(!idx.apply(&moves(3.0, 3.0, 2)), "written through: nothing due");
         assert_eq!(idx.by_token["solana:T"][1].alerted, 2);
+        assert!(idx.raised_alerts(&moves(1.5, 1.5, 0)).is_empty());
+        assert!(!idx.apply(&moves(1.5, 1.5, 0)), "a fall is not worth a write");
+        let s = &idx.by_token["solana:T"][1];
+        assert_eq!((s.last, s.best, s.alerted), (1.5, 3.0, 2), "stale progress never lowers");
+        assert!(
+            idx.apply(&moves(4.0, 4.0, 2)),
+            "a new best without an alert waits for the checkpoint"
+        );
+        let due = idx.take_dirty("solana:T");
+        assert_eq!((due.len(), due[0].best_multiple, due[0].alerted), (1, 4.0, 2));
+        assert!(idx.take_dirty("solana:T").is_empty(), "taken once");
+        assert!(
+            !idx.apply(&moves(4.02, 4.02, 2)),
+            "under 1% above the stored best: not worth a write"
+        );
+        assert!(idx.apply(&moves(4.1, 4.1, 2)));
     }
 }

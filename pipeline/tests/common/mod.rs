@@ -60,7 +60,16 @@ impl Env {
         let channels = Replica::start(&self.js, subjects::CHANNELS_BUCKET, ChannelIndex::default(), self.shutdown.clone())
             .await
             .unwrap();
-        self.spawn(FanoutStage { users, channels, state }, subjects::SIGNALS_STREAM, "herald.signals.>");
+        self.spawn(
+            FanoutStage {
+                users,
+                channels,
+                state,
+                require_subscription: false,
+            },
+            subjects::SIGNALS_STREAM,
+            "herald.signals.>",
+        );
     }
 
     pub async fn put_user(&self, s: &UserSettings) {
@@ -92,7 +101,7 @@ impl Env {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
-        herald_pipeline::testkit::stream_messages(&self.js, stream, filter).await.unwrap()
+        herald_pipeline::ops::streams::read(&self.js, stream, filter).await.unwrap()
     }
 
     pub async fn count(&self, stream: &str, filter: &str) -> usize {

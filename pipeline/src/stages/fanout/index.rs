@@ -15,6 +15,9 @@ pub struct SignalFacts {
     pub fdv_usd: Option<f64>,
     /// `(win_rate, avg_gain_pct)` of each new caller with known statistics.
     pub new_caller_stats: Vec<(f64, f64)>,
+    /// Only users paid up to at least this time (ms since epoch) match; 0 when the
+    /// pipeline does not require a subscription.
+    pub paid_after_ms: u64,
 }
 
 /// One user's filter, flattened: `None` bounds become infinities.
@@ -30,6 +33,8 @@ struct Compact {
     has_fdv_filter: bool,
     /// Bit per chain (see [`ChainBits`]); `u64::MAX` = every chain.
     chains: u64,
+    /// Paid up to (ms since epoch); 0: never subscribed.
+    paid_until_ms: u64,
 }
 
 impl Compact {
@@ -49,12 +54,13 @@ impl Compact {
             } else {
                 f.chains.iter().fold(0, |m, c| m | bits.bit_or_assign(c))
             },
+            paid_until_ms: s.paid_until_ms.unwrap_or(0),
         }
     }
 
     #[inline]
-    fn passes(&self, chain_bit: u64, fdv: Option<f64>, stats: &[(f64, f64)]) -> bool {
-        if self.chains & chain_bit == 0 {
+    fn passes(&self, chain_bit: u64, fdv: Option<f64>, stats: &[(f64, f64)], paid_after_ms: u64) -> bool {
+        if self.chains & chain_bit == 0 || self.paid_until_ms < paid_after_ms {
             return false;
         }
         if self.has_fdv_filter {
@@ -223,7 +229,7 @@ impl UserIndex {
         let mut out = Vec::new();
         for &slot in self.any_fdv.iter().chain(wide).chain(by_fdv) {
             let Some(c) = &self.slots[slot as usize] else { continue };
-            if c.passes(chain_bit, facts.fdv_usd, &facts.new_caller_stats)
+            if c.passes(chain_bit, facts.fdv_usd, &facts.new_caller_stats, facts.paid_after_ms)
                 && (!overflow || c.chains == u64::MAX || self.exact_chain_match(c.user_id, facts))
             {
                 out.push((c.user_id, c.chat_id));
@@ -289,7 +295,32 @@ mod tests {
             chain: Some(Chain::from(chain)),
             fdv_usd: fdv,
             new_caller_stats: stats.to_vec(),
+            paid_after_ms: 0,
         }
+    }
+
+    #[test]
+    fn with_subscriptions_required_only_paid_up_users_match() {
+        let mut idx = UserIndex::default();
+        let user = |id: i64, paid: Option<u64>| UserSettings {
+            paid_until_ms: paid,
+            ..UserSettings::new(id, id, 0)
+        };
+        idx.upsert(user(1, None));
+        idx.upsert(user(2, Some(1_000)));
+        idx.upsert(user(3, Some(u64::MAX)));
+        let ids = |f: &SignalFacts| {
+            let mut v: Vec<i64> = idx.matching(f).into_iter().map(|(u, _)| u).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ids(&facts("solana", None, &[])), [1, 2, 3], "not required: everyone");
+        let at = |now| SignalFacts {
+            paid_after_ms: now,
+            ..facts("solana", None, &[])
+        };
+        assert_eq!(ids(&at(999)), [2, 3], "2 is paid (or in trial) until 1000");
+        assert_eq!(ids(&at(1_001)), [3], "then only the lifetime subscriber");
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub fn signal_facts(signal: &Signal, stats_of: impl Fn(&str) -> Option<ChannelSt
         chain: Some(signal.call.chain.clone()),
         fdv_usd: signal.call.fdv_usd,
         new_caller_stats,
+        paid_after_ms: 0,
     }
 }
 
@@ -76,6 +77,8 @@ pub struct FanoutStage {
     pub users: Replica<UserIndex>,
     pub channels: Replica<ChannelIndex>,
     pub state: TokenState,
+    /// Only users with an active subscription (or trial) get signals.
+    pub require_subscription: bool,
 }
 
 impl FanoutStage {
@@ -94,7 +97,10 @@ impl Stage for FanoutStage {
     }
 
     async fn decide(&self, signal: Signal, meta: &MsgMeta) -> Result<Decision<Self::Commit>, StageError> {
-        let facts = signal_facts(&signal, |id| self.stats_of(id));
+        let mut facts = signal_facts(&signal, |id| self.stats_of(id));
+        if self.require_subscription {
+            facts.paid_after_ms = herald_schemas::now_ms();
+        }
         let candidates = self.users.read(|u| u.matching(&facts));
         if candidates.is_empty() {
             return Ok(Decision::Drop {

@@ -19,6 +19,14 @@ pub enum Command {
     Resume,
     /// `/calls [page]`: tracked calls, page from 1 (0-based here).
     Calls(usize),
+    /// `/deposit`: the user's deposit address.
+    Deposit,
+    /// `/balance`: balance and history.
+    Balance,
+    /// `/subscribe [tier [coupon]]`: the tiers, or buy one.
+    Subscribe(Option<String>),
+    /// `/admin ...` (admins only).
+    Admin(String),
     Unknown(String),
 }
 
@@ -51,6 +59,9 @@ pub const HELP: &str = "<b>Herald</b> sends you new token calls that pass your f
 /filters chains solana,bsc — only these chains (<code>all</code> for every chain)\n\
 /filters reset — no filters\n\
 /calls — your tracked calls: entry price, current and best multiple\n\
+/deposit — your BEP-20 deposit address (USDT, BUSD)\n\
+/balance — your balance and its history\n\
+/subscribe — subscription tiers, paid from your balance (<code>/subscribe weekly CODE</code> with a coupon)\n\
 /pause — stop notifications\n\
 /resume — start them again\n\
 /help — this message";
@@ -67,6 +78,10 @@ pub fn parse_command(text: &str) -> Option<Command> {
         "pause" | "stop" => Command::Pause,
         "resume" => Command::Resume,
         "calls" => Command::Calls(args.trim().parse::<usize>().map(|p| p.saturating_sub(1)).unwrap_or(0)),
+        "deposit" => Command::Deposit,
+        "balance" => Command::Balance,
+        "admin" => Command::Admin(args.trim().to_string()),
+        "subscribe" => Command::Subscribe(Some(args.trim().to_string()).filter(|a| !a.is_empty())),
         "filters" | "filter" if args.trim().is_empty() => Command::Filters(None),
         "filters" | "filter" => match parse_filter_args(args) {
             Some(edit) => Command::Filters(Some(edit)),
@@ -172,6 +187,11 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Text without buttons.
+    pub fn plain(t: impl Into<String>) -> Self {
+        Self::text(t)
+    }
+
     fn text(t: impl Into<String>) -> Self {
         Reply {
             text: t.into(),
@@ -219,6 +239,11 @@ pub fn run(current: Option<&UserSettings>, cmd: Command, user_id: i64, chat_id: 
         }
         // answered by the updates stage, which has the tracked-call store
         (Command::Calls(_), Some(_)) => (None, Reply::text("Tracked calls are not available right now.")),
+        // likewise, with the wallet and the ledger
+        (Command::Admin(_), Some(_)) => (None, Reply::text("Unknown command /admin. /help lists what I understand.")),
+        (Command::Deposit | Command::Balance | Command::Subscribe(_), Some(_)) => {
+            (None, Reply::text("Payments are not available right now."))
+        }
         (Command::Unknown(c), Some(_)) => (
             None,
             Reply::text(format!(

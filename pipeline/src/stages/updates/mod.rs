@@ -2,8 +2,11 @@
 //! private commands and menu buttons change settings and get replies, blocks and
 //! unblocks mark users inactive or active. Unknown update kinds are dead-lettered.
 
+pub mod admin;
 pub mod calls;
 pub mod commands;
+pub mod payments;
+pub mod wallet;
 
 use async_nats::jetstream::kv;
 use herald_schemas::{subjects, CallEvent, CallSource, Caller, OutboundMessage, Priority, UserSettings};
@@ -13,6 +16,7 @@ use crate::runtime::{Decision, MsgMeta, Output, Stage, StageError};
 use crate::sources::channel_post::{parse_call, post_text_and_urls};
 use crate::sources::websocket::call_output;
 use crate::tracking::store::CallStore;
+use crate::tracking::tracker::Tracker;
 use crate::users_store;
 use commands::{parse_callback, parse_command, Command, Reply};
 
@@ -66,8 +70,10 @@ pub struct UserWrite {
 /// The updates stage.
 pub struct UpdatesStage<S> {
     pub users: kv::Store,
-    /// The tracked-call store, for `/calls` (when the tracker runs in this process).
-    pub calls: Option<S>,
+    /// The tracker, for `/calls` (when it runs in this process).
+    pub calls: Option<std::sync::Arc<Tracker<S>>>,
+    /// The deposit wallet and the ledger, for `/deposit` and `/balance` (when configured).
+    pub payments: Option<std::sync::Arc<crate::payments::Payments>>,
 }
 
 impl<S: CallStore> UpdatesStage<S> {
@@ -80,15 +86,49 @@ impl<S: CallStore> UpdatesStage<S> {
         edit: Option<i32>,
     ) -> Result<Decision<Option<UserWrite>>, StageError> {
         let current = users_store::load(&self.users, user_id).await?;
-        if let (Command::Calls(page), Some(store), Some(_)) = (&cmd, &self.calls, &current) {
-            let (list, total) = store.for_user(user_id, page * calls::PER_PAGE, calls::PER_PAGE).await?;
+        if let (Command::Calls(page), Some(tracker), Some(_)) = (&cmd, &self.calls, &current) {
+            let (list, total) = tracker.for_user(user_id, page * calls::PER_PAGE, calls::PER_PAGE).await?;
             let reply = calls::page(&list, total, *page);
             return Ok(Decision::Forward {
                 outputs: vec![reply_output(update_id, chat_id, reply, edit)],
                 commit: None,
             });
         }
-        let (new, reply) = commands::run(current.as_ref().map(|(s, _)| s), cmd, user_id, chat_id, herald_schemas::now_ms());
+        if let (Some((settings, _)), false) = (&current, matches!(cmd, Command::Start | Command::Help)) {
+            if settings.locked {
+                let reply = Reply::plain("Your account is locked. Contact support.");
+                return Ok(Decision::Forward {
+                    outputs: vec![reply_output(update_id, chat_id, reply, edit)],
+                    commit: None,
+                });
+            }
+        }
+        // admins are checked on every command
+        if let (Command::Admin(args), Some(p)) = (&cmd, &self.payments) {
+            if p.admins.contains(&user_id) {
+                let (reply, mut outputs) = admin::answer(p, &self.users, args, update_id).await?;
+                outputs.insert(0, reply_output(update_id, chat_id, reply, edit));
+                return Ok(Decision::Forward { outputs, commit: None });
+            }
+        }
+        if let (Command::Deposit | Command::Balance | Command::Subscribe(_), Some(p), Some((settings, revision))) =
+            (&cmd, &self.payments, &current)
+        {
+            let (reply, changed) = payments::answer(p, cmd, settings, update_id).await?;
+            return Ok(Decision::Forward {
+                outputs: vec![reply_output(update_id, chat_id, reply, edit)],
+                commit: changed.map(|settings| UserWrite {
+                    settings,
+                    revision: Some(*revision),
+                }),
+            });
+        }
+        let is_new = current.is_none() && cmd == Command::Start;
+        let (mut new, reply) = commands::run(current.as_ref().map(|(s, _)| s), cmd, user_id, chat_id, herald_schemas::now_ms());
+        if let (true, Some(p), Some(s)) = (is_new, &self.payments, new.as_mut()) {
+            s.paid_until_ms = Some(herald_schemas::now_ms() + p.trial.as_millis() as u64);
+            // the free trial
+        }
         let write = new.map(|settings| UserWrite {
             settings,
             revision: current.map(|(_, r)| r),
@@ -186,7 +226,8 @@ impl<S: CallStore> Stage for UpdatesStage<S> {
                 let data = body.get("data").and_then(Value::as_str).unwrap_or_default();
                 let cmd = parse_callback(data)
                     .map(|e| Command::Filters(Some(e)))
-                    .or_else(|| calls::parse_callback(data).map(Command::Calls));
+                    .or_else(|| calls::parse_callback(data).map(Command::Calls))
+                    .or_else(|| payments::parse_callback(data));
                 let user = body.pointer("/from/id").and_then(Value::as_i64);
                 let chat = body.pointer("/message/chat/id").and_then(Value::as_i64);
                 let message_id = body.pointer("/message/message_id").and_then(Value::as_i64).map(|m| m as i32);

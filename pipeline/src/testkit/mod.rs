@@ -5,6 +5,8 @@
 //! Binaries: `$HERALD_NATS_SERVER` (default `nats-server`, >= 2.10) and
 //! `$HERALD_REDIS_SERVER` (default `redis-server`); `scripts/install-deps` installs both.
 
+pub mod evm;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -54,7 +56,24 @@ fn nats_server_binary() -> String {
     .clone()
 }
 
-/// A nats-server with JetStream, file storage in a temporary directory.
+/// `nats/nats-server.conf` without its fixed ports, storing in `store_dir`: tests run
+/// under the production JetStream limits, so stream definitions that reserve more than
+/// `max_file_store` fail here, whatever the disk's free space (nats-server's default
+/// limit is 75% of it).
+fn server_conf(store_dir: &std::path::Path) -> String {
+    include_str!("../../../nats/nats-server.conf")
+        .lines()
+        .filter(|l| !l.starts_with("port:") && !l.starts_with("http_port:"))
+        .map(|l| match l.trim_start().starts_with("store_dir:") {
+            true => format!("  store_dir: {:?}", store_dir.display().to_string()),
+            false => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A nats-server with JetStream (the limits of `nats/nats-server.conf`), file storage in
+/// a temporary directory.
 ///
 /// ```no_run
 /// let nats = herald_pipeline::testkit::LocalNats::start()?;
@@ -83,9 +102,11 @@ impl LocalNats {
 
     fn spawn(port: u16, dir: &tempfile::TempDir) -> anyhow::Result<Child> {
         let bin = nats_server_binary();
+        let conf = dir.path().join("nats-server.conf");
+        std::fs::write(&conf, server_conf(dir.path()))?;
         Command::new(&bin)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir.path())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-c"])
+            .arg(&conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -151,6 +172,42 @@ impl Drop for LocalRedis {
     }
 }
 
+/// An anvil node (a local EVM chain, npm `@foundry-rs/anvil`; `$HERALD_ANVIL` or
+/// `anvil` from `PATH`): mines a block per transaction, its ten accounts unlocked (the
+/// development mnemonic `test test ... junk`).
+pub struct LocalAnvil {
+    child: Child,
+    pub port: u16,
+}
+
+impl LocalAnvil {
+    /// Starts the node (chain id 56, BNB Smart Chain's) and waits until it listens.
+    pub fn start() -> anyhow::Result<Self> {
+        let port = free_port();
+        let bin = std::env::var("HERALD_ANVIL").unwrap_or_else(|_| "anvil".into());
+        let child = Command::new(&bin)
+            .args(["--port", &port.to_string(), "--chain-id", "56", "--silent"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot start {bin}: {e}; run scripts/install-deps"))?;
+        let mut anvil = LocalAnvil { child, port };
+        wait_for_port(port, "anvil", &mut anvil.child)?;
+        Ok(anvil)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for LocalAnvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Path of a binary built from this workspace (`pipeline`, `bot`, `loadtest`), next to
 /// the running executable or one directory up (test executables live in `deps/`).
 pub fn workspace_bin(name: &str) -> anyhow::Result<PathBuf> {
@@ -166,47 +223,6 @@ pub fn workspace_bin(name: &str) -> anyhow::Result<PathBuf> {
         "binary `{name}` not found next to {}; run `cargo build --workspace --bins` first",
         exe.display()
     )
-}
-
-/// Every message currently in `stream` matching `filter`, read with a throw-away
-/// consumer that acks nothing (the stream is left as it was).
-pub async fn stream_messages(
-    js: &async_nats::jetstream::Context,
-    stream: &str,
-    filter: &str,
-) -> anyhow::Result<Vec<async_nats::jetstream::Message>> {
-    use async_nats::jetstream::consumer::{pull, AckPolicy};
-    use futures::StreamExt;
-    let mut handle = js.get_stream(stream).await?;
-    // what is there now: a stream still being written to must not keep the read going
-    let last = handle.info().await?.state.last_sequence;
-    let consumer = handle
-        .create_consumer(pull::Config {
-            filter_subject: filter.into(),
-            ack_policy: AckPolicy::None,
-            ..Default::default()
-        })
-        .await?;
-    let mut out = Vec::new();
-    loop {
-        let mut batch = consumer
-            .fetch()
-            .max_messages(1000)
-            .expires(Duration::from_millis(500))
-            .messages()
-            .await?;
-        let before = out.len();
-        while let Some(m) = batch.next().await {
-            let m = m.map_err(|e| anyhow::anyhow!("{e}"))?;
-            if m.info().map(|i| i.stream_sequence > last).unwrap_or(false) {
-                return Ok(out);
-            }
-            out.push(m);
-        }
-        if out.len() == before {
-            return Ok(out);
-        }
-    }
 }
 
 /// Messages stored in `stream`.

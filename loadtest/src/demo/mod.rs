@@ -4,7 +4,11 @@
 //! call-channel posts arrive as `channel_post` updates through the emulator, recorded
 //! Raydium pool creations (and swaps, which are not calls) through the Solana feed
 //! server; then prices move and the tracked calls alert, and Alice lists them with
-//! /calls. Prints every message the emulator received and a summary.
+//! /calls. Then Alice deposits 20 BUSD on a local chain (anvil) and buys a weekly
+//! subscription with it ([`payments`]). Prints every message the emulator received and a
+//! summary.
+
+pub mod payments;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,10 +18,10 @@ use crate::emulator::Delivery;
 use crate::feed::parse_frames;
 use crate::stack::{channel_post, private_text, Stack, StackOptions};
 
-const EXECUTER_POSTS: &str = include_str!("../fixtures/executer-sol_bot-token-finder_messages.txt");
-const CREATE_POOL: &str = include_str!("../fixtures/create-pool.json");
-const INIT_POOL: &str = include_str!("../fixtures/init.json");
-const SWAPS: &str = include_str!("../fixtures/transactions.json");
+const EXECUTER_POSTS: &str = include_str!("../../fixtures/executer-sol_bot-token-finder_messages.txt");
+const CREATE_POOL: &str = include_str!("../../fixtures/create-pool.json");
+const INIT_POOL: &str = include_str!("../../fixtures/init.json");
+const SWAPS: &str = include_str!("../../fixtures/transactions.json");
 
 /// Demo users: Alice has no filters, Bob wants FDV between $50K and $300K.
 pub const ALICE: i64 = 1001;
@@ -82,6 +86,8 @@ pub struct DemoSummary {
     pub deliveries: Vec<Delivery>,
     pub notifications_per_chat: BTreeMap<i64, usize>,
     pub dead_lettered: u64,
+    /// Alice's `/balance` reply after the deposit and the purchase.
+    pub balance: Delivery,
     pub too_many_requests: u64,
     /// Both processes exited cleanly on SIGTERM.
     pub clean_shutdown: bool,
@@ -103,9 +109,12 @@ fn strip_tags(s: &str) -> String {
 
 /// Runs the demo and prints what happened.
 pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<DemoSummary> {
+    println!("Starting anvil (a local BNB Smart Chain) with a BUSD token on it...");
+    let chain = payments::DemoChain::start().await?;
     println!("Starting nats-server, redis-server, the Bot API emulator, feed servers, pipeline and bot...");
     let mut stack = Stack::start(StackOptions {
         log_dir,
+        pipeline_args: chain.pipeline_args(),
         ..Default::default()
     })
     .await?;
@@ -147,9 +156,11 @@ pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<DemoSummary> {
     stack.wait_quiet(Duration::from_secs(4), Duration::from_secs(60)).await;
     println!("Alice asks for /calls...");
     stack.emulator.push_update(private_text(ALICE, "/calls"));
-    let deliveries = stack
+    stack
         .wait_for_deliveries(Duration::from_secs(20), |d| d.iter().any(|x| x.text.contains("Your tracked calls")))
         .await?;
+    let balance = payments::run(&stack, &chain).await?;
+    let deliveries = stack.emulator.deliveries();
 
     println!("\n=== Messages the Telegram emulator received ===");
     for d in &deliveries {
@@ -176,6 +187,10 @@ pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<DemoSummary> {
         println!("notifications to chat {chat}: {n}");
     }
     println!("dead-lettered: {dead}; 429s answered by the emulator: {}", stats.too_many_requests);
+    println!(
+        "Alice's balance after the deposit and the purchase: {}",
+        strip_tags(&balance.text).lines().next().unwrap_or_default()
+    );
     let metrics = stack.pipeline.metrics().await?;
     for line in metrics.lines().filter(|l| l.starts_with("herald_stage_") && (l.contains("_total"))) {
         println!("  {line}");
@@ -186,6 +201,7 @@ pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<DemoSummary> {
         deliveries,
         notifications_per_chat: per_chat,
         dead_lettered: dead,
+        balance,
         too_many_requests: stats.too_many_requests,
         clean_shutdown: ok,
     })

@@ -1,0 +1,58 @@
+//! `/deposit` and `/balance` replies.
+
+use alloy::primitives::{Address, U256};
+use herald_schemas::{LedgerEntry, LedgerKind};
+
+use super::commands::Reply;
+use crate::payments::credit::{units, LEDGER_DECIMALS};
+use crate::stages::fanout::render::html_escape;
+
+/// The user's deposit address and the tokens it accepts.
+///
+/// ```
+/// use alloy::primitives::Address;
+/// use herald_pipeline::stages::updates::wallet::deposit;
+/// let r = deposit(Address::repeat_byte(1), &[("USDT".into(), Address::repeat_byte(2))]);
+/// assert!(r.text.contains("0x0101010101010101010101010101010101010101") && r.text.contains("USDT"));
+/// ```
+pub fn deposit(address: Address, tokens: &[(String, Address)]) -> Reply {
+    let accepted: Vec<String> = tokens
+        .iter()
+        .map(|(symbol, contract)| format!("• {} (<code>{contract}</code>)", html_escape(symbol)))
+        .collect();
+    Reply {
+        text: format!(
+            "<b>Your deposit address</b> on BNB Smart Chain (BEP-20):\n<code>{address}</code>\n\n\
+             Send only these tokens:\n{}\n\nA transfer is announced when seen and credited once final.",
+            accepted.join("\n")
+        ),
+        buttons: Vec::new(),
+    }
+}
+
+/// The balance and the latest entries (newest first).
+///
+/// ```
+/// use alloy::primitives::U256;
+/// let r = herald_pipeline::stages::updates::wallet::balance(U256::ZERO, &[]);
+/// assert!(r.text.contains("0.00 USD") && r.text.contains("/deposit"));
+/// ```
+pub fn balance(balance: U256, history: &[LedgerEntry]) -> Reply {
+    let mut text = format!("<b>Balance: {} USD</b>\n", units(balance, LEDGER_DECIMALS));
+    if history.is_empty() {
+        text.push_str("\nNo deposits yet: /deposit shows your address.");
+    }
+    for e in history {
+        let amount = e.amount.parse::<U256>().unwrap_or_default();
+        let sign = if e.kind == LedgerKind::Credit { "+" } else { "−" };
+        let when = time::OffsetDateTime::from_unix_timestamp((e.ts_ms / 1000) as i64)
+            .map(|t| format!("{}-{:02}-{:02}", t.year(), t.month() as u8, t.day()))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "\n{when} {sign}{} USD · {}",
+            units(amount, LEDGER_DECIMALS),
+            html_escape(&e.note)
+        ));
+    }
+    Reply { text, buttons: Vec::new() }
+}

@@ -1,0 +1,412 @@
+//! Deposits against a real anvil node (npm `@foundry-rs/anvil`, started on a free port):
+//! the OpenZeppelin ERC-20 from the fixtures deployed as the deposit token, transfers to
+//! addresses derived from an xpub, finality by confirmations, a reorg made with
+//! evm_snapshot/evm_revert, a watcher restart, a dead and a lying RPC endpoint. Also the
+//! real BSC BUSD `eth_getLogs` response decoded.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::{address, Address, U256};
+use alloy::providers::{Provider, RootProvider};
+use alloy::rpc::types::Log;
+use herald_pipeline::payments::follow::DepositEvent;
+use herald_pipeline::payments::transfers;
+use herald_pipeline::payments::wallet::{account_xpub, DepositWallet};
+use herald_pipeline::payments::watcher::{Watcher, WatcherConfig};
+use herald_pipeline::testkit::{evm, evm::PAYER, LocalAnvil};
+
+/// Herald's deposit wallet in these tests (the BIP-39 test vector phrase).
+const DEPOSIT_MNEMONIC: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+
+fn provider(url: &str) -> RootProvider {
+    evm::provider(url).unwrap()
+}
+
+async fn deploy_token(p: &RootProvider) -> Address {
+    evm::deploy_token(p).await.unwrap()
+}
+
+async fn pay(p: &RootProvider, token: Address, to: Address, amount: U256) -> u64 {
+    evm::pay(p, token, to, amount).await.unwrap()
+}
+
+async fn mine(p: &RootProvider, blocks: u64) {
+    evm::mine(p, blocks).await.unwrap()
+}
+
+fn config(rpc_url: String, token: Address) -> WatcherConfig {
+    WatcherConfig {
+        rpc_url,
+        tokens: vec![token],
+        finalized_tag: false,
+        confirmations: 3,
+        max_range: 100,
+    }
+}
+
+/// A nats-server, an anvil node with the token deployed, the deposit wallet and the
+/// address book.
+struct Fixture {
+    env: common::Env,
+    anvil: LocalAnvil,
+    p: RootProvider,
+    token: Address,
+    wallet: DepositWallet,
+    kv: async_nats::jetstream::kv::Store,
+}
+
+impl Fixture {
+    async fn start() -> Fixture {
+        let env = common::Env::start().await;
+        let anvil = LocalAnvil::start().unwrap();
+        let p = provider(&anvil.url());
+        let token = deploy_token(&p).await;
+        let wallet = DepositWallet::from_xpub(&account_xpub(DEPOSIT_MNEMONIC).unwrap()).unwrap();
+        let kv = env.js.get_key_value(herald_schemas::subjects::WALLET_BUCKET).await.unwrap();
+        Fixture {
+            env,
+            anvil,
+            p,
+            token,
+            wallet,
+            kv,
+        }
+    }
+}
+
+fn kinds(events: &[DepositEvent]) -> Vec<(&'static str, String)> {
+    events
+        .iter()
+        .map(|e| match e {
+            DepositEvent::Seen(t) => ("seen", t.to.to_string()),
+            DepositEvent::Final(t) => ("final", t.to.to_string()),
+            DepositEvent::Orphaned(t) => ("orphaned", t.to.to_string()),
+        })
+        .collect()
+}
+
+#[test]
+fn the_real_bsc_busd_logs_decode_to_the_expected_transfers() {
+    let response: serde_json::Value = serde_json::from_str(include_str!(
+        "fixtures/evm/bsc_mainnet_BUSD_eth_getLogs_block_0x1b13c84.response.json"
+    ))
+    .unwrap();
+    let logs: Vec<Log> = serde_json::from_value(response["result"].clone()).unwrap();
+    let decoded: Vec<_> = logs.iter().filter_map(|l| transfers::decode(l).unwrap()).collect();
+    let expected: serde_json::Value = serde_json::from_str(include_str!(
+        "fixtures/evm/bsc_mainnet_BUSD_eth_getLogs_block_0x1b13c84.decoded_transfers.json"
+    ))
+    .unwrap();
+    let expected = expected["transfers"].as_array().unwrap();
+    assert_eq!(
+        (logs.len(), decoded.len()),
+        (11, expected.len()),
+        "9 transfers, 2 approvals skipped"
+    );
+    for (got, want) in decoded.iter().zip(expected) {
+        assert_eq!(got.log_index, want["logIndex"].as_u64().unwrap());
+        assert_eq!(format!("{:#x}", got.tx_hash), want["tx"].as_str().unwrap());
+        assert_eq!(got.from.to_string().to_lowercase(), want["from"].as_str().unwrap());
+        assert_eq!(got.to.to_string().to_lowercase(), want["to"].as_str().unwrap());
+        assert_eq!(got.value.to_string(), want["value_wei"].as_str().unwrap());
+        assert_eq!(
+            (got.block_number, got.token),
+            (0x1b13c84, address!("e9e7cea3dedca5984780bafc599bd69add087d56"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn deposits_go_final_once_and_a_reorged_transfer_never_does() {
+    let anvil = LocalAnvil::start().unwrap();
+    let p = provider(&anvil.url());
+    let token = deploy_token(&p).await;
+    let wallet = DepositWallet::from_xpub(&account_xpub(DEPOSIT_MNEMONIC).unwrap()).unwrap();
+    let (alice, bob) = (wallet.address(0).unwrap(), wallet.address(1).unwrap());
+    let start = p.get_block_number().await.unwrap() + 1;
+    let mut watcher = Watcher::new(config(anvil.url(), token), start).unwrap();
+    watcher.watch([(alice, 1), (bob, 2)]);
+
+    let hundred = U256::from(100) * U256::from(10).pow(U256::from(18));
+    pay(&p, token, alice, hundred).await;
+    pay(&p, token, PAYER, hundred).await; // not a deposit address: ignored
+    let events = watcher.step().await.unwrap();
+    assert_eq!(kinds(&events), [("seen", alice.to_string())]);
+    let DepositEvent::Seen(seen) = &events[0] else { unreachable!() };
+    assert_eq!((seen.value, seen.token), (hundred, token), "exact base units");
+    assert!(watcher.step().await.unwrap().is_empty(), "not final before 3 confirmations");
+    mine(&p, 3).await;
+    assert_eq!(kinds(&watcher.step().await.unwrap()), [("final", alice.to_string())]);
+
+    // a reorg: bob's transfer is mined, seen, then its block is reverted away
+    let snapshot: U256 = p.raw_request("evm_snapshot".into(), ()).await.unwrap();
+    pay(&p, token, bob, U256::from(7)).await;
+    assert_eq!(kinds(&watcher.step().await.unwrap()), [("seen", bob.to_string())]);
+    let reverted: bool = p.raw_request("evm_revert".into(), (snapshot,)).await.unwrap();
+    assert!(reverted);
+    mine(&p, 5).await; // the new chain grows past bob's old block, without it
+    assert_eq!(kinds(&watcher.step().await.unwrap()), [("orphaned", bob.to_string())]);
+    mine(&p, 5).await;
+    assert!(watcher.step().await.unwrap().is_empty(), "the rescan finds nothing to credit");
+
+    // a restart from the persisted resume point sees nothing again
+    let mut restarted = Watcher::new(config(anvil.url(), token), watcher.follower.resume_point()).unwrap();
+    restarted.watch([(alice, 1), (bob, 2)]);
+    assert!(restarted.step().await.unwrap().is_empty());
+    // and goes on: a new deposit after the restart is found
+    pay(&p, token, bob, U256::from(9)).await;
+    mine(&p, 3).await;
+    assert_eq!(
+        kinds(&restarted.step().await.unwrap()),
+        [("seen", bob.to_string()), ("final", bob.to_string())]
+    );
+}
+
+#[tokio::test]
+async fn a_dead_or_lying_rpc_endpoint_is_a_clear_error_and_the_watcher_recovers() {
+    let anvil = LocalAnvil::start().unwrap();
+    let p = provider(&anvil.url());
+    let token = deploy_token(&p).await;
+
+    let dead = format!("http://127.0.0.1:{}", herald_pipeline::testkit::free_port());
+    let err = Watcher::new(config(dead, token), 0).unwrap().step().await.unwrap_err();
+    assert!(format!("{err:#}").contains("eth_blockNumber"), "{err:#}");
+
+    // a proxy that answers the first two requests with garbage, then forwards to anvil
+    let upstream = anvil.url();
+    let served = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(move |body: String| {
+            let (upstream, served) = (upstream.clone(), served.clone());
+            async move {
+                if served.fetch_add(1, Ordering::SeqCst) < 2 {
+                    return r#"{"jsonrpc":"2.0","id":0,"result":{"not":"a block number"}}"#.to_string();
+                }
+                let client = reqwest::Client::new();
+                let resp = client
+                    .post(upstream)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                resp.text().await.unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let wallet = DepositWallet::from_xpub(&account_xpub(DEPOSIT_MNEMONIC).unwrap()).unwrap();
+    let alice = wallet.address(0).unwrap();
+    let mut watcher = Watcher::new(config(proxy, token), 0).unwrap();
+    watcher.watch([(alice, 1)]);
+    pay(&p, token, alice, U256::from(5)).await;
+    for _ in 0..2 {
+        let err = watcher.step().await.unwrap_err();
+        assert!(format!("{err:#}").contains("eth_blockNumber"), "{err:#}");
+    }
+    assert_eq!(kinds(&watcher.step().await.unwrap()), [("seen", alice.to_string())], "recovered");
+}
+
+#[tokio::test]
+async fn the_running_watcher_publishes_each_stage_once_and_resumes_where_it_stopped() {
+    use herald_pipeline::payments::addresses::assign;
+    use herald_pipeline::payments::watcher::{run, stored_resume_point};
+    use herald_schemas::{subjects, Deposit, DepositStage};
+    let Fixture {
+        env,
+        anvil,
+        p,
+        token,
+        wallet,
+        kv,
+    } = Fixture::start().await;
+    // alice asked for her address before the watcher started; bob asks while it runs
+    let alice = assign(&kv, &wallet, 1).await.unwrap().address;
+    let start = p.get_block_number().await.unwrap() + 1;
+    let spawn = |from: u64| {
+        let w = Watcher::new(config(anvil.url(), token), from).unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(run(
+            w,
+            wallet.clone(),
+            "bsc".into(),
+            env.js.clone(),
+            Duration::from_millis(100),
+            stop.clone(),
+        ));
+        stop
+    };
+    let first = spawn(start);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bob = assign(&kv, &wallet, 2).await.unwrap().address;
+    pay(&p, token, alice, U256::from(1234)).await;
+    mine(&p, 3).await;
+    let got = env
+        .messages(subjects::DEPOSITS_STREAM, "herald.deposits.>", 2, Duration::from_secs(10))
+        .await;
+    let got: Vec<Deposit> = got.iter().map(|m| herald_schemas::decode(&m.payload).unwrap()).collect();
+    assert_eq!(
+        got.iter().map(|d| d.stage).collect::<Vec<_>>(),
+        [DepositStage::Seen, DepositStage::Final]
+    );
+    assert_eq!(
+        (got[1].value.as_str(), got[1].to.as_str(), got[1].user_id),
+        ("1234", alice.to_string().as_str(), 1)
+    );
+    pay(&p, token, bob, U256::from(5)).await;
+    mine(&p, 3).await;
+    let got = env
+        .messages(subjects::DEPOSITS_STREAM, "herald.deposits.>", 4, Duration::from_secs(10))
+        .await;
+    let last: Deposit = herald_schemas::decode(&got[3].payload).unwrap();
+    assert_eq!(
+        (last.stage, last.user_id),
+        (DepositStage::Final, 2),
+        "an address assigned while running is watched"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.cancel();
+
+    // a restart resumes past the final deposits: nothing is published again
+    let resume = stored_resume_point(&env.js, "bsc").await.unwrap().expect("a stored cursor");
+    assert!(resume > last.block_number);
+    let second = spawn(resume);
+    mine(&p, 4).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(env.count(subjects::DEPOSITS_STREAM, "herald.deposits.>").await, 4);
+    second.cancel();
+}
+
+#[tokio::test]
+async fn each_user_gets_their_own_index_once_even_under_concurrent_requests() {
+    use herald_pipeline::payments::addresses::{all, assign};
+    let env = common::Env::start().await;
+    let kv = env.js.get_key_value(herald_schemas::subjects::WALLET_BUCKET).await.unwrap();
+    let wallet = DepositWallet::from_xpub(&account_xpub(DEPOSIT_MNEMONIC).unwrap()).unwrap();
+    // 20 users, each asking three times at once
+    let requests = (0..60).map(|i| {
+        let (kv, wallet) = (kv.clone(), wallet.clone());
+        async move { (i % 20, assign(&kv, &wallet, 1000 + i % 20).await.unwrap()) }
+    });
+    let got = futures::future::join_all(requests).await;
+    let mut per_user = std::collections::HashMap::new();
+    for (user, a) in &got {
+        assert_eq!(a.address, wallet.address(a.index).unwrap());
+        let first = per_user.entry(*user).or_insert(*a);
+        assert_eq!(first, a, "a user always gets the same address");
+    }
+    let mut indexes: Vec<u32> = per_user.values().map(|a| a.index).collect();
+    indexes.sort();
+    indexes.dedup();
+    assert_eq!(indexes.len(), 20, "no two users share an index");
+    let owners = all(&kv).await.unwrap();
+    for (user, a) in &per_user {
+        assert!(owners.contains(&(a.index, 1000 + *user)), "index {} maps back to its user", a.index);
+    }
+}
+
+#[tokio::test]
+async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
+    use herald_pipeline::payments::credit::{CreditStage, DepositToken};
+    use herald_pipeline::payments::ledger::Ledger;
+    use herald_pipeline::payments::watcher::run;
+    use herald_schemas::{subjects, OutboundMessage};
+    let Fixture {
+        env,
+        anvil,
+        p,
+        token,
+        wallet,
+        kv,
+    } = Fixture::start().await;
+    let alice = herald_pipeline::payments::addresses::assign(&kv, &wallet, 42)
+        .await
+        .unwrap()
+        .address;
+    let ledger = Ledger::open(env.js.clone()).await.unwrap();
+    let stage = CreditStage {
+        ledger: ledger.clone(),
+        tokens: [(
+            token,
+            DepositToken {
+                symbol: "BUSD".into(),
+                decimals: 18,
+            },
+        )]
+        .into(),
+        min_deposit: U256::from(10).pow(U256::from(18)), // 1 USD
+    };
+    env.spawn(stage, subjects::DEPOSITS_STREAM, "herald.deposits.>");
+    let from = p.get_block_number().await.unwrap() + 1;
+    let w = Watcher::new(config(anvil.url(), token), from).unwrap();
+    tokio::spawn(run(
+        w,
+        wallet,
+        "bsc".into(),
+        env.js.clone(),
+        Duration::from_millis(100),
+        env.shutdown.clone(),
+    ));
+
+    let one_busd = U256::from(10).pow(U256::from(18));
+    pay(&p, token, alice, U256::from(150) * one_busd).await;
+    pay(&p, token, alice, one_busd / U256::from(2)).await; // 0.50: below the minimum
+    mine(&p, 3).await;
+    let msgs = env
+        .messages(subjects::OUTBOUND_STREAM, &subjects::notify(42), 4, Duration::from_secs(15))
+        .await;
+    let texts: Vec<String> = msgs
+        .iter()
+        .map(|m| herald_schemas::decode::<OutboundMessage>(&m.payload).unwrap().text)
+        .collect();
+    assert!(texts[0].contains("150.00 BUSD") && texts[0].contains("seen"), "{texts:#?}");
+    assert!(
+        texts.iter().any(|t| t.contains("150.00 BUSD</b> credited. Balance: <b>150.00 USD")),
+        "{texts:#?}"
+    );
+    assert!(texts.iter().any(|t| t.contains("0.50 BUSD</b> is below the minimum")), "{texts:#?}");
+    assert_eq!(ledger.balance(42).await.unwrap().0, U256::from(150) * one_busd);
+
+    // every deposit event delivered again: nothing is credited twice
+    let sel = herald_pipeline::ops::replay::Selection {
+        stream: subjects::DEPOSITS_STREAM.into(),
+        ..Default::default()
+    };
+    let target = herald_pipeline::ops::replay::Target::Original;
+    herald_pipeline::ops::replay::replay(&env.js, &sel, &target, &Default::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(ledger.balance(42).await.unwrap().0, U256::from(150) * one_busd, "credited once");
+    assert_eq!(ledger.history(42, 10).await.unwrap().len(), 1);
+
+    // the admin's reconciliation: two final deposits on chain, one credited, one not
+    let payments = herald_pipeline::payments::Payments {
+        wallet: DepositWallet::from_xpub(&account_xpub(DEPOSIT_MNEMONIC).unwrap()).unwrap(),
+        addresses: kv.clone(),
+        ledger,
+        tokens: vec![("BUSD".into(), token)],
+        tiers: Vec::new(),
+        trial: Duration::ZERO,
+        coupons: env.js.get_key_value(subjects::COUPONS_BUCKET).await.unwrap(),
+        admins: vec![1],
+    };
+    let users = env.js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
+    let (report, _) = herald_pipeline::stages::updates::admin::answer(&payments, &users, "reconcile", 1)
+        .await
+        .unwrap();
+    assert!(
+        report.text.contains("final deposits on chain: 2\ncredited: 1\nnot credited: 1")
+            && report.text.contains("credits without a deposit: 0"),
+        "{}",
+        report.text
+    );
+}

@@ -1,0 +1,117 @@
+//! Deposits on BNB Smart Chain.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{one, Versioned};
+
+/// Where a deposit stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DepositStage {
+    /// In a block, not final: announce it, never credit it.
+    Seen,
+    /// Its block is final: credit it once, by [`Deposit::id`].
+    Final,
+    /// Its block was reorganised out before finality: never credited.
+    Orphaned,
+}
+
+impl DepositStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DepositStage::Seen => "seen",
+            DepositStage::Final => "final",
+            DepositStage::Orphaned => "orphaned",
+        }
+    }
+}
+
+/// A BEP-20 transfer to one of Herald's deposit addresses, on
+/// `herald.deposits.<stage>.<chain>`.
+///
+/// Amounts are token base units as a decimal string (a uint256 does not fit JSON
+/// numbers); addresses and hashes are 0x-prefixed hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Deposit {
+    #[serde(default = "one")]
+    pub v: u32,
+    pub stage: DepositStage,
+    /// `bsc` (chain id 56), or the configured chain name.
+    pub chain: String,
+    /// The token contract.
+    pub token: String,
+    pub from: String,
+    /// The deposit address.
+    pub to: String,
+    /// The user the address belongs to.
+    pub user_id: i64,
+    /// Base units, decimal.
+    pub value: String,
+    pub block_number: u64,
+    pub block_hash: String,
+    pub tx_hash: String,
+    pub log_index: u64,
+    /// When the watcher saw this stage (ms since epoch).
+    pub ts_ms: u64,
+}
+
+impl Deposit {
+    /// `<tx hash>:<log index>`: unique per transfer (the ledger's unique key).
+    pub fn id(&self) -> String {
+        format!("{}:{}", self.tx_hash, self.log_index)
+    }
+
+    /// `Nats-Msg-Id`: `<stage>:<tx hash>:<log index>:<block hash>` (a transfer re-included
+    /// in another block after a reorg is a new sighting).
+    pub fn msg_id(&self) -> String {
+        format!("{}:{}:{}", self.stage.as_str(), self.id(), self.block_hash)
+    }
+}
+
+impl Versioned for Deposit {
+    const VERSION: u32 = 1;
+    const SCHEMA_NAME: &'static str = "deposit";
+    fn version(&self) -> u32 {
+        self.v
+    }
+}
+
+/// Credit or debit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerKind {
+    Credit,
+    Debit,
+}
+
+/// One entry of a user's ledger, on `herald.ledger.<user_id>`: the subject is the user's
+/// whole history, and its last entry carries the balance.
+///
+/// Amounts are USD in 18-decimal base units (BSC's USDT and BUSD both have 18
+/// decimals), as decimal strings: never floats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LedgerEntry {
+    #[serde(default = "one")]
+    pub v: u32,
+    pub user_id: i64,
+    pub kind: LedgerKind,
+    /// Base units, decimal.
+    pub amount: String,
+    /// The balance after this entry, base units, decimal.
+    pub balance: String,
+    /// What it is for, unique per user: `deposit:<tx hash>:<log index>` for a credit,
+    /// `sub:<request>` for a subscription.
+    pub reference: String,
+    /// Shown to the user in `/balance`.
+    pub note: String,
+    pub ts_ms: u64,
+}
+
+impl Versioned for LedgerEntry {
+    const VERSION: u32 = 1;
+    const SCHEMA_NAME: &'static str = "ledger_entry";
+    fn version(&self) -> u32 {
+        self.v
+    }
+}
