@@ -37,6 +37,14 @@ async fn recorded_real_inputs_become_notifications() {
         "4 channel calls + 1 trending call + 5 Raydium pools + 3 multiplier alerts + the /calls reply \
          + /deposit, seen, credited, /subscribe, bought, /balance; Bob's FDV band keeps 4 calls + the same 3 alerts"
     );
+    let deposit = summary.deliveries.iter().find(|d| d.text.contains("Your deposit address")).unwrap();
+    let address = herald_loadtest::demo::payments::deposit_address(&deposit.text).unwrap();
+    assert_eq!(deposit.method, "sendPhoto", "/deposit answers with a photo");
+    assert_eq!(
+        deposit.photo_qr,
+        Some(address.to_string()),
+        "its QR code reads the address in the caption"
+    );
     let balance = &summary.balance.text;
     assert!(
         balance.contains("Balance: 5.00 USD")

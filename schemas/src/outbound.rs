@@ -41,6 +41,11 @@ pub struct OutboundMessage {
     /// When set, edit this message instead of sending a new one (inline keyboard menus).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edit_message_id: Option<i32>,
+    /// When set, the message goes out as a photo: a QR code (PNG) encoding this string,
+    /// with `text` as its caption, so `text` is then at most 1024 characters (Telegram's
+    /// caption limit). Used for deposit addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qr_code: Option<String>,
     pub priority: Priority,
     /// When the event that caused this message entered Herald (ms since epoch).
     pub origin_ts_ms: u64,

@@ -7,6 +7,7 @@
 //! only window in which a message can be sent twice (Telegram has no idempotency key).
 
 pub mod limits;
+pub mod qr;
 mod send;
 
 use std::sync::Arc;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use herald_schemas::OutboundMessage;
 use teloxide::prelude::*;
-use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ParseMode};
+use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, InputFile, MessageId, ParseMode};
 use teloxide::{ApiError, RequestError};
 
 /// What to do after a failed send.
@@ -54,7 +54,17 @@ fn keyboard(out: &OutboundMessage) -> Option<InlineKeyboardMarkup> {
     })
 }
 
-/// Sends (or edits, for menu updates) and returns Telegram's message id.
+/// The QR code image, or `None` (logged) when it cannot be made: the text alone still
+/// carries what the code encodes.
+fn qr_png(data: &str) -> Option<Vec<u8>> {
+    super::qr::png(data)
+        .map_err(|e| tracing::warn!(error = %e, "QR code not rendered; sending the text alone"))
+        .ok()
+}
+
+/// Sends (or edits, for menu updates) and returns Telegram's message id. A message with
+/// a `qr_code` goes out as a photo (`sendPhoto`) with its text as the caption; edits
+/// change the text only.
 pub async fn send(bot: &Bot, out: &OutboundMessage, paid_broadcast: bool) -> Result<i32, RequestError> {
     let chat = ChatId(out.chat_id);
     if let Some(id) = out.edit_message_id {
@@ -69,6 +79,19 @@ pub async fn send(bot: &Bot, out: &OutboundMessage, paid_broadcast: bool) -> Res
             Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(id),
             Err(e) => Err(e),
         };
+    }
+    if let Some(png) = out.qr_code.as_deref().and_then(qr_png) {
+        let mut req = bot
+            .send_photo(chat, InputFile::memory(png).file_name("qr.png"))
+            .caption(out.text.clone())
+            .parse_mode(ParseMode::Html);
+        if let Some(k) = keyboard(out) {
+            req = req.reply_markup(k);
+        }
+        if paid_broadcast {
+            req = req.allow_paid_broadcast(true);
+        }
+        return Ok(req.await?.id.0);
     }
     let mut req = bot.send_message(chat, out.text.clone()).parse_mode(ParseMode::Html);
     if let Some(k) = keyboard(out) {

@@ -170,6 +170,9 @@ pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<DemoSummary> {
             _ => "other",
         };
         println!("--- #{} to {who}, {}:\n{}", d.seq, d.method, strip_tags(&d.text));
+        if let Some(qr) = &d.photo_qr {
+            println!("[photo: a QR code reading {qr}]");
+        }
     }
     let mut per_chat = BTreeMap::new();
     for d in &deliveries[before..] {

@@ -2,8 +2,8 @@
 //! id 56) is seen, credited once final, and buys a subscription in the emulator.
 //!
 //! The chain: anvil with the OpenZeppelin ERC-20 fixture deployed as "BUSD". Deposit
-//! addresses derive from the xpub of anvil's well-known development mnemonic (a demo
-//! wallet, never one holding funds); finality is 3 confirmations, since anvil has no
+//! addresses derive from the xpub of a public test mnemonic (a demo wallet, never one
+//! holding funds); finality is 3 confirmations, since anvil has no
 //! `finalized` tag worth following.
 
 use std::time::Duration;
@@ -16,8 +16,9 @@ use super::ALICE;
 use crate::emulator::Delivery;
 use crate::stack::{callback_query, private_text, Stack};
 
-/// anvil's development mnemonic (public; its accounts are anvil's funded test accounts).
-const DEMO_MNEMONIC: &str = "test test test test test test test test test test test junk";
+/// The first BIP-39 test vector's mnemonic (public, for demos only): its addresses are not
+/// anvil's funded accounts, so the payer is not its own recipient.
+const DEMO_MNEMONIC: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
 /// Blocks on top of a transfer before it counts as final.
 const CONFIRMATIONS: u64 = 3;
 /// What Alice deposits: 20 BUSD, in base units (18 decimals).

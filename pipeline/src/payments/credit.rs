@@ -71,6 +71,7 @@ impl CreditStage {
             text,
             buttons: Vec::new(),
             edit_message_id: None,
+            qr_code: None,
             priority: Priority::Reply,
             origin_ts_ms: d.ts_ms,
         };

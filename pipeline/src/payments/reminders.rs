@@ -36,6 +36,7 @@ pub fn due(users: &[UserSettings], now_ms: u64) -> Vec<Output> {
                 text: format!("⏰ Your subscription ends in about {hours} h. /subscribe to extend it (time left is kept)."),
                 buttons: Vec::new(),
                 edit_message_id: None,
+                qr_code: None,
                 priority: Priority::Broadcast,
                 origin_ts_ms: now_ms,
             };

@@ -509,6 +509,7 @@ impl<S: CallStore> Stage for MultiplierStage<S> {
                     text,
                     buttons: Vec::new(),
                     edit_message_id: None,
+                    qr_code: None,
                     priority: Priority::Broadcast,
                     origin_ts_ms: p.ts_ms,
                 };

@@ -126,6 +126,7 @@ impl Stage for FanoutStage {
                     text: text.clone(),
                     buttons: Vec::new(),
                     edit_message_id: None,
+                    qr_code: None,
                     priority: Priority::Broadcast,
                     origin_ts_ms: signal.call.origin_ts_ms,
                 };

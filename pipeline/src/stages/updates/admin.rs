@@ -199,6 +199,7 @@ async fn broadcast(users: &async_nats::jetstream::kv::Store, text: &str, update_
                 text: html_escape(text),
                 buttons: Vec::new(),
                 edit_message_id: None,
+                qr_code: None,
                 priority: Priority::Broadcast,
                 origin_ts_ms: herald_schemas::now_ms(),
             };

@@ -22,10 +22,7 @@ pub fn parse_callback(data: &str) -> Option<usize> {
 /// ```
 pub fn page(calls: &[TrackedCall], total: usize, page: usize) -> Reply {
     if total == 0 {
-        return Reply {
-            text: "You have no tracked calls yet: every token you are notified about becomes one.".into(),
-            buttons: Vec::new(),
-        };
+        return Reply::plain("You have no tracked calls yet: every token you are notified about becomes one.");
     }
     let pages = total.div_ceil(PER_PAGE);
     let mut text = format!("<b>Your tracked calls</b> ({total}), page {} of {pages}\n", page + 1);
@@ -60,6 +57,7 @@ pub fn page(calls: &[TrackedCall], total: usize, page: usize) -> Reply {
     Reply {
         text,
         buttons: if row.is_empty() { Vec::new() } else { vec![row] },
+        ..Default::default()
     }
 }
 

@@ -179,11 +179,13 @@ pub fn apply_edit(f: &mut Filters, edit: FilterEdit) {
     }
 }
 
-/// A reply: HTML text and an optional inline keyboard.
-#[derive(Debug, Clone, PartialEq)]
+/// A reply: HTML text, an optional inline keyboard, and optionally a QR code sent as a
+/// photo with the text as its caption (see `OutboundMessage::qr_code`).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Reply {
     pub text: String,
     pub buttons: Vec<Vec<Button>>,
+    pub qr_code: Option<String>,
 }
 
 impl Reply {
@@ -195,7 +197,7 @@ impl Reply {
     fn text(t: impl Into<String>) -> Self {
         Reply {
             text: t.into(),
-            buttons: Vec::new(),
+            ..Default::default()
         }
     }
 }
@@ -332,7 +334,11 @@ pub fn menu(f: &Filters) -> Reply {
             .collect(),
         vec![b("Reset all".into(), "f:reset".into())],
     ];
-    Reply { text, buttons }
+    Reply {
+        text,
+        buttons,
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]

@@ -149,6 +149,7 @@ fn reply_output(update_id: i64, chat_id: i64, reply: Reply, edit_message_id: Opt
         text: reply.text,
         buttons: reply.buttons,
         edit_message_id,
+        qr_code: reply.qr_code,
         priority: Priority::Reply,
         origin_ts_ms: herald_schemas::now_ms(),
     };

@@ -19,7 +19,11 @@ pub fn offer(tiers: &[Tier], balance: U256, paid_until_ms: Option<u64>) -> Reply
         units(balance, LEDGER_DECIMALS)
     );
     for t in tiers {
-        let length = t.days.map(|d| format!("{d} days")).unwrap_or_else(|| "for good".into());
+        let length = match t.days {
+            Some(1) => "1 day".into(),
+            Some(d) => format!("{d} days"),
+            None => "for good".into(),
+        };
         text.push_str(&format!("\n• {}: {} USD, {length}", t.name, units(t.price, LEDGER_DECIMALS)));
     }
     text.push_str("\n\nPaid from your balance (/deposit to top it up).");
@@ -32,6 +36,7 @@ pub fn offer(tiers: &[Tier], balance: U256, paid_until_ms: Option<u64>) -> Reply
                 callback_data: format!("sub:{}", t.name),
             })
             .collect()],
+        ..Default::default()
     }
 }
 
@@ -90,7 +95,7 @@ pub async fn answer(p: &Payments, cmd: Command, user: &UserSettings, update_id: 
             if user.last_purchase.as_deref() == Some(reference.as_str()) {
                 // a redelivered purchase that went through: say so again, touch nothing
                 let text = format!("✅ {} subscription bought. {}", tier.name, status(user.paid_until_ms));
-                return Ok((Reply { text, buttons: Vec::new() }, None));
+                return Ok((Reply::plain(text), None));
             }
             // a coupon: one use taken now, given back if the purchase does not happen
             let coupon = match words.next() {
@@ -122,7 +127,7 @@ pub async fn answer(p: &Payments, cmd: Command, user: &UserSettings, update_id: 
                         units(price, LEDGER_DECIMALS),
                         units(balance, LEDGER_DECIMALS)
                     );
-                    return Ok((Reply { text, buttons: Vec::new() }, None));
+                    return Ok((Reply::plain(text), None));
                 }
                 Applied::Done(balance) => balance,
                 Applied::AlreadyApplied => p.ledger.balance(user_id).await?.0,
@@ -139,7 +144,7 @@ pub async fn answer(p: &Payments, cmd: Command, user: &UserSettings, update_id: 
                 units(balance, LEDGER_DECIMALS)
             );
             let changed = (new != *user).then_some(new);
-            (Reply { text, buttons: Vec::new() }, changed)
+            (Reply::plain(text), changed)
         }
         _ => anyhow::bail!("not a payments command"),
     })

@@ -7,13 +7,14 @@ use super::commands::Reply;
 use crate::payments::credit::{units, LEDGER_DECIMALS};
 use crate::stages::fanout::render::html_escape;
 
-/// The user's deposit address and the tokens it accepts.
+/// The user's deposit address and the tokens it accepts, with the address as a QR code.
 ///
 /// ```
 /// use alloy::primitives::Address;
 /// use herald_pipeline::stages::updates::wallet::deposit;
 /// let r = deposit(Address::repeat_byte(1), &[("USDT".into(), Address::repeat_byte(2))]);
 /// assert!(r.text.contains("0x0101010101010101010101010101010101010101") && r.text.contains("USDT"));
+/// assert_eq!(r.qr_code.as_deref(), Some("0x0101010101010101010101010101010101010101"));
 /// ```
 pub fn deposit(address: Address, tokens: &[(String, Address)]) -> Reply {
     let accepted: Vec<String> = tokens
@@ -26,7 +27,9 @@ pub fn deposit(address: Address, tokens: &[(String, Address)]) -> Reply {
              Send only these tokens:\n{}\n\nA transfer is announced when seen and credited once final.",
             accepted.join("\n")
         ),
-        buttons: Vec::new(),
+        // the bare checksummed address: every wallet's scanner reads it, whichever token is sent
+        qr_code: Some(address.to_string()),
+        ..Default::default()
     }
 }
 
@@ -54,5 +57,5 @@ pub fn balance(balance: U256, history: &[LedgerEntry]) -> Reply {
             html_escape(&e.note)
         ));
     }
-    Reply { text, buttons: Vec::new() }
+    Reply::plain(text)
 }

@@ -1,8 +1,11 @@
 //! A Telegram Bot API emulator.
 //!
-//! Bot API methods under `/bot<token>/<method>` (JSON, form or query parameters):
-//! `getMe`, `getUpdates` (long polling with offsets), `sendMessage`, `editMessageText`,
-//! `answerCallbackQuery`, `setWebhook`, `deleteWebhook`, `setMyCommands`. Limits as
+//! Bot API methods under `/bot<token>/<method>` (JSON, form, multipart or query
+//! parameters, see [`request`]):
+//! `getMe`, `getUpdates` (long polling with offsets), `sendMessage`, `sendPhoto` (an
+//! uploaded photo is checked as Telegram checks it and any QR code in it read, see
+//! [`photo`]), `editMessageText`, `answerCallbackQuery`, `setWebhook`, `deleteWebhook`,
+//! `setMyCommands`. Limits as
 //! Telegram documents them (core.telegram.org/bots/faq): 30 messages/s overall (1000/s
 //! with `allow_paid_broadcast`), 1/s per private chat, 20/min per group; a message over
 //! a limit gets HTTP 429 `{"ok":false,"error_code":429,"description":"Too Many Requests:
@@ -28,6 +31,9 @@ use axum::{Json, Router};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+pub mod photo;
+pub mod request;
 
 /// Emulated limits.
 #[derive(Debug, Clone, clap::Args)]
@@ -65,9 +71,13 @@ pub struct Delivery {
     pub method: String,
     pub chat_id: i64,
     pub message_id: i64,
+    /// The message text, or a photo's caption.
     pub text: String,
     #[serde(default)]
     pub reply_markup: Option<Value>,
+    /// For `sendPhoto`: the text of the QR code in the photo, as a phone would read it.
+    #[serde(default)]
+    pub photo_qr: Option<String>,
     pub at_ms: u64,
 }
 
@@ -222,52 +232,6 @@ fn err(code: u16, description: &str, retry_after: Option<u64>) -> Response {
     (StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST), Json(body)).into_response()
 }
 
-/// Parameters from the query string, a JSON body, or a form body.
-fn params(query: HashMap<String, String>, headers: &HeaderMap, body: &[u8]) -> Value {
-    let mut p: serde_json::Map<String, Value> = query.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-    let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if ct.starts_with("application/json") {
-        if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body) {
-            p.extend(m);
-        }
-    } else if ct.starts_with("application/x-www-form-urlencoded") {
-        if let Ok(m) = serde_urlencoded_pairs(body) {
-            p.extend(m.into_iter().map(|(k, v)| (k, Value::String(v))));
-        }
-    }
-    Value::Object(p)
-}
-
-fn serde_urlencoded_pairs(body: &[u8]) -> Result<Vec<(String, String)>, ()> {
-    let s = std::str::from_utf8(body).map_err(|_| ())?;
-    Ok(s.split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.replace('+', " ")))
-        .map(|(k, v)| (k, percent_decode(&v)))
-        .collect())
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn int(p: &Value, key: &str) -> Option<i64> {
     match p.get(key)? {
         Value::Number(n) => n.as_i64(),
@@ -292,13 +256,18 @@ async fn bot_api(
     if !bot.starts_with("bot") || bot.len() < 4 {
         return err(404, "Not Found", None);
     }
-    let p = params(q, &headers, &body);
+    let req = match request::parse(q, &headers, body).await {
+        Ok(req) => req,
+        Err(e) => return err(400, &format!("Bad Request: {e}"), None),
+    };
+    let p = &req.params;
     // Bot API method names are case-insensitive (teloxide sends `SendMessage`).
     match method.to_ascii_lowercase().as_str() {
         "getme" => ok(bot_user()),
-        "getupdates" => get_updates(&emu, &p).await,
-        "sendmessage" => send(&emu, "sendMessage", &p),
-        "editmessagetext" => send(&emu, "editMessageText", &p),
+        "getupdates" => get_updates(&emu, p).await,
+        "sendmessage" => send(&emu, "sendMessage", &req),
+        "sendphoto" => send(&emu, "sendPhoto", &req),
+        "editmessagetext" => send(&emu, "editMessageText", &req),
         "answercallbackquery" | "setwebhook" | "deletewebhook" | "setmycommands" => ok(json!(true)),
         "getwebhookinfo" => ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0})),
         _ => err(404, "Not Found: method not found", None),
@@ -334,16 +303,39 @@ fn retry_after(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
-fn send(emu: &Emu, method: &str, p: &Value) -> Response {
+/// The text (or caption) and the photo of a send, or Telegram's refusal.
+fn content(method: &str, req: &request::Request) -> Result<(String, Option<photo::Photo>), &'static str> {
+    let field = |name: &str| req.params.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
+    if method != "sendPhoto" {
+        let text = field("text");
+        return match text.chars().count() {
+            0 => Err("Bad Request: message text is empty"),
+            4097.. => Err("Bad Request: message is too long"),
+            _ => Ok((text, None)),
+        };
+    }
+    let caption = field("caption");
+    if caption.chars().count() > 1024 {
+        return Err("Bad Request: message caption is too long");
+    }
+    // an upload is the `photo` part itself, or a part named by `photo=attach://<name>`
+    let attached = field("photo").strip_prefix("attach://").and_then(|name| req.files.get(name));
+    match (req.files.get("photo").or(attached), req.params.get("photo")) {
+        (Some(upload), _) => Ok((caption, Some(photo::read(upload)?))),
+        (None, Some(Value::String(id))) if !id.starts_with("attach://") => Ok((caption, Some(photo::Photo::default()))), // a file_id or URL
+        _ => Err("Bad Request: there is no photo in the request"),
+    }
+}
+
+fn send(emu: &Emu, method: &str, req: &request::Request) -> Response {
+    let p = &req.params;
     let Some(chat_id) = int(p, "chat_id") else {
         return err(400, "Bad Request: chat_id is empty", None);
     };
-    let Some(text) = p.get("text").and_then(Value::as_str).filter(|t| !t.is_empty()) else {
-        return err(400, "Bad Request: message text is empty", None);
+    let (text, photo) = match content(method, req) {
+        Ok(c) => c,
+        Err(description) => return err(400, description, None),
     };
-    if text.chars().count() > 4096 {
-        return err(400, "Bad Request: message is too long", None);
-    }
     let injected = emu.failures.lock().unwrap().get_mut(&chat_id).and_then(|q| {
         let f = q.front_mut()?;
         f.times = f.times.saturating_sub(1);
@@ -382,8 +374,9 @@ fn send(emu: &Emu, method: &str, p: &Value) -> Response {
         method: method.to_string(),
         chat_id,
         message_id,
-        text: text.to_string(),
+        text: text.clone(),
         reply_markup,
+        photo_qr: photo.as_ref().and_then(|p| p.qr_text.clone()),
         at_ms: herald_schemas::now_ms(),
     };
     emu.deliveries.lock().unwrap().push(delivery);
@@ -393,7 +386,16 @@ fn send(emu: &Emu, method: &str, p: &Value) -> Response {
     } else {
         json!({"id": chat_id, "type": "supergroup", "title": "Group"})
     };
-    ok(json!({"message_id": message_id, "from": bot_user(), "chat": chat, "date": herald_schemas::now_ms() / 1000, "text": text}))
+    let mut message = json!({"message_id": message_id, "from": bot_user(), "chat": chat, "date": herald_schemas::now_ms() / 1000});
+    match photo {
+        Some(p) => {
+            let id = format!("emulator-photo-{message_id}");
+            message["photo"] = json!([{"file_id": id, "file_unique_id": id, "width": p.width, "height": p.height}]);
+            message["caption"] = json!(text);
+        }
+        None => message["text"] = json!(text),
+    }
+    ok(message)
 }
 
 fn refuse(emu: &Emu, status: u16, retry: u64) -> Response {
@@ -457,9 +459,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn form_bodies_decode() {
-        let pairs = serde_urlencoded_pairs(b"chat_id=5&text=hello+w%C3%B6rld").unwrap();
-        assert_eq!(pairs[1], ("text".to_string(), "hello wörld".to_string()));
+    fn retry_after_rounds_up() {
         assert_eq!(retry_after(Duration::from_millis(1500)), 2);
         assert_eq!(retry_after(Duration::from_secs(3)), 3);
     }
