@@ -21,7 +21,7 @@ use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
-use herald_pipeline::payments::credit::{CreditStage, DepositToken};
+use herald_pipeline::payments::credit::CreditStage;
 use herald_pipeline::payments::follow::DepositEvent;
 use herald_pipeline::payments::ledger::Ledger;
 use herald_pipeline::payments::wallet::{account_xpub, DepositWallet};
@@ -107,14 +107,7 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let stage = CreditStage {
         ledger: Ledger::open(js.clone()).await?,
-        tokens: [(
-            token,
-            DepositToken {
-                symbol: "BUSD".into(),
-                decimals: 18,
-            },
-        )]
-        .into(),
+        tokens: herald_pipeline::testkit::evm::busd_only(token),
         min_deposit: U256::ZERO,
     };
     let cfg = StageConfig::new(subjects::DEPOSITS_STREAM, "credit", vec!["herald.deposits.>".into()]);

@@ -140,14 +140,7 @@ async fn every_stage_is_compliant() {
     let busd: alloy::primitives::Address = "0xe9e7cea3dedca5984780bafc599bd69add087d56".parse().unwrap();
     let credit = herald_pipeline::payments::credit::CreditStage {
         ledger: herald_pipeline::payments::ledger::Ledger::open(env.js.clone()).await.unwrap(),
-        tokens: [(
-            busd,
-            herald_pipeline::payments::credit::DepositToken {
-                symbol: "BUSD".into(),
-                decimals: 18,
-            },
-        )]
-        .into(),
+        tokens: herald_pipeline::testkit::evm::busd_only(busd),
         min_deposit: alloy::primitives::U256::from(1),
     };
     let deposit = herald_schemas::Deposit {

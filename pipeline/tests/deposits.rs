@@ -315,7 +315,7 @@ async fn each_user_gets_their_own_index_once_even_under_concurrent_requests() {
 
 #[tokio::test]
 async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
-    use herald_pipeline::payments::credit::{CreditStage, DepositToken};
+    use herald_pipeline::payments::credit::CreditStage;
     use herald_pipeline::payments::ledger::Ledger;
     use herald_pipeline::payments::watcher::run;
     use herald_schemas::{subjects, OutboundMessage};
@@ -334,14 +334,7 @@ async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
     let ledger = Ledger::open(env.js.clone()).await.unwrap();
     let stage = CreditStage {
         ledger: ledger.clone(),
-        tokens: [(
-            token,
-            DepositToken {
-                symbol: "BUSD".into(),
-                decimals: 18,
-            },
-        )]
-        .into(),
+        tokens: herald_pipeline::testkit::evm::busd_only(token),
         min_deposit: U256::from(10).pow(U256::from(18)), // 1 USD
     };
     env.spawn(stage, subjects::DEPOSITS_STREAM, "herald.deposits.>");

@@ -13,6 +13,20 @@ alloy::sol! {
 /// anvil's first development account (unlocked): deploys and pays.
 pub const PAYER: Address = address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
 
+/// `token` as the credit stage's only accepted token: BUSD, 18 decimals (the fixture's).
+///
+/// ```
+/// let tokens = herald_pipeline::testkit::evm::busd_only(alloy::primitives::Address::ZERO);
+/// assert_eq!(tokens[&alloy::primitives::Address::ZERO].decimals, 18);
+/// ```
+pub fn busd_only(token: Address) -> std::collections::HashMap<Address, crate::payments::credit::DepositToken> {
+    let busd = crate::payments::credit::DepositToken {
+        symbol: "BUSD".into(),
+        decimals: 18,
+    };
+    [(token, busd)].into()
+}
+
 /// An HTTP provider for `url`. Errors: not a URL.
 pub fn provider(url: &str) -> anyhow::Result<RootProvider> {
     Ok(RootProvider::new_http(url.parse()?))
