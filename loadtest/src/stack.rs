@@ -174,7 +174,7 @@ impl Stack {
         .map(|s| s.to_string())
         .collect();
         let data = tempfile::tempdir()?; // a fresh tracked-call store, kept across restarts
-        pipeline_args.extend(["--store-path".to_string(), data.path().join("calls.redb").display().to_string()]);
+        pipeline_args.extend(["--store-path".to_string(), data.path().join("calls").display().to_string()]);
         pipeline_args.extend(opts.pipeline_args);
         let bm = free_port();
         let mut bot_args: Vec<String> = [

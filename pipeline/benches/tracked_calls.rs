@@ -112,8 +112,8 @@ async fn main() -> anyhow::Result<()> {
     let calls = arg("--calls", 10_000_000);
     let hot_calls = arg("--hot-calls", 1_000_000);
     let dir = tempfile::tempdir_in(std::env::var("HERALD_BENCH_DIR").unwrap_or_else(|_| ".".into()))?;
-    let path = dir.path().join("calls.redb");
-    println!("tracked calls on the embedded store (redb), {calls} calls, {PER_TOKEN} per token");
+    let path = dir.path().join("calls");
+    println!("tracked calls on the embedded store (fjall), {calls} calls, {PER_TOKEN} per token");
 
     // 1. write rate; plus one token tracked by 10,000 users for the decision figure
     let cache = arg("--cache-mb", 64) << 20; // the pipeline's default
@@ -178,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
     drop((stage, tracker));
 
     // 4. sustained updates/s with `hot_calls` calls, 256 updates in flight
-    let path = dir.path().join("hot.redb");
+    let path = dir.path().join("hot");
     let store = EmbeddedStore::open(&path)?;
     fill(&store, hot_calls, 0, PER_TOKEN).await;
     let tracker = Tracker::load(store, DEFAULT_THRESHOLDS.to_vec(), 0, 86_400_000).await?;

@@ -74,7 +74,7 @@ pub struct MetricsArgs {
 /// Tracked calls and multiplier alerts.
 #[derive(clap::Args, Debug, Clone)]
 pub struct TrackerArgs {
-    /// Where tracked calls live: `embedded` (a redb file, no server) or `scylla`.
+    /// Where tracked calls live: `embedded` (a fjall database, no server) or `scylla`.
     #[arg(long, env = "HERALD_STORE", value_enum, default_value_t = StoreKind::Embedded)]
     pub store: StoreKind,
     /// ScyllaDB contact points, `host:port` (with `--store scylla`).
@@ -86,12 +86,12 @@ pub struct TrackerArgs {
     /// Replication factor of the keyspace when Herald creates it.
     #[arg(long, env = "HERALD_SCYLLA_REPLICATION_FACTOR", default_value_t = 3)]
     pub scylla_replication_factor: u32,
-    /// The embedded tracked-call store (a redb file; one process opens it at a time, so
-    /// run the tracker stage in one pipeline process).
-    #[arg(long, env = "HERALD_STORE_PATH", default_value = "herald-data/calls.redb")]
+    /// The embedded tracked-call store (a fjall database directory; one process opens it
+    /// at a time, so run the tracker stage in one pipeline process).
+    #[arg(long, env = "HERALD_STORE_PATH", default_value = "herald-data/calls")]
     pub store_path: std::path::PathBuf,
-    /// Page cache of the embedded store, MiB (about 120 bytes a call; the OS page cache
-    /// serves what does not fit).
+    /// Block cache of the embedded store, MiB (it serves `/calls` and checkpoint reads;
+    /// the OS page cache serves what does not fit).
     #[arg(long, env = "HERALD_STORE_CACHE_MB", default_value_t = 64)]
     pub store_cache_mb: usize,
     /// Alert thresholds, multiples of the entry price, ascending.

@@ -97,7 +97,7 @@ async fn behaves_like_a_call_store<S: CallStore>(store: &S) {
 #[tokio::test]
 async fn the_embedded_store_behaves_like_a_call_store_and_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("calls.redb");
+    let path = dir.path().join("calls");
     let store = EmbeddedStore::open(&path).unwrap();
     behaves_like_a_call_store(&store).await;
     drop(store);

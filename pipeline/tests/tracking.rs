@@ -69,7 +69,7 @@ async fn alerts(env: &Env, at_least: usize) -> Vec<OutboundMessage> {
 async fn thresholds_alert_exactly_once_across_repeats_replays_and_restarts() {
     let env = Env::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("calls.redb");
+    let path = dir.path().join("calls");
     let first = CancellationToken::new();
     let tracker = start_tracker(&env, &path, &first).await;
     let tracked = TrackedCalls {
