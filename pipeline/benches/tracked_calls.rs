@@ -44,6 +44,19 @@ fn rss_bytes() -> u64 {
         * 1024
 }
 
+/// Bytes of the files under `dir`.
+fn disk_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => disk_bytes(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
+}
+
 /// A Solana-length token address for token number `i`.
 fn token(i: usize) -> String {
     format!("{i:0>40}pump")
@@ -122,8 +135,8 @@ async fn main() -> anyhow::Result<()> {
     let hot = calls / PER_TOKEN;
     fill(&store, 10_000, hot, 10_000).await;
     drop(store);
-    let size = std::fs::metadata(&path)?.len();
-    println!("write:   {rate:>10.0} calls/s   (file {:.2} GB)", size as f64 / 1e9);
+    let size = disk_bytes(&path);
+    println!("write:   {rate:>10.0} calls/s   (on disk {:.2} GB)", size as f64 / 1e9);
 
     // 2. index rebuild
     let before = rss_bytes();

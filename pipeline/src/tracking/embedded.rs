@@ -13,14 +13,17 @@
 //! costs one fsync, not one each.
 //!
 //! Keyspaces (keys are bytes that sort as their parts do, see [`keys`]):
-//! - `calls`: `<chain>:<token> 0x00 user_id` -> the call ([`Row`], postcard)
+//! - `calls`: `<chain>:<token> 0x00 user_id` -> the call as made ([`Row`], postcard)
+//! - `progress`: the same key -> the call's latest multiples and alerts ([`Reached`]),
+//!   written blind (no read before the write, what an LSM-tree does best) and merged
+//!   over the call when read
 //! - `by_user`: `user_id (u64::MAX - called_at_ms) <chain>:<token>` -> nothing
 //!   (`/calls`, newest first)
 //!
 //! Two inserts a call: retention scans `calls` hourly instead of keeping a time index (a
 //! third insert on every call to save a scan an hour).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -133,11 +136,38 @@ mod keys {
     }
 }
 
-/// The open database and its two keyspaces.
+/// The open database and its keyspaces.
 struct Db {
     db: Database,
     calls: Keyspace,
+    progress: Keyspace,
     by_user: Keyspace,
+}
+
+/// What a call reached since it was made: the `progress` keyspace's value.
+#[derive(Serialize, Deserialize)]
+struct Reached {
+    best_multiple: f64,
+    last_multiple: f64,
+    alerted: u8,
+}
+
+impl Reached {
+    fn encode(&self) -> anyhow::Result<Vec<u8>> {
+        Ok(postcard::to_extend(self, vec![ROW_VERSION])?)
+    }
+
+    /// Lays this over the call as made.
+    fn apply(bytes: &[u8], row: &mut Row) -> anyhow::Result<()> {
+        let reached: Reached = match bytes.split_first() {
+            Some((&ROW_VERSION, rest)) => postcard::from_bytes(rest)?,
+            _ => anyhow::bail!("stored progress has an unknown version"),
+        };
+        row.best_multiple = reached.best_multiple;
+        row.last_multiple = reached.last_multiple;
+        row.alerted = reached.alerted;
+        Ok(())
+    }
 }
 
 /// A fjall database (a directory) holding tracked calls.
@@ -176,10 +206,10 @@ fn writer(db: std::sync::Weak<Db>, queue: std::sync::mpsc::Receiver<(Write, Repl
     }
 }
 
-/// Applies a run of writes as one atomic, synced batch. Rows touched earlier in the run
-/// are read from `rows`, since the batch is not visible before its commit.
+/// Applies a run of writes as one atomic, synced batch. Calls inserted earlier in the
+/// run are known from `new_keys`, since the batch is not visible before its commit.
 fn apply<'a>(db: &Db, writes: impl Iterator<Item = &'a Write>) -> anyhow::Result<()> {
-    let mut rows: HashMap<Vec<u8>, Row> = HashMap::new();
+    let mut new_keys = HashSet::new();
     let mut batch = db.db.batch().durability(Some(PersistMode::SyncAll));
     for w in writes {
         match w {
@@ -187,32 +217,27 @@ fn apply<'a>(db: &Db, writes: impl Iterator<Item = &'a Write>) -> anyhow::Result
                 for c in new {
                     let token_key = c.token_key();
                     let key = keys::call(token_key.as_bytes(), c.user_id);
-                    // stored already (rare: the tracker inserts new calls): keep it
-                    if rows.contains_key(&key) || db.calls.contains_key(&key)? {
+                    // stored already (rare: the tracker inserts new calls): keep it; a
+                    // miss costs a bloom-filter probe per table, no read
+                    if new_keys.contains(&key) || db.calls.contains_key(&key)? {
                         continue;
                     }
                     batch.insert(&db.by_user, keys::by_user(c.user_id, c.called_at_ms, token_key.as_bytes()), []);
-                    rows.insert(key, Row::of(c));
+                    batch.insert(&db.calls, key.clone(), Row::of(c).encode()?);
+                    new_keys.insert(key);
                 }
             }
             Write::Progress(progress) => {
                 for p in progress {
-                    let key = keys::call(p.token_key.as_bytes(), p.user_id);
-                    let row = match rows.remove(&key) {
-                        Some(row) => Some(row),
-                        None => db.calls.get(&key)?.map(|v| Row::decode(&v)).transpose()?,
+                    let reached = Reached {
+                        best_multiple: p.best_multiple,
+                        last_multiple: p.last_multiple,
+                        alerted: p.alerted,
                     };
-                    let Some(mut row) = row else { continue };
-                    row.last_multiple = p.last_multiple;
-                    row.best_multiple = p.best_multiple;
-                    row.alerted = p.alerted;
-                    rows.insert(key, row);
+                    batch.insert(&db.progress, keys::call(p.token_key.as_bytes(), p.user_id), reached.encode()?);
                 }
             }
         }
-    }
-    for (key, row) in rows {
-        batch.insert(&db.calls, key, row.encode()?);
     }
     batch.commit()?;
     Ok(())
@@ -234,8 +259,14 @@ impl EmbeddedStore {
             .open()
             .map_err(|e| anyhow::anyhow!("opening the tracked-call store {}: {e}", path.display()))?;
         let calls = db.keyspace("calls.v4", KeyspaceCreateOptions::default)?;
+        let progress = db.keyspace("progress.v4", KeyspaceCreateOptions::default)?;
         let by_user = db.keyspace("by_user.v4", KeyspaceCreateOptions::default)?;
-        let db = Arc::new(Db { db, calls, by_user });
+        let db = Arc::new(Db {
+            db,
+            calls,
+            progress,
+            by_user,
+        });
         let (writes, queue) = std::sync::mpsc::channel();
         let writer_db = Arc::downgrade(&db);
         std::thread::Builder::new()
@@ -258,12 +289,37 @@ impl EmbeddedStore {
     }
 }
 
-/// Every stored call, in key order, with its key.
+/// Every stored call with its progress, in key order, with its key: a merge join of
+/// `calls` and `progress` (both sorted by the same key).
 fn all_calls(db: &Db) -> impl Iterator<Item = anyhow::Result<(Vec<u8>, Row)>> + '_ {
-    db.calls.iter().map(|guard| {
+    let mut progress = db.progress.iter().map(|g| g.into_inner()).peekable();
+    db.calls.iter().map(move |guard| {
         let (k, v) = guard.into_inner()?;
-        Ok((k.to_vec(), Row::decode(&v)?))
+        let mut row = Row::decode(&v)?;
+        // progress of calls gone since (expired) sorts before this key: skip it
+        while let Some(Ok((pk, _))) = progress.peek() {
+            if pk.as_ref() >= k.as_ref() {
+                break;
+            }
+            progress.next();
+        }
+        match progress.peek() {
+            Some(Ok((pk, pv))) if pk.as_ref() == k.as_ref() => Reached::apply(pv, &mut row)?,
+            Some(Err(_)) => progress.next().transpose().map(|_| ())?,
+            _ => {}
+        }
+        Ok((k.to_vec(), row))
     })
+}
+
+/// One call by key, with its progress.
+fn get_call(db: &Db, key: &[u8]) -> anyhow::Result<Option<Row>> {
+    let Some(v) = db.calls.get(key)? else { return Ok(None) };
+    let mut row = Row::decode(&v)?;
+    if let Some(p) = db.progress.get(key)? {
+        Reached::apply(&p, &mut row)?;
+    }
+    Ok(Some(row))
 }
 
 /// Scans `calls` in key order on a blocking thread, sending chunks of 4096 calls made at
@@ -320,8 +376,8 @@ impl CallStore for EmbeddedStore {
                 let key = guard.key()?;
                 if total >= offset && page.len() < limit {
                     let token_key = keys::by_user_token(&key).ok_or_else(|| anyhow::anyhow!("malformed by_user key"))?;
-                    if let Some(v) = db.calls.get(keys::call(token_key, user_id))? {
-                        page.push(Row::decode(&v)?.into_call(token_key, user_id));
+                    if let Some(row) = get_call(db, &keys::call(token_key, user_id))? {
+                        page.push(row.into_call(token_key, user_id));
                     }
                 }
                 total += 1;
@@ -343,6 +399,7 @@ impl CallStore for EmbeddedStore {
                 }
                 let (token_key, user_id) = keys::split_call(&key).ok_or_else(|| anyhow::anyhow!("malformed call key"))?;
                 batch.remove(&db.by_user, keys::by_user(user_id, row.called_at_ms, token_key));
+                batch.remove(&db.progress, key.clone());
                 batch.remove(&db.calls, key);
                 removed += 1;
                 if batch.len() >= 1 << 17 {
