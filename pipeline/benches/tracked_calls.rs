@@ -10,7 +10,7 @@
 //! 4. sustained price updates/s through the tracker's decide + commit with `--hot-calls`
 //!    calls (default 1,000,000: 10,000 tokens x 100 users), prices on a random walk.
 //!
-//! Run: `cargo bench -p herald-pipeline --bench tracked_calls` (about 10 minutes on 2
+//! Run: `cargo bench -p herald-pipeline --bench tracked_calls` (about 2 minutes on 2
 //! cores; `-- --calls 1000000` for a quick pass). Stages 3-4 measure the tracker
 //! without NATS; `loadtest bench --scenario prices` measures the path through NATS.
 

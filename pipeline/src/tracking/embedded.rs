@@ -423,7 +423,10 @@ mod tests {
         assert!(keys::int(-5) < keys::int(-1) && keys::int(-1) < keys::int(0) && keys::int(0) < keys::int(7));
         let k = keys::call(b"solana:Tok", -42);
         assert_eq!(keys::split_call(&k), Some((&b"solana:Tok"[..], -42)));
-        assert!(keys::call(b"solana:A", i64::MAX) < keys::call(b"solana:AB", i64::MIN), "a token's calls stay together");
+        assert!(
+            keys::call(b"solana:A", i64::MAX) < keys::call(b"solana:AB", i64::MIN),
+            "a token's calls stay together"
+        );
         let newer = keys::by_user(7, 2_000, b"bsc:X");
         assert!(newer < keys::by_user(7, 1_000, b"bsc:X") && newer > keys::by_user(6, 0, b"bsc:X"));
         assert_eq!(keys::by_user_token(&newer), Some(&b"bsc:X"[..]));
