@@ -403,3 +403,23 @@ async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
         report.text
     );
 }
+
+/// Public BSC endpoints are HTTPS: the watcher must speak TLS to them. A server that
+/// answers in plain text breaks the handshake, which only a TLS client notices.
+#[tokio::test]
+async fn an_https_endpoint_is_spoken_to_over_tls() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            use tokio::io::AsyncWriteExt;
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await;
+        }
+    });
+    let err = Watcher::new(config(url, Address::ZERO), 0).unwrap().head().await.unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("received corrupt message"),
+        "a TLS client rejects the plain-text answer: {err}"
+    );
+}

@@ -8,6 +8,7 @@
 //! beyond that a request asks for every `Transfer` of the tokens and the watcher
 //! filters locally (a topic list of 100,000 addresses is more than nodes accept).
 
+use anyhow::Context;
 use std::collections::{BTreeSet, HashMap};
 
 use alloy::eips::BlockNumberOrTag;
@@ -50,14 +51,33 @@ pub struct Watcher {
     pub rpc_calls: u64,
 }
 
+/// A JSON-RPC provider over HTTP or HTTPS. TLS is rustls with the ring crypto provider,
+/// installed as the process default on first use (alloy's reqwest would otherwise bring
+/// aws-lc, a long C build); certificates are checked against the system's roots.
+///
+/// Errors: `url` is not a URL.
+///
+/// ```
+/// let p = herald_pipeline::payments::watcher::provider("https://bsc-dataseed.bnbchain.org").unwrap();
+/// assert!(herald_pipeline::payments::watcher::provider("not a url").is_err());
+/// ```
+pub fn provider(url: &str) -> anyhow::Result<RootProvider> {
+    static TLS: std::sync::Once = std::sync::Once::new();
+    TLS.call_once(|| {
+        // an error means some other provider is the default already: fine too
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    let url = url.parse().map_err(|e| anyhow::anyhow!("RPC URL {url:?}: {e}"))?;
+    Ok(RootProvider::new_http(url))
+}
+
 impl Watcher {
     /// A watcher that starts scanning at block `from`.
     ///
     /// Errors: `rpc_url` is not a URL.
     pub fn new(cfg: WatcherConfig, from: u64) -> anyhow::Result<Self> {
-        let url = cfg.rpc_url.parse().map_err(|e| anyhow::anyhow!("RPC URL {:?}: {e}", cfg.rpc_url))?;
         Ok(Watcher {
-            provider: RootProvider::new_http(url),
+            provider: provider(&cfg.rpc_url)?,
             cfg,
             follower: Follower::new(from),
             owners: HashMap::new(),
@@ -69,10 +89,7 @@ impl Watcher {
     ///
     /// Errors: the RPC request failed.
     pub async fn head(&self) -> anyhow::Result<u64> {
-        self.provider
-            .get_block_number()
-            .await
-            .map_err(|e| anyhow::anyhow!("eth_blockNumber: {e}"))
+        self.provider.get_block_number().await.context("eth_blockNumber")
     }
 
     /// Adds deposit addresses to watch, each with its user.
@@ -92,11 +109,7 @@ impl Watcher {
     /// part not done, so the next round goes on from there.
     pub async fn step(&mut self) -> anyhow::Result<Vec<DepositEvent>> {
         self.rpc_calls += 1;
-        let head = self
-            .provider
-            .get_block_number()
-            .await
-            .map_err(|e| anyhow::anyhow!("eth_blockNumber: {e}"))?;
+        let head = self.head().await?;
         let final_block = self.final_block(head).await?;
         let mut events = Vec::new();
         while self.follower.cursor <= head {
@@ -144,7 +157,7 @@ impl Watcher {
             .provider
             .get_block_by_number(n.into())
             .await
-            .map_err(|e| anyhow::anyhow!("eth_getBlockByNumber({n}): {e}"))?;
+            .with_context(|| format!("eth_getBlockByNumber({n})"))?;
         Ok(block.map(|b| b.header.hash))
     }
 
@@ -166,7 +179,7 @@ impl Watcher {
             .provider
             .get_logs(&filter)
             .await
-            .map_err(|e| anyhow::anyhow!("eth_getLogs({from}..={to}): {e}"))?;
+            .with_context(|| format!("eth_getLogs({from}..={to})"))?;
         let mut found = Vec::new();
         for log in &logs {
             match transfers::decode(log) {

@@ -27,10 +27,7 @@ pub fn busd_only(token: Address) -> std::collections::HashMap<Address, crate::pa
     [(token, busd)].into()
 }
 
-/// An HTTP provider for `url`. Errors: not a URL.
-pub fn provider(url: &str) -> anyhow::Result<RootProvider> {
-    Ok(RootProvider::new_http(url.parse()?))
-}
+pub use crate::payments::watcher::provider;
 
 async fn send(p: &RootProvider, tx: TransactionRequest) -> anyhow::Result<TransactionReceipt> {
     Ok(p.send_transaction(tx.from(PAYER)).await?.get_receipt().await?)
