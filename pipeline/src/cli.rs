@@ -340,8 +340,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             shutdown.clone(),
         ));
     }
+    let accepted = args.payments.accepted_tokens()?;
     let payments = match &args.payments.deposit_xpub {
-        Some(xpub) => Some(Arc::new(deposits(&js, &args.payments, xpub).await?)),
+        Some(xpub) => Some(Arc::new(deposits(&js, &args.payments, &accepted, xpub).await?)),
         None => None,
     };
     if let (true, Some(_)) = (wants("credit"), &payments) {
@@ -354,16 +355,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         ));
     }
     if let (true, Some(p)) = (wants("credit"), &payments) {
-        use herald_pipeline::config::{parse_deposit_token, parse_usd};
         let stage = herald_pipeline::payments::credit::CreditStage {
             ledger: p.ledger.clone(),
-            tokens: args
-                .payments
-                .deposit_tokens
-                .iter()
-                .map(|t| parse_deposit_token(t))
-                .collect::<anyhow::Result<_>>()?,
-            min_deposit: parse_usd(&args.payments.min_deposit_usd)?,
+            tokens: accepted.iter().cloned().collect(),
+            min_deposit: herald_pipeline::config::parse_usd(&args.payments.min_deposit_usd)?,
         };
         tasks.spawn(run_stage(
             connect().await?,
@@ -520,14 +515,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 async fn deposits(
     js: &async_nats::jetstream::Context,
     args: &herald_pipeline::config::PaymentsArgs,
+    accepted: &[(alloy::primitives::Address, herald_pipeline::payments::credit::DepositToken)],
     xpub: &str,
 ) -> anyhow::Result<herald_pipeline::payments::Payments> {
     use herald_pipeline::payments::{ledger::Ledger, wallet::DepositWallet, Payments};
-    let tokens = args
-        .deposit_tokens
-        .iter()
-        .map(|t| herald_pipeline::config::parse_deposit_token(t).map(|(address, token)| (token.symbol, address)))
-        .collect::<anyhow::Result<_>>()?;
+    let tokens = accepted.iter().map(|(address, t)| (t.symbol.clone(), *address)).collect();
     Ok(Payments {
         wallet: DepositWallet::from_xpub(xpub)?,
         addresses: js.get_key_value(subjects::WALLET_BUCKET).await?,

@@ -185,6 +185,15 @@ pub struct PaymentsArgs {
     pub max_block_range: u64,
 }
 
+impl PaymentsArgs {
+    /// `--deposit-tokens`, parsed, in the order given.
+    ///
+    /// Errors: a token is not `SYMBOL:contract:decimals` (see [`parse_deposit_token`]).
+    pub fn accepted_tokens(&self) -> anyhow::Result<Vec<(alloy::primitives::Address, crate::payments::credit::DepositToken)>> {
+        self.deposit_tokens.iter().map(|t| parse_deposit_token(t)).collect()
+    }
+}
+
 /// A USD amount (`12`, `0.5`) in 18-decimal ledger units, exactly.
 ///
 /// ```
