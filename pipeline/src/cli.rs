@@ -331,7 +331,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             users,
             channels,
             state: token_state().await?,
-            require_subscription: args.payments.require_subscription,
+            require_subscription: args.payments.signals_need_subscription(),
         });
         tasks.spawn(run_stage(
             connect().await?,

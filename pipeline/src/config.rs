@@ -162,9 +162,10 @@ pub struct PaymentsArgs {
     /// Telegram user ids allowed to use `/admin`, comma-separated.
     #[arg(long, env = "HERALD_ADMIN_IDS", value_delimiter = ',')]
     pub admin_ids: Vec<i64>,
-    /// Signals go only to users with an active subscription or trial.
-    #[arg(long, env = "HERALD_REQUIRE_SUBSCRIPTION")]
-    pub require_subscription: bool,
+    /// Send signals to every user. Without it, once deposits are on (`--deposit-xpub`),
+    /// signals go only to users with an active subscription or trial.
+    #[arg(long, env = "HERALD_FREE_SIGNALS")]
+    pub free_signals: bool,
     /// Free trial for new users, days.
     #[arg(long, env = "HERALD_TRIAL_DAYS", default_value_t = 3)]
     pub trial_days: u64,
@@ -186,6 +187,12 @@ pub struct PaymentsArgs {
 }
 
 impl PaymentsArgs {
+    /// Whether fan-out sends signals to subscribers (and users in trial) only: with
+    /// deposits on, unless `--free-signals`.
+    pub fn signals_need_subscription(&self) -> bool {
+        self.deposit_xpub.is_some() && !self.free_signals
+    }
+
     /// `--deposit-tokens`, parsed, in the order given.
     ///
     /// Errors: a token is not `SYMBOL:contract:decimals` (see [`parse_deposit_token`]).
@@ -233,4 +240,28 @@ pub fn parse_deposit_token(s: &str) -> anyhow::Result<(alloy::primitives::Addres
             decimals: decimals.parse()?,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        payments: super::PaymentsArgs,
+    }
+
+    fn gated(args: &[&str]) -> bool {
+        Cli::parse_from(["pipeline"].iter().chain(args))
+            .payments
+            .signals_need_subscription()
+    }
+
+    #[test]
+    fn signals_need_a_subscription_once_deposits_are_on_unless_free() {
+        assert!(!gated(&[]), "no deposits: nobody could pay");
+        assert!(gated(&["--deposit-xpub", "xpub"]));
+        assert!(!gated(&["--deposit-xpub", "xpub", "--free-signals"]));
+    }
 }
