@@ -423,3 +423,59 @@ async fn an_https_endpoint_is_spoken_to_over_tls() {
         "a TLS client rejects the plain-text answer: {err}"
     );
 }
+
+/// The other half of the wallet: alloy's signer derives the same addresses from the
+/// mnemonic as the pipeline does from the xpub, and its key moves a deposit out.
+#[tokio::test]
+async fn deposits_can_be_moved_out_with_the_key_alloy_derives_from_the_mnemonic() {
+    use alloy::network::EthereumWallet;
+    use alloy::providers::ProviderBuilder;
+    use alloy::signers::local::{coins_bip39::English, MnemonicBuilder};
+    use alloy::sol_types::SolCall;
+    alloy::sol! { function transfer(address to, uint256 amount) returns (bool); }
+
+    let wallet = DepositWallet::from_xpub(&account_xpub(DEPOSIT_MNEMONIC).unwrap()).unwrap();
+    let signer = |i: u32| {
+        MnemonicBuilder::<English>::default()
+            .phrase(DEPOSIT_MNEMONIC)
+            .index(i)
+            .unwrap()
+            .build()
+            .unwrap()
+    };
+    for i in [0, 1, 7, 1000] {
+        assert_eq!(signer(i).address(), wallet.address(i).unwrap(), "index {i}");
+    }
+
+    let anvil = LocalAnvil::start().unwrap();
+    let p = provider(&anvil.url());
+    let token = deploy_token(&p).await;
+    let deposit = wallet.address(7).unwrap();
+    pay(&p, token, deposit, U256::from(500)).await;
+    // gas for the deposit address, as a sweeper tops it up first
+    let _: serde_json::Value = p
+        .raw_request("anvil_setBalance".into(), (deposit, U256::from(10).pow(U256::from(18))))
+        .await
+        .unwrap();
+    let treasury = address!("000000000000000000000000000000000000dEaD");
+    let sweeper = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer(7)))
+        .connect_http(anvil.url().parse().unwrap());
+    let tx = alloy::rpc::types::TransactionRequest::default().to(token).input(
+        transferCall {
+            to: treasury,
+            amount: U256::from(500),
+        }
+        .abi_encode()
+        .into(),
+    );
+    let receipt = sweeper.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+    assert!(receipt.status(), "the deposit address's own key signed the transfer");
+    let moved = receipt
+        .inner
+        .logs()
+        .iter()
+        .filter_map(|l| transfers::decode(l).unwrap())
+        .find(|t| t.from == deposit);
+    assert_eq!(moved.map(|t| (t.to, t.value)), Some((treasury, U256::from(500))));
+}
