@@ -98,8 +98,8 @@ struct ReplayArgs {
     /// Publish every message to this subject instead of its own.
     #[arg(long, conflicts_with = "to_stage")]
     to: Option<String>,
-    /// Replay into this stage (dedup, fanout, updates): the stream must be the one the
-    /// stage consumes; messages keep their subjects.
+    /// Replay into this stage (dedup, fanout, updates, track, multiplier, credit): the
+    /// stream must be the one the stage consumes; messages keep their subjects.
     #[arg(long)]
     to_stage: Option<String>,
     /// Messages per second (default: as fast as acknowledgements allow).
@@ -146,7 +146,10 @@ fn stage_stream(stage: &str) -> anyhow::Result<&'static str> {
         "dedup" => subjects::CALLS_STREAM,
         "fanout" => subjects::SIGNALS_STREAM,
         "updates" => subjects::UPDATES_STREAM,
-        other => anyhow::bail!("unknown stage {other:?}: dedup, fanout or updates"),
+        "track" => subjects::TRACKED_STREAM,
+        "multiplier" => subjects::PRICES_STREAM,
+        "credit" => subjects::DEPOSITS_STREAM,
+        other => anyhow::bail!("unknown stage {other:?}: dedup, fanout, updates, track, multiplier or credit"),
     })
 }
 

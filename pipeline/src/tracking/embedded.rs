@@ -246,7 +246,8 @@ fn apply<'a>(db: &Db, writes: impl Iterator<Item = &'a Write>) -> anyhow::Result
 impl EmbeddedStore {
     /// Opens (or creates) the store in the directory `path`.
     ///
-    /// Errors: the directory holds something else, or another process has it open.
+    /// Errors: `path` is a file (a redb store of an earlier version: the message says how
+    /// to move on), the directory holds something else, or another process has it open.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         Self::open_with_cache(path, 64 << 20)
     }
@@ -254,6 +255,13 @@ impl EmbeddedStore {
     /// [`Self::open`] with a block cache of `cache_bytes` (fewer reads for `/calls` and
     /// checkpoints when the store outgrows it).
     pub fn open_with_cache(path: &Path, cache_bytes: usize) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            !path.is_file(),
+            "{} is a file: a tracked-call store from before Herald moved to fjall (a redb file). \
+             Move it away and point --store-path at a directory; to re-track the calls, replay the \
+             TRACKED stream: `pipeline replay --stream TRACKED --since 30d --to-stage track`",
+            path.display()
+        );
         let db = Database::builder(path)
             .cache_size(cache_bytes as u64)
             .open()
@@ -416,7 +424,16 @@ impl CallStore for EmbeddedStore {
 
 #[cfg(test)]
 mod tests {
-    use super::keys;
+    use super::{keys, EmbeddedStore};
+
+    #[test]
+    fn an_old_redb_file_is_refused_with_the_way_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("calls.redb");
+        std::fs::write(&old, b"redb").unwrap();
+        let err = EmbeddedStore::open(&old).err().expect("refused").to_string();
+        assert!(err.contains("replay --stream TRACKED"), "{err}");
+    }
 
     #[test]
     fn keys_sort_as_their_parts_and_split_back() {
