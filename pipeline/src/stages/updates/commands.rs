@@ -59,7 +59,7 @@ pub const HELP: &str = "<b>Herald</b> sends you new token calls that pass your f
 /filters chains solana,bsc — only these chains (<code>all</code> for every chain)\n\
 /filters reset — no filters\n\
 /calls — your tracked calls: entry price, current and best multiple\n\
-/deposit — your BEP-20 deposit address (USDT, BUSD)\n\
+/deposit — your BEP-20 deposit address and the tokens it takes\n\
 /balance — your balance and its history\n\
 /subscribe — subscription tiers, paid from your balance (<code>/subscribe weekly CODE</code> with a coupon)\n\
 /pause — stop notifications\n\
