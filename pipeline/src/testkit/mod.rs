@@ -72,6 +72,39 @@ fn server_conf(store_dir: &std::path::Path) -> String {
         .join("\n")
 }
 
+/// A server process on a free loopback port with a temporary directory, killed on drop.
+struct LocalServer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalServer {
+    /// Runs `bin` with the arguments `args(port, dir)` gives and waits until it listens.
+    ///
+    /// Errors: the binary is missing (install with `scripts/install-deps`) or it exited.
+    fn start(bin: &str, args: impl FnOnce(u16, &std::path::Path) -> anyhow::Result<Vec<String>>) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port();
+        let child = Command::new(bin)
+            .args(args(port, dir.path())?)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot start {bin}: {e}; run scripts/install-deps"))?;
+        let mut server = LocalServer { child, port, _dir: dir };
+        wait_for_port(port, bin, &mut server.child)?;
+        Ok(server)
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A nats-server with JetStream (the limits of `nats/nats-server.conf`), file storage in
 /// a temporary directory.
 ///
@@ -81,65 +114,44 @@ fn server_conf(store_dir: &std::path::Path) -> String {
 /// println!("{} {}", nats.url(), redis.url());
 /// # anyhow::Ok(())
 /// ```
-pub struct LocalNats {
-    child: Child,
-    pub port: u16,
-    _dir: tempfile::TempDir,
-}
+pub struct LocalNats(LocalServer);
 
 impl LocalNats {
     /// Starts the server and waits until it accepts connections.
     ///
     /// Errors: the binary is missing (install with `scripts/install-deps`) or it exited.
     pub fn start() -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let port = free_port();
-        let child = Self::spawn(port, &dir)?;
-        let mut nats = LocalNats { child, port, _dir: dir };
-        wait_for_port(port, "nats-server", &mut nats.child)?;
-        Ok(nats)
-    }
-
-    fn spawn(port: u16, dir: &tempfile::TempDir) -> anyhow::Result<Child> {
-        let bin = nats_server_binary();
-        let conf = dir.path().join("nats-server.conf");
-        std::fs::write(&conf, server_conf(dir.path()))?;
-        Command::new(&bin)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-c"])
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| anyhow::anyhow!("cannot start {bin}: {e}; run scripts/install-deps"))
+        let server = LocalServer::start(&nats_server_binary(), |port, dir| {
+            let conf = dir.join("nats-server.conf");
+            std::fs::write(&conf, server_conf(dir))?;
+            Ok(vec![
+                "-a".into(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                port.to_string(),
+                "-c".into(),
+                conf.display().to_string(),
+            ])
+        })?;
+        Ok(LocalNats(server))
     }
 
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("nats://127.0.0.1:{}", self.0.port)
     }
 }
 
-impl Drop for LocalNats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A redis-server keeping nothing on disk.
-pub struct LocalRedis {
-    child: Child,
-    pub port: u16,
-    _dir: tempfile::TempDir,
-}
+/// A redis-server keeping nothing on disk (`$HERALD_REDIS_SERVER` or `redis-server`).
+pub struct LocalRedis(LocalServer);
 
 impl LocalRedis {
     /// Starts the server and waits until it accepts connections.
+    ///
+    /// Errors: the binary is missing (install with `scripts/install-deps`) or it exited.
     pub fn start() -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let port = free_port();
         let bin = std::env::var("HERALD_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        let child = Command::new(&bin)
-            .args([
+        let server = LocalServer::start(&bin, |port, dir| {
+            let args = [
                 "--bind",
                 "127.0.0.1",
                 "--port",
@@ -149,62 +161,39 @@ impl LocalRedis {
                 "--appendonly",
                 "no",
                 "--dir",
-            ])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| anyhow::anyhow!("cannot start {bin}: {e}; run scripts/install-deps"))?;
-        let mut redis = LocalRedis { child, port, _dir: dir };
-        wait_for_port(port, "redis-server", &mut redis.child)?;
-        Ok(redis)
+            ];
+            Ok(args.iter().map(|a| a.to_string()).chain([dir.display().to_string()]).collect())
+        })?;
+        Ok(LocalRedis(server))
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for LocalRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        format!("redis://127.0.0.1:{}", self.0.port)
     }
 }
 
 /// An anvil node (a local EVM chain, npm `@foundry-rs/anvil`; `$HERALD_ANVIL` or
 /// `anvil` from `PATH`): mines a block per transaction, its ten accounts unlocked (the
 /// development mnemonic `test test ... junk`).
-pub struct LocalAnvil {
-    child: Child,
-    pub port: u16,
-}
+pub struct LocalAnvil(LocalServer);
 
 impl LocalAnvil {
     /// Starts the node (chain id 56, BNB Smart Chain's) and waits until it listens.
+    ///
+    /// Errors: the binary is missing (install with `scripts/install-deps`) or it exited.
     pub fn start() -> anyhow::Result<Self> {
-        let port = free_port();
         let bin = std::env::var("HERALD_ANVIL").unwrap_or_else(|_| "anvil".into());
-        let child = Command::new(&bin)
-            .args(["--port", &port.to_string(), "--chain-id", "56", "--silent"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| anyhow::anyhow!("cannot start {bin}: {e}; run scripts/install-deps"))?;
-        let mut anvil = LocalAnvil { child, port };
-        wait_for_port(port, "anvil", &mut anvil.child)?;
-        Ok(anvil)
+        let server = LocalServer::start(&bin, |port, _| {
+            Ok(["--port", &port.to_string(), "--chain-id", "56", "--silent"]
+                .iter()
+                .map(|a| a.to_string())
+                .collect())
+        })?;
+        Ok(LocalAnvil(server))
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for LocalAnvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        format!("http://127.0.0.1:{}", self.0.port)
     }
 }
 
