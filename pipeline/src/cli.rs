@@ -46,8 +46,9 @@ enum Cmd {
         #[command(subcommand)]
         command: DlqCmd,
     },
-    /// The deposit wallet: make the account xpub from the mnemonic (the only command that
-    /// reads it), list the addresses an xpub derives.
+    /// The deposit wallet: make the account xpub from the mnemonic, list the addresses an
+    /// xpub derives, sweep deposits to the treasury (xpub, gas-address and sweep are the
+    /// only commands that read the mnemonic).
     Wallet {
         #[command(subcommand)]
         command: WalletCmd,
@@ -61,6 +62,31 @@ enum WalletCmd {
     Xpub {
         #[arg(long, env = "HERALD_MNEMONIC_FILE")]
         mnemonic_file: Option<std::path::PathBuf>,
+    },
+    /// Print the gas wallet's address (m/44'/60'/1'/0/0 of the mnemonic): fund it with
+    /// BNB for `sweep`'s gas top-ups.
+    GasAddress {
+        #[arg(long, env = "HERALD_MNEMONIC_FILE")]
+        mnemonic_file: Option<std::path::PathBuf>,
+    },
+    /// Move every assigned deposit address's accepted tokens to the treasury, topping up
+    /// gas from the gas wallet (`--dry-run` lists them).
+    Sweep {
+        #[arg(long, env = "HERALD_MNEMONIC_FILE")]
+        mnemonic_file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// JSON-RPC endpoint of the chain (http or https).
+        #[arg(long, env = "HERALD_BSC_RPC_URL")]
+        rpc_url: String,
+        /// The treasury address.
+        #[arg(long)]
+        to: alloy::primitives::Address,
+        /// Tokens to sweep, `SYMBOL:contract:decimals`, comma-separated.
+        #[arg(long, env = "HERALD_DEPOSIT_TOKENS", value_delimiter = ',', default_value = herald_pipeline::config::DEFAULT_DEPOSIT_TOKENS)]
+        deposit_tokens: Vec<String>,
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Print the deposit addresses at indexes `from..from+count` of an xpub.
     Addresses {
@@ -153,6 +179,14 @@ fn stage_stream(stage: &str) -> anyhow::Result<&'static str> {
     })
 }
 
+/// The mnemonic from `--mnemonic-file` or `$HERALD_MNEMONIC` (never printed or logged).
+fn read_mnemonic(file: Option<std::path::PathBuf>) -> anyhow::Result<String> {
+    match file {
+        Some(path) => std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display())),
+        None => std::env::var("HERALD_MNEMONIC").map_err(|_| anyhow::anyhow!("give --mnemonic-file or set HERALD_MNEMONIC")),
+    }
+}
+
 async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     use herald_pipeline::ops::{parse_time, replay};
     let stream = args.stream.to_ascii_uppercase();
@@ -237,11 +271,53 @@ impl Cli {
             Cmd::Wallet {
                 command: WalletCmd::Xpub { mnemonic_file },
             } => {
-                let mnemonic = match mnemonic_file {
-                    Some(path) => std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?,
-                    None => std::env::var("HERALD_MNEMONIC").map_err(|_| anyhow::anyhow!("give --mnemonic-file or set HERALD_MNEMONIC"))?,
-                };
+                let mnemonic = read_mnemonic(mnemonic_file)?;
                 println!("{}", herald_pipeline::payments::wallet::account_xpub(&mnemonic)?);
+                Ok(())
+            }
+            Cmd::Wallet {
+                command: WalletCmd::GasAddress { mnemonic_file },
+            } => {
+                let mnemonic = read_mnemonic(mnemonic_file)?;
+                println!("{}", herald_pipeline::payments::sweep::gas_address(&mnemonic)?);
+                Ok(())
+            }
+            Cmd::Wallet {
+                command:
+                    WalletCmd::Sweep {
+                        mnemonic_file,
+                        nats,
+                        rpc_url,
+                        to,
+                        deposit_tokens,
+                        dry_run,
+                    },
+            } => {
+                use herald_pipeline::payments::sweep::{sweep, SweepConfig};
+                let mnemonic = read_mnemonic(mnemonic_file)?;
+                let tokens = deposit_tokens
+                    .iter()
+                    .map(|t| herald_pipeline::config::parse_deposit_token(t))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let (_, js) = nats.connect().await?;
+                let assigned = herald_pipeline::payments::addresses::all(&js.get_key_value(subjects::WALLET_BUCKET).await?).await?;
+                let indexes: Vec<u32> = assigned.iter().map(|(index, _)| *index).collect();
+                let cfg = SweepConfig {
+                    rpc_url,
+                    treasury: to,
+                    tokens: tokens.clone(),
+                    dry_run,
+                };
+                let swept = sweep(&mnemonic, &indexes, &cfg).await?;
+                for s in &swept {
+                    let info = tokens.iter().find(|(t, _)| *t == s.token).map(|(_, i)| i);
+                    let shown = info.map_or(s.amount.to_string(), |i| {
+                        format!("{} {}", herald_pipeline::payments::credit::units(s.amount, i.decimals), i.symbol)
+                    });
+                    let tx = s.tx.map_or("(dry run)".to_string(), |h| h.to_string());
+                    println!("{}\t{}\t{shown}\t{tx}", s.index, s.address);
+                }
+                println!("{} transfers from {} addresses", swept.len(), indexes.len());
                 Ok(())
             }
             Cmd::Wallet {

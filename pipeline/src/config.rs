@@ -128,6 +128,11 @@ impl TrackerArgs {
     }
 }
 
+/// BSC mainnet USDT and BUSD, both 18 decimals (contract addresses from BscScan), as
+/// `--deposit-tokens` takes them.
+pub const DEFAULT_DEPOSIT_TOKENS: &str =
+    "USDT:0x55d398326f99059fF775485246999027B3197955:18,BUSD:0xe9e7CEA3DedcA5984780Bafc599bD69ADd087D56:18";
+
 /// Deposits on BNB Smart Chain: off unless `--deposit-xpub` is set.
 #[derive(clap::Args, Debug, Clone)]
 pub struct PaymentsArgs {
@@ -137,12 +142,7 @@ pub struct PaymentsArgs {
     pub deposit_xpub: Option<String>,
     /// BEP-20 tokens accepted, `SYMBOL:contract:decimals`, comma-separated. Default: BSC
     /// mainnet USDT and BUSD (both 18 decimals; addresses from BscScan).
-    #[arg(
-        long,
-        env = "HERALD_DEPOSIT_TOKENS",
-        value_delimiter = ',',
-        default_value = "USDT:0x55d398326f99059fF775485246999027B3197955:18,BUSD:0xe9e7CEA3DedcA5984780Bafc599bD69ADd087D56:18"
-    )]
+    #[arg(long, env = "HERALD_DEPOSIT_TOKENS", value_delimiter = ',', default_value = DEFAULT_DEPOSIT_TOKENS)]
     pub deposit_tokens: Vec<String>,
     /// Smallest deposit credited, USD (smaller ones are recorded and the user told).
     #[arg(long, env = "HERALD_MIN_DEPOSIT_USD", default_value = "1")]

@@ -479,3 +479,55 @@ async fn deposits_can_be_moved_out_with_the_key_alloy_derives_from_the_mnemonic(
         .find(|t| t.from == deposit);
     assert_eq!(moved.map(|t| (t.to, t.value)), Some((treasury, U256::from(500))));
 }
+
+/// `pipeline wallet sweep`: every deposit moves to the treasury, gas topped up from the
+/// gas wallet; a dry run moves nothing; a second sweep finds nothing left.
+#[tokio::test]
+async fn a_sweep_moves_every_deposit_to_the_treasury_once() {
+    use herald_pipeline::payments::sweep::{gas_address, sweep, SweepConfig};
+    let anvil = LocalAnvil::start().unwrap();
+    let p = provider(&anvil.url());
+    let token = deploy_token(&p).await;
+    let wallet = DepositWallet::from_xpub(&account_xpub(DEPOSIT_MNEMONIC).unwrap()).unwrap();
+    let (a, b) = (wallet.address(3).unwrap(), wallet.address(5).unwrap());
+    pay(&p, token, a, U256::from(700)).await;
+    pay(&p, token, b, U256::from(300)).await;
+    let gas = gas_address(DEPOSIT_MNEMONIC).unwrap();
+    assert!(![a, b].contains(&gas), "the gas wallet is never a deposit address");
+    let fund = alloy::rpc::types::TransactionRequest::default()
+        .from(PAYER)
+        .to(gas)
+        .value(U256::from(10).pow(U256::from(18)));
+    p.send_transaction(fund).await.unwrap().get_receipt().await.unwrap();
+
+    let treasury = address!("000000000000000000000000000000000000bEEF");
+    let mut cfg = SweepConfig {
+        rpc_url: anvil.url(),
+        treasury,
+        tokens: evm::busd_only(token).into_iter().collect(),
+        dry_run: true,
+    };
+    let planned = sweep(DEPOSIT_MNEMONIC, &[3, 4, 5], &cfg).await.unwrap();
+    let plan: Vec<(u32, U256)> = planned.iter().map(|s| (s.index, s.amount)).collect();
+    assert_eq!(plan, [(3, U256::from(700)), (5, U256::from(300))], "index 4 holds nothing");
+    assert!(planned.iter().all(|s| s.tx.is_none()));
+
+    cfg.dry_run = false;
+    let done = sweep(DEPOSIT_MNEMONIC, &[3, 4, 5], &cfg).await.unwrap();
+    assert_eq!(done.len(), 2);
+    assert!(done.iter().all(|s| s.tx.is_some()));
+    let balance = |who: Address| {
+        let p = p.clone();
+        async move {
+            alloy::sol! { function balanceOf(address owner) returns (uint256); }
+            use alloy::sol_types::SolCall;
+            let call = alloy::rpc::types::TransactionRequest::default()
+                .to(token)
+                .input(balanceOfCall { owner: who }.abi_encode().into());
+            balanceOfCall::abi_decode_returns(&p.call(call).await.unwrap()).unwrap()
+        }
+    };
+    assert_eq!(balance(treasury).await, U256::from(1000));
+    assert_eq!((balance(a).await, balance(b).await), (U256::ZERO, U256::ZERO));
+    assert!(sweep(DEPOSIT_MNEMONIC, &[3, 4, 5], &cfg).await.unwrap().is_empty(), "nothing left");
+}

@@ -10,6 +10,7 @@ pub mod follow;
 pub mod ledger;
 pub mod reminders;
 pub mod subscriptions;
+pub mod sweep;
 pub mod transfers;
 pub mod wallet;
 pub mod watcher;
