@@ -60,18 +60,21 @@ enum WalletCmd {
     /// Print the extended public key of m/44'/60'/0'/0 for the mnemonic in
     /// `--mnemonic-file` or `$HERALD_MNEMONIC` (never printed or logged).
     Xpub {
+        /// File holding the BIP-39 mnemonic (else `$HERALD_MNEMONIC`).
         #[arg(long, env = "HERALD_MNEMONIC_FILE")]
         mnemonic_file: Option<std::path::PathBuf>,
     },
     /// Print the gas wallet's address (m/44'/60'/1'/0/0 of the mnemonic): fund it with
     /// BNB for `sweep`'s gas top-ups.
     GasAddress {
+        /// File holding the BIP-39 mnemonic (else `$HERALD_MNEMONIC`).
         #[arg(long, env = "HERALD_MNEMONIC_FILE")]
         mnemonic_file: Option<std::path::PathBuf>,
     },
     /// Move every assigned deposit address's accepted tokens to the treasury, topping up
     /// gas from the gas wallet (`--dry-run` lists them).
     Sweep {
+        /// File holding the BIP-39 mnemonic (else `$HERALD_MNEMONIC`).
         #[arg(long, env = "HERALD_MNEMONIC_FILE")]
         mnemonic_file: Option<std::path::PathBuf>,
         #[command(flatten)]
@@ -85,6 +88,7 @@ enum WalletCmd {
         /// Tokens to sweep, `SYMBOL:contract:decimals`, comma-separated.
         #[arg(long, env = "HERALD_DEPOSIT_TOKENS", value_delimiter = ',', default_value = herald_pipeline::config::DEFAULT_DEPOSIT_TOKENS)]
         deposit_tokens: Vec<String>,
+        /// List what would move; send nothing.
         #[arg(long)]
         dry_run: bool,
     },
