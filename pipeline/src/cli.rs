@@ -297,22 +297,20 @@ impl Cli {
                         dry_run,
                     },
             } => {
-                use herald_pipeline::payments::sweep::{sweep, SweepConfig};
+                use herald_pipeline::payments::sweep::{sweep_assigned, SweepConfig};
                 let mnemonic = read_mnemonic(mnemonic_file)?;
                 let tokens = deposit_tokens
                     .iter()
                     .map(|t| herald_pipeline::config::parse_deposit_token(t))
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 let (_, js) = nats.connect().await?;
-                let assigned = herald_pipeline::payments::addresses::all(&js.get_key_value(subjects::WALLET_BUCKET).await?).await?;
-                let indexes: Vec<u32> = assigned.iter().map(|(index, _)| *index).collect();
                 let cfg = SweepConfig {
                     rpc_url,
                     treasury: to,
                     tokens: tokens.clone(),
                     dry_run,
                 };
-                let swept = sweep(&mnemonic, &indexes, &cfg).await?;
+                let (looked_at, swept) = sweep_assigned(&js.get_key_value(subjects::WALLET_BUCKET).await?, &mnemonic, &cfg).await?;
                 for s in &swept {
                     let info = tokens.iter().find(|(t, _)| *t == s.token).map(|(_, i)| i);
                     let shown = info.map_or(s.amount.to_string(), |i| {
@@ -321,7 +319,7 @@ impl Cli {
                     let tx = s.tx.map_or("(dry run)".to_string(), |h| h.to_string());
                     println!("{}\t{}\t{shown}\t{tx}", s.index, s.address);
                 }
-                println!("{} transfers from {} addresses", swept.len(), indexes.len());
+                println!("{} transfers from {looked_at} addresses", swept.len());
                 Ok(())
             }
             Cmd::Wallet {

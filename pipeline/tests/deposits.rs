@@ -484,12 +484,20 @@ async fn deposits_can_be_moved_out_with_the_key_alloy_derives_from_the_mnemonic(
 /// gas wallet; a dry run moves nothing; a second sweep finds nothing left.
 #[tokio::test]
 async fn a_sweep_moves_every_deposit_to_the_treasury_once() {
-    use herald_pipeline::payments::sweep::{gas_address, sweep, SweepConfig};
-    let anvil = LocalAnvil::start().unwrap();
-    let p = provider(&anvil.url());
-    let token = deploy_token(&p).await;
-    let wallet = DepositWallet::from_xpub(&account_xpub(DEPOSIT_MNEMONIC).unwrap()).unwrap();
-    let (a, b) = (wallet.address(3).unwrap(), wallet.address(5).unwrap());
+    use herald_pipeline::payments::addresses::assign;
+    use herald_pipeline::payments::sweep::{gas_address, sweep_assigned, SweepConfig};
+    let Fixture {
+        env: _nats,
+        anvil,
+        p,
+        token,
+        wallet,
+        kv,
+    } = Fixture::start().await;
+    // three users have addresses; the second never paid
+    let a = assign(&kv, &wallet, 11).await.unwrap().address;
+    assign(&kv, &wallet, 12).await.unwrap();
+    let b = assign(&kv, &wallet, 13).await.unwrap().address;
     pay(&p, token, a, U256::from(700)).await;
     pay(&p, token, b, U256::from(300)).await;
     let gas = gas_address(DEPOSIT_MNEMONIC).unwrap();
@@ -507,13 +515,18 @@ async fn a_sweep_moves_every_deposit_to_the_treasury_once() {
         tokens: evm::busd_only(token).into_iter().collect(),
         dry_run: true,
     };
-    let planned = sweep(DEPOSIT_MNEMONIC, &[3, 4, 5], &cfg).await.unwrap();
-    let plan: Vec<(u32, U256)> = planned.iter().map(|s| (s.index, s.amount)).collect();
-    assert_eq!(plan, [(3, U256::from(700)), (5, U256::from(300))], "index 4 holds nothing");
+    let (looked_at, planned) = sweep_assigned(&kv, DEPOSIT_MNEMONIC, &cfg).await.unwrap();
+    let plan: Vec<(Address, U256)> = planned.iter().map(|s| (s.address, s.amount)).collect();
+    assert_eq!(looked_at, 3);
+    assert_eq!(
+        plan,
+        [(a, U256::from(700)), (b, U256::from(300))],
+        "the second address holds nothing"
+    );
     assert!(planned.iter().all(|s| s.tx.is_none()));
 
     cfg.dry_run = false;
-    let done = sweep(DEPOSIT_MNEMONIC, &[3, 4, 5], &cfg).await.unwrap();
+    let (_, done) = sweep_assigned(&kv, DEPOSIT_MNEMONIC, &cfg).await.unwrap();
     assert_eq!(done.len(), 2);
     assert!(done.iter().all(|s| s.tx.is_some()));
     let balance = |who: Address| {
@@ -529,5 +542,8 @@ async fn a_sweep_moves_every_deposit_to_the_treasury_once() {
     };
     assert_eq!(balance(treasury).await, U256::from(1000));
     assert_eq!((balance(a).await, balance(b).await), (U256::ZERO, U256::ZERO));
-    assert!(sweep(DEPOSIT_MNEMONIC, &[3, 4, 5], &cfg).await.unwrap().is_empty(), "nothing left");
+    assert!(
+        sweep_assigned(&kv, DEPOSIT_MNEMONIC, &cfg).await.unwrap().1.is_empty(),
+        "nothing left"
+    );
 }

@@ -71,6 +71,20 @@ pub fn gas_address(mnemonic: &str) -> anyhow::Result<Address> {
     Ok(signer(mnemonic, GAS_WALLET_PATH)?.address())
 }
 
+/// Sweeps every deposit address assigned in the `herald_wallet` bucket (`wallet_kv`);
+/// returns how many addresses were looked at, and what moved.
+///
+/// Errors: as [`sweep`], or the bucket could not be read.
+pub async fn sweep_assigned(
+    wallet_kv: &async_nats::jetstream::kv::Store,
+    mnemonic: &str,
+    cfg: &SweepConfig,
+) -> anyhow::Result<(usize, Vec<Swept>)> {
+    let mut indexes: Vec<u32> = super::addresses::all(wallet_kv).await?.into_iter().map(|(i, _)| i).collect();
+    indexes.sort_unstable();
+    Ok((indexes.len(), sweep(mnemonic, &indexes, cfg).await?))
+}
+
 /// Sweeps the deposit addresses at `indexes`.
 ///
 /// Errors: not a valid mnemonic, an RPC request failed (named), or a transaction
