@@ -80,7 +80,11 @@ async fn a_tier_is_bought_once_from_the_balance_after_the_trial() {
         s.paid_until_ms.unwrap()
     };
 
-    send(&stage, message(1, "/start")).await;
+    let welcome = send(&stage, message(1, "/start")).await;
+    assert!(
+        welcome.contains("Your free trial: 3 days") && welcome.contains("/subscribe —"),
+        "{welcome}"
+    );
     let trial_end = paid_until().await;
     let now = herald_schemas::now_ms();
     assert!(

@@ -59,12 +59,27 @@ pub const HELP: &str = "<b>Herald</b> sends you new token calls that pass your f
 /filters chains solana,bsc — only these chains (<code>all</code> for every chain)\n\
 /filters reset — no filters\n\
 /calls — your tracked calls: entry price, current and best multiple\n\
-/deposit — your BEP-20 deposit address and the tokens it takes\n\
-/balance — your balance and its history\n\
-/subscribe — subscription tiers, paid from your balance (<code>/subscribe weekly CODE</code> with a coupon)\n\
 /pause — stop notifications\n\
 /resume — start them again\n\
 /help — this message";
+
+/// The payments commands, in `/help` when deposits are on.
+pub const PAYMENTS_HELP: &str = "\n\n/deposit — your BEP-20 deposit address and the tokens it takes\n\
+/balance — your balance and its history\n\
+/subscribe — subscription tiers, paid from your balance (<code>/subscribe weekly CODE</code> with a coupon)";
+
+/// `/help`'s text: [`HELP`], plus [`PAYMENTS_HELP`] when deposits are on.
+///
+/// ```
+/// use herald_pipeline::stages::updates::commands::help;
+/// assert!(help(true).contains("/subscribe") && !help(false).contains("/subscribe"));
+/// ```
+pub fn help(payments: bool) -> String {
+    match payments {
+        true => format!("{HELP}{PAYMENTS_HELP}"),
+        false => HELP.to_string(),
+    }
+}
 
 /// Parses `/command[@bot] args`. `None` if the text is not a command.
 pub fn parse_command(text: &str) -> Option<Command> {
@@ -203,8 +218,17 @@ impl Reply {
 }
 
 /// Runs a command for a user. Returns the settings to store (`None` = unchanged) and
-/// the reply. Users who have not sent /start get a hint instead of a change.
-pub fn run(current: Option<&UserSettings>, cmd: Command, user_id: i64, chat_id: i64, now_ms: u64) -> (Option<UserSettings>, Reply) {
+/// the reply. Users who have not sent /start get a hint instead of a change. `payments`:
+/// deposits are on, so `/help` lists their commands.
+pub fn run(
+    current: Option<&UserSettings>,
+    cmd: Command,
+    user_id: i64,
+    chat_id: i64,
+    now_ms: u64,
+    payments: bool,
+) -> (Option<UserSettings>, Reply) {
+    let help = help(payments);
     let changed = |f: &dyn Fn(&mut UserSettings)| {
         current.map(|c| {
             let mut s = c.clone();
@@ -219,14 +243,14 @@ pub fn run(current: Option<&UserSettings>, cmd: Command, user_id: i64, chat_id: 
             let s = UserSettings::new(user_id, chat_id, now_ms);
             (
                 Some(s),
-                Reply::text(format!("Welcome! You will now receive token calls.\n\n{HELP}")),
+                Reply::text(format!("Welcome! You will now receive token calls.\n\n{help}")),
             )
         }
         (Command::Start, Some(_)) => (
             changed(&|s| s.paused = false),
-            Reply::text(format!("Welcome back! Notifications are on.\n\n{HELP}")),
+            Reply::text(format!("Welcome back! Notifications are on.\n\n{help}")),
         ),
-        (Command::Help, _) => (None, Reply::text(HELP)),
+        (Command::Help, _) => (None, Reply::text(help)),
         (_, None) => (None, Reply::text("Send /start first.")),
         (Command::Pause, Some(_)) => (
             changed(&|s| s.paused = true),
@@ -397,15 +421,15 @@ mod tests {
 
     #[test]
     fn start_pause_resume_lifecycle() {
-        let (s, _) = run(None, Command::Start, 7, 7, 1);
+        let (s, _) = run(None, Command::Start, 7, 7, 1, false);
         let s = s.unwrap();
         assert!(s.receives_signals());
-        let (p, r) = run(Some(&s), Command::Pause, 7, 7, 2);
+        let (p, r) = run(Some(&s), Command::Pause, 7, 7, 2, false);
         assert!(!p.as_ref().unwrap().receives_signals());
         assert!(r.text.contains("Paused"));
-        let (q, _) = run(p.as_ref(), Command::Resume, 7, 7, 3);
+        let (q, _) = run(p.as_ref(), Command::Resume, 7, 7, 3, false);
         assert!(q.unwrap().receives_signals());
-        let (none, r) = run(None, Command::Pause, 7, 7, 4);
+        let (none, r) = run(None, Command::Pause, 7, 7, 4, false);
         assert!(none.is_none() && r.text.contains("/start"));
     }
 }

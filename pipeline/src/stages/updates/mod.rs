@@ -124,10 +124,19 @@ impl<S: CallStore> UpdatesStage<S> {
             });
         }
         let is_new = current.is_none() && cmd == Command::Start;
-        let (mut new, reply) = commands::run(current.as_ref().map(|(s, _)| s), cmd, user_id, chat_id, herald_schemas::now_ms());
+        let now = herald_schemas::now_ms();
+        let settings = current.as_ref().map(|(s, _)| s);
+        let (mut new, mut reply) = commands::run(settings, cmd, user_id, chat_id, now, self.payments.is_some());
         if let (true, Some(p), Some(s)) = (is_new, &self.payments, new.as_mut()) {
-            s.paid_until_ms = Some(herald_schemas::now_ms() + p.trial.as_millis() as u64);
             // the free trial
+            let days = p.trial.as_secs() / 86_400;
+            s.paid_until_ms = Some(now + p.trial.as_millis() as u64);
+            let length = if days == 1 { "1 day".to_string() } else { format!("{days} days") };
+            if days > 0 {
+                reply
+                    .text
+                    .push_str(&format!("\n\nYour free trial: {length}. /subscribe to go on after it."));
+            }
         }
         let write = new.map(|settings| UserWrite {
             settings,
