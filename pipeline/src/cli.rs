@@ -422,7 +422,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         ));
     }
     let accepted = args.payments.accepted_tokens()?;
-    let payments = match &args.payments.deposit_xpub {
+    let payments = match args.payments.xpub() {
         Some(xpub) => Some(Arc::new(deposits(&js, &args.payments, &accepted, xpub).await?)),
         None => None,
     };
@@ -448,11 +448,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             shutdown.clone(),
         ));
     }
-    if let (true, Some(p), Some(rpc_url)) = (wants("watcher"), &payments, &args.payments.rpc_url) {
+    if let (true, Some(p), Some(rpc_url)) = (wants("watcher"), &payments, args.payments.rpc()) {
         use herald_pipeline::payments::watcher;
         let a = &args.payments;
         let cfg = watcher::WatcherConfig {
-            rpc_url: rpc_url.clone(),
+            rpc_url: rpc_url.to_string(),
             tokens: p.tokens.iter().map(|(_, t)| *t).collect(),
             finalized_tag: a.finalized_tag,
             confirmations: a.confirmations,

@@ -190,7 +190,18 @@ impl PaymentsArgs {
     /// Whether fan-out sends signals to subscribers (and users in trial) only: with
     /// deposits on, unless `--free-signals`.
     pub fn signals_need_subscription(&self) -> bool {
-        self.deposit_xpub.is_some() && !self.free_signals
+        self.xpub().is_some() && !self.free_signals
+    }
+
+    /// `--deposit-xpub`; an empty value (an unset variable passed on by docker-compose)
+    /// counts as none.
+    pub fn xpub(&self) -> Option<&str> {
+        self.deposit_xpub.as_deref().filter(|x| !x.trim().is_empty())
+    }
+
+    /// `--rpc-url`; empty counts as none, as for [`Self::xpub`].
+    pub fn rpc(&self) -> Option<&str> {
+        self.rpc_url.as_deref().filter(|x| !x.trim().is_empty())
     }
 
     /// `--deposit-tokens`, parsed, in the order given.
@@ -263,5 +274,6 @@ mod tests {
         assert!(!gated(&[]), "no deposits: nobody could pay");
         assert!(gated(&["--deposit-xpub", "xpub"]));
         assert!(!gated(&["--deposit-xpub", "xpub", "--free-signals"]));
+        assert!(!gated(&["--deposit-xpub", ""]), "empty is off");
     }
 }
