@@ -299,10 +299,7 @@ impl Cli {
             } => {
                 use herald_pipeline::payments::sweep::{sweep_assigned, SweepConfig};
                 let mnemonic = read_mnemonic(mnemonic_file)?;
-                let tokens = deposit_tokens
-                    .iter()
-                    .map(|t| herald_pipeline::config::parse_deposit_token(t))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let tokens = herald_pipeline::config::parse_deposit_tokens(&deposit_tokens)?;
                 let (_, js) = nats.connect().await?;
                 let cfg = SweepConfig {
                     rpc_url,

@@ -208,7 +208,7 @@ impl PaymentsArgs {
     ///
     /// Errors: a token is not `SYMBOL:contract:decimals` (see [`parse_deposit_token`]).
     pub fn accepted_tokens(&self) -> anyhow::Result<Vec<(alloy::primitives::Address, crate::payments::credit::DepositToken)>> {
-        self.deposit_tokens.iter().map(|t| parse_deposit_token(t)).collect()
+        parse_deposit_tokens(&self.deposit_tokens)
     }
 }
 
@@ -234,6 +234,13 @@ pub fn parse_usd(s: &str) -> anyhow::Result<alloy::primitives::U256> {
         frac.parse::<U256>()? * U256::from(10).pow(U256::from(18 - frac.len()))
     };
     Ok(whole.parse::<U256>()? * scale + frac_units)
+}
+
+/// Every `SYMBOL:contract:decimals` of a list, in order.
+///
+/// Errors: the first that does not parse (see [`parse_deposit_token`]).
+pub fn parse_deposit_tokens(list: &[String]) -> anyhow::Result<Vec<(alloy::primitives::Address, crate::payments::credit::DepositToken)>> {
+    list.iter().map(|t| parse_deposit_token(t)).collect()
 }
 
 /// `SYMBOL:contract:decimals` -> the token.

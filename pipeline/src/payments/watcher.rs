@@ -8,7 +8,6 @@
 //! beyond that a request asks for every `Transfer` of the tokens and the watcher
 //! filters locally (a topic list of 100,000 addresses is more than nodes accept).
 
-use anyhow::Context;
 use std::collections::{BTreeSet, HashMap};
 
 use alloy::eips::BlockNumberOrTag;
@@ -16,6 +15,7 @@ use alloy::primitives::{Address, B256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
+use anyhow::Context;
 
 use super::follow::{DepositEvent, Follower};
 use super::transfers::{self, Transfer};

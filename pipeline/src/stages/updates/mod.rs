@@ -129,10 +129,10 @@ impl<S: CallStore> UpdatesStage<S> {
         let (mut new, mut reply) = commands::run(settings, cmd, user_id, chat_id, now, self.payments.is_some());
         if let (true, Some(p), Some(s)) = (is_new, &self.payments, new.as_mut()) {
             // the free trial
-            let days = p.trial.as_secs() / 86_400;
+            let trial_days = p.trial.as_secs() / 86_400;
             s.paid_until_ms = Some(now + p.trial.as_millis() as u64);
-            let length = if days == 1 { "1 day".to_string() } else { format!("{days} days") };
-            if days > 0 {
+            if trial_days > 0 {
+                let length = payments::days(trial_days);
                 reply
                     .text
                     .push_str(&format!("\n\nYour free trial: {length}. /subscribe to go on after it."));

@@ -19,11 +19,7 @@ pub fn offer(tiers: &[Tier], balance: U256, paid_until_ms: Option<u64>) -> Reply
         units(balance, LEDGER_DECIMALS)
     );
     for t in tiers {
-        let length = match t.days {
-            Some(1) => "1 day".into(),
-            Some(d) => format!("{d} days"),
-            None => "for good".into(),
-        };
+        let length = t.days.map(days).unwrap_or_else(|| "for good".into());
         text.push_str(&format!("\n• {}: {} USD, {length}", t.name, units(t.price, LEDGER_DECIMALS)));
     }
     text.push_str("\n\nPaid from your balance (/deposit to top it up).");
@@ -37,6 +33,14 @@ pub fn offer(tiers: &[Tier], balance: U256, paid_until_ms: Option<u64>) -> Reply
             })
             .collect()],
         ..Default::default()
+    }
+}
+
+/// `1 day`, `7 days`.
+pub fn days(n: u64) -> String {
+    match n {
+        1 => "1 day".into(),
+        n => format!("{n} days"),
     }
 }
 
