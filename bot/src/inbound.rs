@@ -1,4 +1,5 @@
-//! Inbound: Telegram updates -> `herald.updates.<kind>`, raw, `update_id` as message id.
+//! Inbound: Telegram updates -> `herald.updates.<kind>.<sender>`, raw, `update_id` as
+//! message id.
 //!
 //! Long polling confirms an offset only after every update of the batch is acknowledged
 //! by the UPDATES stream; after a crash Telegram hands the batch out again and the
@@ -10,7 +11,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use async_nats::HeaderMap;
 use axum::{body::Bytes, extract::State, http::HeaderMap as HttpHeaders, http::StatusCode, routing::post, Router};
-use herald_pipeline::runtime::{dead_letter, DeadLetter};
+use herald_runtime::{dead_letter, DeadLetter};
 use herald_schemas::subjects;
 use serde_json::value::RawValue;
 use teloxide::prelude::*;
@@ -43,9 +44,9 @@ pub fn route(raw: &[u8], max_bytes: usize) -> Routing {
         Ok(v) => v,
         Err(e) => return Routing::Reject(format!("malformed update: {e}")),
     };
-    match herald_pipeline::stages::updates::update_kind(&value) {
+    match herald_schemas::telegram::update_kind(&value) {
         Ok(kind) => Routing::Publish {
-            subject: subjects::update(kind),
+            subject: subjects::update(kind, herald_schemas::telegram::update_sender(&value)),
             update_id: value["update_id"].as_i64().unwrap_or_default(),
             callback_query_id: value.pointer("/callback_query/id").and_then(|v| v.as_str()).map(str::to_string),
         },
@@ -250,14 +251,14 @@ mod tests {
     #[test]
     fn routing_of_raw_updates() {
         assert_eq!(
-            route(br#"{"update_id":5,"callback_query":{"id":"77","data":"f:reset"}}"#, 1000),
+            route(br#"{"update_id":5,"callback_query":{"id":"77","from":{"id":42},"data":"f:reset"}}"#, 1000),
             Routing::Publish {
-                subject: "herald.updates.callback_query".into(),
+                subject: "herald.updates.callback_query.42".into(),
                 update_id: 5,
                 callback_query_id: Some("77".into())
             }
         );
-        // unknown kinds are stored; the updates stage dead-letters them with the reason
+        // unknown kinds are stored; the router dead-letters them with the reason
         assert!(matches!(
             route(br#"{"update_id":6,"new_update_kind":{}}"#, 1000),
             Routing::Publish { .. }

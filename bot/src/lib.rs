@@ -1,7 +1,7 @@
 //! Herald's Telegram edge.
 //!
 //! - [`inbound`]: long polling (default) or a webhook verifying Telegram's secret-token
-//!   header; every update is published raw on `herald.updates.<kind>` with its
+//!   header; every update is published raw on `herald.updates.<kind>.<sender>` with its
 //!   `update_id` as message id, so a re-fetched update is dropped by the stream.
 //! - [`outbound`]: consumes `herald.out.reply.>` and `herald.out.notify.>` and sends with
 //!   teloxide under Telegram's limits ([`outbound::limits`]); acks only after Telegram

@@ -6,8 +6,8 @@ use clap::Parser;
 use herald_bot::config::{InboundArgs, LimitArgs, TelegramArgs};
 use herald_bot::inbound;
 use herald_bot::outbound::{limits::Limits, Outbound};
-use herald_pipeline::config::{MetricsArgs, NatsArgs};
-use herald_pipeline::{setup, telemetry};
+use herald_runtime::config::{MetricsArgs, NatsArgs};
+use herald_runtime::{setup, telemetry};
 use herald_schemas::subjects;
 
 /// Herald's Telegram edge: publishes inbound updates, sends outbound messages under
@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(telemetry::serve(cli.metrics.metrics_addr, ready.clone(), shutdown.clone()));
 
     let (client, js) = cli.nats.connect().await?;
-    setup::apply(&js, false).await?;
+    setup::apply(&js, &setup::core_streams(), &setup::core_buckets(), false).await?;
     let bot = cli.telegram.bot()?;
     if cli.limits.global_rate > cli.limits.effective_global_rate() {
         tracing::warn!(
@@ -52,30 +52,25 @@ async fn main() -> anyhow::Result<()> {
     }
     let outbound = Outbound {
         bot: bot.clone(),
-        js: js.clone(),
         delivered: js.get_key_value(subjects::DELIVERED_BUCKET).await?,
         users: js.get_key_value(subjects::USERS_BUCKET).await?,
         limits: Arc::new(Limits::new(&cli.limits)),
         paid_broadcast: cli.limits.paid_broadcast,
-        max_in_flight: cli.limits.max_in_flight,
     };
-    let sender = tokio::spawn(outbound.run(shutdown.clone()));
-    let receiver = if cli.inbound.webhook_url.is_some() {
-        tokio::spawn(inbound::serve_webhook(bot, cli.inbound.clone(), js.clone(), shutdown.clone()))
+    let mut tasks = tokio::task::JoinSet::new();
+    // replies wait on few limits: a small window keeps them prompt
+    for mut stage in outbound.stages(64, cli.limits.max_in_flight) {
+        stage.config.ready = Some(ready.part());
+        tasks.spawn(stage.run(js.clone(), shutdown.clone()));
+    }
+    if cli.inbound.webhook_url.is_some() {
+        tasks.spawn(inbound::serve_webhook(bot, cli.inbound.clone(), js.clone(), shutdown.clone()));
     } else {
-        tokio::spawn(inbound::poll(
-            bot,
-            cli.telegram.clone(),
-            cli.inbound.clone(),
-            js.clone(),
-            shutdown.clone(),
-        ))
-    };
+        tasks.spawn(inbound::poll(bot, cli.telegram.clone(), cli.inbound.clone(), js.clone(), shutdown.clone()));
+    }
     ready.set_ready();
-    let (a, b) = tokio::join!(sender, receiver);
+    let result = telemetry::supervise(tasks, &ready, &shutdown).await;
     client.flush().await?;
     tracing::info!("bot stopped");
-    a??;
-    b??;
-    Ok(())
+    result
 }

@@ -56,7 +56,7 @@ enum Cmd {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    herald_pipeline::telemetry::init_logging();
+    herald_runtime::telemetry::init_logging();
     match Cli::parse().command {
         Cmd::Demo { log_dir } => {
             demo::run(log_dir).await?;

@@ -220,7 +220,7 @@ struct Measured {
 /// Runs a scenario against a stack whose pipeline reads `args.feed_listen`.
 pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     let client = async_nats::connect(&args.nats_url).await?;
-    herald_pipeline::setup::apply(&jetstream::new(client.clone()), false).await?;
+    herald_pipeline::core::compose::setup_all(&jetstream::new(client.clone()), false).await?;
     let feed = FeedServer::start(args.feed_listen).await?;
     drive(client, &feed, &args).await
 }
@@ -303,7 +303,7 @@ pub async fn drive(client: async_nats::Client, feed: &FeedServer, args: &RunArgs
                 Scenario::Commands => {}
                 Scenario::Prices => {
                     let (token, step) = (n % price_tokens, (n / price_tokens) as usize);
-                    let multiple = herald_pipeline::tracking::tracker::DEFAULT_THRESHOLDS[step.min(6)];
+                    let multiple = herald_pipeline::products::signals::tracking::tracker::DEFAULT_THRESHOLDS[step.min(6)];
                     feed.publish(price_frame(&run_id, token, PRICE_ENTRY * multiple, n));
                 }
             }

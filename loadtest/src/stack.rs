@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use herald_pipeline::testkit::{free_port, workspace_bin, LocalNats, LocalRedis};
+use herald_testkit::{free_port, workspace_bin, LocalNats, LocalRedis};
 
 use crate::emulator::{Emulator, EmulatorLimits};
 use crate::feed::FeedServer;

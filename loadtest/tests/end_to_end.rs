@@ -7,7 +7,7 @@ use std::time::Duration;
 use herald_loadtest::emulator::Fail;
 use herald_loadtest::run::{call_frame, seed_users};
 use herald_loadtest::stack::{callback_query, private_text, Stack, StackOptions};
-use herald_pipeline::testkit::stream_len;
+use herald_testkit::stream_len;
 use herald_schemas::subjects;
 
 const SEC: Duration = Duration::from_secs(1);
@@ -307,7 +307,7 @@ async fn a_user_who_blocked_the_bot_is_marked_inactive_and_skipped() {
     let users = js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
     let mut inactive = false;
     for _ in 0..100 {
-        let (s, _) = herald_pipeline::users_store::load(&users, 5001).await.unwrap().unwrap();
+        let (s, _) = herald_runtime::users::load(&users, 5001).await.unwrap().unwrap();
         if !s.active {
             inactive = true;
             break;

@@ -4,7 +4,7 @@
 //! Run: `cargo bench -p herald-pipeline --bench fanout_index`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use herald_pipeline::stages::fanout::{SignalFacts, UserIndex};
+use herald_pipeline::products::signals::fanout::{SignalFacts, UserIndex};
 use herald_schemas::{Chain, Filters, UserSettings};
 
 /// A mix: a third without filters, a third with FDV ranges spread over $10K–$10M,

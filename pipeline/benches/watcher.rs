@@ -21,13 +21,13 @@ use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
-use herald_pipeline::payments::credit::CreditStage;
-use herald_pipeline::payments::follow::DepositEvent;
-use herald_pipeline::payments::ledger::Ledger;
-use herald_pipeline::payments::wallet::{account_xpub, DepositWallet};
-use herald_pipeline::payments::watcher::{Watcher, WatcherConfig};
-use herald_pipeline::runtime::{run_stage, StageConfig};
-use herald_pipeline::testkit::{evm, LocalAnvil, LocalNats};
+use herald_pipeline::products::payments::credit::CreditStage;
+use herald_pipeline::products::payments::follow::DepositEvent;
+use herald_pipeline::products::payments::ledger::Ledger;
+use herald_pipeline::products::payments::wallet::{account_xpub, DepositWallet};
+use herald_pipeline::products::payments::watcher::{Watcher, WatcherConfig};
+use herald_runtime::{run_stage, StageConfig};
+use herald_testkit::{evm, LocalAnvil, LocalNats};
 use herald_schemas::subjects;
 use rand::{Rng, SeedableRng};
 
@@ -102,19 +102,19 @@ async fn main() -> anyhow::Result<()> {
     let nats = LocalNats::start()?;
     let client = async_nats::connect(nats.url()).await?;
     let js = async_nats::jetstream::new(client);
-    herald_pipeline::setup::apply(&js, false).await?;
+    herald_pipeline::core::compose::setup_all(&js, false).await?;
     let kv = js.get_key_value(subjects::WALLET_BUCKET).await?;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let stage = CreditStage {
         ledger: Ledger::open(js.clone()).await?,
-        tokens: herald_pipeline::testkit::evm::busd_only(token),
+        tokens: herald_testkit::evm::busd_only(token),
         min_deposit: U256::ZERO,
     };
     let cfg = StageConfig::new(subjects::DEPOSITS_STREAM, "credit", vec!["herald.deposits.>".into()]);
     tokio::spawn(run_stage(js.clone(), Arc::new(stage), cfg, shutdown.clone()));
-    let user_address = herald_pipeline::payments::addresses::assign(&kv, &wallet, 7).await?.address;
+    let user_address = herald_pipeline::products::payments::addresses::assign(&kv, &wallet, 7).await?.address;
     let w = Watcher::new(config(anvil.url(), token, 3), p.get_block_number().await? + 1)?;
-    tokio::spawn(herald_pipeline::payments::watcher::run(
+    tokio::spawn(herald_pipeline::products::payments::watcher::run(
         w,
         wallet.clone(),
         "bsc".into(),

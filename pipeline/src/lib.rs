@@ -1,21 +1,12 @@
-//! Herald's stream-processing pipeline.
+//! Herald's stream-processing pipeline: the [`core`] and the [`products`] on it.
 //!
-//! Every stage reads: consume subject -> decide -> publish subject -> ack. The machinery
-//! for acks, retries, dead-lettering and backpressure lives once in [`runtime`]; each
-//! stage in [`stages`] only decides. Sources in [`sources`] turn the outside world
-//! (websocket feeds, Telegram channel posts, Solana transactions) into [`CallEvent`]s.
-//!
-//! [`CallEvent`]: herald_schemas::CallEvent
+//! Every stage reads: consume subject -> decide -> publish subject -> commit -> ack. The
+//! machinery for that (acks, retries, dead letters, backpressure) is the shared runtime
+//! crate, `herald_runtime`; each stage here only decides. The [`core::router`] hands
+//! each Telegram update to one product; each product (its folder under [`products`])
+//! owns its commands, stages, streams and buckets, and plugs in through
+//! [`core::product::Product`] and one line of [`products::REGISTRY`].
 
-pub mod config;
+pub mod core;
 pub mod ops;
-pub mod payments;
-pub mod replica;
-pub mod runtime;
-pub mod setup;
-pub mod sources;
-pub mod stages;
-pub mod telemetry;
-pub mod testkit;
-pub mod tracking;
-pub mod users_store;
+pub mod products;

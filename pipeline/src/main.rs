@@ -1,7 +1,5 @@
 //! `pipeline`: Herald's stream-processing binary. See `pipeline --help`.
 
-use clap::Parser;
-
 mod cli;
 
 // mimalloc: the stages allocate per message; glibc malloc was a quarter of the CPU profile.
@@ -10,6 +8,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    herald_pipeline::telemetry::init_logging();
-    cli::Cli::parse().run().await
+    herald_runtime::telemetry::init_logging();
+    cli::Cli::parse_with_products().run().await
 }

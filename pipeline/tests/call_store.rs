@@ -8,9 +8,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use herald_pipeline::tracking::embedded::EmbeddedStore;
-use herald_pipeline::tracking::scylla::{ScyllaConfig, ScyllaStore};
-use herald_pipeline::tracking::store::{CallStore, Progress, TrackedCall};
+use herald_pipeline::products::signals::tracking::embedded::EmbeddedStore;
+use herald_pipeline::products::signals::tracking::scylla::{ScyllaConfig, ScyllaStore};
+use herald_pipeline::products::signals::tracking::store::{CallStore, Progress, TrackedCall};
 
 /// The retention both stores are tested with (the default).
 const RETENTION: Duration = Duration::from_secs(30 * 86_400);

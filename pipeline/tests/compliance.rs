@@ -9,17 +9,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{call, Env};
-use herald_pipeline::replica::Replica;
-use herald_pipeline::runtime::{run_stage, Stage, StageConfig};
+use herald_runtime::replica::Replica;
+use herald_runtime::{run_stage, Stage, StageConfig};
 use herald_pipeline::setup::{self, Applied};
-use herald_pipeline::sources::websocket::call_output;
+use herald_pipeline::products::signals::sources::websocket::call_output;
 use herald_pipeline::stages::{dedup::DedupStage, fanout::*, updates::UpdatesStage};
 use herald_schemas::{subjects, UserSettings};
 use tokio_util::sync::CancellationToken;
 
 /// Runs `stage` on `stream`, feeds it one message, then cancels and checks the contract.
 async fn assert_compliant<S: Stage>(env: &Env, stage: S, stream: &str, filter: &str, subject: String, payload: Vec<u8>) {
-    let metrics = herald_pipeline::telemetry::install_metrics();
+    let metrics = herald_runtime::telemetry::install_metrics();
     let shutdown = CancellationToken::new();
     let cfg = StageConfig::new(stream, S::NAME, vec![filter.into()]);
     let task = tokio::spawn(run_stage(env.js.clone(), Arc::new(stage), cfg, shutdown.clone()));
@@ -125,7 +125,7 @@ async fn every_stage_is_compliant() {
     let update = serde_json::json!({"update_id": 1, "message": {"message_id": 1, "date": 0, "chat": {"id": 5, "type": "private"}, "from": {"id": 5, "is_bot": false, "first_name": "A"}, "text": "/help"}});
     assert_compliant(
         &env,
-        UpdatesStage::<herald_pipeline::tracking::embedded::EmbeddedStore> {
+        UpdatesStage::<herald_pipeline::products::signals::tracking::embedded::EmbeddedStore> {
             users: users_kv,
             calls: None,
             payments: None,
@@ -138,9 +138,9 @@ async fn every_stage_is_compliant() {
     .await;
 
     let busd: alloy::primitives::Address = "0xe9e7cea3dedca5984780bafc599bd69add087d56".parse().unwrap();
-    let credit = herald_pipeline::payments::credit::CreditStage {
-        ledger: herald_pipeline::payments::ledger::Ledger::open(env.js.clone()).await.unwrap(),
-        tokens: herald_pipeline::testkit::evm::busd_only(busd),
+    let credit = herald_pipeline::products::payments::credit::CreditStage {
+        ledger: herald_pipeline::products::payments::ledger::Ledger::open(env.js.clone()).await.unwrap(),
+        tokens: herald_testkit::evm::busd_only(busd),
         min_deposit: alloy::primitives::U256::from(1),
     };
     let deposit = herald_schemas::Deposit {

@@ -13,11 +13,11 @@ use std::time::Duration;
 use alloy::primitives::{address, Address, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::Log;
-use herald_pipeline::payments::follow::DepositEvent;
-use herald_pipeline::payments::transfers;
-use herald_pipeline::payments::wallet::{account_xpub, DepositWallet};
-use herald_pipeline::payments::watcher::{Watcher, WatcherConfig};
-use herald_pipeline::testkit::{evm, evm::PAYER, LocalAnvil};
+use herald_pipeline::products::payments::follow::DepositEvent;
+use herald_pipeline::products::payments::transfers;
+use herald_pipeline::products::payments::wallet::{account_xpub, DepositWallet};
+use herald_pipeline::products::payments::watcher::{Watcher, WatcherConfig};
+use herald_testkit::{evm, evm::PAYER, LocalAnvil};
 
 /// Herald's deposit wallet in these tests (the BIP-39 test vector phrase).
 const DEPOSIT_MNEMONIC: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
@@ -172,7 +172,7 @@ async fn a_dead_or_lying_rpc_endpoint_is_a_clear_error_and_the_watcher_recovers(
     let p = provider(&anvil.url());
     let token = deploy_token(&p).await;
 
-    let dead = format!("http://127.0.0.1:{}", herald_pipeline::testkit::free_port());
+    let dead = format!("http://127.0.0.1:{}", herald_testkit::free_port());
     let err = Watcher::new(config(dead, token), 0).unwrap().step().await.unwrap_err();
     assert!(format!("{err:#}").contains("eth_blockNumber"), "{err:#}");
 
@@ -217,8 +217,8 @@ async fn a_dead_or_lying_rpc_endpoint_is_a_clear_error_and_the_watcher_recovers(
 
 #[tokio::test]
 async fn the_running_watcher_publishes_each_stage_once_and_resumes_where_it_stopped() {
-    use herald_pipeline::payments::addresses::assign;
-    use herald_pipeline::payments::watcher::{run, stored_resume_point};
+    use herald_pipeline::products::payments::addresses::assign;
+    use herald_pipeline::products::payments::watcher::{run, stored_resume_point};
     use herald_schemas::{subjects, Deposit, DepositStage};
     let Fixture {
         env,
@@ -287,7 +287,7 @@ async fn the_running_watcher_publishes_each_stage_once_and_resumes_where_it_stop
 
 #[tokio::test]
 async fn each_user_gets_their_own_index_once_even_under_concurrent_requests() {
-    use herald_pipeline::payments::addresses::{all, assign};
+    use herald_pipeline::products::payments::addresses::{all, assign};
     let env = common::Env::start().await;
     let kv = env.js.get_key_value(herald_schemas::subjects::WALLET_BUCKET).await.unwrap();
     let wallet = DepositWallet::from_xpub(&account_xpub(DEPOSIT_MNEMONIC).unwrap()).unwrap();
@@ -315,9 +315,9 @@ async fn each_user_gets_their_own_index_once_even_under_concurrent_requests() {
 
 #[tokio::test]
 async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
-    use herald_pipeline::payments::credit::CreditStage;
-    use herald_pipeline::payments::ledger::Ledger;
-    use herald_pipeline::payments::watcher::run;
+    use herald_pipeline::products::payments::credit::CreditStage;
+    use herald_pipeline::products::payments::ledger::Ledger;
+    use herald_pipeline::products::payments::watcher::run;
     use herald_schemas::{subjects, OutboundMessage};
     let Fixture {
         env,
@@ -327,14 +327,14 @@ async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
         wallet,
         kv,
     } = Fixture::start().await;
-    let alice = herald_pipeline::payments::addresses::assign(&kv, &wallet, 42)
+    let alice = herald_pipeline::products::payments::addresses::assign(&kv, &wallet, 42)
         .await
         .unwrap()
         .address;
     let ledger = Ledger::open(env.js.clone()).await.unwrap();
     let stage = CreditStage {
         ledger: ledger.clone(),
-        tokens: herald_pipeline::testkit::evm::busd_only(token),
+        tokens: herald_testkit::evm::busd_only(token),
         min_deposit: U256::from(10).pow(U256::from(18)), // 1 USD
     };
     env.spawn(stage, subjects::DEPOSITS_STREAM, "herald.deposits.>");
@@ -382,7 +382,7 @@ async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
     assert_eq!(ledger.history(42, 10).await.unwrap().len(), 1);
 
     // the admin's reconciliation: two final deposits on chain, one credited, one not
-    let payments = herald_pipeline::payments::Payments {
+    let payments = herald_pipeline::products::payments::Payments {
         wallet: DepositWallet::from_xpub(&account_xpub(DEPOSIT_MNEMONIC).unwrap()).unwrap(),
         addresses: kv.clone(),
         ledger,
@@ -393,7 +393,7 @@ async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
         admins: vec![1],
     };
     let users = env.js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
-    let (report, _) = herald_pipeline::stages::updates::admin::answer(&payments, &users, "reconcile", 1)
+    let (report, _) = herald_pipeline::products::payments::admin::answer(&payments, &users, "reconcile", 1)
         .await
         .unwrap();
     assert!(
@@ -484,8 +484,8 @@ async fn deposits_can_be_moved_out_with_the_key_alloy_derives_from_the_mnemonic(
 /// gas wallet; a dry run moves nothing; a second sweep finds nothing left.
 #[tokio::test]
 async fn a_sweep_moves_every_deposit_to_the_treasury_once() {
-    use herald_pipeline::payments::addresses::assign;
-    use herald_pipeline::payments::sweep::{gas_address, sweep_assigned, SweepConfig};
+    use herald_pipeline::products::payments::addresses::assign;
+    use herald_pipeline::products::payments::sweep::{gas_address, sweep_assigned, SweepConfig};
     let Fixture {
         env: _nats,
         anvil,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use common::Env;
-use herald_pipeline::sources::dexscreener::{self, parse_prices, PollerConfig};
+use herald_pipeline::products::signals::sources::dexscreener::{self, parse_prices, PollerConfig};
 use herald_schemas::{subjects, PriceUpdate};
 use tokio_util::sync::CancellationToken;
 

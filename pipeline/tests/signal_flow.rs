@@ -5,14 +5,14 @@ mod common;
 use std::time::Duration;
 
 use common::{call, Env};
-use herald_pipeline::sources::websocket::call_output;
-use herald_pipeline::stages::dedup::DedupStage;
-use herald_pipeline::stages::token_state::Status;
+use herald_pipeline::products::signals::sources::websocket::call_output;
+use herald_pipeline::products::signals::dedup::DedupStage;
+use herald_pipeline::products::signals::token_state::Status;
 use herald_schemas::{subjects, Filters, OutboundMessage, Signal, UserSettings};
 
 const SECOND: Duration = Duration::from_secs(1);
 
-async fn start_flow(env: &Env, accepted: Duration, rejected: Duration) -> herald_pipeline::stages::token_state::TokenState {
+async fn start_flow(env: &Env, accepted: Duration, rejected: Duration) -> herald_pipeline::products::signals::token_state::TokenState {
     let state = env.state(accepted, rejected).await;
     env.spawn(DedupStage { state: state.clone() }, subjects::CALLS_STREAM, "herald.calls.>");
     env.spawn_fanout(state.clone()).await;

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::U256;
-use herald_pipeline::payments::ledger::Ledger;
-use herald_pipeline::payments::subscriptions::parse_tiers;
-use herald_pipeline::payments::wallet::{account_xpub, DepositWallet};
-use herald_pipeline::payments::Payments;
-use herald_pipeline::runtime::{Decision, MsgMeta, Stage};
-use herald_pipeline::stages::updates::UpdatesStage;
-use herald_pipeline::tracking::embedded::EmbeddedStore;
+use herald_pipeline::products::payments::ledger::Ledger;
+use herald_pipeline::products::payments::subscriptions::parse_tiers;
+use herald_pipeline::products::payments::wallet::{account_xpub, DepositWallet};
+use herald_pipeline::products::payments::Payments;
+use herald_runtime::{Decision, MsgMeta, Stage};
+use herald_pipeline::core::router::UpdatesStage;
+use herald_pipeline::products::signals::tracking::embedded::EmbeddedStore;
 use herald_schemas::{subjects, OutboundMessage};
 
 const USER: i64 = 77;
@@ -76,7 +76,7 @@ async fn a_tier_is_bought_once_from_the_balance_after_the_trial() {
         payments: Some(Arc::new(payments)),
     };
     let paid_until = || async {
-        let (s, _) = herald_pipeline::users_store::load(&users, USER).await.unwrap().unwrap();
+        let (s, _) = herald_runtime::users::load(&users, USER).await.unwrap().unwrap();
         s.paid_until_ms.unwrap()
     };
 

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::Env;
-use herald_pipeline::runtime::{run_stage, StageConfig};
-use herald_pipeline::tracking::embedded::EmbeddedStore;
-use herald_pipeline::tracking::tracker::{run_checkpoints, MultiplierStage, TrackStage, Tracker, DEFAULT_THRESHOLDS};
+use herald_runtime::{run_stage, StageConfig};
+use herald_pipeline::products::signals::tracking::embedded::EmbeddedStore;
+use herald_pipeline::products::signals::tracking::tracker::{run_checkpoints, MultiplierStage, TrackStage, Tracker, DEFAULT_THRESHOLDS};
 use herald_schemas::{subjects, OutboundMessage, PriceUpdate, Recipient, TrackedCalls};
 use tokio_util::sync::CancellationToken;
 
@@ -103,7 +103,7 @@ async fn thresholds_alert_exactly_once_across_repeats_replays_and_restarts() {
     assert!(got[3].text.contains("hit <b>5x</b>"), "{}", got[3].text);
     // channel statistics reach the bucket the filter stage replicates
     let kv = env.js.get_key_value(subjects::CHANNELS_BUCKET).await.unwrap();
-    tokio::spawn(herald_pipeline::tracking::tracker::publish_channel_stats(
+    tokio::spawn(herald_pipeline::products::signals::tracking::tracker::publish_channel_stats(
         tracker.clone(),
         kv.clone(),
         Duration::from_millis(100),

@@ -12,13 +12,16 @@
 mod call;
 mod outbound;
 mod payments;
+mod routed;
 mod tracking;
 mod user;
 
 pub mod subjects;
+pub mod telegram;
 
 pub use call::{CallEvent, CallSource, Caller, Chain, ChannelStats, FeedFrame, Link, Signal};
-pub use outbound::{Button, OutboundMessage, Priority};
+pub use outbound::{escape_html, Button, Content, MenuCommand, OutboundMessage, Photo, Priority};
+pub use routed::RoutedUpdate;
 pub use payments::{Deposit, DepositStage, LedgerEntry, LedgerKind};
 pub use tracking::{PriceUpdate, Recipient, TrackedCalls};
 pub use user::{Filters, UserSettings};

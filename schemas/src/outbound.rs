@@ -1,17 +1,19 @@
-//! Messages for Telegram.
+//! Messages for Telegram: one [`OutboundMessage`] per Bot API call, its [`Content`] an
+//! enum with a constructor per method. HTML escaping happens in [`escape_html`] and the
+//! text constructors' callers; nothing else builds Telegram markup.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{one, Versioned};
+use crate::Versioned;
 
-/// Which queue a message waits in: replies go before broadcasts.
+/// Which queue a message waits in. Interactive traffic never waits behind bulk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
-    /// A reply to the user's own command.
+    /// Interactive: a reply to the user's own command, a relayed chat message, a quiz.
     Reply,
-    /// A notification or broadcast.
+    /// Bulk: a notification or broadcast, kept under Telegram's 30 messages/s.
     Broadcast,
 }
 
@@ -22,39 +24,283 @@ pub struct Button {
     pub callback_data: String,
 }
 
-/// A message the bot sends, published on `herald.out.notify.<chat>` or
-/// `herald.out.reply.<chat>`.
+/// A photo to send: drawn by the bot from a string (a QR code), or already on
+/// Telegram's servers (`file_id`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Photo {
+    /// A QR code (PNG) encoding `data`, drawn by the bot.
+    QrCode { data: String },
+    /// A photo Telegram already has.
+    FileId { file_id: String },
+    /// Image bytes (JPEG or PNG) uploaded with the call.
+    Bytes { bytes: Vec<u8>, file_name: String },
+}
+
+/// One Bot API call. Texts are HTML (`parse_mode=HTML`): message texts at most 4096
+/// characters, captions at most 1024 (core.telegram.org/bots/api#sendmessage,
+/// #sendphoto).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Content {
+    /// `sendMessage`.
+    SendMessage {
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        buttons: Vec<Vec<Button>>,
+        /// Reply to this message of the same chat.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i32>,
+    },
+    /// `editMessageText`: replace a message's text and keyboard (inline menus).
+    EditMessageText {
+        message_id: i32,
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        buttons: Vec<Vec<Button>>,
+    },
+    /// `editMessageCaption`.
+    EditMessageCaption { message_id: i32, caption: String },
+    /// `editMessageReplyMarkup`: new buttons, same text.
+    EditMessageReplyMarkup { message_id: i32, buttons: Vec<Vec<Button>> },
+    /// `sendPhoto` with an HTML caption.
+    SendPhoto {
+        photo: Photo,
+        caption: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        buttons: Vec<Vec<Button>>,
+    },
+    /// `copyMessage`: a message of another chat, without "forwarded from".
+    CopyMessage {
+        from_chat_id: i64,
+        message_id: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i32>,
+        #[serde(default)]
+        protect_content: bool,
+    },
+    /// `copyMessages`: 1–100 messages of another chat in increasing id order (albums
+    /// stay albums).
+    CopyMessages {
+        from_chat_id: i64,
+        message_ids: Vec<i32>,
+        #[serde(default)]
+        protect_content: bool,
+    },
+    /// `sendPoll`; with `correct_option_id` a quiz.
+    SendPoll {
+        question: String,
+        options: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        correct_option_id: Option<u8>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        explanation: Option<String>,
+        /// Seconds the poll stays open (5–600).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        open_period: Option<u16>,
+        #[serde(default)]
+        is_anonymous: bool,
+    },
+    /// `answerCallbackQuery`: the toast after a button press.
+    AnswerCallbackQuery {
+        callback_query_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+    },
+    /// `deleteMessage`.
+    DeleteMessage { message_id: i32 },
+    /// `setMyCommands`: the command menu (`chat_id` is ignored; 0 by convention).
+    SetMyCommands { commands: Vec<MenuCommand> },
+}
+
+/// One entry of Telegram's command menu: `command` without the slash, 1–32 characters
+/// of `a-z0-9_`; `description` 1–256 characters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MenuCommand {
+    pub command: String,
+    pub description: String,
+}
+
+/// A message the bot sends, published on `herald.out.notify.<chat>` (bulk) or
+/// `herald.out.reply.<chat>` (interactive).
 ///
 /// `idempotency_key` is also the `Nats-Msg-Id`; the bot records it once Telegram has
-/// accepted the message and never sends the same key twice.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// accepted the call and never sends the same key twice.
+///
+/// ```
+/// use herald_schemas::{OutboundMessage, Priority};
+/// let m = OutboundMessage::html("upd.7", 42, "<b>hi</b>", Priority::Reply, 0);
+/// assert_eq!(m.text(), Some("<b>hi</b>"));
+/// let back: OutboundMessage = herald_schemas::decode(&herald_schemas::encode(&m)).unwrap();
+/// assert_eq!(back, m);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct OutboundMessage {
-    #[serde(default = "one")]
     pub v: u32,
     pub idempotency_key: String,
     pub chat_id: i64,
-    /// HTML-formatted text (Telegram `parse_mode=HTML`), at most 4096 characters.
-    pub text: String,
-    /// Inline keyboard rows.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub buttons: Vec<Vec<Button>>,
-    /// When set, edit this message instead of sending a new one (inline keyboard menus).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub edit_message_id: Option<i32>,
-    /// When set, the message goes out as a photo: a QR code (PNG) encoding this string,
-    /// with `text` as its caption, so `text` is then at most 1024 characters (Telegram's
-    /// caption limit). Used for deposit addresses.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub qr_code: Option<String>,
+    pub content: Content,
     pub priority: Priority,
     /// When the event that caused this message entered Herald (ms since epoch).
     pub origin_ts_ms: u64,
 }
 
+impl OutboundMessage {
+    /// A message with any content.
+    pub fn new(key: impl Into<String>, chat_id: i64, content: Content, priority: Priority, origin_ts_ms: u64) -> Self {
+        OutboundMessage {
+            v: 2,
+            idempotency_key: key.into(),
+            chat_id,
+            content,
+            priority,
+            origin_ts_ms,
+        }
+    }
+
+    /// `sendMessage` with HTML `text` (already escaped where it holds user input).
+    pub fn html(key: impl Into<String>, chat_id: i64, text: impl Into<String>, priority: Priority, origin_ts_ms: u64) -> Self {
+        let content = Content::SendMessage {
+            text: text.into(),
+            buttons: Vec::new(),
+            reply_to: None,
+        };
+        Self::new(key, chat_id, content, priority, origin_ts_ms)
+    }
+
+    /// The text or caption the user reads, if the call carries one.
+    pub fn text(&self) -> Option<&str> {
+        match &self.content {
+            Content::SendMessage { text, .. } | Content::EditMessageText { text, .. } => Some(text),
+            Content::SendPhoto { caption, .. } | Content::EditMessageCaption { caption, .. } => Some(caption),
+            Content::SendPoll { question, .. } => Some(question),
+            Content::AnswerCallbackQuery { text, .. } => text.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The inline keyboard, if any.
+    pub fn buttons(&self) -> &[Vec<Button>] {
+        match &self.content {
+            Content::SendMessage { buttons, .. }
+            | Content::EditMessageText { buttons, .. }
+            | Content::EditMessageReplyMarkup { buttons, .. }
+            | Content::SendPhoto { buttons, .. } => buttons,
+            _ => &[],
+        }
+    }
+}
+
+/// The wire form: version 2 carries `content`; version 1 (written before it) carried
+/// `text`, `buttons`, `edit_message_id` and `qr_code`, still read so messages in
+/// flight across an upgrade are delivered.
+#[derive(Deserialize)]
+struct WireMessage {
+    #[serde(default = "crate::one")]
+    v: u32,
+    idempotency_key: String,
+    chat_id: i64,
+    #[serde(default)]
+    content: Option<Content>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    buttons: Vec<Vec<Button>>,
+    #[serde(default)]
+    edit_message_id: Option<i32>,
+    #[serde(default)]
+    qr_code: Option<String>,
+    priority: Priority,
+    origin_ts_ms: u64,
+}
+
+impl<'de> Deserialize<'de> for OutboundMessage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        WireMessage::deserialize(d).map(Into::into)
+    }
+}
+
+impl From<WireMessage> for OutboundMessage {
+    fn from(w: WireMessage) -> Self {
+        let text = w.text.unwrap_or_default();
+        let content = match (w.content, w.edit_message_id, w.qr_code) {
+            (Some(c), _, _) => c,
+            (None, Some(message_id), _) => Content::EditMessageText {
+                message_id,
+                text,
+                buttons: w.buttons,
+            },
+            (None, None, Some(data)) => Content::SendPhoto {
+                photo: Photo::QrCode { data },
+                caption: text,
+                buttons: w.buttons,
+            },
+            (None, None, None) => Content::SendMessage {
+                text,
+                buttons: w.buttons,
+                reply_to: None,
+            },
+        };
+        OutboundMessage {
+            v: w.v,
+            idempotency_key: w.idempotency_key,
+            chat_id: w.chat_id,
+            content,
+            priority: w.priority,
+            origin_ts_ms: w.origin_ts_ms,
+        }
+    }
+}
+
 impl Versioned for OutboundMessage {
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
     const SCHEMA_NAME: &'static str = "outbound_message";
     fn version(&self) -> u32 {
         self.v
+    }
+}
+
+/// Escapes `&`, `<` and `>` for Telegram's HTML parse mode, the three characters it
+/// requires escaped outside tags (core.telegram.org/bots/api#html-style).
+///
+/// ```
+/// assert_eq!(herald_schemas::escape_html("<a & b>"), "&lt;a &amp; b&gt;");
+/// ```
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_one_messages_are_still_read() {
+        let v1 = r#"{"v":1,"idempotency_key":"k","chat_id":5,"text":"addr","qr_code":"0xabc","priority":"reply","origin_ts_ms":1}"#;
+        let m: OutboundMessage = crate::decode(v1.as_bytes()).unwrap();
+        assert_eq!(
+            m.content,
+            Content::SendPhoto {
+                photo: Photo::QrCode { data: "0xabc".into() },
+                caption: "addr".into(),
+                buttons: vec![]
+            }
+        );
+        let edit = r#"{"idempotency_key":"k","chat_id":5,"text":"menu","edit_message_id":9,"priority":"reply","origin_ts_ms":1}"#;
+        let m: OutboundMessage = crate::decode(edit.as_bytes()).unwrap();
+        assert!(matches!(m.content, Content::EditMessageText { message_id: 9, .. }));
+        let plain = r#"{"v":1,"idempotency_key":"k","chat_id":5,"text":"hi","priority":"broadcast","origin_ts_ms":1}"#;
+        let m: OutboundMessage = crate::decode(plain.as_bytes()).unwrap();
+        assert_eq!(m.text(), Some("hi"));
+        assert!(matches!(m.content, Content::SendMessage { .. }));
     }
 }

@@ -19,6 +19,8 @@ pub const TRACKED_STREAM: &str = "TRACKED";
 pub const DEPOSITS_STREAM: &str = "DEPOSITS";
 /// Stream of users' ledgers, one subject per user.
 pub const LEDGER_STREAM: &str = "LEDGER";
+/// Stream of updates the router handed to a product (`herald.cmd.<product>.<id>`).
+pub const COMMANDS_STREAM: &str = "COMMANDS";
 /// Stream of dead-lettered messages, each with its error in headers.
 pub const DLQ_STREAM: &str = "DLQ";
 
@@ -91,9 +93,26 @@ pub const NOTIFY_ALL: &str = "herald.out.notify.>";
 /// Filter for every command reply.
 pub const REPLY_ALL: &str = "herald.out.reply.>";
 
-/// `herald.updates.<kind>`: a raw Telegram `Update` (kind = `message`, `channel_post`, ...).
-pub fn update(kind: &str) -> String {
-    format!("herald.updates.{}", token(kind))
+/// `herald.updates.<kind>.<sender>`: a raw Telegram `Update` (kind = `message`,
+/// `channel_post`, ...; sender = the user, or the chat for channel posts, see
+/// [`crate::telegram::update_sender`]), so one sender's updates share a subject and the
+/// router keeps them in order. `herald.updates.<kind>` when there is no sender.
+pub fn update(kind: &str, sender: Option<i64>) -> String {
+    match sender {
+        Some(id) => format!("herald.updates.{}.{id}", token(kind)),
+        None => format!("herald.updates.{}", token(kind)),
+    }
+}
+
+/// `herald.cmd.<product>.<id>`: a [`crate::RoutedUpdate`] for `product`; `id` is the
+/// user (or the chat, for channel posts), so one user's updates share a subject.
+pub fn routed(product: &str, id: i64) -> String {
+    format!("herald.cmd.{}.{id}", token(product))
+}
+
+/// Filter for every update routed to `product`.
+pub fn routed_all(product: &str) -> String {
+    format!("herald.cmd.{}.>", token(product))
 }
 
 /// `herald.dlq.<stage>`: the original payload, error in [`HEADER_ERROR`].

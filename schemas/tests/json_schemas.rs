@@ -33,6 +33,7 @@ fn checked_in_schemas_match_types() {
         check::<TrackedCalls>(),
         check::<Deposit>(),
         check::<LedgerEntry>(),
+        check::<RoutedUpdate>(),
     ]
     .into_iter()
     .flatten()

@@ -1,10 +1,15 @@
-//! Outbound: OUTBOUND stream -> Telegram, exactly once per idempotency key as far as
-//! Telegram allows.
+//! Outbound: OUTBOUND stream -> Telegram, a stage on the shared runtime, so it has the
+//! pipeline's pull, ack, retry, `max_deliver` and dead-letter handling.
 //!
-//! Per message: skip if its idempotency key is in the `herald_delivered` KV bucket
-//! (a redelivery of something Telegram already accepted) -> wait for the limits -> send
-//! -> record the key -> ack. A crash between Telegram's answer and the record is the
-//! only window in which a message can be sent twice (Telegram has no idempotency key).
+//! Two consumers of one [`Outbound`] stage: `bot_replies` (interactive,
+//! `herald.out.reply.>`) and `bot_notify` (bulk, `herald.out.notify.>`).
+//!
+//! Per message: `decide` skips it if its idempotency key is in the `herald_delivered`
+//! KV bucket (a redelivery of something Telegram already accepted); `commit` waits for
+//! the limits, sends, and records the key. A crash between Telegram's answer and the
+//! record is the only window in which a message can be sent twice (Telegram has no
+//! idempotency key). A message Telegram refuses for good is dead-lettered on
+//! `herald.dlq.bot` with its original subject, so `pipeline dlq redrive` resends it.
 
 pub mod limits;
 pub mod qr;
@@ -13,11 +18,9 @@ mod send;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, kv, AckKind};
-use futures::StreamExt;
-use herald_pipeline::runtime::{dead_letter, DeadLetter};
+use async_nats::jetstream::kv;
+use herald_runtime::{Decision, MsgMeta, Stage, StageConfig, StageError, StageHandle};
 use herald_schemas::{subjects, OutboundMessage, Priority};
-use tokio_util::sync::CancellationToken;
 
 use limits::Limits;
 pub use send::{classify, SendFailure};
@@ -26,108 +29,50 @@ pub use send::{classify, SendFailure};
 #[derive(Clone)]
 pub struct Outbound {
     pub bot: teloxide::Bot,
-    pub js: jetstream::Context,
     pub delivered: kv::Store,
     pub users: kv::Store,
     pub limits: Arc<Limits>,
     pub paid_broadcast: bool,
-    pub max_in_flight: usize,
 }
 
-/// Redelivery delay of a message whose bot died before acking it.
-const ACK_WAIT: Duration = Duration::from_secs(15);
+/// Redelivery delay of a message whose bot died before acking it; a live bot sends
+/// progress acks while a message waits on the limits (see `StageConfig::ack_wait`).
+pub const ACK_WAIT: Duration = Duration::from_secs(15);
 
 /// Attempts at a 5xx or network failure within one delivery before the message is
-/// handed back to the stream (which redelivers it later).
+/// handed back to the stream (which redelivers it later, up to `max_deliver`).
 const SEND_ATTEMPTS: u32 = 4;
 
 impl Outbound {
-    /// Consumes replies and broadcasts until `shutdown`, then finishes in-flight sends.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let replies = self.consume("bot_replies", subjects::REPLY_ALL, 64, shutdown.clone());
-        let broadcasts = self.consume("bot_notify", subjects::NOTIFY_ALL, self.max_in_flight, shutdown);
-        let (a, b) = tokio::join!(replies, broadcasts);
-        a.and(b)
-    }
-
-    async fn consume(&self, durable: &str, filter: &str, in_flight: usize, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let stream = self.js.get_stream(subjects::OUTBOUND_STREAM).await?;
-        let consumer: jetstream::consumer::PullConsumer = stream
-            .get_or_create_consumer(
-                durable,
-                pull::Config {
-                    durable_name: Some(durable.into()),
-                    filter_subject: filter.into(),
-                    ack_policy: AckPolicy::Explicit,
-                    // short, so a crashed bot's unacked messages come back quickly; a
-                    // live bot extends it with progress acks while a message waits
-                    ack_wait: ACK_WAIT,
-                    max_ack_pending: (in_flight * 2) as i64,
-                    ..Default::default()
-                },
-            )
-            .await?;
-        let messages = consumer.stream().max_messages_per_batch(in_flight).messages().await?;
-        tracing::info!(durable, "outbound consumer started");
-        messages
-            .take_until(shutdown.cancelled_owned())
-            .for_each_concurrent(in_flight, |m| async move {
-                match m {
-                    Ok(m) => self.deliver(m).await,
-                    Err(e) => tracing::warn!(error = %e, "outbound consumer error"),
-                }
-            })
-            .await;
-        Ok(())
-    }
-
-    async fn deliver(&self, msg: jetstream::Message) {
-        let ack = match herald_schemas::decode::<OutboundMessage>(&msg.payload) {
-            Ok(out) => {
-                // waiting on limits or a 429 hold can outlast ACK_WAIT: tell the server
-                // the message is still being worked on
-                let work = self.deliver_one(&out);
-                tokio::pin!(work);
-                let mut progress = tokio::time::interval_at(tokio::time::Instant::now() + ACK_WAIT / 3, ACK_WAIT / 3);
-                loop {
-                    tokio::select! {
-                        ack = &mut work => break ack,
-                        _ = progress.tick() => { let _ = msg.ack_with(AckKind::Progress).await; }
-                    }
-                }
-            }
-            Err(e) => self.dead_letter(&msg, &e.to_string()).await,
+    /// The two consumers: replies (`reply_in_flight` at once) and broadcasts
+    /// (`notify_in_flight`), each a [`StageHandle`] to run.
+    pub fn stages(self, reply_in_flight: usize, notify_in_flight: usize) -> Vec<StageHandle> {
+        let consumer = |durable: &str, filter: &str, in_flight: usize| StageConfig {
+            ack_wait: ACK_WAIT,
+            max_in_flight: in_flight,
+            ..StageConfig::new(subjects::OUTBOUND_STREAM, durable, vec![filter.into()])
         };
-        if let Err(e) = msg.ack_with(ack).await {
-            tracing::warn!(error = %e, "outbound ack failed; the message will be redelivered");
-        }
+        vec![
+            StageHandle::new(self.clone(), consumer("bot_replies", subjects::REPLY_ALL, reply_in_flight)),
+            StageHandle::new(self, consumer("bot_notify", subjects::NOTIFY_ALL, notify_in_flight)),
+        ]
     }
 
-    async fn deliver_one(&self, out: &OutboundMessage) -> AckKind {
+    /// Sends until Telegram accepts, or says why not.
+    async fn send_with_retries(&self, out: &OutboundMessage) -> Result<(), StageError> {
         let key = subjects::kv_key(&out.idempotency_key);
-        match self.delivered.get(&key).await {
-            Ok(Some(_)) => {
-                metrics::counter!("herald_bot_redelivery_suppressed_total").increment(1);
-                return AckKind::Ack;
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "delivered-key lookup failed; retrying later");
-                return AckKind::Nak(Some(Duration::from_secs(1)));
-            }
-        }
         let mut attempt = 0;
         loop {
             self.limits.acquire(out.chat_id, out.priority).await;
-            let result = send::send(&self.bot, out, self.paid_broadcast && out.priority == Priority::Broadcast).await;
-            match result.map_err(classify) {
+            let paid = self.paid_broadcast && out.priority == Priority::Broadcast;
+            match send::send(&self.bot, out, paid).await.map_err(classify) {
                 Ok(message_id) => {
                     if let Err(e) = self.delivered.put(&key, message_id.to_string().into()).await {
-                        // Telegram has it; a redelivery could repeat it, so keep trying briefly.
+                        // Telegram has it; only a redelivery in this window could repeat it
                         tracing::error!(error = %e, "recording a delivered key failed");
                     }
                     record_sent(out);
-                    return AckKind::Ack;
+                    return Ok(());
                 }
                 Err(SendFailure::RetryAfter(wait)) => {
                     metrics::counter!("herald_bot_429_total").increment(1);
@@ -138,53 +83,56 @@ impl Outbound {
                     attempt += 1;
                     metrics::counter!("herald_bot_send_retries_total").increment(1);
                     tracing::warn!(error = %e, attempt, "send failed, retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
+                    tokio::time::sleep(SEND_BACKOFF.delay(attempt)).await;
                 }
                 Err(SendFailure::Transient(e)) => {
-                    tracing::warn!(error = %e, "send failed repeatedly; the stream will redeliver");
-                    return AckKind::Nak(Some(Duration::from_secs(5)));
+                    return Err(StageError::Transient(anyhow::anyhow!("send failed {SEND_ATTEMPTS} times: {e}")));
                 }
                 Err(SendFailure::Blocked) => {
                     metrics::counter!("herald_bot_blocked_total").increment(1);
                     if out.chat_id > 0 {
-                        if let Err(e) = herald_pipeline::users_store::set_active(&self.users, out.chat_id, false).await {
-                            tracing::warn!(error = %e, "marking a blocked user inactive failed");
-                            return AckKind::Nak(Some(Duration::from_secs(1)));
-                        }
+                        herald_runtime::users::set_active(&self.users, out.chat_id, false).await?;
                     }
-                    return AckKind::Ack;
+                    return Ok(());
                 }
-                Err(SendFailure::Rejected(reason)) => {
-                    let payload = herald_schemas::encode(out);
-                    let letter = DeadLetter {
-                        stage: "bot",
-                        error: &reason,
-                        original_subject: "herald.out",
-                        original_sequence: None,
-                        payload: &payload,
-                    };
-                    return match dead_letter(&self.js, letter).await {
-                        Ok(()) => AckKind::Term,
-                        Err(_) => AckKind::Nak(Some(Duration::from_secs(5))),
-                    };
-                }
+                Err(SendFailure::Rejected(reason)) => return Err(StageError::Permanent(reason)),
             }
         }
     }
+}
 
-    async fn dead_letter(&self, msg: &jetstream::Message, reason: &str) -> AckKind {
-        let seq = msg.info().ok().map(|i| i.stream_sequence);
-        let letter = DeadLetter {
-            stage: "bot",
-            error: reason,
-            original_subject: msg.subject.as_str(),
-            original_sequence: seq,
-            payload: &msg.payload,
-        };
-        match dead_letter(&self.js, letter).await {
-            Ok(()) => AckKind::Term,
-            Err(_) => AckKind::Nak(Some(Duration::from_secs(5))),
+/// Between send attempts within one delivery: 400 ms doubling, at most 5 s.
+const SEND_BACKOFF: herald_runtime::backoff::Backoff =
+    herald_runtime::backoff::Backoff::new(Duration::from_millis(400), Duration::from_secs(5));
+
+impl Stage for Outbound {
+    const NAME: &'static str = "bot";
+    type Input = OutboundMessage;
+    type Commit = OutboundMessage;
+
+    fn decode(&self, payload: &[u8]) -> Result<OutboundMessage, String> {
+        herald_schemas::decode(payload).map_err(|e| e.to_string())
+    }
+
+    /// Drops a message whose key Telegram has already accepted; otherwise hands it to
+    /// `commit`, which sends it (sending is the side effect, so it is not done here).
+    async fn decide(&self, out: OutboundMessage, _meta: &MsgMeta) -> Result<Decision<OutboundMessage>, StageError> {
+        let key = subjects::kv_key(&out.idempotency_key);
+        match self.delivered.get(&key).await {
+            Ok(Some(_)) => {
+                metrics::counter!("herald_bot_redelivery_suppressed_total").increment(1);
+                Ok(Decision::Drop { reason: "already_delivered" })
+            }
+            Ok(None) => Ok(Decision::Forward {
+                outputs: Vec::new(),
+                commit: out,
+            }),
+            Err(e) => Err(StageError::Transient(anyhow::anyhow!("delivered-key lookup: {e}"))),
         }
+    }
+
+    async fn commit(&self, out: OutboundMessage) -> Result<(), StageError> {
+        self.send_with_retries(&out).await
     }
 }
 

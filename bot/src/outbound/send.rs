@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
-use herald_schemas::OutboundMessage;
+use herald_schemas::{Button, Content, OutboundMessage, Photo};
 use teloxide::prelude::*;
-use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, InputFile, MessageId, ParseMode};
+use teloxide::types::{
+    BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, InputPollOption, MessageId, ParseMode, PollType, ReplyParameters,
+};
 use teloxide::{ApiError, RequestError};
 
 /// What to do after a failed send.
@@ -44,9 +46,9 @@ fn is_server_error(desc: &str) -> bool {
         .any(|s| desc.contains(s))
 }
 
-fn keyboard(out: &OutboundMessage) -> Option<InlineKeyboardMarkup> {
-    (!out.buttons.is_empty()).then(|| {
-        InlineKeyboardMarkup::new(out.buttons.iter().map(|row| {
+fn keyboard(buttons: &[Vec<Button>]) -> Option<InlineKeyboardMarkup> {
+    (!buttons.is_empty()).then(|| {
+        InlineKeyboardMarkup::new(buttons.iter().map(|row| {
             row.iter()
                 .map(|b| InlineKeyboardButton::callback(b.text.clone(), b.callback_data.clone()))
                 .collect::<Vec<_>>()
@@ -54,51 +56,152 @@ fn keyboard(out: &OutboundMessage) -> Option<InlineKeyboardMarkup> {
     })
 }
 
-/// The QR code image, or `None` (logged) when it cannot be made: the text alone still
-/// carries what the code encodes.
-fn qr_png(data: &str) -> Option<Vec<u8>> {
-    super::qr::png(data)
-        .map_err(|e| tracing::warn!(error = %e, "QR code not rendered; sending the text alone"))
-        .ok()
+/// The photo to upload or reference, or `None` (logged) when a QR code cannot be drawn:
+/// the caption alone still carries what the code encodes.
+fn input_file(photo: &Photo) -> Option<InputFile> {
+    match photo {
+        Photo::QrCode { data } => super::qr::png(data)
+            .map_err(|e| tracing::warn!(error = %e, "QR code not rendered; sending the text alone"))
+            .ok()
+            .map(|png| InputFile::memory(png).file_name("qr.png")),
+        Photo::FileId { file_id } => Some(InputFile::file_id(teloxide::types::FileId(file_id.clone()))),
+        Photo::Bytes { bytes, file_name } => Some(InputFile::memory(bytes.clone()).file_name(file_name.clone())),
+    }
 }
 
-/// Sends (or edits, for menu updates) and returns Telegram's message id. A message with
-/// a `qr_code` goes out as a photo (`sendPhoto`) with its text as the caption; edits
-/// change the text only.
+/// Makes the Bot API call `out.content` and returns the message id Telegram gave (for
+/// calls that make no message, the id they concern, or 0).
 pub async fn send(bot: &Bot, out: &OutboundMessage, paid_broadcast: bool) -> Result<i32, RequestError> {
     let chat = ChatId(out.chat_id);
-    if let Some(id) = out.edit_message_id {
-        let mut req = bot
-            .edit_message_text(chat, MessageId(id), out.text.clone())
-            .parse_mode(ParseMode::Html);
-        if let Some(k) = keyboard(out) {
-            req = req.reply_markup(k);
+    match &out.content {
+        Content::SendMessage { text, buttons, reply_to } => {
+            let mut req = bot.send_message(chat, text.clone()).parse_mode(ParseMode::Html);
+            if let Some(k) = keyboard(buttons) {
+                req = req.reply_markup(k);
+            }
+            if let Some(id) = reply_to {
+                req = req.reply_parameters(ReplyParameters::new(MessageId(*id)).allow_sending_without_reply());
+            }
+            if paid_broadcast {
+                req = req.allow_paid_broadcast(true);
+            }
+            Ok(req.await?.id.0)
         }
-        return match req.await {
-            Ok(m) => Ok(m.id.0),
-            Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(id),
-            Err(e) => Err(e),
-        };
-    }
-    if let Some(png) = out.qr_code.as_deref().and_then(qr_png) {
-        let mut req = bot
-            .send_photo(chat, InputFile::memory(png).file_name("qr.png"))
-            .caption(out.text.clone())
-            .parse_mode(ParseMode::Html);
-        if let Some(k) = keyboard(out) {
-            req = req.reply_markup(k);
+        Content::EditMessageText { message_id, text, buttons } => {
+            let mut req = bot
+                .edit_message_text(chat, MessageId(*message_id), text.clone())
+                .parse_mode(ParseMode::Html);
+            if let Some(k) = keyboard(buttons) {
+                req = req.reply_markup(k);
+            }
+            unchanged_is_fine(req.await.map(|m| m.id.0), *message_id)
         }
-        if paid_broadcast {
-            req = req.allow_paid_broadcast(true);
+        Content::EditMessageCaption { message_id, caption } => {
+            let req = bot
+                .edit_message_caption(chat, MessageId(*message_id))
+                .caption(caption.clone())
+                .parse_mode(ParseMode::Html);
+            unchanged_is_fine(req.await.map(|m| m.id.0), *message_id)
         }
-        return Ok(req.await?.id.0);
+        Content::EditMessageReplyMarkup { message_id, buttons } => {
+            let mut req = bot.edit_message_reply_markup(chat, MessageId(*message_id));
+            if let Some(k) = keyboard(buttons) {
+                req = req.reply_markup(k);
+            }
+            unchanged_is_fine(req.await.map(|m| m.id.0), *message_id)
+        }
+        Content::SendPhoto { photo, caption, buttons } => {
+            let Some(file) = input_file(photo) else {
+                let text = Content::SendMessage {
+                    text: caption.clone(),
+                    buttons: buttons.clone(),
+                    reply_to: None,
+                };
+                return Box::pin(send(bot, &OutboundMessage { content: text, ..out.clone() }, paid_broadcast)).await;
+            };
+            let mut req = bot.send_photo(chat, file).caption(caption.clone()).parse_mode(ParseMode::Html);
+            if let Some(k) = keyboard(buttons) {
+                req = req.reply_markup(k);
+            }
+            if paid_broadcast {
+                req = req.allow_paid_broadcast(true);
+            }
+            Ok(req.await?.id.0)
+        }
+        Content::CopyMessage {
+            from_chat_id,
+            message_id,
+            reply_to,
+            protect_content,
+        } => {
+            let mut req = bot
+                .copy_message(chat, ChatId(*from_chat_id), MessageId(*message_id))
+                .protect_content(*protect_content);
+            if let Some(id) = reply_to {
+                req = req.reply_parameters(ReplyParameters::new(MessageId(*id)).allow_sending_without_reply());
+            }
+            Ok(req.await?.0)
+        }
+        Content::CopyMessages {
+            from_chat_id,
+            message_ids,
+            protect_content,
+        } => {
+            let ids: Vec<MessageId> = message_ids.iter().map(|i| MessageId(*i)).collect();
+            let copied = bot
+                .copy_messages(chat, ChatId(*from_chat_id), ids)
+                .protect_content(*protect_content)
+                .await?;
+            Ok(copied.first().map_or(0, |m| m.0))
+        }
+        Content::SendPoll {
+            question,
+            options,
+            correct_option_id,
+            explanation,
+            open_period,
+            is_anonymous,
+        } => {
+            let options = options.iter().map(|o| InputPollOption::new(o.clone()));
+            let mut req = bot.send_poll(chat, question.clone(), options).is_anonymous(*is_anonymous);
+            if let Some(correct) = correct_option_id {
+                req = req.type_(PollType::Quiz).correct_option_id(*correct);
+            }
+            if let Some(e) = explanation {
+                req = req.explanation(e.clone()).explanation_parse_mode(ParseMode::Html);
+            }
+            if let Some(secs) = open_period {
+                req = req.open_period(*secs);
+            }
+            Ok(req.await?.id.0)
+        }
+        Content::AnswerCallbackQuery { callback_query_id, text } => {
+            let mut req = bot.answer_callback_query(teloxide::types::CallbackQueryId(callback_query_id.clone()));
+            if let Some(t) = text {
+                req = req.text(t.clone());
+            }
+            req.await?;
+            Ok(0)
+        }
+        Content::DeleteMessage { message_id } => {
+            match bot.delete_message(chat, MessageId(*message_id)).await {
+                // gone already: what a redelivery would find
+                Ok(_) | Err(RequestError::Api(ApiError::MessageToDeleteNotFound)) => Ok(*message_id),
+                Err(e) => Err(e),
+            }
+        }
+        Content::SetMyCommands { commands } => {
+            let commands = commands.iter().map(|c| BotCommand::new(c.command.clone(), c.description.clone()));
+            bot.set_my_commands(commands).await?;
+            Ok(0)
+        }
     }
-    let mut req = bot.send_message(chat, out.text.clone()).parse_mode(ParseMode::Html);
-    if let Some(k) = keyboard(out) {
-        req = req.reply_markup(k);
+}
+
+/// "message is not modified" means the edit is already there.
+fn unchanged_is_fine(result: Result<i32, RequestError>, message_id: i32) -> Result<i32, RequestError> {
+    match result {
+        Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(message_id),
+        other => other,
     }
-    if paid_broadcast {
-        req = req.allow_paid_broadcast(true);
-    }
-    Ok(req.await?.id.0)
 }

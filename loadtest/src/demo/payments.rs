@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
-use herald_pipeline::payments::wallet::account_xpub;
-use herald_pipeline::testkit::{evm, LocalAnvil};
+use herald_pipeline::products::payments::wallet::account_xpub;
+use herald_testkit::{evm, LocalAnvil};
 
 use super::ALICE;
 use crate::emulator::Delivery;
@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn the_address_is_read_from_the_deposit_reply() {
-        let reply = herald_pipeline::stages::updates::wallet::deposit(Address::repeat_byte(7), &[]);
+        let reply = herald_pipeline::products::payments::replies::deposit(Address::repeat_byte(7), &[]);
         assert_eq!(deposit_address(&reply.text).unwrap(), Address::repeat_byte(7));
         assert!(deposit_address("no address here").is_err());
     }

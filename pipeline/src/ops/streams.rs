@@ -33,7 +33,8 @@ pub struct StreamRow {
 /// Every stream defined in `nats/streams/` that exists on the server, with consumers.
 pub async fn status(js: &jetstream::Context) -> anyhow::Result<Vec<StreamRow>> {
     let mut rows = Vec::new();
-    for cfg in crate::setup::stream_configs()? {
+    let (streams, _) = crate::core::compose::definitions_of_all();
+    for cfg in herald_runtime::setup::stream_configs(&streams)? {
         let Ok(mut stream) = js.get_stream(&cfg.name).await else { continue };
         let state = stream.info().await?.state.clone();
         let mut consumers = Vec::new();

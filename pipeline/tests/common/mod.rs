@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use futures::StreamExt;
-use herald_pipeline::replica::Replica;
-use herald_pipeline::runtime::{run_stage, Stage, StageConfig};
-use herald_pipeline::stages::fanout::{ChannelIndex, FanoutStage, UserIndex};
-use herald_pipeline::stages::token_state::TokenState;
-use herald_pipeline::testkit::{LocalNats, LocalRedis};
+use herald_runtime::replica::Replica;
+use herald_runtime::{run_stage, Stage, StageConfig};
+use herald_pipeline::products::signals::fanout::{ChannelIndex, FanoutStage, UserIndex};
+use herald_pipeline::products::signals::token_state::TokenState;
+use herald_testkit::{LocalNats, LocalRedis};
 use herald_schemas::subjects;
 use herald_schemas::{CallEvent, CallSource, Caller, Chain, ChannelStats, UserSettings};
 use tokio_util::sync::CancellationToken;
@@ -29,7 +29,7 @@ impl Env {
         let redis = LocalRedis::start().expect("redis-server");
         let client = async_nats::connect(nats.url()).await.unwrap();
         let js = jetstream::new(client.clone());
-        herald_pipeline::setup::apply(&js, false).await.unwrap();
+        herald_pipeline::core::compose::setup_all(&js, false).await.unwrap();
         Env {
             nats,
             redis,

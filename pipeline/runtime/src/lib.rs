@@ -1,0 +1,24 @@
+//! Herald's shared runtime, used by the pipeline and the bot alike.
+//!
+//! A Herald stage reads: consume subject -> decide -> publish subject -> commit -> ack.
+//! The machinery for that lives here once ([`stage`]): durable pull consumers, bounded
+//! in-flight work (backpressure), publishing with message ids, retries with
+//! [`backoff`], `max_deliver` and [`dead_letter`]s. Around it: [`periodic`] tasks,
+//! [`telemetry`] (logs, Prometheus, `/healthz`, `/readyz`), [`setup`] of streams and
+//! buckets, [`replica`]s of KV buckets, and the core user record's store ([`users`]).
+
+pub mod backoff;
+pub mod config;
+pub mod dead_letter;
+pub mod handle;
+pub mod periodic;
+pub mod replica;
+pub mod sequencer;
+pub mod setup;
+pub mod stage;
+pub mod telemetry;
+pub mod users;
+
+pub use dead_letter::{dead_letter, DeadLetter};
+pub use handle::{Faults, StageHandle};
+pub use stage::{publish_all, run_stage, Decision, MsgMeta, Output, Stage, StageConfig, StageError};

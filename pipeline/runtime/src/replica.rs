@@ -1,0 +1,110 @@
+//! In-memory replicas of KV buckets, kept current by the bucket's change events.
+//!
+//! Each pipeline process holds its own replica (no shared cache, no TTL staleness): the
+//! KV bucket is the durable store, its watch is the change feed.
+
+use std::sync::{Arc, RwLock};
+
+use async_nats::jetstream::{self, kv};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+/// Receives a bucket's current values and every later change.
+pub trait ReplicaSink: Send + Sync + 'static {
+    /// A key was written. Undecodable values are logged and skipped by the sink.
+    fn put(&mut self, key: &str, value: &[u8]);
+    /// A key was deleted or purged.
+    fn delete(&mut self, key: &str);
+}
+
+/// ```no_run
+/// use herald_pipeline::replica::Replica;
+/// use herald_pipeline::products::signals::fanout::UserIndex;
+///
+/// # async fn demo(js: async_nats::jetstream::Context) -> anyhow::Result<()> {
+/// let users = Replica::start(&js, "herald_users", UserIndex::default(), Default::default()).await?;
+/// println!("{} users", users.read(|u| u.len()));
+/// # Ok(()) }
+/// ```
+///
+/// A shared, read-mostly replica of one KV bucket.
+pub struct Replica<S> {
+    sink: Arc<RwLock<S>>,
+}
+
+impl<S> Clone for Replica<S> {
+    fn clone(&self) -> Self {
+        Replica { sink: self.sink.clone() }
+    }
+}
+
+impl<S: ReplicaSink> Replica<S> {
+    /// Loads `bucket` into `sink`, returns once the initial values are in, and keeps
+    /// applying changes in the background until `shutdown`.
+    ///
+    /// Errors: the bucket does not exist (run `pipeline setup`) or cannot be watched.
+    pub async fn start(js: &jetstream::Context, bucket: &str, sink: S, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let store = js
+            .get_key_value(bucket)
+            .await
+            .map_err(|e| anyhow::anyhow!("KV bucket {bucket}: {e}; run `pipeline setup` first"))?;
+        let initial = store.status().await?.values();
+        let mut watch = store.watch_with_history(">").await?;
+        let replica = Replica {
+            sink: Arc::new(RwLock::new(sink)),
+        };
+        let (synced_tx, synced_rx) = tokio::sync::oneshot::channel::<()>();
+        let mut synced_tx = Some(synced_tx);
+        if initial == 0 {
+            synced_tx.take().map(|tx| tx.send(()));
+        }
+        let sink = replica.sink.clone();
+        let bucket_name = bucket.to_string();
+        tokio::spawn(async move {
+            let mut last_revision = 0;
+            loop {
+                let entry = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    e = watch.next() => e,
+                };
+                let entry = match entry {
+                    Some(Ok(e)) => e,
+                    Some(Err(e)) => {
+                        tracing::warn!(bucket = %bucket_name, error = %e, "KV watch error");
+                        continue;
+                    }
+                    None => {
+                        // the watch ended: resume after the last change applied
+                        tracing::warn!(bucket = %bucket_name, last_revision, "KV watch ended; resuming");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        if let Ok(w) = store.watch_all_from_revision(last_revision + 1).await {
+                            watch = w;
+                        }
+                        continue;
+                    }
+                };
+                last_revision = entry.revision;
+                {
+                    let mut s = sink.write().expect("replica lock");
+                    match entry.operation {
+                        kv::Operation::Put => s.put(&entry.key, &entry.value),
+                        kv::Operation::Delete | kv::Operation::Purge => s.delete(&entry.key),
+                    }
+                }
+                metrics::counter!("herald_replica_changes_total", "bucket" => bucket_name.clone()).increment(1);
+                if entry.delta == 0 {
+                    synced_tx.take().map(|tx| tx.send(()));
+                }
+            }
+        });
+        synced_rx
+            .await
+            .map_err(|_| anyhow::anyhow!("KV watch of {bucket} ended before the initial sync"))?;
+        Ok(replica)
+    }
+
+    /// Runs `f` with read access to the replica.
+    pub fn read<R>(&self, f: impl FnOnce(&S) -> R) -> R {
+        f(&self.sink.read().expect("replica lock"))
+    }
+}

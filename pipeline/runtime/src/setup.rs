@@ -1,0 +1,196 @@
+//! `pipeline setup`: applies the stream definitions in `nats/streams/*.json` (NATS's own
+//! stream-config format, what `nats stream add --config FILE` reads) and the KV buckets.
+//!
+//! Idempotent: an identical existing stream is left alone; a conflicting one is an error
+//! naming the differing fields, unless `update` asks to edit it in place.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv, stream};
+use herald_schemas::subjects;
+
+/// A stream definition checked in under `nats/streams/` (NATS's stream-config JSON),
+/// embedded in the binary with `include_str!` so it needs no files at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamDef {
+    /// File name under `nats/streams/`, for error messages.
+    pub file: &'static str,
+    pub json: &'static str,
+}
+
+/// A KV bucket: one revision per key, file storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketDef {
+    pub name: &'static str,
+    /// How long a key lives; zero = for good.
+    pub max_age: Duration,
+}
+
+impl BucketDef {
+    /// A bucket whose keys are kept for good.
+    pub const fn forever(name: &'static str) -> Self {
+        BucketDef {
+            name,
+            max_age: Duration::ZERO,
+        }
+    }
+
+    fn config(&self) -> kv::Config {
+        kv::Config {
+            bucket: self.name.into(),
+            history: 1,
+            max_age: self.max_age,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        }
+    }
+}
+
+/// The core's streams: raw updates in (UPDATES), updates routed to products (COMMANDS),
+/// messages out (OUTBOUND), dead letters (DLQ). Every process that reads or writes Telegram traffic needs them.
+pub fn core_streams() -> Vec<StreamDef> {
+    vec![
+        StreamDef {
+            file: "core.updates.json",
+            json: include_str!("../../../nats/streams/core.updates.json"),
+        },
+        StreamDef {
+            file: "core.commands.json",
+            json: include_str!("../../../nats/streams/core.commands.json"),
+        },
+        StreamDef {
+            file: "core.outbound.json",
+            json: include_str!("../../../nats/streams/core.outbound.json"),
+        },
+        StreamDef {
+            file: "core.dlq.json",
+            json: include_str!("../../../nats/streams/core.dlq.json"),
+        },
+    ]
+}
+
+/// The core's buckets: users (the core user record, kept for good) and the bot's
+/// delivered idempotency keys (7 days, longer than any redelivery).
+pub fn core_buckets() -> Vec<BucketDef> {
+    vec![
+        BucketDef::forever(subjects::USERS_BUCKET),
+        BucketDef {
+            name: subjects::DELIVERED_BUCKET,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+        },
+    ]
+}
+
+/// What `setup` did to one stream or bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Created(String),
+    Unchanged(String),
+    Updated(String),
+}
+
+/// Parses stream definitions.
+///
+/// Errors: a file is not a valid stream config (names the file).
+pub fn stream_configs(defs: &[StreamDef]) -> anyhow::Result<Vec<stream::Config>> {
+    defs.iter()
+        .map(|d| serde_json::from_str(d.json).map_err(|e| anyhow::anyhow!("nats/streams/{}: {e}", d.file)))
+        .collect()
+}
+
+/// Creates missing streams and KV buckets; checks existing ones.
+///
+/// Errors: an existing stream differs from its definition and `update` is false (the
+/// message lists each differing field, existing vs wanted), or NATS refused a request.
+pub async fn apply(js: &jetstream::Context, streams: &[StreamDef], buckets: &[BucketDef], update: bool) -> anyhow::Result<Vec<Applied>> {
+    let mut applied = Vec::new();
+    for want in stream_configs(streams)? {
+        applied.push(apply_stream(js, want, update).await?);
+    }
+    for def in buckets {
+        let name = def.name;
+        match js.get_key_value(name).await {
+            Ok(_) => applied.push(Applied::Unchanged(format!("KV {name}"))),
+            Err(_) => {
+                js.create_key_value(def.config())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("creating KV bucket {name}: {e}"))?;
+                applied.push(Applied::Created(format!("KV {name}")));
+            }
+        }
+    }
+    Ok(applied)
+}
+
+async fn apply_stream(js: &jetstream::Context, want: stream::Config, update: bool) -> anyhow::Result<Applied> {
+    let name = want.name.clone();
+    let mut existing = match js.get_stream(&name).await {
+        Ok(s) => s,
+        Err(_) => {
+            js.create_stream(want)
+                .await
+                .map_err(|e| anyhow::anyhow!("creating stream {name}: {e}"))?;
+            return Ok(Applied::Created(name));
+        }
+    };
+    let have = existing.info().await?.config.clone();
+    let diffs = differences(&have, &want);
+    if diffs.is_empty() {
+        return Ok(Applied::Unchanged(name));
+    }
+    if !update {
+        anyhow::bail!(
+            "stream {name} exists with a conflicting configuration:\n  {}\nFix it with `pipeline setup --update` (or `nats stream edit {name}`), or delete the stream.",
+            diffs.join("\n  ")
+        );
+    }
+    js.update_stream(want)
+        .await
+        .map_err(|e| anyhow::anyhow!("updating stream {name}: {e}"))?;
+    Ok(Applied::Updated(name))
+}
+
+/// The fields Herald's definitions set, as `field: existing != wanted` lines.
+pub fn differences(have: &stream::Config, want: &stream::Config) -> Vec<String> {
+    let mut d = Vec::new();
+    let mut cmp = |field: &str, a: String, b: String| {
+        if a != b {
+            d.push(format!("{field}: existing {a} != wanted {b}"));
+        }
+    };
+    cmp("subjects", format!("{:?}", have.subjects), format!("{:?}", want.subjects));
+    cmp("retention", format!("{:?}", have.retention), format!("{:?}", want.retention));
+    cmp("storage", format!("{:?}", have.storage), format!("{:?}", want.storage));
+    cmp("discard", format!("{:?}", have.discard), format!("{:?}", want.discard));
+    cmp("max_age", format!("{:?}", have.max_age), format!("{:?}", want.max_age));
+    cmp("max_bytes", have.max_bytes.to_string(), want.max_bytes.to_string());
+    cmp(
+        "max_message_size",
+        have.max_message_size.to_string(),
+        want.max_message_size.to_string(),
+    );
+    cmp(
+        "duplicate_window",
+        format!("{:?}", have.duplicate_window),
+        format!("{:?}", want.duplicate_window),
+    );
+    cmp("num_replicas", have.num_replicas.to_string(), want.num_replicas.to_string());
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differences_name_each_field() {
+        let configs = stream_configs(&core_streams()).unwrap();
+        let mut other = configs[0].clone();
+        other.subjects = vec!["x.>".into()];
+        other.max_age = Duration::from_secs(1);
+        let d = differences(&other, &configs[0]);
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(d[0].starts_with("subjects:"));
+        assert!(differences(&configs[0], &configs[0]).is_empty());
+    }
+}

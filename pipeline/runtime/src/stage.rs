@@ -1,0 +1,388 @@
+//! The stage runner: the one place that consumes, publishes, acks, retries and
+//! dead-letters.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, AckKind};
+use async_nats::HeaderMap;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+use crate::dead_letter::{dead_letter, DeadLetter};
+use crate::sequencer::Sequencer;
+use crate::telemetry::ReadyPart;
+
+/// One message to publish downstream. `msg_id` becomes `Nats-Msg-Id`, so a redelivered
+/// input republishes into the target stream's duplicate window and is dropped there.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub subject: String,
+    pub msg_id: String,
+    pub payload: Vec<u8>,
+}
+
+/// What a stage decided for one input.
+#[derive(Debug)]
+pub enum Decision<C> {
+    /// Publish `outputs` (all must be acknowledged by their streams), then run
+    /// [`Stage::commit`] with `commit`, then ack the input.
+    Forward { outputs: Vec<Output>, commit: C },
+    /// Nothing to do: ack the input and count it under `reason`.
+    Drop { reason: &'static str },
+}
+
+/// Why a stage could not decide.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// The input can never succeed (malformed, unknown kind): dead-letter it now.
+    #[error("{0}")]
+    Permanent(String),
+    /// A dependency failed (Redis, NATS, KV): retry with backoff, dead-letter after
+    /// `max_deliver` attempts.
+    #[error(transparent)]
+    Transient(#[from] anyhow::Error),
+}
+
+#[cfg(feature = "redis")]
+impl From<redis::RedisError> for StageError {
+    fn from(e: redis::RedisError) -> Self {
+        StageError::Transient(e.into())
+    }
+}
+
+/// Where an input came from.
+#[derive(Debug, Clone)]
+pub struct MsgMeta {
+    pub subject: String,
+    pub stream_sequence: u64,
+    /// 1 on first delivery.
+    pub delivered: i64,
+}
+
+/// A pipeline stage: a pure-as-possible decision plus an optional commit of state that
+/// must only happen once the outputs are safely in their streams.
+///
+/// The runner calls, per message: [`Stage::decode`] -> [`Stage::decide`] -> publish
+/// outputs and await their acks -> [`Stage::commit`] -> ack.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use herald_runtime::{run_stage, Decision, MsgMeta, Output, Stage, StageConfig, StageError};
+///
+/// /// Upper-cases text from `demo.in` onto `demo.out`.
+/// struct Shout;
+///
+/// impl Stage for Shout {
+///     const NAME: &'static str = "shout";
+///     type Input = String;
+///     type Commit = ();
+///     fn decode(&self, payload: &[u8]) -> Result<String, String> {
+///         String::from_utf8(payload.to_vec()).map_err(|e| e.to_string())
+///     }
+///     async fn decide(&self, text: String, meta: &MsgMeta) -> Result<Decision<()>, StageError> {
+///         let out = Output { subject: "demo.out".into(), msg_id: format!("shout:{}", meta.stream_sequence), payload: text.to_uppercase().into_bytes() };
+///         Ok(Decision::Forward { outputs: vec![out], commit: () })
+///     }
+///     async fn commit(&self, _: ()) -> Result<(), StageError> {
+///         Ok(())
+///     }
+/// }
+///
+/// # async fn demo() -> anyhow::Result<()> {
+/// let js = async_nats::jetstream::new(async_nats::connect("nats://127.0.0.1:4222").await?);
+/// let shutdown = tokio_util::sync::CancellationToken::new();
+/// run_stage(js, Arc::new(Shout), StageConfig::new("DEMO", "shout", vec!["demo.in".into()]), shutdown).await?;
+/// # Ok(()) }
+/// ```
+pub trait Stage: Send + Sync + 'static {
+    /// Name used for metrics labels, the durable consumer and the dead-letter subject.
+    const NAME: &'static str;
+    type Input: Send;
+    type Commit: Send;
+
+    /// Parses the payload; an `Err` dead-letters the message with that reason.
+    fn decode(&self, payload: &[u8]) -> Result<Self::Input, String>;
+
+    /// Decides what to publish for one input.
+    ///
+    /// `decide` only decides: it may read state (KV, Redis, a store) but must not change
+    /// anything another delivery of the same input could see, because the input can be
+    /// redelivered (a crash before the ack, a retry after a transient failure). State
+    /// changes go into the returned commit and happen in [`Stage::commit`], after every
+    /// output is in its stream. The one exception is a write that is idempotent per
+    /// input (keyed by the input's id, e.g. a ledger entry keyed by its reference), so a
+    /// redelivery finds it done and changes nothing twice.
+    fn decide(&self, input: Self::Input, meta: &MsgMeta) -> impl Future<Output = Result<Decision<Self::Commit>, StageError>> + Send;
+
+    /// Records state after every output was acknowledged downstream. Runs at least
+    /// once per input that decided `Forward`, so it must be idempotent too (a crash
+    /// between commit and ack redelivers the input). An `Err` is handled like one
+    /// from `decide`: retried (transient) or dead-lettered (permanent).
+    fn commit(&self, commit: Self::Commit) -> impl Future<Output = Result<(), StageError>> + Send;
+}
+
+/// Where and how a stage consumes.
+#[derive(Debug, Clone)]
+pub struct StageConfig {
+    /// Stream to consume from (see `herald_schemas::subjects`).
+    pub stream: String,
+    /// Durable consumer name; defaults to the stage name.
+    pub durable: String,
+    /// Subject filters within the stream (empty = all).
+    pub filter_subjects: Vec<String>,
+    /// Bound on messages processed at once; also bounds unacked messages (backpressure).
+    pub max_in_flight: usize,
+    /// Deliveries before a transiently failing message is dead-lettered.
+    pub max_deliver: i64,
+    /// How long the server waits for an ack before redelivering. Work that takes
+    /// longer (a send waiting on Telegram's limits) sends progress acks every third of it.
+    pub ack_wait: Duration,
+    /// Marked ready once the consumer exists (see [`crate::telemetry::Readiness`]).
+    pub ready: Option<ReadyPart>,
+    /// Process messages of one subject one after another, in stream order (other
+    /// subjects still run in parallel). Products' subjects end with the user id, so
+    /// this keeps one user's updates in order.
+    pub in_order_per_subject: bool,
+}
+
+impl StageConfig {
+    /// Defaults: 256 in flight, 5 deliveries, 10 s ack wait (a message held by a crashed
+    /// process comes back after that; a live stage decides in milliseconds).
+    pub fn new(stream: &str, durable: &str, filter_subjects: Vec<String>) -> Self {
+        StageConfig {
+            stream: stream.to_string(),
+            durable: durable.to_string(),
+            filter_subjects,
+            max_in_flight: 256,
+            max_deliver: 5,
+            ack_wait: Duration::from_secs(10),
+            ready: None,
+            in_order_per_subject: false,
+        }
+    }
+}
+
+/// Runs `stage` until `shutdown` is cancelled, then finishes in-flight work and returns.
+///
+/// Creates (or binds to) the durable pull consumer. Errors: the stream or consumer
+/// cannot be created, or the message stream ended (connection lost for good).
+pub async fn run_stage<S: Stage>(
+    js: jetstream::Context,
+    stage: Arc<S>,
+    cfg: StageConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let stream = js
+        .get_stream(&cfg.stream)
+        .await
+        .map_err(|e| anyhow::anyhow!("stream {} not found ({e}); run `pipeline setup` first", cfg.stream))?;
+    let consumer: jetstream::consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            &cfg.durable,
+            pull::Config {
+                durable_name: Some(cfg.durable.clone()),
+                filter_subjects: cfg.filter_subjects.clone(),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: cfg.ack_wait,
+                max_deliver: cfg.max_deliver,
+                max_ack_pending: (cfg.max_in_flight * 4) as i64,
+                ..Default::default()
+            },
+        )
+        .await?;
+    spawn_pending_gauge(S::NAME, consumer.clone(), shutdown.clone());
+    if let Some(ready) = &cfg.ready {
+        ready.set_ready();
+    }
+
+    tracing::info!(stage = S::NAME, stream = %cfg.stream, durable = %cfg.durable, "stage started");
+    let cfg = Arc::new(cfg);
+    let counters = Arc::new(StageMetrics::new(S::NAME));
+    let sequencer = Sequencer::default();
+    // The message stream can end (consumer deleted, connection closed for good): pull
+    // again rather than leave the stage silently dead.
+    while !shutdown.is_cancelled() {
+        let messages = match consumer.stream().max_messages_per_batch(cfg.max_in_flight).messages().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(stage = S::NAME, error = %e, "cannot pull; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        messages
+            .take_until(shutdown.clone().cancelled_owned())
+            // turns are taken in delivery order, before the messages run concurrently
+            .map(|msg| {
+                let turn = match (&msg, cfg.in_order_per_subject) {
+                    (Ok(m), true) => Some(sequencer.enqueue(m.subject.as_str())),
+                    _ => None,
+                };
+                (msg, turn)
+            })
+            .for_each_concurrent(cfg.max_in_flight, |(msg, turn)| {
+                let (js, stage, cfg, counters) = (js.clone(), stage.clone(), cfg.clone(), counters.clone());
+                async move {
+                    let mut turn = turn;
+                    if let Some(turn) = turn.as_mut() {
+                        turn.wait().await;
+                    }
+                    match msg {
+                        Ok(msg) => process(&js, &*stage, &cfg, &counters, msg).await,
+                        Err(e) => tracing::warn!(stage = S::NAME, error = %e, "consumer error"),
+                    }
+                    drop(turn); // the subject's next message may go now
+                }
+            })
+            .await;
+        if !shutdown.is_cancelled() {
+            tracing::warn!(stage = S::NAME, "message stream ended; pulling again");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    tracing::info!(stage = S::NAME, "stage stopped, in-flight work finished");
+    Ok(())
+}
+
+/// Metric handles of one stage, registered once (the macros would build and hash a key
+/// per message).
+struct StageMetrics {
+    input: metrics::Counter,
+    /// Inputs that decided `Forward` and were committed (with zero or more outputs).
+    forwarded: metrics::Counter,
+    output: metrics::Counter,
+    retries: metrics::Counter,
+    seconds: metrics::Histogram,
+}
+
+impl StageMetrics {
+    fn new(stage: &'static str) -> Self {
+        StageMetrics {
+            input: metrics::counter!("herald_stage_in_total", "stage" => stage),
+            forwarded: metrics::counter!("herald_stage_forwarded_total", "stage" => stage),
+            output: metrics::counter!("herald_stage_out_total", "stage" => stage),
+            retries: metrics::counter!("herald_stage_retries_total", "stage" => stage),
+            seconds: metrics::histogram!("herald_stage_seconds", "stage" => stage),
+        }
+    }
+}
+
+async fn process<S: Stage>(js: &jetstream::Context, stage: &S, cfg: &StageConfig, counters: &StageMetrics, msg: jetstream::Message) {
+    let started = Instant::now();
+    let name = S::NAME;
+    counters.input.increment(1);
+    let info = msg.info().map(|i| (i.stream_sequence, i.delivered)).unwrap_or((0, 1));
+    let meta = MsgMeta {
+        subject: msg.subject.to_string(),
+        stream_sequence: info.0,
+        delivered: info.1,
+    };
+
+    let result = match stage.decode(&msg.payload) {
+        Ok(input) => {
+            // work that outlasts a third of ack_wait tells the server it is still going
+            let work = decide_publish_commit(js, stage, input, &meta, counters);
+            tokio::pin!(work);
+            loop {
+                tokio::select! {
+                    result = &mut work => break result,
+                    _ = tokio::time::sleep(cfg.ack_wait / 3) => { let _ = msg.ack_with(AckKind::Progress).await; }
+                }
+            }
+        }
+        Err(reason) => Err(StageError::Permanent(reason)),
+    };
+    let ack = match result {
+        Ok(()) => AckKind::Ack,
+        Err(StageError::Permanent(reason)) => give_up(js, name, &meta, &msg.payload, &reason).await,
+        Err(StageError::Transient(e)) if meta.delivered >= cfg.max_deliver => {
+            let reason = format!("failed after {} deliveries: {e:#}", meta.delivered);
+            give_up(js, name, &meta, &msg.payload, &reason).await
+        }
+        Err(StageError::Transient(e)) => {
+            counters.retries.increment(1);
+            tracing::warn!(stage = name, error = %format!("{e:#}"), delivered = meta.delivered, "transient failure, will retry");
+            AckKind::Nak(Some(Backoff::STAGE.delay(meta.delivered.max(1) as u32)))
+        }
+    };
+    if let Err(e) = msg.ack_with(ack).await {
+        tracing::warn!(stage = name, error = %e, "ack failed; the message will be redelivered");
+    }
+    counters.seconds.record(started.elapsed().as_secs_f64());
+}
+
+async fn decide_publish_commit<S: Stage>(
+    js: &jetstream::Context,
+    stage: &S,
+    input: S::Input,
+    meta: &MsgMeta,
+    counters: &StageMetrics,
+) -> Result<(), StageError> {
+    match stage.decide(input, meta).await? {
+        Decision::Drop { reason } => {
+            metrics::counter!("herald_stage_dropped_total", "stage" => S::NAME, "reason" => reason).increment(1);
+            Ok(())
+        }
+        Decision::Forward { outputs, commit } => {
+            let n = outputs.len() as u64;
+            publish_all(js, outputs).await?;
+            stage.commit(commit).await?;
+            counters.forwarded.increment(1);
+            counters.output.increment(n);
+            Ok(())
+        }
+    }
+}
+
+/// Publishes every output, then awaits every ack: one round trip for the batch.
+pub async fn publish_all(js: &jetstream::Context, outputs: Vec<Output>) -> anyhow::Result<()> {
+    let mut acks = Vec::with_capacity(outputs.len());
+    for out in outputs {
+        let mut headers = HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, out.msg_id.as_str());
+        acks.push(js.publish_with_headers(out.subject, headers, out.payload.into()).await?);
+    }
+    for ack in futures::future::join_all(acks.into_iter().map(std::future::IntoFuture::into_future)).await {
+        ack?;
+    }
+    Ok(())
+}
+
+/// Dead-letters and returns `Term`; if even the dead-letter publish fails, `Nak` so the
+/// message is kept (nothing is lost).
+async fn give_up(js: &jetstream::Context, stage: &str, meta: &MsgMeta, payload: &[u8], reason: &str) -> AckKind {
+    let letter = DeadLetter {
+        stage,
+        error: reason,
+        original_subject: &meta.subject,
+        original_sequence: Some(meta.stream_sequence),
+        payload,
+    };
+    match dead_letter(js, letter).await {
+        Ok(()) => AckKind::Term,
+        Err(e) => {
+            tracing::error!(stage, error = %e, "dead-letter publish failed; keeping the message");
+            AckKind::Nak(Some(Duration::from_secs(5)))
+        }
+    }
+}
+
+fn spawn_pending_gauge(stage: &'static str, consumer: jetstream::consumer::PullConsumer, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Ok(info) = consumer.get_info().await {
+                metrics::gauge!("herald_consumer_pending", "stage" => stage).set(info.num_pending as f64);
+                metrics::gauge!("herald_consumer_ack_pending", "stage" => stage).set(info.num_ack_pending as f64);
+                metrics::gauge!("herald_consumer_redelivered", "stage" => stage).set(info.num_redelivered as f64);
+            }
+        }
+    });
+}

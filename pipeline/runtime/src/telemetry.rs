@@ -1,0 +1,196 @@
+//! Logs, Prometheus metrics, /healthz and /readyz, and SIGTERM handling.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::{extract::State, http::StatusCode, routing::get, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
+
+/// Initialises tracing. `RUST_LOG` filters (default `info`); `HERALD_LOG_FORMAT=json`
+/// switches to JSON lines. Logs never carry bot tokens, message texts or user names.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("HERALD_LOG_FORMAT").as_deref() == Ok("json") {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
+
+/// Installs the global Prometheus recorder (once per process) and returns its handle.
+pub fn install_metrics() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+                .expect("static buckets are valid")
+                .install_recorder()
+                .expect("no other metrics recorder is installed")
+        })
+        .clone()
+}
+
+/// Readiness of a process: `/readyz` answers 200 once every registered part (a stage's
+/// consumer, a replica, a source) is up and nothing has failed, 503 before and after.
+///
+/// ```
+/// use herald_runtime::telemetry::Readiness;
+/// let ready = Readiness::default();
+/// let consumer = ready.part();
+/// assert!(!ready.is_ready());
+/// consumer.set_ready();
+/// assert!(ready.is_ready());
+/// ready.fail();
+/// assert!(!ready.is_ready());
+/// ```
+#[derive(Clone, Default)]
+pub struct Readiness(Arc<ReadyState>);
+
+#[derive(Default)]
+struct ReadyState {
+    parts: AtomicUsize,
+    up: AtomicUsize,
+    failed: AtomicBool,
+}
+
+/// One part of a process that must be up before it is ready; [`ReadyPart::set_ready`]
+/// counts once however often it is called.
+#[derive(Clone)]
+pub struct ReadyPart {
+    state: Arc<ReadyState>,
+    done: Arc<AtomicBool>,
+}
+
+impl ReadyPart {
+    pub fn set_ready(&self) {
+        if !self.done.swap(true, Ordering::SeqCst) {
+            self.state.up.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl std::fmt::Debug for ReadyPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ReadyPart({})", self.done.load(Ordering::SeqCst))
+    }
+}
+
+impl Readiness {
+    /// Registers a part that is not ready yet.
+    pub fn part(&self) -> ReadyPart {
+        self.0.parts.fetch_add(1, Ordering::SeqCst);
+        ReadyPart {
+            state: self.0.clone(),
+            done: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// A part that is ready at once (for what has nothing to wait for).
+    pub fn set_ready(&self) {
+        self.part().set_ready();
+    }
+
+    /// The process is going down (a task failed): not ready from now on.
+    pub fn fail(&self) {
+        self.0.failed.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        let s = &self.0;
+        !s.failed.load(Ordering::SeqCst) && s.parts.load(Ordering::SeqCst) > 0 && s.up.load(Ordering::SeqCst) == s.parts.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Clone)]
+struct Ctx {
+    handle: PrometheusHandle,
+    ready: Readiness,
+}
+
+/// Serves `/metrics` (Prometheus text), `/healthz` (200 while the process runs) and
+/// `/readyz` (200 once ready, 503 before) on `addr` until `shutdown`.
+pub async fn serve(addr: SocketAddr, ready: Readiness, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let ctx = Ctx {
+        handle: install_metrics(),
+        ready,
+    };
+    let app = Router::new()
+        .route("/metrics", get(|State(c): State<Ctx>| async move { c.handle.render() }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(|State(c): State<Ctx>| async move {
+                if c.ready.is_ready() {
+                    (StatusCode::OK, "ready")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "starting")
+                }
+            }),
+        )
+        .with_state(ctx);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bind metrics address {addr}: {e}"))?;
+    tracing::info!(%addr, "serving /metrics /healthz /readyz");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    Ok(())
+}
+
+/// Cancels the returned token on SIGTERM or Ctrl-C: stop pulling, finish in-flight work.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutdown requested: finishing in-flight work");
+        t.cancel();
+    });
+    token
+}
+
+/// Waits for every task of a process. The first that fails, returns an error or
+/// panics marks the process not ready, cancels `shutdown` (the others finish their
+/// in-flight work) and makes this return an error, so the process exits non-zero and
+/// its supervisor restarts it.
+///
+/// Errors: the first task failure, with the task's error or panic message.
+pub async fn supervise(
+    mut tasks: tokio::task::JoinSet<anyhow::Result<()>>,
+    ready: &Readiness,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut result = Ok(());
+    while let Some(done) = tasks.join_next().await {
+        let failure = match done {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e,
+            Err(join) if join.is_panic() => {
+                let panic = join.into_panic();
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "non-string panic".into());
+                anyhow::anyhow!("task panicked: {what}")
+            }
+            Err(join) => anyhow::anyhow!("task cancelled: {join}"),
+        };
+        tracing::error!(error = %format!("{failure:#}"), "task failed; shutting down");
+        ready.fail();
+        shutdown.cancel();
+        if result.is_ok() {
+            result = Err(failure);
+        }
+    }
+    result
+}

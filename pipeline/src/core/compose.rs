@@ -1,0 +1,267 @@
+//! A deployment composed from the registry: the products `--products` names, built
+//! from their flags, their streams and buckets set up, the router and their stages run.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use herald_runtime::config::{MetricsArgs, NatsArgs, RedisArgs};
+use herald_runtime::setup::{self, BucketDef, StreamDef};
+use herald_runtime::{telemetry, Output, StageHandle};
+use herald_schemas::{subjects, Content, OutboundMessage, Priority};
+
+use super::limits::{InboundLimits, Limit};
+use super::product::{Ctx, Product, Registration};
+use super::router::{Router, Routes};
+use crate::products::REGISTRY;
+
+/// `pipeline run`'s own flags (each product adds its own, see [`Registration::args`]).
+#[derive(clap::Args, Debug, Clone)]
+pub struct CoreArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+    /// Products to run, from the registry (a product whose flags turn it off, such as
+    /// payments without `--deposit-xpub`, does not run).
+    #[arg(long, env = "HERALD_PRODUCTS", value_delimiter = ',', default_value = "signals,payments")]
+    pub products: Vec<String>,
+    /// Stages and tasks this process runs (default: all). Several processes may run the
+    /// same stage: they share its durable consumer and split the work. Names: router,
+    /// dedup, fanout, tracker (track, multiplier and their tasks), signals_inbox,
+    /// credit, watcher, payments_inbox.
+    #[arg(long, env = "HERALD_STAGES", value_delimiter = ',')]
+    pub stages: Vec<String>,
+    /// Telegram user ids allowed to use `/admin`, checked by the router on every
+    /// admin command of every product.
+    #[arg(long, env = "HERALD_ADMIN_IDS", value_delimiter = ',')]
+    pub admin_ids: Vec<i64>,
+    /// Per-user inbound limits, `product=N/SECS` (N updates per SECS seconds),
+    /// overriding the products' defaults; `product=off` removes one.
+    #[arg(long = "inbound-limit", env = "HERALD_INBOUND_LIMITS", value_delimiter = ',')]
+    pub inbound_limits: Vec<String>,
+    /// Messages each stage processes at once (and publishes a source keeps unacked).
+    #[arg(long, env = "HERALD_MAX_IN_FLIGHT", default_value_t = 256)]
+    pub max_in_flight: usize,
+}
+
+/// The products `names` asks for, built from `matches` (products their flags turn off
+/// are left out).
+///
+/// Errors: a name is not in the registry, or a product's flags do not parse.
+pub fn build(names: &[String], matches: &clap::ArgMatches) -> anyhow::Result<Vec<Arc<dyn Product>>> {
+    let mut out = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let reg = registration(name)?;
+        if let Some(p) = (reg.build)(matches)? {
+            out.push(Arc::from(p));
+        }
+    }
+    Ok(out)
+}
+
+/// The registry entry named `name`.
+///
+/// Errors: no such product (the message lists them).
+pub fn registration(name: &str) -> anyhow::Result<&'static Registration> {
+    REGISTRY.iter().find(|r| r.name == name).ok_or_else(|| {
+        let known: Vec<&str> = REGISTRY.iter().map(|r| r.name).collect();
+        anyhow::anyhow!("no product {name:?}; the registry has {}", known.join(", "))
+    })
+}
+
+/// Adds every registered product's flags to `cmd`.
+pub fn with_product_args(cmd: clap::Command) -> clap::Command {
+    // augmenting takes the flags struct's doc as the command's; keep the command's own
+    let (about, long_about) = (cmd.get_about().cloned(), cmd.get_long_about().cloned());
+    let cmd = REGISTRY.iter().fold(cmd, |cmd, reg| (reg.args)(cmd));
+    let cmd = match about {
+        Some(about) => cmd.about(about),
+        None => cmd,
+    };
+    match long_about {
+        Some(long) => cmd.long_about(long),
+        None => cmd,
+    }
+}
+
+/// The core's streams and buckets, and every product's.
+pub fn definitions(products: &[Arc<dyn Product>]) -> (Vec<StreamDef>, Vec<BucketDef>) {
+    let mut streams = setup::core_streams();
+    let mut buckets = setup::core_buckets();
+    for p in products {
+        streams.extend(p.streams());
+        buckets.extend(p.buckets());
+    }
+    (streams, buckets)
+}
+
+/// Every registered product built with its defaults, as `pipeline setup` and the
+/// operator commands see them (payments included whatever its flags).
+pub fn definitions_of_all() -> (Vec<StreamDef>, Vec<BucketDef>) {
+    let mut streams = setup::core_streams();
+    let mut buckets = setup::core_buckets();
+    for p in all_products() {
+        streams.extend(p.streams());
+        buckets.extend(p.buckets());
+    }
+    (streams, buckets)
+}
+
+/// `pipeline setup`: the core's and every registered product's streams and buckets.
+///
+/// Errors: as [`setup::apply`].
+pub async fn setup_all(js: &async_nats::jetstream::Context, update: bool) -> anyhow::Result<Vec<setup::Applied>> {
+    let (streams, buckets) = definitions_of_all();
+    setup::apply(js, &streams, &buckets, update).await
+}
+
+/// Every registered product, built from default flags (with a placeholder deposit
+/// xpub so payments builds): for definitions and the compliance harness, not to run.
+pub fn all_products() -> Vec<Arc<dyn Product>> {
+    let cmd = with_product_args(clap::Command::new("all").no_binary_name(true));
+    let matches = cmd
+        .try_get_matches_from(["--deposit-xpub", "xpub-placeholder"])
+        .expect("the registry's default flags parse");
+    REGISTRY
+        .iter()
+        .filter_map(|r| (r.build)(&matches).expect("a product builds from its defaults"))
+        .map(Arc::from)
+        .collect()
+}
+
+/// The per-product limits: each product's default, then `--inbound-limit` overrides.
+///
+/// Errors: an override is not `product=N/SECS` or `product=off`.
+pub fn inbound_limits(products: &[Arc<dyn Product>], overrides: &[String]) -> anyhow::Result<HashMap<&'static str, Limit>> {
+    let mut limits: HashMap<&'static str, Limit> = products.iter().filter_map(|p| Some((p.name(), p.inbound_limit()?))).collect();
+    for o in overrides {
+        let (name, value) = o
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--inbound-limit {o:?}: expected product=N/SECS"))?;
+        let name = registration(name.trim())?.name;
+        match value.trim() {
+            "off" => {
+                limits.remove(name);
+            }
+            v => {
+                limits.insert(name, v.parse().map_err(|e: String| anyhow::anyhow!(e))?);
+            }
+        }
+    }
+    Ok(limits)
+}
+
+/// The router stage for `products`.
+///
+/// Errors: two products claim the same command, prefix or kind; KV or Redis is down.
+pub async fn router(ctx: &Ctx, products: &[Arc<dyn Product>], core: &CoreArgs) -> anyhow::Result<StageHandle> {
+    let limits = inbound_limits(products, &core.inbound_limits)?;
+    let router = Router {
+        users: ctx.js.get_key_value(subjects::USERS_BUCKET).await?,
+        admins: core.admin_ids.clone(),
+        routes: Routes::new(products)?,
+        limits: match limits.is_empty() {
+            true => None,
+            false => Some(InboundLimits::new(ctx.redis.connect().await?, limits)),
+        },
+    };
+    let cfg = herald_runtime::StageConfig {
+        in_order_per_subject: true,
+        ..ctx.stage_config(subjects::UPDATES_STREAM, "router", "herald.updates.>")
+    };
+    let sample = serde_json::json!({"update_id": 1, "message": {"message_id": 1, "date": 1,
+        "chat": {"id": 1, "type": "private"}, "from": {"id": 1, "is_bot": false, "first_name": "S"}, "text": "/help"}});
+    Ok(StageHandle::new(router, cfg).with_sample(subjects::update("message", Some(1)), serde_json::to_vec(&sample)?))
+}
+
+/// The `setMyCommands` call for the menu of `products` (sent by the bot).
+pub fn menu_output(products: &[Arc<dyn Product>]) -> anyhow::Result<Output> {
+    let commands = Routes::new(products)?.menu();
+    let digest: u64 = commands
+        .iter()
+        .flat_map(|c| c.command.bytes().chain(c.description.bytes()))
+        .fold(0xcbf29ce484222325, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3)); // FNV-1a
+    // keyed by the menu's content: the same menu is set once, a changed one again
+    let key = format!("menu.{digest:016x}");
+    let msg = OutboundMessage::new(key.clone(), 0, Content::SetMyCommands { commands }, Priority::Reply, herald_schemas::now_ms());
+    Ok(Output {
+        subject: subjects::reply(0),
+        msg_id: key,
+        payload: herald_schemas::encode(&msg),
+    })
+}
+
+/// Runs a deployment until SIGTERM: sets up streams and buckets, starts the router and
+/// every product's stages and tasks, sends the command menu, and supervises them all.
+///
+/// Errors: set-up failed, or a task failed or panicked (the others are stopped first).
+pub async fn run(core: CoreArgs, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+    telemetry::install_metrics();
+    let shutdown = telemetry::shutdown_on_signal();
+    let products = build(&core.products, matches)?;
+    let (client, js) = core.nats.connect().await?;
+    let (streams, buckets) = definitions(&products);
+    setup::apply(&js, &streams, &buckets, false).await?;
+
+    let mut ctx = Ctx::new(core.nats.clone(), core.redis.clone(), js.clone(), shutdown.clone());
+    ctx.max_in_flight = core.max_in_flight;
+    ctx.only = core.stages.clone();
+    ctx.products = products.iter().map(|p| p.name()).collect();
+    tokio::spawn(telemetry::serve(core.metrics.metrics_addr, ctx.ready.clone(), shutdown.clone()));
+
+    let mut stages = Vec::new();
+    if ctx.wants("router") {
+        stages.push(router(&ctx, &products, &core).await?);
+        herald_runtime::publish_all(&js, vec![menu_output(&products)?]).await?;
+    }
+    for p in &products {
+        stages.extend(p.start(&mut ctx).await?);
+    }
+    let names: Vec<&str> = stages.iter().map(|s| s.name).collect();
+    for mut stage in stages {
+        stage.config.ready = Some(ctx.ready.part());
+        let js = ctx.connect().await?;
+        ctx.tasks.spawn(stage.run(js, shutdown.clone()));
+    }
+    tracing::info!(products = ?ctx.products, stages = ?names, "pipeline running");
+    let tasks = std::mem::take(&mut ctx.tasks);
+    let result = telemetry::supervise(tasks, &ctx.ready, &shutdown).await;
+    ctx.flush().await?;
+    client.flush().await?;
+    tracing::info!("pipeline stopped");
+    result
+}
+
+/// Update kinds no product takes and the router does not handle are dropped; this lists
+/// the ones the router answers itself, for the docs.
+pub const CORE_KINDS: &[&str] = &["message", "callback_query", "my_chat_member"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_schemas::telegram;
+
+    #[test]
+    fn every_routed_kind_is_a_telegram_kind() {
+        for p in all_products() {
+            for k in p.update_kinds() {
+                assert!(telegram::KNOWN_KINDS.contains(k), "{}: {k}", p.name());
+            }
+        }
+        for k in CORE_KINDS {
+            assert!(telegram::KNOWN_KINDS.contains(k));
+        }
+    }
+
+    #[test]
+    fn limits_take_overrides_and_refuse_nonsense() {
+        let products = all_products();
+        let l = inbound_limits(&products, &["signals=5/1".into(), "payments=off".into()]).unwrap();
+        assert_eq!(l["signals"].updates, 5);
+        assert!(!l.contains_key("payments"));
+        assert!(inbound_limits(&products, &["signals=5".into()]).is_err());
+        assert!(inbound_limits(&products, &["nope=1/1".into()]).is_err());
+    }
+}

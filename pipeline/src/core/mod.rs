@@ -1,0 +1,11 @@
+//! The core every product shares: the [`router`] (one stage that hands each update to
+//! one product after the locked, admin and [`limits`] checks), the core's own
+//! [`commands`], [`reply`]s, the [`product`] trait, and [`compose`], which builds a
+//! deployment from the registry.
+
+pub mod commands;
+pub mod compose;
+pub mod limits;
+pub mod product;
+pub mod reply;
+pub mod router;

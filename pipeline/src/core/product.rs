@@ -1,0 +1,176 @@
+//! The product trait: what a product (signals, payments, ...) gives the core.
+//!
+//! A product lives in one folder under `products/`. It plugs in with one line in
+//! [`crate::products`]'s registry: its [`Registration`] (its name, its `pipeline run`
+//! flags, and how to build it from them). Built, it is a [`Product`]: the commands,
+//! callback prefixes and update kinds the router hands it, its streams and buckets, and
+//! its stages and tasks.
+
+use async_nats::jetstream;
+use futures::future::BoxFuture;
+use herald_runtime::config::{NatsArgs, RedisArgs};
+
+use super::limits::Limit;
+use herald_runtime::setup::{BucketDef, StreamDef};
+use herald_runtime::telemetry::Readiness;
+use herald_runtime::{StageConfig, StageHandle};
+use herald_schemas::{MenuCommand, UserSettings};
+use tokio_util::sync::CancellationToken;
+
+/// How a product enters the registry.
+///
+/// ```
+/// # use herald_pipeline::core::product::Registration;
+/// # fn demo(reg: &Registration) {
+/// let cmd = (reg.args)(clap::Command::new("run")); // the product's flags added
+/// # }
+/// ```
+pub struct Registration {
+    /// The product's name: `--products` lists it; its routed subjects are
+    /// `herald.cmd.<name>.>`.
+    pub name: &'static str,
+    /// Adds the product's flags to `pipeline run` (`clap::Args::augment_args` of its
+    /// own flags struct).
+    pub args: fn(clap::Command) -> clap::Command,
+    /// Builds the product from the parsed flags; `Ok(None)` when its flags turn it off
+    /// (payments without a deposit xpub).
+    ///
+    /// Errors: a flag does not parse.
+    pub build: fn(&clap::ArgMatches) -> anyhow::Result<Option<Box<dyn Product>>>,
+}
+
+/// A running product's part: what it answers and what it runs.
+pub trait Product: Send + Sync + 'static {
+    /// The registration name.
+    fn name(&self) -> &'static str;
+
+    /// Its commands, from its `BotCommands` enum (`Enum::bot_commands()`): the router
+    /// hands them to this product; `/help` and Telegram's menu list them.
+    fn commands(&self) -> Vec<MenuCommand> {
+        Vec::new()
+    }
+
+    /// More `/help` text (HTML) after the command list: examples, arguments.
+    fn help(&self) -> Option<String> {
+        None
+    }
+
+    /// Callback-data prefixes of its buttons (`f:`); the router hands presses to it.
+    fn callback_prefixes(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Update kinds it takes whole (`channel_post`).
+    fn update_kinds(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// `/admin` subcommands it answers (`coupon`, `stats`); the router checks the admin
+    /// ids before any of them.
+    fn admin_commands(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The per-user inbound limit of its updates (overridden by `--inbound-limit`).
+    fn inbound_limit(&self) -> Option<Limit> {
+        None
+    }
+
+    /// A line for a new user's welcome, with any change to the new record (a trial).
+    fn welcome(&self, _user: &mut UserSettings, _now_ms: u64) -> Option<String> {
+        None
+    }
+
+    /// Its streams (`nats/streams/<product>.*.json`).
+    fn streams(&self) -> Vec<StreamDef> {
+        Vec::new()
+    }
+
+    /// Its KV buckets.
+    fn buckets(&self) -> Vec<BucketDef> {
+        Vec::new()
+    }
+
+    /// Builds its stages and starts its other tasks (sources, periodic work) on `ctx`.
+    /// The stages are returned, not run: `pipeline run` runs them, the compliance
+    /// harness runs them with faults injected.
+    ///
+    /// Errors: a store or connection cannot be opened.
+    fn start<'a>(&'a self, ctx: &'a mut Ctx) -> BoxFuture<'a, anyhow::Result<Vec<StageHandle>>>;
+}
+
+/// What a product starts with: connections, the shutdown signal, its tasks.
+pub struct Ctx {
+    pub nats: NatsArgs,
+    pub redis: RedisArgs,
+    /// The process's JetStream context (stages get their own connection, see
+    /// [`Ctx::connect`]).
+    pub js: jetstream::Context,
+    pub shutdown: CancellationToken,
+    pub ready: Readiness,
+    /// Messages each stage processes at once.
+    pub max_in_flight: usize,
+    /// `--stages`: the stages and tasks this process runs (empty = all).
+    pub only: Vec<String>,
+    /// Names of the products running in this deployment.
+    pub products: Vec<&'static str>,
+    /// Tasks besides stages (sources, periodic work), awaited by `pipeline run`.
+    pub tasks: tokio::task::JoinSet<anyhow::Result<()>>,
+    clients: Vec<async_nats::Client>,
+}
+
+impl Ctx {
+    pub fn new(nats: NatsArgs, redis: RedisArgs, js: jetstream::Context, shutdown: CancellationToken) -> Self {
+        Ctx {
+            nats,
+            redis,
+            js,
+            shutdown,
+            ready: Readiness::default(),
+            max_in_flight: 256,
+            only: Vec::new(),
+            products: Vec::new(),
+            tasks: tokio::task::JoinSet::new(),
+            clients: Vec::new(),
+        }
+    }
+
+    /// Whether this process runs the stage or task `name`.
+    pub fn wants(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == name)
+    }
+
+    /// Whether the product `name` runs in this deployment.
+    pub fn has_product(&self, name: &str) -> bool {
+        self.products.contains(&name)
+    }
+
+    /// A JetStream context on a connection of its own: each client multiplexes through
+    /// one connection task, which would otherwise serialise every stage on one core.
+    ///
+    /// Errors: NATS unreachable.
+    pub async fn connect(&mut self) -> anyhow::Result<jetstream::Context> {
+        let (client, js) = self.nats.connect().await?;
+        self.clients.push(client);
+        Ok(js)
+    }
+
+    /// The consumer settings of a stage on `stream` filtered to `filter`, with this
+    /// process's in-flight bound and a readiness part.
+    pub fn stage_config(&self, stream: &str, name: &str, filter: impl Into<String>) -> StageConfig {
+        StageConfig {
+            max_in_flight: self.max_in_flight,
+            ..StageConfig::new(stream, name, vec![filter.into()])
+        }
+    }
+
+    /// Flushes every connection opened by [`Ctx::connect`].
+    ///
+    /// Errors: a flush failed.
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        for c in &self.clients {
+            c.flush().await?;
+        }
+        Ok(())
+    }
+}

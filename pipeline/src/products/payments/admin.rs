@@ -1,0 +1,225 @@
+//! `/admin ...`: for the configured admin user ids only (checked on every command by
+//! the updates stage). Changes to other users are written here, each idempotent under
+//! a redelivered update.
+
+use std::collections::HashSet;
+
+use alloy::primitives::U256;
+use herald_schemas::{subjects, DepositStage, LedgerEntry, LedgerKind, OutboundMessage, Priority, UserSettings};
+
+use crate::core::reply::Reply;
+use crate::products::payments::coupons::{self, Coupon, Discount};
+use crate::products::payments::credit::{units, LEDGER_DECIMALS};
+use crate::products::payments::Payments;
+use herald_runtime::Output;
+use herald_schemas::escape_html;
+use herald_runtime::users;
+
+pub const USAGE: &str = "<b>/admin</b> stats · extend ID DAYS · coupon CODE 20%|5 [USES] [DAYS] · uncoupon CODE · \
+broadcast TEXT · reconcile";
+
+/// The subcommands, for the router.
+pub const SUBCOMMANDS: &[&str] = &["stats", "extend", "coupon", "uncoupon", "broadcast", "reconcile"];
+
+/// Answers `/admin <args>` from an admin; broadcast messages come back as outputs.
+///
+/// Errors: NATS failed (the update is retried; every action is idempotent).
+pub async fn answer(
+    p: &Payments,
+    users: &async_nats::jetstream::kv::Store,
+    args: &str,
+    update_id: i64,
+) -> anyhow::Result<(Reply, Vec<Output>)> {
+    let (sub, rest) = args.trim().split_once(char::is_whitespace).unwrap_or((args.trim(), ""));
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let id = |i: usize| words.get(i).and_then(|w| w.parse::<i64>().ok());
+    let reply = |t: String| Ok((Reply::plain(t), Vec::new()));
+    match (sub, id(0)) {
+        ("stats", _) => reply(stats(p, users).await?),
+        ("extend", Some(user)) => {
+            let Some(days) = words.get(1).and_then(|d| d.parse::<u64>().ok()) else {
+                return reply(USAGE.into());
+            };
+            let reference = format!("admin:{update_id}");
+            let tier = crate::products::payments::subscriptions::Tier {
+                name: "admin".into(),
+                days: Some(days),
+                price: U256::ZERO,
+            };
+            let done = change(users, user, |s| {
+                if s.last_purchase.as_deref() != Some(reference.as_str()) {
+                    s.paid_until_ms = Some(crate::products::payments::subscriptions::extend(
+                        s.paid_until_ms,
+                        herald_schemas::now_ms(),
+                        &tier,
+                    ));
+                    s.last_purchase = Some(reference.clone());
+                }
+            })
+            .await?;
+            reply(if done {
+                format!("User {user}: {days} days added.")
+            } else {
+                format!("No user {user}.")
+            })
+        }
+        ("coupon", _) => reply(create_coupon(p, &words).await?),
+        ("uncoupon", _) => {
+            let code = words.first().and_then(|c| coupons::key(c)).unwrap_or_default();
+            let found = !code.is_empty() && coupons::disable(&p.coupons, &code).await?;
+            reply(if found {
+                format!("Coupon {code} withdrawn.")
+            } else {
+                "No such coupon.".into()
+            })
+        }
+        ("broadcast", _) if !rest.trim().is_empty() => {
+            let outputs = broadcast(users, rest.trim(), update_id).await?;
+            reply(format!(
+                "Broadcast queued for {} users (sent under the bot's rate limits).",
+                outputs.len()
+            ))
+            .map(|(r, _): (Reply, Vec<Output>)| (r, outputs))
+        }
+        ("reconcile", _) => reply(reconcile(p).await?),
+        _ => reply(USAGE.into()),
+    }
+}
+
+/// Loads, changes and stores a user's settings; false if there is no such user.
+async fn change(users: &async_nats::jetstream::kv::Store, user: i64, f: impl FnOnce(&mut UserSettings)) -> anyhow::Result<bool> {
+    let Some((mut s, revision)) = users::load(users, user).await? else {
+        return Ok(false);
+    };
+    let before = s.clone();
+    f(&mut s);
+    if s != before {
+        users::save(users, &s, Some(revision)).await?;
+    }
+    Ok(true)
+}
+
+async fn ledger_entries(p: &Payments) -> anyhow::Result<Vec<LedgerEntry>> {
+    crate::ops::streams::read(p.ledger.context(), subjects::LEDGER_STREAM, "herald.ledger.>")
+        .await?
+        .iter()
+        .map(|m| herald_schemas::decode::<LedgerEntry>(&m.payload).map_err(Into::into))
+        .collect()
+}
+
+async fn final_deposits(p: &Payments) -> anyhow::Result<Vec<herald_schemas::Deposit>> {
+    let filter = format!("herald.deposits.{}.>", DepositStage::Final.as_str()); // every chain
+    crate::ops::streams::read(p.ledger.context(), subjects::DEPOSITS_STREAM, &filter)
+        .await?
+        .iter()
+        .map(|m| herald_schemas::decode(&m.payload).map_err(Into::into))
+        .collect()
+}
+
+/// Users, active subscriptions, deposits and revenue (subscription debits).
+async fn stats(p: &Payments, users: &async_nats::jetstream::kv::Store) -> anyhow::Result<String> {
+    let now = herald_schemas::now_ms();
+    let all = users::all(users).await?;
+    let subscribed = all
+        .iter()
+        .filter(|u| u.paid_until_ms.is_some_and(|t| t > now) && u.last_purchase.is_some())
+        .count();
+    let entries = ledger_entries(p).await?;
+    let sum = |kind: LedgerKind| -> U256 {
+        entries
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.amount.parse::<U256>().unwrap_or_default())
+            .fold(U256::ZERO, |a, b| a + b)
+    };
+    let deposits = final_deposits(p).await?.iter().map(|d| d.id()).collect::<HashSet<_>>().len(); // replays repeat events
+    Ok(format!(
+        "<b>Stats</b>\nusers: {} ({} locked, {} inactive)\nactive paid subscriptions: {subscribed}\n\
+         final deposits: {deposits}, credited {} USD\nrevenue (subscriptions): {} USD",
+        all.len(),
+        all.iter().filter(|u| u.locked).count(),
+        all.iter().filter(|u| !u.active).count(),
+        units(sum(LedgerKind::Credit), LEDGER_DECIMALS),
+        units(sum(LedgerKind::Debit), LEDGER_DECIMALS)
+    ))
+}
+
+/// `coupon CODE 20%|5 [USES] [DAYS]`.
+async fn create_coupon(p: &Payments, words: &[&str]) -> anyhow::Result<String> {
+    let (Some(code), Some(value)) = (words.first().and_then(|c| coupons::key(c)), words.get(1)) else {
+        return Ok(USAGE.into());
+    };
+    let discount = match value.strip_suffix('%') {
+        Some(pct) => match pct.parse::<u8>() {
+            Ok(percent @ 1..=100) => Discount::Percent { percent },
+            _ => return Ok("A percent discount is 1% to 100%.".into()),
+        },
+        None => match super::config::parse_usd(value) {
+            Ok(amount) => Discount::Fixed {
+                amount: amount.to_string(),
+            },
+            Err(_) => return Ok(USAGE.into()),
+        },
+    };
+    let coupon = Coupon {
+        code: code.clone(),
+        discount,
+        max_uses: words.get(2).and_then(|u| u.parse().ok()),
+        expires_ms: words
+            .get(3)
+            .and_then(|d| d.parse::<u64>().ok())
+            .map(|d| herald_schemas::now_ms() + d * 86_400_000),
+        uses: 0,
+        disabled: false,
+        held_by: Vec::new(),
+    };
+    Ok(match coupons::create(&p.coupons, &coupon).await {
+        Ok(()) => format!("Coupon {code} created."),
+        Err(e) => escape_html(&format!("{e:#}")),
+    })
+}
+
+/// One message per active user, each with its own idempotency key.
+async fn broadcast(users: &async_nats::jetstream::kv::Store, text: &str, update_id: i64) -> anyhow::Result<Vec<Output>> {
+    Ok(users::all(users)
+        .await?
+        .into_iter()
+        .filter(|u| u.active && !u.locked)
+        .map(|u| {
+            let key = format!("bc.{update_id}.{}", u.user_id);
+            let msg = OutboundMessage::html(key.clone(), u.chat_id, escape_html(text), Priority::Broadcast, herald_schemas::now_ms());
+            Output {
+                subject: subjects::notify(u.chat_id),
+                msg_id: key,
+                payload: herald_schemas::encode(&msg),
+            }
+        })
+        .collect())
+}
+
+/// Final deposits on chain (as the watcher saw them) against ledger credits.
+async fn reconcile(p: &Payments) -> anyhow::Result<String> {
+    // by id: a replayed deposit event is the same deposit
+    let deposits: std::collections::BTreeMap<String, herald_schemas::Deposit> =
+        final_deposits(p).await?.into_iter().map(|d| (d.id(), d)).collect();
+    let credited: HashSet<String> = ledger_entries(p)
+        .await?
+        .into_iter()
+        .filter(|e| e.kind == LedgerKind::Credit)
+        .filter_map(|e| e.reference.strip_prefix("deposit:").map(str::to_string))
+        .collect();
+    let on_chain: HashSet<String> = deposits.keys().cloned().collect();
+    let uncredited: Vec<&herald_schemas::Deposit> = deposits.values().filter(|d| !credited.contains(&d.id())).collect();
+    let unexplained = credited.difference(&on_chain).count();
+    let mut text = format!(
+        "<b>Reconciliation</b>\nfinal deposits on chain: {}\ncredited: {}\nnot credited: {} (below the minimum or an unknown token)\n\
+         credits without a deposit: {unexplained}",
+        on_chain.len(),
+        on_chain.len() - uncredited.len(),
+        uncredited.len()
+    );
+    for d in uncredited.iter().take(10) {
+        text.push_str(&format!("\n• user {} tx <code>{}</code> value {}", d.user_id, d.tx_hash, d.value));
+    }
+    Ok(text)
+}

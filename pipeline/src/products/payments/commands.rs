@@ -1,0 +1,184 @@
+//! `/deposit`, `/balance` and `/subscribe`, answered with the wallet and the ledger.
+
+use alloy::primitives::U256;
+use herald_schemas::{Button, UserSettings};
+use teloxide::utils::command::BotCommands;
+
+use super::replies as wallet;
+use crate::core::reply::Reply;
+use crate::products::payments::credit::{units, LEDGER_DECIMALS};
+use crate::products::payments::ledger::Applied;
+use crate::products::payments::subscriptions::{extend, Tier};
+use crate::products::payments::Payments;
+use herald_schemas::escape_html;
+
+/// The commands the router hands to payments.
+#[derive(BotCommands, Debug, Clone, PartialEq)]
+#[command(rename_rule = "lowercase")]
+pub enum PaymentsCommand {
+    #[command(description = "your BEP-20 deposit address and the tokens it takes")]
+    Deposit,
+    #[command(description = "your balance and its history")]
+    Balance,
+    /// `/subscribe [tier [coupon]]`: the tiers, or buy one.
+    #[command(description = "subscription tiers, paid from your balance")]
+    Subscribe(String),
+}
+
+impl PaymentsCommand {
+    /// Parses a routed command's text.
+    ///
+    /// ```
+    /// use herald_pipeline::products::payments::commands::PaymentsCommand;
+    /// assert_eq!(PaymentsCommand::from_text("/subscribe weekly HALF"), Some(PaymentsCommand::Subscribe("weekly HALF".into())));
+    /// assert_eq!(PaymentsCommand::from_text("/filters"), None);
+    /// ```
+    pub fn from_text(text: &str) -> Option<Self> {
+        <Self as BotCommands>::parse(text, "").ok()
+    }
+}
+
+/// `/help`'s note on coupons.
+pub const HELP: &str = "<code>/subscribe weekly CODE</code> — buy with a coupon";
+
+/// Page of `/subscribe`: the balance and a button per tier (`sub:<tier>`).
+pub fn offer(tiers: &[Tier], balance: U256, paid_until_ms: Option<u64>) -> Reply {
+    let mut text = format!(
+        "<b>Subscriptions</b>\n{}\nBalance: {} USD\n",
+        status(paid_until_ms),
+        units(balance, LEDGER_DECIMALS)
+    );
+    for t in tiers {
+        let length = t.days.map(days).unwrap_or_else(|| "for good".into());
+        text.push_str(&format!("\n• {}: {} USD, {length}", t.name, units(t.price, LEDGER_DECIMALS)));
+    }
+    text.push_str("\n\nPaid from your balance (/deposit to top it up).");
+    let buttons = vec![tiers
+        .iter()
+        .map(|t| Button {
+            text: t.name.clone(),
+            callback_data: format!("sub:{}", t.name),
+        })
+        .collect()];
+    Reply::with_buttons(text, buttons)
+}
+
+/// `1 day`, `7 days`.
+pub fn days(n: u64) -> String {
+    match n {
+        1 => "1 day".into(),
+        n => format!("{n} days"),
+    }
+}
+
+fn status(paid_until_ms: Option<u64>) -> String {
+    match paid_until_ms {
+        Some(u64::MAX) => "Lifetime subscription.".into(),
+        Some(t) if t > herald_schemas::now_ms() => format!("Subscribed until {}.", date(t)),
+        _ => "No active subscription.".into(),
+    }
+}
+
+fn date(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp((ms / 1000) as i64)
+        .map(|t| {
+            format!(
+                "{}-{:02}-{:02} {:02}:{:02} UTC",
+                t.year(),
+                t.month() as u8,
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// A tier from a `sub:<tier>` button.
+pub fn parse_callback(data: &str) -> Option<PaymentsCommand> {
+    Some(PaymentsCommand::Subscribe(data.strip_prefix("sub:")?.to_string()))
+}
+
+/// Answers a payments command for a known user; a settings change (a subscription
+/// bought) to store after the reply is out.
+///
+/// A purchase is a debit with reference `sub:<update id>`: a redelivered update never
+/// charges twice, a coupon use is reserved under the same reference (once per
+/// purchase), and `last_purchase` makes it extend the subscription once.
+pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &UserSettings, update_id: i64) -> anyhow::Result<(Reply, Option<UserSettings>)> {
+    let user_id = user.user_id;
+    Ok(match cmd {
+        PaymentsCommand::Deposit => {
+            let assigned = crate::products::payments::addresses::assign(&p.addresses, &p.wallet, user_id).await?;
+            (wallet::deposit(assigned.address, &p.tokens), None)
+        }
+        PaymentsCommand::Balance => {
+            let balance = p.ledger.balance(user_id).await?.0;
+            (wallet::balance(balance, &p.ledger.history(user_id, 10).await?), None)
+        }
+        PaymentsCommand::Subscribe(args) if args.trim().is_empty() => {
+            (offer(&p.tiers, p.ledger.balance(user_id).await?.0, user.paid_until_ms), None)
+        }
+        PaymentsCommand::Subscribe(args) => {
+            let mut words = args.split_whitespace();
+            let name = words.next().unwrap_or_default().to_ascii_lowercase();
+            let Some(tier) = p.tiers.iter().find(|t| t.name == name) else {
+                return Ok((offer(&p.tiers, p.ledger.balance(user_id).await?.0, user.paid_until_ms), None));
+            };
+            let reference = format!("sub:{update_id}");
+            if user.last_purchase.as_deref() == Some(reference.as_str()) {
+                // a redelivered purchase that went through: say so again, touch nothing
+                let text = format!("✅ {} subscription bought. {}", tier.name, status(user.paid_until_ms));
+                return Ok((Reply::plain(text), None));
+            }
+            // a coupon: one use taken now, given back if the purchase does not happen
+            let coupon = match words.next() {
+                None => None,
+                Some(code) => {
+                    let found = match crate::products::payments::coupons::key(code) {
+                        Some(code) => crate::products::payments::coupons::reserve(&p.coupons, &code, &reference, herald_schemas::now_ms()).await?,
+                        None => Err("no such coupon"),
+                    };
+                    match found {
+                        Ok(c) => Some(c),
+                        Err(why) => return Ok((Reply::plain(format!("Coupon {}: {why}.", escape_html(code))), None)),
+                    }
+                }
+            };
+            let price = coupon.as_ref().map_or(tier.price, |c| c.price_after(tier.price));
+            let note = match &coupon {
+                Some(c) => format!("{} subscription, coupon {}", tier.name, c.code),
+                None => format!("{} subscription", tier.name),
+            };
+            let balance = match p.ledger.debit(user_id, price, &reference, &note).await? {
+                Applied::Insufficient(balance) => {
+                    if let Some(c) = &coupon {
+                        crate::products::payments::coupons::release(&p.coupons, &c.code, &reference).await?;
+                    }
+                    let text = format!(
+                        "The {} subscription costs {} USD; your balance is {} USD. /deposit to top it up.",
+                        tier.name,
+                        units(price, LEDGER_DECIMALS),
+                        units(balance, LEDGER_DECIMALS)
+                    );
+                    return Ok((Reply::plain(text), None));
+                }
+                Applied::Done(balance) => balance,
+                Applied::AlreadyApplied => p.ledger.balance(user_id).await?.0,
+            };
+            let mut new = user.clone();
+            if user.last_purchase.as_deref() != Some(reference.as_str()) {
+                new.paid_until_ms = Some(extend(user.paid_until_ms, herald_schemas::now_ms(), tier));
+                new.last_purchase = Some(reference);
+            }
+            let text = format!(
+                "✅ {} subscription bought. {} Balance: {} USD.",
+                tier.name,
+                status(new.paid_until_ms),
+                units(balance, LEDGER_DECIMALS)
+            );
+            let changed = (new != *user).then_some(new);
+            (Reply::plain(text), changed)
+        }
+    })
+}

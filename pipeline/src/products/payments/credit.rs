@@ -1,0 +1,143 @@
+//! Stage: deposits (`herald.deposits.>`) -> the ledger and the user. A final deposit
+//! is credited once (by `deposit:<tx hash>:<log index>`); every stage of a deposit is
+//! announced to its user.
+//!
+//! The credit is made in the decision, not the commit, because the message shows the
+//! balance it produces; the ledger's exactly-once reference makes a redelivered deposit
+//! harmless (it reads the balance instead).
+
+use std::collections::HashMap;
+
+use alloy::primitives::{Address, U256};
+use herald_schemas::{subjects, Deposit, DepositStage, OutboundMessage, Priority};
+
+use super::ledger::{Applied, Ledger};
+use herald_runtime::{Decision, MsgMeta, Output, Stage, StageError};
+
+/// Ledger units: USD with 18 decimals.
+pub const LEDGER_DECIMALS: u8 = 18;
+
+/// A token deposits are accepted in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepositToken {
+    pub symbol: String,
+    /// The contract's `decimals()` (18 for BSC's USDT and BUSD).
+    pub decimals: u8,
+}
+
+impl DepositToken {
+    /// `token` as the only accepted token (tests and benchmarks).
+    ///
+    /// ```
+    /// use herald_pipeline::products::payments::credit::DepositToken;
+    /// let tokens = DepositToken::only(alloy::primitives::Address::ZERO, ("BUSD", 18));
+    /// assert_eq!(tokens[&alloy::primitives::Address::ZERO].decimals, 18);
+    /// ```
+    pub fn only(token: Address, (symbol, decimals): (&str, u8)) -> HashMap<Address, DepositToken> {
+        [(token, DepositToken { symbol: symbol.into(), decimals })].into()
+    }
+}
+
+/// `amount` base units with `decimals` as a decimal number with two places, truncated
+/// (never rounded up: a balance is never shown larger than it is).
+///
+/// ```
+/// use alloy::primitives::U256;
+/// use herald_pipeline::products::payments::credit::units;
+/// assert_eq!(units(U256::from(1_234_567_890_000_000_000u64), 18), "1.23");
+/// assert_eq!(units(U256::from(5u64), 0), "5.00");
+/// ```
+pub fn units(amount: U256, decimals: u8) -> String {
+    let one = U256::from(10).pow(U256::from(decimals));
+    let cents = (amount % one) * U256::from(100) / one;
+    format!("{}.{:0>2}", amount / one, cents)
+}
+
+/// `amount` of a token with `decimals` in ledger units (18 decimals); `None` if the
+/// token has more than 18 decimals and the amount does not convert exactly.
+pub fn to_ledger(amount: U256, decimals: u8) -> Option<U256> {
+    if decimals <= LEDGER_DECIMALS {
+        amount.checked_mul(U256::from(10).pow(U256::from(LEDGER_DECIMALS - decimals)))
+    } else {
+        let div = U256::from(10).pow(U256::from(decimals - LEDGER_DECIMALS));
+        (amount % div == U256::ZERO).then(|| amount / div)
+    }
+}
+
+/// The credit stage.
+pub struct CreditStage {
+    pub ledger: Ledger,
+    /// Accepted tokens by contract address.
+    pub tokens: HashMap<Address, DepositToken>,
+    /// Smaller final deposits are recorded (the DEPOSITS stream keeps them) and the user
+    /// told, but not credited. Ledger units.
+    pub min_deposit: U256,
+}
+
+impl CreditStage {
+    fn message(d: &Deposit, text: String) -> Output {
+        let key = subjects::kv_key(&format!("dep.{}.{}", d.stage.as_str(), d.id()).replace(':', "."));
+        let msg = OutboundMessage::html(key.clone(), d.user_id, text, Priority::Reply, d.ts_ms);
+        Output {
+            subject: subjects::notify(d.user_id),
+            msg_id: key,
+            payload: herald_schemas::encode(&msg),
+        }
+    }
+}
+
+impl Stage for CreditStage {
+    const NAME: &'static str = "credit";
+    type Input = Deposit;
+    type Commit = ();
+
+    fn decode(&self, payload: &[u8]) -> Result<Deposit, String> {
+        herald_schemas::decode(payload).map_err(|e| e.to_string())
+    }
+
+    async fn decide(&self, d: Deposit, _meta: &MsgMeta) -> Result<Decision<()>, StageError> {
+        let token: Address = d.token.parse().map_err(|e| StageError::Permanent(format!("token address: {e}")))?;
+        let Some(info) = self.tokens.get(&token) else {
+            return Ok(Decision::Drop { reason: "unknown_token" });
+        };
+        let value: U256 = d.value.parse().map_err(|e| StageError::Permanent(format!("value: {e}")))?;
+        let shown = format!("{} {}", units(value, info.decimals), info.symbol);
+        let tx = &d.tx_hash;
+        let text = match d.stage {
+            DepositStage::Seen => format!("💰 Deposit of <b>{shown}</b> seen (tx <code>{tx}</code>); it is credited once final."),
+            DepositStage::Orphaned => {
+                format!("⚠️ The deposit of <b>{shown}</b> (tx <code>{tx}</code>) was dropped by a chain reorganisation: not credited.")
+            }
+            DepositStage::Final => {
+                let amount =
+                    to_ledger(value, info.decimals).ok_or_else(|| StageError::Permanent("amount does not convert exactly".into()))?;
+                if amount < self.min_deposit {
+                    metrics::counter!("herald_deposits_below_minimum_total").increment(1);
+                    format!(
+                        "The deposit of <b>{shown}</b> is below the minimum of {} USD: recorded, not credited. Contact support.",
+                        units(self.min_deposit, LEDGER_DECIMALS)
+                    )
+                } else {
+                    let reference = format!("deposit:{}", d.id());
+                    let note = format!("deposit {shown}");
+                    let balance = match self.ledger.credit(d.user_id, amount, &reference, &note).await? {
+                        Applied::Done(b) => b,
+                        Applied::AlreadyApplied | Applied::Insufficient(_) => self.ledger.balance(d.user_id).await?.0,
+                    };
+                    format!(
+                        "✅ <b>{shown}</b> credited. Balance: <b>{} USD</b>.",
+                        units(balance, LEDGER_DECIMALS)
+                    )
+                }
+            }
+        };
+        Ok(Decision::Forward {
+            outputs: vec![Self::message(&d, text)],
+            commit: (),
+        })
+    }
+
+    async fn commit(&self, _: ()) -> Result<(), StageError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,228 @@
+//! Payments: deposits on BNB Smart Chain: per-user deposit addresses from an HD wallet
+//! ([`wallet`]), BEP-20 `Transfer` logs ([`transfers`]) followed to finality with
+//! reorgs handled ([`follow`] decides, [`watcher`] does the RPC), credited once to
+//! users' [`ledger`]s by the [`credit`] stage; subscriptions and coupons paid from the
+//! balance ([`inbox`]); admin commands ([`admin`]).
+//!
+//! ```text
+//! chain ──> watcher ──> herald.deposits.<seen|final|orphaned>.<chain> [DEPOSITS] ──> credit
+//!   ──> herald.ledger.<user> [LEDGER] + herald.out.notify.<chat>
+//! herald.cmd.payments.<user> [COMMANDS] ──> payments_inbox ──> replies, ledger debits
+//! ```
+//!
+//! Off (not built) unless `--deposit-xpub` is set.
+
+pub mod addresses;
+pub mod admin;
+pub mod commands;
+pub mod config;
+pub mod coupons;
+pub mod credit;
+pub mod follow;
+pub mod inbox;
+pub mod ledger;
+pub mod reminders;
+pub mod replies;
+pub mod samples;
+pub mod subscriptions;
+pub mod sweep;
+pub mod transfers;
+pub mod wallet;
+pub mod watcher;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, FromArgMatches};
+use futures::future::BoxFuture;
+use herald_runtime::setup::{BucketDef, StreamDef};
+use herald_runtime::StageHandle;
+use herald_schemas::{subjects, MenuCommand, UserSettings};
+
+use crate::core::commands::menu_of;
+use crate::core::limits::Limit;
+use crate::core::product::{Ctx, Product, Registration};
+use config::PaymentsArgs;
+
+/// The registry entry.
+pub const REGISTRATION: Registration = Registration {
+    name: "payments",
+    args: PaymentsArgs::augment_args,
+    build: |m| {
+        let args = PaymentsArgs::from_arg_matches(m)?;
+        if args.xpub().is_none() {
+            tracing::info!("payments off: no --deposit-xpub");
+            return Ok(None);
+        }
+        Ok(Some(Box::new(PaymentsProduct { args })))
+    },
+};
+
+/// The payments product, configured.
+pub struct PaymentsProduct {
+    pub args: PaymentsArgs,
+}
+
+macro_rules! stream {
+    ($file:literal) => {
+        StreamDef {
+            file: $file,
+            json: include_str!(concat!("../../../../nats/streams/", $file)),
+        }
+    };
+}
+
+impl Product for PaymentsProduct {
+    fn name(&self) -> &'static str {
+        "payments"
+    }
+
+    fn commands(&self) -> Vec<MenuCommand> {
+        menu_of::<commands::PaymentsCommand>()
+    }
+
+    fn help(&self) -> Option<String> {
+        Some(commands::HELP.to_string())
+    }
+
+    fn callback_prefixes(&self) -> &'static [&'static str] {
+        &["sub:"]
+    }
+
+    fn admin_commands(&self) -> &'static [&'static str] {
+        admin::SUBCOMMANDS
+    }
+
+    fn inbound_limit(&self) -> Option<Limit> {
+        Some(Limit {
+            updates: 20,
+            window: Duration::from_secs(60),
+        })
+    }
+
+    /// The free trial.
+    fn welcome(&self, user: &mut UserSettings, now_ms: u64) -> Option<String> {
+        let trial = Duration::from_secs(self.args.trial_days * 86_400);
+        user.paid_until_ms = Some(now_ms + trial.as_millis() as u64);
+        (self.args.trial_days > 0).then(|| {
+            format!(
+                "Your free trial: {}. /subscribe to go on after it.",
+                commands::days(self.args.trial_days)
+            )
+        })
+    }
+
+    fn streams(&self) -> Vec<StreamDef> {
+        vec![stream!("payments.deposits.json"), stream!("payments.ledger.json")]
+    }
+
+    fn buckets(&self) -> Vec<BucketDef> {
+        [
+            subjects::CREDITS_BUCKET,
+            subjects::COUPONS_BUCKET,
+            subjects::WALLET_BUCKET,
+            subjects::WATCHER_BUCKET,
+        ]
+        .into_iter()
+        .map(BucketDef::forever)
+        .collect()
+    }
+
+    fn start<'a>(&'a self, ctx: &'a mut Ctx) -> BoxFuture<'a, anyhow::Result<Vec<StageHandle>>> {
+        Box::pin(async move {
+            let args = &self.args;
+            let accepted = args.accepted_tokens()?;
+            let payments = Arc::new(self.open(ctx, &accepted).await?);
+            let mut stages = Vec::new();
+            if ctx.wants("credit") {
+                // expiry reminders ride with the credit stage (several processes may:
+                // message ids and the bot's delivered keys keep each reminder single)
+                let (js, users) = (ctx.js.clone(), ctx.js.get_key_value(subjects::USERS_BUCKET).await?);
+                ctx.tasks.spawn(herald_runtime::periodic::every(
+                    "reminders",
+                    Duration::from_secs(3600),
+                    ctx.shutdown.clone(),
+                    move || {
+                        let (js, users) = (js.clone(), users.clone());
+                        async move { reminders::publish_due(&js, &users).await }
+                    },
+                ));
+                let stage = credit::CreditStage {
+                    ledger: payments.ledger.clone(),
+                    tokens: accepted.iter().cloned().collect(),
+                    min_deposit: config::parse_usd(&args.min_deposit_usd)?,
+                };
+                let cfg = ctx.stage_config(subjects::DEPOSITS_STREAM, "credit", "herald.deposits.>");
+                stages.push(StageHandle::new(stage, cfg).with_sample(samples::deposit_subject(), samples::deposit()));
+            }
+            if let (true, Some(rpc_url)) = (ctx.wants("watcher"), args.rpc()) {
+                self.start_watcher(ctx, &payments, rpc_url).await?;
+            }
+            if ctx.wants("payments_inbox") {
+                let inbox = inbox::PaymentsInbox {
+                    payments,
+                    users: ctx.js.get_key_value(subjects::USERS_BUCKET).await?,
+                };
+                let cfg = ctx.stage_config(subjects::COMMANDS_STREAM, "payments_inbox", subjects::routed_all("payments"));
+                stages.push(StageHandle::new(inbox, cfg).with_sample(subjects::routed("payments", 1), samples::routed_balance()));
+            }
+            Ok(stages)
+        })
+    }
+}
+
+impl PaymentsProduct {
+    /// The deposit wallet, address book, ledger, tiers and coupons.
+    async fn open(&self, ctx: &Ctx, accepted: &[(alloy::primitives::Address, credit::DepositToken)]) -> anyhow::Result<Payments> {
+        let args = &self.args;
+        let xpub = args.xpub().ok_or_else(|| anyhow::anyhow!("payments need --deposit-xpub"))?;
+        Ok(Payments {
+            wallet: wallet::DepositWallet::from_xpub(xpub)?,
+            addresses: ctx.js.get_key_value(subjects::WALLET_BUCKET).await?,
+            ledger: ledger::Ledger::open(ctx.js.clone()).await?,
+            tokens: accepted.iter().map(|(address, t)| (t.symbol.clone(), *address)).collect(),
+            tiers: subscriptions::parse_tiers(&args.tiers)?,
+            coupons: ctx.js.get_key_value(subjects::COUPONS_BUCKET).await?,
+        })
+    }
+
+    async fn start_watcher(&self, ctx: &mut Ctx, payments: &Payments, rpc_url: &str) -> anyhow::Result<()> {
+        let a = &self.args;
+        let cfg = watcher::WatcherConfig {
+            rpc_url: rpc_url.to_string(),
+            tokens: payments.tokens.iter().map(|(_, t)| *t).collect(),
+            finalized_tag: a.finalized_tag,
+            confirmations: a.confirmations,
+            max_range: a.max_block_range,
+        };
+        let from = match watcher::stored_resume_point(&ctx.js, &a.deposit_chain).await? {
+            Some(block) => block,
+            // first start: from the current head (nobody has an address yet)
+            None => watcher::Watcher::new(cfg.clone(), 0)?.head().await?,
+        };
+        let js = ctx.connect().await?;
+        ctx.tasks.spawn(watcher::run(
+            watcher::Watcher::new(cfg, from)?,
+            payments.wallet.clone(),
+            a.deposit_chain.clone(),
+            js,
+            Duration::from_millis(a.watch_poll_ms),
+            ctx.shutdown.clone(),
+        ));
+        Ok(())
+    }
+}
+
+/// What `/deposit` and `/balance` need.
+pub struct Payments {
+    pub wallet: wallet::DepositWallet,
+    /// The `herald_wallet` bucket ([`addresses`]).
+    pub addresses: async_nats::jetstream::kv::Store,
+    pub ledger: ledger::Ledger,
+    /// Accepted tokens: symbol and contract.
+    pub tokens: Vec<(String, alloy::primitives::Address)>,
+    /// What `/subscribe` offers.
+    pub tiers: Vec<subscriptions::Tier>,
+    /// The `herald_coupons` bucket ([`coupons`]).
+    pub coupons: async_nats::jetstream::kv::Store,
+}

@@ -1,0 +1,89 @@
+//! Subscription expiry reminders: once per subscription end, a day before it.
+
+use std::time::Duration;
+
+use herald_schemas::{subjects, OutboundMessage, Priority, UserSettings};
+
+use herald_runtime::Output;
+
+/// How long before the end a user is reminded.
+pub const AHEAD: Duration = Duration::from_secs(24 * 3600);
+
+/// The reminders due at `now_ms`: users (active, not locked) whose paid time ends
+/// within [`AHEAD`]. The idempotency key names the end (`remind.<user>.<paid until>`), so
+/// each end is reminded once however often this runs, and a renewal makes a new one.
+///
+/// ```
+/// use herald_pipeline::products::payments::reminders::due;
+/// use herald_schemas::UserSettings;
+/// let soon = UserSettings { paid_until_ms: Some(10_000 + 3_600_000), ..UserSettings::new(1, 1, 0) };
+/// let later = UserSettings { paid_until_ms: Some(10_000 + 90_000_000), ..UserSettings::new(2, 2, 0) };
+/// assert_eq!(due(&[soon, later], 10_000).len(), 1);
+/// ```
+pub fn due(users: &[UserSettings], now_ms: u64) -> Vec<Output> {
+    let horizon = now_ms + AHEAD.as_millis() as u64;
+    users
+        .iter()
+        .filter(|u| u.active && !u.locked)
+        .filter_map(|u| {
+            let end = u.paid_until_ms.filter(|end| *end > now_ms && *end <= horizon)?;
+            let key = format!("remind.{}.{end}", u.user_id);
+            let hours = (end - now_ms).div_ceil(3_600_000);
+            let msg = OutboundMessage::html(key.clone(), u.chat_id, format!("⏰ Your subscription ends in about {hours} h. /subscribe to extend it (time left is kept)."), Priority::Broadcast, now_ms);
+            Some(Output {
+                subject: subjects::notify(u.chat_id),
+                msg_id: key,
+                payload: herald_schemas::encode(&msg),
+            })
+        })
+        .collect()
+}
+
+/// Publishes the reminders due now (message ids dedup repeats within OUTBOUND's
+/// window; the bot's delivered keys beyond it). `pipeline run` calls it hourly.
+///
+/// Errors: reading the users or publishing failed (the next round retries).
+pub async fn publish_due(js: &async_nats::jetstream::Context, users: &async_nats::jetstream::kv::Store) -> anyhow::Result<()> {
+    let all = herald_runtime::users::all(users).await?;
+    let outputs = due(&all, herald_schemas::now_ms());
+    let n = outputs.len();
+    herald_runtime::publish_all(js, outputs).await?;
+    metrics::counter!("herald_reminders_total").increment(n as u64);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_active_unlocked_users_ending_within_a_day_are_reminded_once_per_end() {
+        let now = 1_000_000;
+        let user = |id: i64, end: Option<u64>| UserSettings {
+            paid_until_ms: end,
+            ..UserSettings::new(id, id, 0)
+        };
+        let users = [
+            user(1, Some(now + 3_600_000)),                    // due
+            user(2, Some(now - 1)),                            // already over
+            user(3, Some(now + 2 * AHEAD.as_millis() as u64)), // not yet
+            user(4, None),                                     // never subscribed
+            UserSettings {
+                locked: true,
+                ..user(5, Some(now + 1))
+            },
+            UserSettings {
+                active: false,
+                ..user(6, Some(now + 1))
+            },
+            user(7, Some(u64::MAX)), // lifetime
+        ];
+        let due = due(&users, now);
+        assert_eq!(
+            due.iter().map(|o| o.msg_id.as_str()).collect::<Vec<_>>(),
+            [format!("remind.1.{}", now + 3_600_000)]
+        );
+        let msg: OutboundMessage = herald_schemas::decode(&due[0].payload).unwrap();
+        assert!(msg.text.contains("about 1 h"), "{}", msg.text);
+    }
+}

@@ -1,0 +1,49 @@
+//! A valid input for each payments stage: the compliance harness feeds these.
+
+use herald_schemas::{encode, subjects, Deposit, DepositStage, RoutedUpdate};
+
+fn deposit_event() -> Deposit {
+    Deposit {
+        v: 1,
+        stage: DepositStage::Seen,
+        chain: "bsc".into(),
+        token: "0xe9e7cea3dedca5984780bafc599bd69add087d56".into(),
+        from: "0x0000000000000000000000000000000000000001".into(),
+        to: "0x0000000000000000000000000000000000000002".into(),
+        user_id: 1,
+        value: "1000000000000000000".into(),
+        block_number: 1,
+        block_hash: format!("0x{}", "11".repeat(32)),
+        tx_hash: format!("0x{}", "22".repeat(32)),
+        log_index: 0,
+        ts_ms: 1,
+    }
+}
+
+/// Where [`deposit`] is published.
+pub fn deposit_subject() -> String {
+    subjects::deposit(DepositStage::Seen, "bsc")
+}
+
+/// A deposit seen on chain (credit's input).
+pub fn deposit() -> Vec<u8> {
+    encode(&deposit_event())
+}
+
+/// `/balance` from user 1, routed (payments_inbox's input).
+pub fn routed_balance() -> Vec<u8> {
+    let update = serde_json::json!({"update_id": 1, "message": {"message_id": 1, "date": 1,
+        "chat": {"id": 1, "type": "private"}, "from": {"id": 1, "is_bot": false, "first_name": "S"}, "text": "/balance"}});
+    encode(&RoutedUpdate {
+        v: 1,
+        update_id: 1,
+        kind: "message".into(),
+        user_id: Some(1),
+        chat_id: Some(1),
+        command: Some("/balance".into()),
+        callback_data: None,
+        message_id: None,
+        admin: false,
+        update,
+    })
+}

@@ -1,0 +1,121 @@
+//! The signals inbox stage: what the router hands to signals (`herald.cmd.signals.>`).
+//!
+//! - a `channel_post` with a contract address -> a call on `herald.calls.<chain>.<source>`
+//! - `/filters`, `/pause`, `/resume` and the filter buttons -> a reply, and the user's
+//!   new record stored after it is out (compare-and-set)
+//! - `/calls` and its Prev/Next buttons -> a page of tracked calls (with the tracker)
+
+use std::sync::Arc;
+
+use async_nats::jetstream::kv;
+use herald_runtime::{users, Decision, MsgMeta, Stage, StageError};
+use herald_schemas::{RoutedUpdate, UserSettings};
+
+use super::calls;
+use super::commands::{self, SignalsCommand};
+use super::posts::channel_post_call;
+use super::sources::websocket::call_output;
+use super::tracking::store::CallStore;
+use super::tracking::tracker::Tracker;
+
+/// A record to store once the reply is out.
+pub struct UserWrite {
+    user: UserSettings,
+    revision: u64,
+}
+
+/// The stage.
+pub struct SignalsInbox<S> {
+    pub users: kv::Store,
+    /// The tracker, for `/calls` (when it runs in this process).
+    pub calls: Option<Arc<Tracker<S>>>,
+}
+
+impl<S: CallStore> SignalsInbox<S> {
+    async fn calls_page(&self, routed: &RoutedUpdate, chat_id: i64, page: usize) -> Result<Decision<Option<UserWrite>>, StageError> {
+        let reply = match &self.calls {
+            Some(tracker) => {
+                let user = routed.user_id.unwrap_or_default();
+                let (list, total) = tracker.for_user(user, page * calls::PER_PAGE, calls::PER_PAGE).await?;
+                calls::page(&list, total, page)
+            }
+            None => crate::core::reply::Reply::plain("Tracked calls are not available right now."),
+        };
+        Ok(Decision::Forward {
+            outputs: vec![reply.output(routed.update_id, chat_id, routed.message_id)],
+            commit: None,
+        })
+    }
+}
+
+impl<S: CallStore> Stage for SignalsInbox<S> {
+    const NAME: &'static str = "signals_inbox";
+    type Input = RoutedUpdate;
+    type Commit = Option<UserWrite>;
+
+    fn decode(&self, payload: &[u8]) -> Result<RoutedUpdate, String> {
+        herald_schemas::decode(payload).map_err(|e| e.to_string())
+    }
+
+    async fn decide(&self, routed: RoutedUpdate, _meta: &MsgMeta) -> Result<Decision<Self::Commit>, StageError> {
+        if routed.kind == "channel_post" {
+            return Ok(match channel_post_call(&routed.update["channel_post"], herald_schemas::now_ms()) {
+                Some(call) => Decision::Forward {
+                    outputs: vec![call_output(&call)],
+                    commit: None,
+                },
+                None => Decision::Drop { reason: "no_call_in_post" },
+            });
+        }
+        let (Some(user_id), Some(chat_id)) = (routed.user_id, routed.chat_id) else {
+            return Err(StageError::Permanent("routed update without a user or chat".into()));
+        };
+        // a button: a filter edit or a page of calls
+        let cmd = match (&routed.command, &routed.callback_data) {
+            (Some(text), _) => SignalsCommand::from_text(text),
+            (None, Some(data)) => {
+                if let Some(page) = calls::parse_callback(data) {
+                    return self.calls_page(&routed, chat_id, page).await;
+                }
+                commands::parse_callback(data).map(|_| SignalsCommand::Filters(String::new()))
+            }
+            (None, None) => None,
+        };
+        let Some(cmd) = cmd else {
+            return Ok(Decision::Drop { reason: "not_a_signals_command" });
+        };
+        if let SignalsCommand::Calls(page) = &cmd {
+            let page = page.trim().parse::<usize>().map(|p| p.saturating_sub(1)).unwrap_or(0);
+            return self.calls_page(&routed, chat_id, page).await;
+        }
+        let Some((user, revision)) = users::load(&self.users, user_id).await? else {
+            let reply = crate::core::reply::Reply::plain("Send /start first.");
+            return Ok(Decision::Forward {
+                outputs: vec![reply.output(routed.update_id, chat_id, routed.message_id)],
+                commit: None,
+            });
+        };
+        let now = herald_schemas::now_ms();
+        let (new, reply) = match routed.callback_data.as_deref().and_then(commands::parse_callback) {
+            Some(edit) => {
+                let mut changed = user.clone();
+                commands::apply_edit(&mut changed.filters, edit);
+                changed.updated_at_ms = now;
+                let reply = commands::menu(&changed.filters);
+                (Some(changed), reply)
+            }
+            None => commands::run(&user, cmd, now),
+        };
+        Ok(Decision::Forward {
+            outputs: vec![reply.output(routed.update_id, chat_id, routed.message_id)],
+            commit: new.map(|user| UserWrite { user, revision }),
+        })
+    }
+
+    async fn commit(&self, write: Self::Commit) -> Result<(), StageError> {
+        if let Some(w) = write {
+            users::save(&self.users, &w.user, Some(w.revision)).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,325 @@
+//! A websocket source: connects, reconnects with exponential backoff and full jitter,
+//! turns frames into calls, publishes them with `Nats-Msg-Id`, dead-letters bad frames.
+//!
+//! Publishing is pipelined (up to `max_in_flight` unacknowledged publishes); when the
+//! stream falls behind, reading the socket pauses (backpressure reaches the feed's TCP
+//! window). A publish that fails is retried with the same message id until it is
+//! acknowledged, so nothing read from the socket is lost while the process lives.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use futures::stream::FuturesUnordered;
+use futures::{SinkExt, StreamExt};
+use herald_schemas::{subjects, CallEvent, CallSource, Caller, Chain, FeedFrame, PriceUpdate};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use super::raydium;
+use herald_runtime::{dead_letter, DeadLetter, Output};
+
+/// What speaks on the other end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Herald's JSON token feed ([`FeedFrame`]).
+    HeraldFeed,
+    /// Solana `transactionSubscribe` notifications (Raydium pool creations).
+    SolanaTransactions,
+}
+
+impl Protocol {
+    /// Name used for dead-letter subjects and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::HeraldFeed => "feed",
+            Protocol::SolanaTransactions => "solana",
+        }
+    }
+}
+
+/// Frames larger than this are dead-lettered unread (64 KiB; real frames are < 16 KiB).
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// What a frame carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedEvent {
+    Call(CallEvent),
+    Price(PriceUpdate),
+}
+
+impl FeedEvent {
+    /// The message to publish for it.
+    pub fn output(&self) -> Output {
+        match self {
+            FeedEvent::Call(c) => call_output(c),
+            FeedEvent::Price(p) => Output {
+                subject: subjects::price(p.chain.as_str()),
+                msg_id: p.msg_id(),
+                payload: herald_schemas::encode(p),
+            },
+        }
+    }
+}
+
+/// Turns one frame into an event (the frame is parsed once). `Ok(None)` for frames that
+/// carry none (heartbeats, swaps, confirmations).
+///
+/// Errors: oversized, not JSON, or not a known frame shape (the reason says which).
+pub fn parse_frame(protocol: Protocol, frame: &[u8], now_ms: u64) -> Result<Option<FeedEvent>, String> {
+    if frame.len() > MAX_FRAME_BYTES {
+        return Err(format!("oversized frame: {} bytes > {MAX_FRAME_BYTES}", frame.len()));
+    }
+    let origin = |ts_ms: u64| if ts_ms > 0 { ts_ms } else { now_ms };
+    if protocol == Protocol::SolanaTransactions {
+        let value: serde_json::Value = serde_json::from_slice(frame).map_err(|e| format!("malformed Solana frame: {e}"))?;
+        return Ok(raydium::parse_frame(&value, now_ms)?.map(FeedEvent::Call));
+    }
+    Ok(
+        match serde_json::from_slice::<FeedFrame>(frame).map_err(|e| format!("malformed feed frame: {e}"))? {
+            FeedFrame::Heartbeat { .. } => None,
+            FeedFrame::Price {
+                chain,
+                token,
+                price_usd,
+                ts_ms,
+                ..
+            } => {
+                if token.is_empty() || !(price_usd.is_finite() && price_usd > 0.0) {
+                    return Err("malformed feed frame: empty token or non-positive price".into());
+                }
+                Some(FeedEvent::Price(PriceUpdate {
+                    v: 1,
+                    chain: Chain::from(chain),
+                    token,
+                    price_usd,
+                    source: "feed".into(),
+                    ts_ms: origin(ts_ms),
+                }))
+            }
+            FeedFrame::Call {
+                id,
+                chain,
+                token,
+                symbol,
+                name,
+                price_usd,
+                fdv_usd,
+                caller_id,
+                caller_name,
+                caller_stats,
+                ts_ms,
+            } => {
+                if token.is_empty() || caller_id.is_empty() {
+                    return Err("malformed feed frame: empty token or caller_id".into());
+                }
+                Some(FeedEvent::Call(CallEvent {
+                    v: 1,
+                    source_event_id: id,
+                    chain: Chain::from(chain),
+                    token,
+                    symbol,
+                    name,
+                    price_usd,
+                    price_native: None,
+                    fdv_usd,
+                    caller: Caller {
+                        id: caller_id,
+                        name: caller_name,
+                        source: CallSource::Feed,
+                    },
+                    caller_stats,
+                    links: Vec::new(),
+                    origin_ts_ms: origin(ts_ms),
+                }))
+            }
+        },
+    )
+}
+
+/// The call in a frame, if it carries one (see [`parse_frame`]).
+pub fn frame_to_call(protocol: Protocol, frame: &[u8], now_ms: u64) -> Result<Option<CallEvent>, String> {
+    Ok(match parse_frame(protocol, frame, now_ms)? {
+        Some(FeedEvent::Call(call)) => Some(call),
+        _ => None,
+    })
+}
+
+/// The call's subject and message id.
+pub fn call_output(call: &CallEvent) -> Output {
+    Output {
+        subject: subjects::call(call.chain.as_str(), call.caller.source.as_str()),
+        msg_id: call.msg_id(),
+        payload: herald_schemas::encode(call),
+    }
+}
+
+/// A reconnecting websocket source.
+#[derive(Clone)]
+pub struct WebsocketSource {
+    pub url: String,
+    pub protocol: Protocol,
+    pub js: jetstream::Context,
+    /// Unacknowledged publishes before reading pauses.
+    pub max_in_flight: usize,
+}
+
+impl WebsocketSource {
+    /// Runs until `shutdown`, reconnecting on every error (250 ms doubling to 30 s, full
+    /// jitter; reset after a connection that delivered frames).
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut attempt: u32 = 0;
+        while !shutdown.is_cancelled() {
+            match self.session(&shutdown).await {
+                Ok(frames) if frames > 0 => attempt = 0,
+                Ok(_) => attempt += 1,
+                Err(e) => {
+                    attempt += 1;
+                    tracing::warn!(source = self.protocol.name(), error = %e, attempt, "websocket disconnected");
+                }
+            }
+            metrics::counter!("herald_source_reconnects_total", "source" => self.protocol.name()).increment(1);
+            let delay = reconnect_delay(attempt, rand::random::<f64>());
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    /// One connection: returns the number of frames read.
+    async fn session(&self, shutdown: &CancellationToken) -> anyhow::Result<u64> {
+        let (mut ws, _) = tokio_tungstenite::connect_async(self.url.as_str()).await?;
+        tracing::info!(source = self.protocol.name(), url = %self.url, "websocket connected");
+        if self.protocol == Protocol::SolanaTransactions {
+            ws.send(Message::text(raydium::subscribe_request())).await?;
+        }
+        let mut pending = FuturesUnordered::new();
+        let mut frames = 0u64;
+        loop {
+            while pending.len() >= self.max_in_flight {
+                pending.next().await;
+            }
+            let msg = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(()) = pending.next(), if !pending.is_empty() => continue,
+                msg = ws.next() => msg,
+            };
+            let bytes = match msg {
+                None => break,
+                Some(Err(e)) => {
+                    while pending.next().await.is_some() {}
+                    return Err(e.into());
+                }
+                Some(Ok(Message::Text(t))) => t.as_bytes().to_vec(),
+                Some(Ok(Message::Binary(b))) => b.to_vec(),
+                Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => continue,
+            };
+            frames += 1;
+            metrics::counter!("herald_source_frames_total", "source" => self.protocol.name()).increment(1);
+            match parse_frame(self.protocol, &bytes, herald_schemas::now_ms()) {
+                Ok(None) => {}
+                Ok(Some(event)) => pending.push(publish_until_acked(self.js.clone(), event.output(), shutdown.clone())),
+                Err(reason) => {
+                    let letter = DeadLetter {
+                        stage: self.protocol.name(),
+                        error: &reason,
+                        original_subject: &self.url,
+                        original_sequence: None,
+                        payload: &bytes,
+                    };
+                    if let Err(e) = dead_letter(&self.js, letter).await {
+                        tracing::error!(error = %e, "dead-letter publish failed");
+                    }
+                }
+            }
+        }
+        while pending.next().await.is_some() {}
+        Ok(frames)
+    }
+}
+
+/// Publishes and waits for the ack, retrying (same message id) until acknowledged or
+/// shut down.
+async fn publish_until_acked(js: jetstream::Context, out: Output, shutdown: CancellationToken) {
+    let mut attempt = 0;
+    loop {
+        match herald_runtime::publish_all(&js, vec![out.clone()]).await {
+            Ok(()) => {
+                metrics::counter!("herald_source_published_total").increment(1);
+                return;
+            }
+            Err(e) => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "publish failed, retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(reconnect_delay(attempt, 1.0)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: `jitter * min(30 s, 250 ms * 2^attempt)`,
+/// `jitter` in `[0, 1]` (AWS architecture blog, "Exponential Backoff and Jitter").
+pub fn reconnect_delay(attempt: u32, jitter: f64) -> Duration {
+    let cap = Duration::from_millis(250u64.saturating_mul(1 << attempt.min(10))).min(Duration::from_secs(30));
+    cap.mul_f64(jitter.clamp(0.0, 1.0)).max(Duration::from_millis(50))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_capped_and_jittered() {
+        assert_eq!(reconnect_delay(0, 1.0), Duration::from_millis(250));
+        assert_eq!(reconnect_delay(3, 1.0), Duration::from_secs(2));
+        assert_eq!(reconnect_delay(30, 1.0), Duration::from_secs(30));
+        assert_eq!(reconnect_delay(3, 0.5), Duration::from_secs(1));
+        assert_eq!(reconnect_delay(3, 0.0), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn price_frames_become_price_updates() {
+        let e = parse_frame(
+            Protocol::HeraldFeed,
+            br#"{"type":"price","chain":"sol","token":"T","price_usd":0.5,"ts_ms":9}"#,
+            1,
+        )
+        .unwrap()
+        .unwrap();
+        let out = e.output();
+        assert_eq!(
+            (out.subject.as_str(), out.msg_id.as_str()),
+            ("herald.prices.solana", "feed:solana:T:9")
+        );
+        assert!(parse_frame(
+            Protocol::HeraldFeed,
+            br#"{"type":"price","chain":"sol","token":"T","price_usd":-1,"ts_ms":9}"#,
+            1
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn bad_frames_have_reasons() {
+        let e = frame_to_call(Protocol::HeraldFeed, b"{not json", 0).unwrap_err();
+        assert!(e.starts_with("malformed feed frame"), "{e}");
+        let e = frame_to_call(Protocol::HeraldFeed, &vec![b' '; MAX_FRAME_BYTES + 1], 0).unwrap_err();
+        assert!(e.starts_with("oversized frame"), "{e}");
+        assert_eq!(frame_to_call(Protocol::HeraldFeed, br#"{"type":"heartbeat"}"#, 0), Ok(None));
+        let call = frame_to_call(
+            Protocol::HeraldFeed,
+            br#"{"type":"call","id":"1","chain":"SOL","token":"T","caller_id":"c","ts_ms":0}"#,
+            42,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (call.chain.as_str(), call.origin_ts_ms, call.msg_id().as_str()),
+            ("solana", 42, "feed:1")
+        );
+    }
+}
