@@ -107,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let stage = CreditStage {
         ledger: Ledger::open(js.clone()).await?,
-        tokens: herald_testkit::evm::busd_only(token),
+        tokens: herald_pipeline::products::payments::credit::DepositToken::only(token, herald_testkit::evm::BUSD),
         min_deposit: U256::ZERO,
     };
     let cfg = StageConfig::new(subjects::DEPOSITS_STREAM, "credit", vec!["herald.deposits.>".into()]);
@@ -139,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
             let msg = tokio::time::timeout(Duration::from_secs(10), notified.next())
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("subscription closed"))?;
-            let text = herald_schemas::decode::<herald_schemas::OutboundMessage>(&msg.payload)?.text;
+            let text = herald_schemas::decode::<herald_schemas::OutboundMessage>(&msg.payload)?.text().unwrap_or_default().to_string();
             if text.contains("credited. Balance") {
                 latency.record(final_at.elapsed().as_millis() as u64)?;
                 break;

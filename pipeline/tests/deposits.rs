@@ -13,6 +13,7 @@ use std::time::Duration;
 use alloy::primitives::{address, Address, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::Log;
+use herald_pipeline::products::payments::credit::DepositToken;
 use herald_pipeline::products::payments::follow::DepositEvent;
 use herald_pipeline::products::payments::transfers;
 use herald_pipeline::products::payments::wallet::{account_xpub, DepositWallet};
@@ -334,7 +335,7 @@ async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
     let ledger = Ledger::open(env.js.clone()).await.unwrap();
     let stage = CreditStage {
         ledger: ledger.clone(),
-        tokens: herald_testkit::evm::busd_only(token),
+        tokens: DepositToken::only(token, evm::BUSD),
         min_deposit: U256::from(10).pow(U256::from(18)), // 1 USD
     };
     env.spawn(stage, subjects::DEPOSITS_STREAM, "herald.deposits.>");
@@ -358,7 +359,7 @@ async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
         .await;
     let texts: Vec<String> = msgs
         .iter()
-        .map(|m| herald_schemas::decode::<OutboundMessage>(&m.payload).unwrap().text)
+        .map(|m| herald_schemas::decode::<OutboundMessage>(&m.payload).unwrap().text().unwrap_or_default().to_string())
         .collect();
     assert!(texts[0].contains("150.00 BUSD") && texts[0].contains("seen"), "{texts:#?}");
     assert!(
@@ -388,9 +389,7 @@ async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
         ledger,
         tokens: vec![("BUSD".into(), token)],
         tiers: Vec::new(),
-        trial: Duration::ZERO,
         coupons: env.js.get_key_value(subjects::COUPONS_BUCKET).await.unwrap(),
-        admins: vec![1],
     };
     let users = env.js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
     let (report, _) = herald_pipeline::products::payments::admin::answer(&payments, &users, "reconcile", 1)
@@ -512,7 +511,7 @@ async fn a_sweep_moves_every_deposit_to_the_treasury_once() {
     let mut cfg = SweepConfig {
         rpc_url: anvil.url(),
         treasury,
-        tokens: evm::busd_only(token).into_iter().collect(),
+        tokens: DepositToken::only(token, evm::BUSD).into_iter().collect(),
         dry_run: true,
     };
     let (looked_at, planned) = sweep_assigned(&kv, DEPOSIT_MNEMONIC, &cfg).await.unwrap();

@@ -99,9 +99,9 @@ async fn rejected_token_is_rechecked_on_new_channels_and_upgraded() {
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].chat_id, 10);
     assert!(
-        notes[0].text.contains("Channel strong 🆕") && notes[0].text.contains("win 80%"),
+        notes[0].text().unwrap_or_default().contains("Channel strong 🆕") && notes[0].text().unwrap_or_default().contains("win 80%"),
         "{}",
-        notes[0].text
+        notes[0].text().unwrap_or_default()
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(state.status("solana:TOK2").await.unwrap(), Some(Status::Accepted));
@@ -149,8 +149,8 @@ async fn fan_out_to_a_thousand_users_once_each() {
         .messages(subjects::OUTBOUND_STREAM, "herald.out.notify.>", 1500, 30 * SECOND)
         .await;
     let notes: Vec<OutboundMessage> = decode_all(&msgs);
-    let solana = notes.iter().filter(|n| n.text.contains("TOK3")).count();
-    let on_bsc = notes.iter().filter(|n| n.text.contains("0xabc")).count();
+    let solana = notes.iter().filter(|n| n.text().unwrap_or_default().contains("TOK3")).count();
+    let on_bsc = notes.iter().filter(|n| n.text().unwrap_or_default().contains("0xabc")).count();
     assert_eq!((solana, on_bsc), (1000, 500), "odd users take every chain, even users only solana");
     let mut keys: Vec<&str> = notes.iter().map(|n| n.idempotency_key.as_str()).collect();
     keys.sort();

@@ -96,19 +96,16 @@ async fn thresholds_alert_exactly_once_across_repeats_replays_and_restarts() {
     price(&env, 0.022, 3).await; // higher, but no new threshold
     let got = alerts(&env, 2).await;
     assert_eq!(got.len(), 2, "one 2x alert per user");
-    assert!(got[0].text.contains("hit <b>2x</b>"), "{}", got[0].text);
+    assert!(got[0].text().unwrap_or_default().contains("hit <b>2x</b>"), "{}", got[0].text().unwrap_or_default());
     price(&env, 0.055, 4).await; // 5.5x: 3x and 5x crossed, one alert naming 5x
     let got = alerts(&env, 4).await;
     assert_eq!(got.len(), 4);
-    assert!(got[3].text.contains("hit <b>5x</b>"), "{}", got[3].text);
+    assert!(got[3].text().unwrap_or_default().contains("hit <b>5x</b>"), "{}", got[3].text().unwrap_or_default());
     // channel statistics reach the bucket the filter stage replicates
     let kv = env.js.get_key_value(subjects::CHANNELS_BUCKET).await.unwrap();
-    tokio::spawn(herald_pipeline::products::signals::tracking::tracker::publish_channel_stats(
-        tracker.clone(),
-        kv.clone(),
-        Duration::from_millis(100),
-        first.clone(),
-    ));
+    herald_pipeline::products::signals::tracking::tracker::publish_channel_stats(tracker.clone(), kv.clone())
+        .await
+        .unwrap();
     let mut stats = None;
     for _ in 0..50 {
         if let Some(v) = kv.get("c").await.unwrap() {
@@ -163,7 +160,7 @@ async fn thresholds_alert_exactly_once_across_repeats_replays_and_restarts() {
     price(&env, 0.11, 6).await; // 11x: the 10x alert
     let got = alerts(&env, 6).await;
     assert_eq!(got.len(), 6);
-    assert!(got[5].text.contains("hit <b>10x</b>"), "{}", got[5].text);
+    assert!(got[5].text().unwrap_or_default().contains("hit <b>10x</b>"), "{}", got[5].text().unwrap_or_default());
     let mut keys: Vec<&str> = got.iter().map(|a| a.idempotency_key.as_str()).collect();
     keys.sort();
     keys.dedup();

@@ -90,14 +90,15 @@ pub struct Faults {
     /// The next this many successful commits report a transient failure afterwards, as
     /// if the ack were lost: the input is redelivered with its commit already done.
     pub lose_ack: AtomicU32,
-    /// Per input (stream sequence), the message ids each delivery decided to publish.
-    outputs: Mutex<HashMap<u64, Vec<Vec<String>>>>,
+    /// Per input (stream sequence), what each delivery decided: the subjects and message
+    /// ids to publish, or `None` for a drop.
+    outputs: Mutex<HashMap<u64, Vec<Option<Vec<String>>>>>,
 }
 
 impl Faults {
-    /// The message ids each delivery of input `stream_sequence` decided to publish, in
-    /// delivery order (a `Drop` decides none).
-    pub fn outputs(&self, stream_sequence: u64) -> Vec<Vec<String>> {
+    /// What each delivery of input `stream_sequence` decided, in delivery order:
+    /// `Some(subject and message id of each output)` for `Forward`, `None` for `Drop`.
+    pub fn outputs(&self, stream_sequence: u64) -> Vec<Option<Vec<String>>> {
         self.outputs.lock().expect("faults lock").get(&stream_sequence).cloned().unwrap_or_default()
     }
 
@@ -127,8 +128,8 @@ impl<S: Stage> Stage for Faulty<S> {
         }
         let decision = self.inner.decide(input, meta).await?;
         let ids = match &decision {
-            Decision::Forward { outputs, .. } => outputs.iter().map(|o| format!("{} {}", o.subject, o.msg_id)).collect(),
-            Decision::Drop { .. } => Vec::new(),
+            Decision::Forward { outputs, .. } => Some(outputs.iter().map(|o| format!("{} {}", o.subject, o.msg_id)).collect()),
+            Decision::Drop { .. } => None,
         };
         self.faults.outputs.lock().expect("faults lock").entry(meta.stream_sequence).or_default().push(ids);
         Ok(decision)

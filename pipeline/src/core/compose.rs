@@ -264,4 +264,77 @@ mod tests {
         assert!(inbound_limits(&products, &["signals=5".into()]).is_err());
         assert!(inbound_limits(&products, &["nope=1/1".into()]).is_err());
     }
+
+    #[test]
+    fn every_subject_falls_in_exactly_one_stream() {
+        let (streams, _) = definitions_of_all();
+        let configs = setup::stream_configs(&streams).unwrap();
+        let mut names: Vec<&str> = configs.iter().map(|c| c.name.as_str()).collect();
+        names.sort();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "a stream is defined twice");
+        for subject in [
+            subjects::call("solana", "feed"),
+            subjects::signal("bsc"),
+            subjects::notify(1),
+            subjects::reply(-5),
+            subjects::update("message", Some(7)),
+            subjects::routed("signals", 7),
+            subjects::dead_letter("x"),
+            subjects::price("solana"),
+            subjects::deposit(herald_schemas::DepositStage::Final, "bsc"),
+            subjects::ledger(42),
+            subjects::tracked("solana"),
+        ] {
+            let owners = configs
+                .iter()
+                .filter(|c| {
+                    c.subjects
+                        .iter()
+                        .any(|p| !p.trim_end_matches('>').is_empty() && subject.starts_with(p.trim_end_matches('>')))
+                })
+                .count();
+            assert_eq!(owners, 1, "{subject}");
+        }
+    }
+
+    /// nats-server refuses a stream whose `max_bytes` would take the reserved total past
+    /// `max_file_store` ("insufficient storage resources available").
+    #[test]
+    fn stream_reservations_fit_the_server_config() {
+        let conf = include_str!("../../../nats/nats-server.conf");
+        let limit = conf
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("max_file_store:"))
+            .and_then(|v| v.trim().strip_suffix("GB"))
+            .and_then(|gb| gb.parse::<i64>().ok())
+            .expect("nats-server.conf sets max_file_store in GB")
+            << 30;
+        let (streams, _) = definitions_of_all();
+        let reserved: i64 = setup::stream_configs(&streams).unwrap().iter().map(|c| c.max_bytes.max(0)).sum();
+        assert!(
+            reserved <= limit / 4 * 3,
+            "streams reserve {reserved} bytes; keep a quarter of max_file_store ({limit}) for KV buckets and growth"
+        );
+    }
+
+    #[test]
+    fn the_registry_routes_without_conflicts_and_generates_help_and_menu() {
+        let products = all_products();
+        let routes = Routes::new(&products).unwrap();
+        let help = routes.help();
+        for c in routes.menu() {
+            assert!(help.contains(&format!("/{} — ", c.command)), "/help lists /{}", c.command);
+            assert!(
+                (1..=32).contains(&c.command.len()) && c.command.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "Telegram's command rules: {}",
+                c.command
+            );
+        }
+        assert!(help.contains("/filters") && help.contains("/deposit") && help.contains("/start"));
+        // a second product claiming /filters is refused
+        let twice: Vec<Arc<dyn Product>> = products.iter().chain(products.iter()).cloned().collect();
+        assert!(Routes::new(&twice).is_err());
+    }
 }

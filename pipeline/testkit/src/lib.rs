@@ -5,6 +5,7 @@
 //! Binaries: `$HERALD_NATS_SERVER` (default `nats-server`, >= 2.10) and
 //! `$HERALD_REDIS_SERVER` (default `redis-server`); `scripts/install-deps` installs both.
 
+pub mod compliance;
 pub mod evm;
 
 use std::net::TcpListener;
@@ -109,8 +110,8 @@ impl Drop for LocalServer {
 /// a temporary directory.
 ///
 /// ```no_run
-/// let nats = herald_pipeline::testkit::LocalNats::start()?;
-/// let redis = herald_pipeline::testkit::LocalRedis::start()?;
+/// let nats = herald_testkit::LocalNats::start()?;
+/// let redis = herald_testkit::LocalRedis::start()?;
 /// println!("{} {}", nats.url(), redis.url());
 /// # anyhow::Ok(())
 /// ```

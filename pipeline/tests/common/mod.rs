@@ -144,3 +144,102 @@ pub fn call(token: &str, caller: &str, stats: Option<(f64, f64)>, fdv: Option<f6
         origin_ts_ms: herald_schemas::now_ms(),
     }
 }
+
+/// The router and the products' inbox stages, driven directly (decide, then commit, as
+/// the runner would), without consumers: one update in, every message it makes out.
+pub struct Desk {
+    pub router: herald_pipeline::core::router::Router,
+    pub signals: herald_pipeline::products::signals::inbox::SignalsInbox<herald_pipeline::products::signals::tracking::embedded::EmbeddedStore>,
+    pub payments: herald_pipeline::products::payments::inbox::PaymentsInbox,
+    pub users: async_nats::jetstream::kv::Store,
+    pub ledger: herald_pipeline::products::payments::ledger::Ledger,
+}
+
+/// The BIP-39 test vector: a valid deposit xpub.
+pub const TEST_MNEMONIC: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+
+/// Decides and commits one input as the runner would; the outputs.
+pub async fn drive<S: Stage>(stage: &S, subject: &str, payload: &[u8], commit: bool) -> Vec<herald_runtime::Output> {
+    let meta = herald_runtime::MsgMeta {
+        subject: subject.to_string(),
+        stream_sequence: 1,
+        delivered: 1,
+    };
+    let input = stage.decode(payload).unwrap();
+    match stage.decide(input, &meta).await.unwrap() {
+        herald_runtime::Decision::Forward { outputs, commit: c } => {
+            if commit {
+                stage.commit(c).await.unwrap();
+            }
+            outputs
+        }
+        herald_runtime::Decision::Drop { reason } => panic!("{}: dropped: {reason}", S::NAME),
+    }
+}
+
+impl Desk {
+    /// Every registered product with its defaults (tiers daily, weekly, monthly,
+    /// lifetime; a 3-day trial), `admins` as the admin ids.
+    pub async fn open(env: &Env, admins: Vec<i64>) -> Desk {
+        use herald_pipeline::core::compose;
+        use herald_pipeline::core::router::{Router, Routes};
+        use herald_pipeline::products::payments::{self, ledger::Ledger, wallet};
+        let products = compose::all_products();
+        let users = env.js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
+        let ledger = Ledger::open(env.js.clone()).await.unwrap();
+        let xpub = wallet::account_xpub(TEST_MNEMONIC).unwrap();
+        let p = payments::Payments {
+            wallet: wallet::DepositWallet::from_xpub(&xpub).unwrap(),
+            addresses: env.js.get_key_value(subjects::WALLET_BUCKET).await.unwrap(),
+            ledger: ledger.clone(),
+            tokens: vec![("BUSD".into(), alloy::primitives::Address::repeat_byte(1))],
+            tiers: payments::subscriptions::parse_tiers(&["daily:1:3".into(), "weekly:7:15".into(), "lifetime:0:300".into()]).unwrap(),
+            coupons: env.js.get_key_value(subjects::COUPONS_BUCKET).await.unwrap(),
+        };
+        Desk {
+            router: Router {
+                users: users.clone(),
+                admins,
+                routes: Routes::new(&products).unwrap(),
+                limits: None,
+            },
+            signals: herald_pipeline::products::signals::inbox::SignalsInbox {
+                users: users.clone(),
+                calls: None,
+            },
+            payments: herald_pipeline::products::payments::inbox::PaymentsInbox {
+                payments: Arc::new(p),
+                users: users.clone(),
+            },
+            users,
+            ledger,
+        }
+    }
+
+    /// Routes one update and runs the product it goes to: the messages it makes, the
+    /// reply first.
+    pub async fn send_all(&self, update: Vec<u8>) -> Vec<herald_schemas::OutboundMessage> {
+        self.run(update, true).await
+    }
+
+    /// Routes one update and lets its product decide, without the product's commit (as
+    /// when a crash comes before it).
+    pub async fn decide_only(&self, update: Vec<u8>) -> Vec<herald_schemas::OutboundMessage> {
+        self.run(update, false).await
+    }
+
+    async fn run(&self, update: Vec<u8>, commit: bool) -> Vec<herald_schemas::OutboundMessage> {
+        let mut out = Vec::new();
+        for o in drive(&self.router, "herald.updates.message.1", &update, true).await {
+            let product_outputs = if o.subject.starts_with("herald.cmd.signals.") {
+                drive(&self.signals, &o.subject, &o.payload, commit).await
+            } else if o.subject.starts_with("herald.cmd.payments.") {
+                drive(&self.payments, &o.subject, &o.payload, commit).await
+            } else {
+                vec![o]
+            };
+            out.extend(product_outputs.iter().map(|m| herald_schemas::decode(&m.payload).unwrap()));
+        }
+        out
+    }
+}

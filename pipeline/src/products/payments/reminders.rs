@@ -84,6 +84,6 @@ mod tests {
             [format!("remind.1.{}", now + 3_600_000)]
         );
         let msg: OutboundMessage = herald_schemas::decode(&due[0].payload).unwrap();
-        assert!(msg.text.contains("about 1 h"), "{}", msg.text);
+        assert!(msg.text().unwrap().contains("about 1 h"), "{:?}", msg.text());
     }
 }
