@@ -121,7 +121,7 @@ async fn bad_input_is_dead_lettered_and_the_run_goes_on() {
     assert!(
         reasons
             .iter()
-            .any(|(s, e)| s == "updates" && e == "unknown update kind 'new_update_kind'"),
+            .any(|(s, e)| s == "router" && e == "unknown update kind 'new_update_kind'"),
         "{reasons:?}"
     );
     // every fixture update was stored raw, replayable

@@ -21,6 +21,7 @@ const MNEMONIC: &str = "abandon abandon abandon abandon abandon abandon abandon 
 
 #[tokio::test]
 async fn every_stage_of_every_product_is_compliant() {
+    herald_runtime::telemetry::init_logging();
     let env = Env::start().await;
     let store = tempfile::tempdir().unwrap();
     let xpub = herald_pipeline::products::payments::wallet::account_xpub(MNEMONIC).unwrap();
@@ -89,4 +90,51 @@ async fn setup_is_idempotent_and_names_conflicts() {
     let fixed = compose::setup_all(&env.js, true).await.unwrap();
     assert!(fixed.contains(&Applied::Updated("CALLS".into())), "{fixed:?}");
     assert!(compose::setup_all(&env.js, false).await.is_ok());
+}
+
+/// A stage that stamps each decision with a fresh message id: a redelivery would
+/// notify twice. The harness must refuse it.
+struct Forgetful;
+
+impl herald_runtime::Stage for Forgetful {
+    const NAME: &'static str = "forgetful";
+    type Input = Vec<u8>;
+    type Commit = ();
+
+    fn decode(&self, payload: &[u8]) -> Result<Vec<u8>, String> {
+        serde_json::from_slice::<serde_json::Value>(payload).map_err(|e| e.to_string())?;
+        Ok(payload.to_vec())
+    }
+
+    async fn decide(&self, input: Vec<u8>, _: &herald_runtime::MsgMeta) -> Result<herald_runtime::Decision<()>, herald_runtime::StageError> {
+        let out = herald_runtime::Output {
+            subject: herald_schemas::subjects::notify(1),
+            msg_id: format!("forgetful.{}", herald_schemas::now_ms() as f64 + rand_like()),
+            payload: input,
+        };
+        Ok(herald_runtime::Decision::Forward {
+            outputs: vec![out],
+            commit: (),
+        })
+    }
+
+    async fn commit(&self, _: ()) -> Result<(), herald_runtime::StageError> {
+        Ok(())
+    }
+}
+
+fn rand_like() -> f64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::SeqCst) as f64 / 1000.0
+}
+
+#[tokio::test]
+#[should_panic(expected = "published new message ids")]
+async fn the_harness_refuses_a_stage_whose_redelivery_publishes_anew() {
+    let env = Env::start().await;
+    let cfg = herald_runtime::StageConfig::new("CALLS", "forgetful", vec!["herald.calls.>".into()]);
+    let handle = herald_runtime::StageHandle::new(Forgetful, cfg).with_sample("herald.calls.x.y", b"{}".to_vec());
+    let metrics = herald_runtime::telemetry::install_metrics();
+    let render = move || metrics.render();
+    herald_testkit::compliance::check(&env.js, &render, handle).await;
 }

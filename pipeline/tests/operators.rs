@@ -193,10 +193,12 @@ async fn streams_table_shows_every_stream_and_consumer() {
     let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
         names,
-        ["CALLS", "SIGNALS", "OUTBOUND", "UPDATES", "DLQ", "PRICES", "TRACKED", "DEPOSITS", "LEDGER"]
+        ["UPDATES", "COMMANDS", "OUTBOUND", "DLQ", "CALLS", "SIGNALS", "PRICES", "TRACKED", "DEPOSITS", "LEDGER"],
+        "the core's streams, then each product's"
     );
-    assert_eq!(rows[0].messages, 3);
-    let dedup = rows[0].consumers.iter().find(|c| c.name == "dedup").expect("the dedup consumer");
+    let calls = rows.iter().find(|r| r.name == "CALLS").unwrap();
+    assert_eq!(calls.messages, 3);
+    let dedup = calls.consumers.iter().find(|c| c.name == "dedup").expect("the dedup consumer");
     assert_eq!((dedup.pending, dedup.ack_pending), (0, 0));
     let table = streams::render(&rows);
     assert!(table.contains("consumer dedup") && table.contains("SIGNALS"), "{table}");

@@ -52,9 +52,13 @@ impl Outbound {
             max_in_flight: in_flight,
             ..StageConfig::new(subjects::OUTBOUND_STREAM, durable, vec![filter.into()])
         };
+        // what the compliance harness sends each consumer
+        let sample = |key: &str, priority| herald_schemas::encode(&OutboundMessage::html(key, 1, "compliance", priority, 0));
         vec![
-            StageHandle::new(self.clone(), consumer("bot_replies", subjects::REPLY_ALL, reply_in_flight)),
-            StageHandle::new(self, consumer("bot_notify", subjects::NOTIFY_ALL, notify_in_flight)),
+            StageHandle::new(self.clone(), consumer("bot_replies", subjects::REPLY_ALL, reply_in_flight))
+                .with_sample(subjects::reply(1), sample("sample.reply", Priority::Reply)),
+            StageHandle::new(self, consumer("bot_notify", subjects::NOTIFY_ALL, notify_in_flight))
+                .with_sample(subjects::notify(1), sample("sample.notify", Priority::Broadcast)),
         ]
     }
 

@@ -53,13 +53,16 @@ impl Backoff {
     /// The delay before attempt `attempt + 1`, after `attempt` failures (1 = the first).
     pub fn delay(&self, attempt: u32) -> Duration {
         let n = attempt.clamp(1, 64) as usize;
-        self.builder().build().nth(n - 1).unwrap_or(self.max).min(self.max)
+        self.delays().nth(n - 1).unwrap_or(self.max)
     }
 
-    /// The delays in order, without end.
+    /// The delays in order, without end, to the millisecond (`backon` multiplies in
+    /// floating point).
     pub fn delays(&self) -> impl Iterator<Item = Duration> {
         let max = self.max;
-        self.builder().build().map(move |d| d.min(max))
+        self.builder()
+            .build()
+            .map(move |d| Duration::from_millis((d.as_secs_f64() * 1000.0).round() as u64).min(max))
     }
 }
 

@@ -17,17 +17,29 @@ pub trait ReplicaSink: Send + Sync + 'static {
     fn delete(&mut self, key: &str);
 }
 
+/// A shared, read-mostly replica of one KV bucket.
+///
 /// ```no_run
-/// use herald_pipeline::replica::Replica;
-/// use herald_pipeline::products::signals::fanout::UserIndex;
+/// use herald_runtime::replica::{Replica, ReplicaSink};
+///
+/// /// Counts the keys of a bucket.
+/// #[derive(Default)]
+/// struct Keys(std::collections::HashSet<String>);
+///
+/// impl ReplicaSink for Keys {
+///     fn put(&mut self, key: &str, _: &[u8]) {
+///         self.0.insert(key.to_string());
+///     }
+///     fn delete(&mut self, key: &str) {
+///         self.0.remove(key);
+///     }
+/// }
 ///
 /// # async fn demo(js: async_nats::jetstream::Context) -> anyhow::Result<()> {
-/// let users = Replica::start(&js, "herald_users", UserIndex::default(), Default::default()).await?;
-/// println!("{} users", users.read(|u| u.len()));
+/// let users = Replica::start(&js, "herald_users", Keys::default(), Default::default()).await?;
+/// println!("{} users", users.read(|k| k.0.len()));
 /// # Ok(()) }
 /// ```
-///
-/// A shared, read-mostly replica of one KV bucket.
 pub struct Replica<S> {
     sink: Arc<RwLock<S>>,
 }

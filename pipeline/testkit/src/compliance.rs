@@ -1,7 +1,8 @@
 //! The one compliance test every stage passes (as Vector requires of its components),
 //! run on [`StageHandle`]s so a product's list of stages is its list of cases.
 //!
-//! For each stage, on a real nats-server, one after another:
+//! For each stage, on a real nats-server, one after another (its input stream purged
+//! first, so earlier stages' outputs are not its inputs):
 //! 1. **redelivery**: its sample is processed, then the ack is "lost" after the commit
 //!    (injected), so the input comes back; the second decision may republish the same
 //!    message ids but no new one. Checked with the stage's own decisions, not a
@@ -25,6 +26,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone)]
 pub struct Report {
     pub stage: &'static str,
+    /// Its durable consumer (one stage may run as several consumers).
+    pub consumer: String,
     pub stream: String,
     /// Message ids the sample's first delivery published.
     pub outputs: usize,
@@ -38,8 +41,9 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{:<16} {:<9} outputs {:>2} · redelivery: nothing new · malformed -> DLQ ({}) · transient -> DLQ ({}) · clean shutdown",
+            "{:<16} {:<16} {:<9} outputs {:>2} · redelivery: nothing new · malformed -> DLQ ({}) · transient -> DLQ ({}) · clean shutdown",
             self.stage,
+            self.consumer,
             self.stream,
             self.outputs,
             cut(&self.malformed_reason),
@@ -137,13 +141,15 @@ pub async fn check(js: &jetstream::Context, metrics: &Render, mut handle: StageH
     handle.config.ack_wait = Duration::from_secs(5);
     let stream = handle.config.stream.clone();
     let durable = handle.config.durable.clone();
+    // what earlier stages published into this stream is not this stage's test input
+    js.get_stream(&stream).await.expect("stream").purge().await.expect("purge");
     let faults = Arc::new(Faults::default());
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(handle.run_with_faults(js.clone(), shutdown.clone(), faults.clone()));
 
     // 1. redelivery after a lost ack: no new output
     faults.lose_ack.store(1, Ordering::SeqCst);
-    let seq = publish(js, &subject, &format!("compliance.{stage}.sample"), sample.clone()).await;
+    let seq = publish(js, &subject, &format!("compliance.{durable}.sample"), sample.clone()).await;
     let first = wait_decisions(&faults, seq, 1, stage).await[0]
         .clone()
         .unwrap_or_else(|| panic!("{stage}: its sample input was dropped; the harness needs one it forwards"));
@@ -160,7 +166,7 @@ pub async fn check(js: &jetstream::Context, metrics: &Render, mut handle: StageH
     }
 
     // 3. malformed input: dead-lettered with its reason
-    let bad = publish(js, &subject, &format!("compliance.{stage}.malformed"), b"{not json".to_vec()).await;
+    let bad = publish(js, &subject, &format!("compliance.{durable}.malformed"), b"{not json".to_vec()).await;
     let malformed_reason = dead_letter_reason(js, stage, bad)
         .await
         .unwrap_or_else(|| panic!("{stage}: malformed input was not dead-lettered"));
@@ -168,7 +174,7 @@ pub async fn check(js: &jetstream::Context, metrics: &Render, mut handle: StageH
 
     // 4. a transient failure at every delivery: retried, then dead-lettered
     faults.transient.store(3, Ordering::SeqCst);
-    let failing = publish(js, &subject, &format!("compliance.{stage}.transient"), sample).await;
+    let failing = publish(js, &subject, &format!("compliance.{durable}.transient"), sample).await;
     let transient_reason = dead_letter_reason(js, stage, failing)
         .await
         .unwrap_or_else(|| panic!("{stage}: a failing input was not dead-lettered after max_deliver"));
@@ -196,6 +202,7 @@ pub async fn check(js: &jetstream::Context, metrics: &Render, mut handle: StageH
 
     Report {
         stage,
+        consumer: durable,
         stream,
         outputs: first.len(),
         malformed_reason,

@@ -20,6 +20,8 @@ pub const BUSD: (&str, u8) = ("BUSD", 18);
 ///
 /// Errors: `url` is not a URL.
 pub fn provider(url: &str) -> anyhow::Result<RootProvider> {
+    // alloy's reqwest has TLS without a built-in provider (as the pipeline builds it)
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let url = url.parse().map_err(|e| anyhow::anyhow!("RPC URL {url:?}: {e}"))?;
     Ok(RootProvider::new_http(url))
 }
