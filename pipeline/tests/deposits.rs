@@ -235,7 +235,7 @@ async fn the_running_watcher_publishes_each_stage_once_and_resumes_where_it_stop
     let spawn = |from: u64| {
         let w = Watcher::new(config(anvil.url(), token), from).unwrap();
         let stop = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(run(
+        let task = tokio::spawn(run(
             w,
             wallet.clone(),
             "bsc".into(),
@@ -243,10 +243,9 @@ async fn the_running_watcher_publishes_each_stage_once_and_resumes_where_it_stop
             Duration::from_millis(100),
             stop.clone(),
         ));
-        stop
+        (stop, task)
     };
-    let first = spawn(start);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (first, first_task) = spawn(start);
     let bob = assign(&kv, &wallet, 2).await.unwrap().address;
     pay(&p, token, alice, U256::from(1234)).await;
     mine(&p, 3).await;
@@ -273,17 +272,24 @@ async fn the_running_watcher_publishes_each_stage_once_and_resumes_where_it_stop
         (DepositStage::Final, 2),
         "an address assigned while running is watched"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
     first.cancel();
+    assert_eq!(first_task.await.unwrap().unwrap(), 4, "seen and final, for each deposit");
 
-    // a restart resumes past the final deposits: nothing is published again
+    // a restart resumes past the final deposits: nothing is published again, by the
+    // watcher's own count (the stream's duplicate window would hide a repeat)
     let resume = stored_resume_point(&env.js, "bsc").await.unwrap().expect("a stored cursor");
     assert!(resume > last.block_number);
-    let second = spawn(resume);
+    let (second, second_task) = spawn(resume);
     mine(&p, 4).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(env.count(subjects::DEPOSITS_STREAM, "herald.deposits.>").await, 4);
+    let head = p.get_block_number().await.unwrap();
+    // the cursor reaches the new head: the watcher has looked at every new block
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while stored_resume_point(&env.js, "bsc").await.unwrap().unwrap_or(0) <= head {
+        assert!(tokio::time::Instant::now() < deadline, "the watcher did not reach block {head}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     second.cancel();
+    assert_eq!(second_task.await.unwrap().unwrap(), 0, "nothing published again");
 }
 
 #[tokio::test]
@@ -369,7 +375,12 @@ async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
     assert!(texts.iter().any(|t| t.contains("0.50 BUSD</b> is below the minimum")), "{texts:#?}");
     assert_eq!(ledger.balance(42).await.unwrap().0, U256::from(150) * one_busd);
 
-    // every deposit event delivered again: nothing is credited twice
+    // every deposit event delivered again: nothing is credited twice, by the ledger's
+    // own count of entries written (its stream's duplicate window would hide a repeat;
+    // the stage's messages are republished under the same keys, by design)
+    env.drained(subjects::DEPOSITS_STREAM, "credit").await;
+    let entries = ledger_entries_written();
+    let seen = common::stage_metric("herald_stage_in_total", "credit");
     let sel = herald_pipeline::ops::replay::Selection {
         stream: subjects::DEPOSITS_STREAM.into(),
         ..Default::default()
@@ -378,7 +389,9 @@ async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
     herald_pipeline::ops::replay::replay(&env.js, &sel, &target, &Default::default())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    env.drained(subjects::DEPOSITS_STREAM, "credit").await;
+    assert!(common::stage_metric("herald_stage_in_total", "credit") >= seen + 4.0, "the replay reached the stage");
+    assert_eq!(ledger_entries_written(), entries, "no ledger entry written again");
     assert_eq!(ledger.balance(42).await.unwrap().0, U256::from(150) * one_busd, "credited once");
     assert_eq!(ledger.history(42, 10).await.unwrap().len(), 1);
 
@@ -545,4 +558,14 @@ async fn a_sweep_moves_every_deposit_to_the_treasury_once() {
         sweep_assigned(&kv, DEPOSIT_MNEMONIC, &cfg).await.unwrap().1.is_empty(),
         "nothing left"
     );
+}
+
+/// Entries the ledger has written in this process (its own counter).
+fn ledger_entries_written() -> f64 {
+    herald_runtime::telemetry::install_metrics()
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("herald_ledger_entries_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

@@ -92,6 +92,9 @@ async fn replay_into_the_live_pipeline_notifies_nobody_twice() {
         .messages(subjects::OUTBOUND_STREAM, subjects::NOTIFY_ALL, 6, Duration::from_secs(10))
         .await;
     assert_eq!(notes.len(), 6);
+    env.drained(subjects::SIGNALS_STREAM, "fanout").await;
+    let notified = common::stage_metric("herald_stage_out_total", "fanout");
+    let seen = common::stage_metric("herald_stage_in_total", "fanout");
 
     let sel = replay::Selection {
         stream: subjects::CALLS_STREAM.into(),
@@ -116,15 +119,22 @@ async fn replay_into_the_live_pipeline_notifies_nobody_twice() {
     replay::replay(&env.js, &sel, &replay::Target::Original, &replay::Options::default())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    env.drained(subjects::CALLS_STREAM, "dedup").await;
+    env.drained(subjects::SIGNALS_STREAM, "fanout").await;
     assert_eq!(
         env.count(subjects::CALLS_STREAM, "herald.calls.>").await,
         12,
         "the replayed calls were consumed again"
     );
+    assert!(
+        common::stage_metric("herald_stage_in_total", "fanout") >= seen + 6.0,
+        "fan-out saw the replayed signals"
+    );
+    // the fan-out's own count of what it published, not the stream's (whose duplicate
+    // window would hide a repeat)
     assert_eq!(
-        env.count(subjects::OUTBOUND_STREAM, subjects::NOTIFY_ALL).await,
-        6,
+        common::stage_metric("herald_stage_out_total", "fanout"),
+        notified,
         "but nobody was notified twice"
     );
 }

@@ -13,11 +13,14 @@ use herald_pipeline::products::signals::tracking::tracker::{run_checkpoints, Mul
 use herald_schemas::{subjects, OutboundMessage, PriceUpdate, Recipient, TrackedCalls};
 use tokio_util::sync::CancellationToken;
 
-async fn start_tracker(env: &Env, path: &std::path::Path, shutdown: &CancellationToken) -> Arc<Tracker<EmbeddedStore>> {
+type Tasks = Vec<tokio::task::JoinHandle<anyhow::Result<()>>>;
+
+/// The tracker with its checkpoints and two stages; the tasks end after `shutdown`.
+async fn start_tracker(env: &Env, path: &std::path::Path, shutdown: &CancellationToken) -> (Arc<Tracker<EmbeddedStore>>, Tasks) {
     let tracker = Tracker::load(EmbeddedStore::open(path).unwrap(), DEFAULT_THRESHOLDS.to_vec(), 0, 86_400_000)
         .await
         .unwrap();
-    tokio::spawn(run_checkpoints(tracker.clone(), Duration::from_millis(200), shutdown.clone()));
+    let mut tasks = vec![tokio::spawn(run_checkpoints(tracker.clone(), Duration::from_millis(200), shutdown.clone()))];
     for (stream, filter, name) in [
         (subjects::TRACKED_STREAM, "herald.tracked.>", "track"),
         (subjects::PRICES_STREAM, "herald.prices.>", "multiplier"),
@@ -27,22 +30,22 @@ async fn start_tracker(env: &Env, path: &std::path::Path, shutdown: &Cancellatio
             ..StageConfig::new(stream, name, vec![filter.into()])
         };
         if name == "track" {
-            tokio::spawn(run_stage(
+            tasks.push(tokio::spawn(run_stage(
                 env.js.clone(),
                 Arc::new(TrackStage(tracker.clone())),
                 cfg,
                 shutdown.clone(),
-            ));
+            )));
         } else {
-            tokio::spawn(run_stage(
+            tasks.push(tokio::spawn(run_stage(
                 env.js.clone(),
                 Arc::new(MultiplierStage(tracker.clone())),
                 cfg,
                 shutdown.clone(),
-            ));
+            )));
         }
     }
-    tracker
+    (tracker, tasks)
 }
 
 async fn price(env: &Env, p: f64, ts: u64) {
@@ -71,7 +74,7 @@ async fn thresholds_alert_exactly_once_across_repeats_replays_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("calls");
     let first = CancellationToken::new();
-    let tracker = start_tracker(&env, &path, &first).await;
+    let (tracker, tasks) = start_tracker(&env, &path, &first).await;
     let tracked = TrackedCalls {
         v: 1,
         chain: "solana".into(),
@@ -131,7 +134,10 @@ async fn thresholds_alert_exactly_once_across_repeats_replays_and_restarts() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // replay the whole price stream: nobody is alerted again
+    // replay the whole price stream: nobody is alerted again (the multiplier stage's
+    // own count of outputs, not the stream's, whose duplicate window hides repeats)
+    env.drained(subjects::PRICES_STREAM, "multiplier").await;
+    let alerted = common::stage_metric("herald_stage_out_total", "multiplier");
     let sel = herald_pipeline::ops::replay::Selection {
         stream: subjects::PRICES_STREAM.into(),
         ..Default::default()
@@ -139,15 +145,19 @@ async fn thresholds_alert_exactly_once_across_repeats_replays_and_restarts() {
     herald_pipeline::ops::replay::replay(&env.js, &sel, &herald_pipeline::ops::replay::Target::Original, &Default::default())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    env.drained(subjects::PRICES_STREAM, "multiplier").await;
+    assert_eq!(common::stage_metric("herald_stage_out_total", "multiplier"), alerted);
     assert_eq!(env.count(subjects::OUTBOUND_STREAM, subjects::NOTIFY_ALL).await, 4);
 
-    // restart: the index comes back from the store with its progress
+    // restart: the index comes back from the store with its progress (the checkpoint
+    // task writes a last checkpoint at shutdown; its end is awaited)
     first.cancel();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
     drop(tracker);
     let second = CancellationToken::new();
-    let tracker = start_tracker(&env, &path, &second).await;
+    let (tracker, _tasks) = start_tracker(&env, &path, &second).await;
     assert_eq!(tracker.index.read().unwrap().len(), 2, "index rebuilt from the store");
     let (calls, _) = tracker.for_user(1, 0, 10).await.unwrap();
     assert_eq!(calls[0].alerted, 3, "2x, 3x and 5x were alerted before the restart");

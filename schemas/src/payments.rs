@@ -85,6 +85,16 @@ pub enum LedgerKind {
     Debit,
 }
 
+impl LedgerKind {
+    /// `credit` or `debit`, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerKind::Credit => "credit",
+            LedgerKind::Debit => "debit",
+        }
+    }
+}
+
 /// One entry of a user's ledger, on `herald.ledger.<user_id>`: the subject is the user's
 /// whole history, and its last entry carries the balance.
 ///

@@ -25,6 +25,9 @@ pub struct Env {
 
 impl Env {
     pub async fn start() -> Env {
+        // before any stage registers its counters (handles made without a recorder
+        // count nothing)
+        herald_runtime::telemetry::install_metrics();
         let nats = LocalNats::start().expect("nats-server");
         let redis = LocalRedis::start().expect("redis-server");
         let client = async_nats::connect(nats.url()).await.unwrap();
@@ -242,4 +245,35 @@ impl Desk {
         }
         out
     }
+}
+
+impl Env {
+    /// Waits until `consumer` of `stream` has been delivered everything the stream holds
+    /// and has acknowledged it all (a condition, not a sleep). Panics after 20 s.
+    pub async fn drained(&self, stream: &str, consumer: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut s = self.js.get_stream(stream).await.unwrap();
+            let last = s.info().await.unwrap().state.last_sequence;
+            let mut c: jetstream::consumer::PullConsumer = s.get_consumer(consumer).await.unwrap();
+            let info = c.info().await.unwrap();
+            if info.num_pending == 0 && info.num_ack_pending == 0 && info.ack_floor.stream_sequence >= last {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{consumer} on {stream} not drained: {info:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A stage's own counter from the runtime's metrics (`herald_stage_out_total`, ...),
+/// summed over its other labels.
+pub fn stage_metric(metric: &str, stage: &str) -> f64 {
+    let label = format!("stage=\"{stage}\"");
+    herald_runtime::telemetry::install_metrics()
+        .render()
+        .lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")) && l.contains(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

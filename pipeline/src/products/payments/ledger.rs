@@ -148,11 +148,12 @@ impl Ledger {
             match published {
                 Ok(ack) => {
                     self.refs.put(Self::ref_key(user_id, reference), "1".into()).await?;
-                    return Ok(if ack.duplicate {
-                        Applied::AlreadyApplied
-                    } else {
-                        Applied::Done(balance)
-                    });
+                    if ack.duplicate {
+                        return Ok(Applied::AlreadyApplied);
+                    }
+                    // the ledger's own count of entries written: a repeat would show here
+                    metrics::counter!("herald_ledger_entries_total", "kind" => kind.as_str()).increment(1);
+                    return Ok(Applied::Done(balance));
                 }
                 // another write got there first: decide again on the new balance
                 Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => continue,

@@ -200,15 +200,15 @@ impl PaymentsProduct {
             // first start: from the current head (nobody has an address yet)
             None => watcher::Watcher::new(cfg.clone(), 0)?.head().await?,
         };
-        let js = ctx.connect().await?;
-        ctx.tasks.spawn(watcher::run(
+        let running = watcher::run(
             watcher::Watcher::new(cfg, from)?,
             payments.wallet.clone(),
             a.deposit_chain.clone(),
-            js,
+            ctx.connect().await?,
             Duration::from_millis(a.watch_poll_ms),
             ctx.shutdown.clone(),
-        ));
+        );
+        ctx.tasks.spawn(async move { running.await.map(|_| ()) });
         Ok(())
     }
 }

@@ -232,6 +232,10 @@ pub async fn stored_resume_point(js: &async_nats::jetstream::Context, chain: &st
     }
 }
 
+/// Between failed rounds: 250 ms doubling to 30 s, full jitter.
+const ROUND_RETRY: herald_runtime::backoff::Backoff =
+    herald_runtime::backoff::Backoff::new(std::time::Duration::from_millis(250), std::time::Duration::from_secs(30)).with_jitter();
+
 /// Runs `watcher` every `poll` until `shutdown`, watching every deposit address assigned
 /// in `herald_wallet` (those assigned before the start, then new ones as they are
 /// assigned: the change feed is opened before the listing, so none falls in between).
@@ -240,6 +244,8 @@ pub async fn stored_resume_point(js: &async_nats::jetstream::Context, chain: &st
 /// acks awaited) before the resume point is stored, so a crash repeats a round and
 /// never skips one. RPC and NATS errors back off (full jitter, up to 30 s); events not
 /// yet published wait in an outbox and go first.
+///
+/// Returns, at `shutdown`, how many deposit events this run published.
 pub async fn run(
     mut watcher: Watcher,
     wallet: super::wallet::DepositWallet,
@@ -247,8 +253,9 @@ pub async fn run(
     js: async_nats::jetstream::Context,
     poll: std::time::Duration,
     shutdown: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<u64> {
     use futures::{FutureExt, StreamExt};
+    let mut published = 0u64;
     let kv = js.get_key_value(herald_schemas::subjects::WATCHER_BUCKET).await?;
     let assigned = js.get_key_value(herald_schemas::subjects::WALLET_BUCKET).await?;
     let mut new_addresses = assigned.watch("index.>").await?;
@@ -261,10 +268,10 @@ pub async fn run(
         let wait = if failures == 0 {
             poll
         } else {
-            crate::products::signals::sources::websocket::reconnect_delay(failures, rand::random::<f64>())
+            ROUND_RETRY.delay(failures)
         };
         tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
+            _ = shutdown.cancelled() => return Ok(published),
             _ = tokio::time::sleep(wait) => {}
         }
         while let Some(Some(Ok(entry))) = new_addresses.next().now_or_never() {
@@ -294,6 +301,7 @@ pub async fn run(
                     .await?
                     .await?;
                 metrics::counter!("herald_deposits_total", "stage" => d.stage.as_str()).increment(1);
+                published += 1;
                 outbox.remove(0);
             }
             kv.put(format!("cursor.{chain}"), watcher.follower.resume_point().to_string().into())

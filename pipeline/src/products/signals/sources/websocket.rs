@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use super::raydium;
+use herald_runtime::backoff::Backoff;
 use herald_runtime::{dead_letter, DeadLetter, Output};
 
 /// What speaks on the other end.
@@ -178,7 +179,7 @@ impl WebsocketSource {
                 }
             }
             metrics::counter!("herald_source_reconnects_total", "source" => self.protocol.name()).increment(1);
-            let delay = reconnect_delay(attempt, rand::random::<f64>());
+            let delay = RECONNECT.delay(attempt);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(delay) => {}
@@ -254,31 +255,31 @@ async fn publish_until_acked(js: jetstream::Context, out: Output, shutdown: Canc
                 tracing::warn!(error = %e, attempt, "publish failed, retrying");
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(reconnect_delay(attempt, 1.0)) => {}
+                    _ = tokio::time::sleep(PUBLISH_RETRY.delay(attempt)) => {}
                 }
             }
         }
     }
 }
 
-/// Exponential backoff with full jitter: `jitter * min(30 s, 250 ms * 2^attempt)`,
-/// `jitter` in `[0, 1]` (AWS architecture blog, "Exponential Backoff and Jitter").
-pub fn reconnect_delay(attempt: u32, jitter: f64) -> Duration {
-    let cap = Duration::from_millis(250u64.saturating_mul(1 << attempt.min(10))).min(Duration::from_secs(30));
-    cap.mul_f64(jitter.clamp(0.0, 1.0)).max(Duration::from_millis(50))
-}
+/// Reconnecting: 250 ms doubling to 30 s, with full jitter so many clients dropped at
+/// once do not come back at once (AWS architecture blog, "Exponential Backoff and
+/// Jitter").
+pub const RECONNECT: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30)).with_jitter();
+
+/// Retrying a publish to JetStream: 250 ms doubling to 30 s.
+const PUBLISH_RETRY: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn backoff_is_capped_and_jittered() {
-        assert_eq!(reconnect_delay(0, 1.0), Duration::from_millis(250));
-        assert_eq!(reconnect_delay(3, 1.0), Duration::from_secs(2));
-        assert_eq!(reconnect_delay(30, 1.0), Duration::from_secs(30));
-        assert_eq!(reconnect_delay(3, 0.5), Duration::from_secs(1));
-        assert_eq!(reconnect_delay(3, 0.0), Duration::from_millis(50));
+    fn reconnects_back_off_with_jitter_under_the_cap() {
+        for attempt in 1..40 {
+            assert!(RECONNECT.delay(attempt) <= Duration::from_secs(30), "{attempt}");
+        }
+        assert_eq!(PUBLISH_RETRY.delay(3), Duration::from_secs(1));
     }
 
     #[test]
