@@ -251,7 +251,10 @@ mod tests {
     #[test]
     fn routing_of_raw_updates() {
         assert_eq!(
-            route(br#"{"update_id":5,"callback_query":{"id":"77","from":{"id":42},"data":"f:reset"}}"#, 1000),
+            route(
+                br#"{"update_id":5,"callback_query":{"id":"77","from":{"id":42},"data":"f:reset"}}"#,
+                1000
+            ),
             Routing::Publish {
                 subject: "herald.updates.callback_query.42".into(),
                 update_id: 5,

@@ -66,7 +66,13 @@ async fn main() -> anyhow::Result<()> {
     if cli.inbound.webhook_url.is_some() {
         tasks.spawn(inbound::serve_webhook(bot, cli.inbound.clone(), js.clone(), shutdown.clone()));
     } else {
-        tasks.spawn(inbound::poll(bot, cli.telegram.clone(), cli.inbound.clone(), js.clone(), shutdown.clone()));
+        tasks.spawn(inbound::poll(
+            bot,
+            cli.telegram.clone(),
+            cli.inbound.clone(),
+            js.clone(),
+            shutdown.clone(),
+        ));
     }
     ready.set_ready();
     let result = telemetry::supervise(tasks, &ready, &shutdown).await;

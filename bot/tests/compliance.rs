@@ -16,8 +16,12 @@ async fn the_outbound_consumers_are_compliant_and_send_each_message_once() {
     herald_runtime::telemetry::init_logging();
     let nats = LocalNats::start().unwrap();
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    setup::apply(&js, &setup::core_streams(), &setup::core_buckets(), false).await.unwrap();
-    let telegram = Emulator::start("127.0.0.1:0".parse().unwrap(), EmulatorLimits::default()).await.unwrap();
+    setup::apply(&js, &setup::core_streams(), &setup::core_buckets(), false)
+        .await
+        .unwrap();
+    let telegram = Emulator::start("127.0.0.1:0".parse().unwrap(), EmulatorLimits::default())
+        .await
+        .unwrap();
     let limits = LimitArgs {
         global_rate: 30,
         paid_broadcast: false,

@@ -2,14 +2,21 @@
 //! are stored raw with `update_id` as message id, and Telegram's retries are dropped.
 
 use herald_bot::inbound::{webhook_router, SECRET_HEADER};
-use herald_testkit::LocalNats;
 use herald_schemas::subjects;
+use herald_testkit::LocalNats;
 
 #[tokio::test]
 async fn webhook_checks_the_secret_and_stores_each_update_once() {
     let nats = LocalNats::start().unwrap();
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    herald_runtime::setup::apply(&js, &herald_runtime::setup::core_streams(), &herald_runtime::setup::core_buckets(), false).await.unwrap();
+    herald_runtime::setup::apply(
+        &js,
+        &herald_runtime::setup::core_streams(),
+        &herald_runtime::setup::core_buckets(),
+        false,
+    )
+    .await
+    .unwrap();
     let bot = teloxide::Bot::new("1:unused").set_api_url("http://127.0.0.1:9".parse().unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/telegram/webhook", listener.local_addr().unwrap());
@@ -36,6 +43,9 @@ async fn webhook_checks_the_secret_and_stores_each_update_once() {
         1,
         "...and dropped by the duplicate window"
     );
-    let stored = stream.get_last_raw_message_by_subject(&subjects::update("message", Some(218485655))).await.unwrap();
+    let stored = stream
+        .get_last_raw_message_by_subject(&subjects::update("message", Some(218485655)))
+        .await
+        .unwrap();
     assert_eq!(stored.payload.as_ref(), update.as_bytes(), "stored raw, byte for byte");
 }

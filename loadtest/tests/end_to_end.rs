@@ -7,8 +7,8 @@ use std::time::Duration;
 use herald_loadtest::emulator::Fail;
 use herald_loadtest::run::{call_frame, seed_users};
 use herald_loadtest::stack::{callback_query, private_text, Stack, StackOptions};
-use herald_testkit::stream_len;
 use herald_schemas::subjects;
+use herald_testkit::stream_len;
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -193,7 +193,8 @@ async fn kill_9_of_the_pipeline_publishes_every_notification_once() {
     for _ in 0..60 {
         tokio::time::sleep(SEC).await;
         let calls = stream_len(&js, subjects::CALLS_STREAM).await.unwrap();
-        let notes = stream_len(&js, subjects::OUTBOUND_STREAM).await.unwrap();
+        // notifications only: OUTBOUND also holds the command menu set at start
+        let notes = stream_messages(&js, subjects::OUTBOUND_STREAM, subjects::NOTIFY_ALL).await.len() as u64;
         if (calls, notes) == last && calls == notes {
             break;
         }

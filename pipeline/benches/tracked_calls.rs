@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use hdrhistogram::Histogram;
-use herald_runtime::{Decision, MsgMeta, Stage};
 use herald_pipeline::products::signals::tracking::embedded::EmbeddedStore;
 use herald_pipeline::products::signals::tracking::store::{CallStore, TrackedCall};
 use herald_pipeline::products::signals::tracking::tracker::{run_checkpoints, MultiplierStage, Tracker, DEFAULT_THRESHOLDS};
+use herald_runtime::{Decision, MsgMeta, Stage};
 use herald_schemas::PriceUpdate;
 use rand::{Rng, SeedableRng};
 

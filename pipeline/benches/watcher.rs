@@ -27,8 +27,8 @@ use herald_pipeline::products::payments::ledger::Ledger;
 use herald_pipeline::products::payments::wallet::{account_xpub, DepositWallet};
 use herald_pipeline::products::payments::watcher::{Watcher, WatcherConfig};
 use herald_runtime::{run_stage, StageConfig};
-use herald_testkit::{evm, LocalAnvil, LocalNats};
 use herald_schemas::subjects;
+use herald_testkit::{evm, LocalAnvil, LocalNats};
 use rand::{Rng, SeedableRng};
 
 const MNEMONIC: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
@@ -112,7 +112,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let cfg = StageConfig::new(subjects::DEPOSITS_STREAM, "credit", vec!["herald.deposits.>".into()]);
     tokio::spawn(run_stage(js.clone(), Arc::new(stage), cfg, shutdown.clone()));
-    let user_address = herald_pipeline::products::payments::addresses::assign(&kv, &wallet, 7).await?.address;
+    let user_address = herald_pipeline::products::payments::addresses::assign(&kv, &wallet, 7)
+        .await?
+        .address;
     let w = Watcher::new(config(anvil.url(), token, 3), p.get_block_number().await? + 1)?;
     tokio::spawn(herald_pipeline::products::payments::watcher::run(
         w,
@@ -139,7 +141,10 @@ async fn main() -> anyhow::Result<()> {
             let msg = tokio::time::timeout(Duration::from_secs(10), notified.next())
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("subscription closed"))?;
-            let text = herald_schemas::decode::<herald_schemas::OutboundMessage>(&msg.payload)?.text().unwrap_or_default().to_string();
+            let text = herald_schemas::decode::<herald_schemas::OutboundMessage>(&msg.payload)?
+                .text()
+                .unwrap_or_default()
+                .to_string();
             if text.contains("credited. Balance") {
                 latency.record(final_at.elapsed().as_millis() as u64)?;
                 break;

@@ -182,9 +182,9 @@ fn stage_stream(stage: &str) -> anyhow::Result<&'static str> {
         "multiplier" => subjects::PRICES_STREAM,
         "credit" => subjects::DEPOSITS_STREAM,
         "signals_inbox" | "payments_inbox" => subjects::COMMANDS_STREAM,
-        other => anyhow::bail!(
-            "unknown stage {other:?}: router, dedup, fanout, track, multiplier, signals_inbox, credit or payments_inbox"
-        ),
+        other => {
+            anyhow::bail!("unknown stage {other:?}: router, dedup, fanout, track, multiplier, signals_inbox, credit or payments_inbox")
+        }
     })
 }
 
@@ -299,7 +299,11 @@ impl Cli {
                 for s in &swept {
                     let info = tokens.iter().find(|(t, _)| *t == s.token).map(|(_, i)| i);
                     let shown = info.map_or(s.amount.to_string(), |i| {
-                        format!("{} {}", herald_pipeline::products::payments::credit::units(s.amount, i.decimals), i.symbol)
+                        format!(
+                            "{} {}",
+                            herald_pipeline::products::payments::credit::units(s.amount, i.decimals),
+                            i.symbol
+                        )
                     });
                     let tx = s.tx.map_or("(dry run)".to_string(), |h| h.to_string());
                     println!("{}\t{}\t{shown}\t{tx}", s.index, s.address);

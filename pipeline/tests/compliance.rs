@@ -62,7 +62,16 @@ async fn every_stage_of_every_product_is_compliant() {
         stages.extend(p.start(&mut ctx).await.unwrap());
     }
     let listed: Vec<&str> = stages.iter().map(|s| s.name).collect();
-    for want in ["router", "dedup", "fanout", "track", "multiplier", "signals_inbox", "credit", "payments_inbox"] {
+    for want in [
+        "router",
+        "dedup",
+        "fanout",
+        "track",
+        "multiplier",
+        "signals_inbox",
+        "credit",
+        "payments_inbox",
+    ] {
         assert!(listed.contains(&want), "{want} is missing from the registry's stages: {listed:?}");
     }
     let metrics = herald_runtime::telemetry::install_metrics();
@@ -106,7 +115,11 @@ impl herald_runtime::Stage for Forgetful {
         Ok(payload.to_vec())
     }
 
-    async fn decide(&self, input: Vec<u8>, _: &herald_runtime::MsgMeta) -> Result<herald_runtime::Decision<()>, herald_runtime::StageError> {
+    async fn decide(
+        &self,
+        input: Vec<u8>,
+        _: &herald_runtime::MsgMeta,
+    ) -> Result<herald_runtime::Decision<()>, herald_runtime::StageError> {
         let out = herald_runtime::Output {
             subject: herald_schemas::subjects::notify(1),
             msg_id: format!("forgetful.{}", herald_schemas::now_ms() as f64 + rand_like()),

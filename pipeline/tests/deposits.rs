@@ -365,7 +365,13 @@ async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
         .await;
     let texts: Vec<String> = msgs
         .iter()
-        .map(|m| herald_schemas::decode::<OutboundMessage>(&m.payload).unwrap().text().unwrap_or_default().to_string())
+        .map(|m| {
+            herald_schemas::decode::<OutboundMessage>(&m.payload)
+                .unwrap()
+                .text()
+                .unwrap_or_default()
+                .to_string()
+        })
         .collect();
     assert!(texts[0].contains("150.00 BUSD") && texts[0].contains("seen"), "{texts:#?}");
     assert!(
@@ -390,7 +396,10 @@ async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
         .await
         .unwrap();
     env.drained(subjects::DEPOSITS_STREAM, "credit").await;
-    assert!(common::stage_metric("herald_stage_in_total", "credit") >= seen + 4.0, "the replay reached the stage");
+    assert!(
+        common::stage_metric("herald_stage_in_total", "credit") >= seen + 4.0,
+        "the replay reached the stage"
+    );
     assert_eq!(ledger_entries_written(), entries, "no ledger entry written again");
     assert_eq!(ledger.balance(42).await.unwrap().0, U256::from(150) * one_busd, "credited once");
     assert_eq!(ledger.history(42, 10).await.unwrap().len(), 1);

@@ -9,8 +9,8 @@ use std::time::Duration;
 use common::{call, Env};
 use futures::StreamExt;
 use herald_pipeline::ops::{dlq, replay, streams};
-use herald_pipeline::products::signals::sources::websocket::call_output;
 use herald_pipeline::products::signals::dedup::DedupStage;
+use herald_pipeline::products::signals::sources::websocket::call_output;
 use herald_schemas::{subjects, UserSettings};
 
 async fn publish_calls(env: &Env, tokens: std::ops::Range<u32>) {

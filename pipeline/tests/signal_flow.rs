@@ -5,8 +5,8 @@ mod common;
 use std::time::Duration;
 
 use common::{call, Env};
-use herald_pipeline::products::signals::sources::websocket::call_output;
 use herald_pipeline::products::signals::dedup::DedupStage;
+use herald_pipeline::products::signals::sources::websocket::call_output;
 use herald_pipeline::products::signals::token_state::Status;
 use herald_schemas::{subjects, Filters, OutboundMessage, Signal, UserSettings};
 

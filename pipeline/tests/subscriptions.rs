@@ -114,9 +114,14 @@ async fn a_tier_is_bought_once_from_the_balance_after_the_trial() {
         stats.contains("users: 1 ") && stats.contains("revenue (subscriptions): 22.50 USD"),
         "{stats}"
     );
-    let sent = stage.send_all( message_from(ADMIN, 15, "/admin broadcast Maintenance at 02:00 <UTC>")).await;
+    let sent = stage
+        .send_all(message_from(ADMIN, 15, "/admin broadcast Maintenance at 02:00 <UTC>"))
+        .await;
     assert_eq!(sent.len(), 2, "the reply and one message for the one user");
-    assert_eq!((sent[1].chat_id, text(&sent[1]).as_str()), (USER, "Maintenance at 02:00 &lt;UTC&gt;"));
+    assert_eq!(
+        (sent[1].chat_id, text(&sent[1]).as_str()),
+        (USER, "Maintenance at 02:00 &lt;UTC&gt;")
+    );
     let reconciled = send(stage, message_from(ADMIN, 16, "/admin reconcile")).await;
     assert!(
         reconciled.contains("credits without a deposit: 2"),
@@ -155,7 +160,10 @@ async fn a_redelivered_purchase_reserves_its_coupon_once() {
     let kv = env.js.get_key_value(subjects::COUPONS_BUCKET).await.unwrap();
     let stored: coupons::Coupon = serde_json::from_slice(&kv.get("TWICE").await.unwrap().unwrap()).unwrap();
     assert_eq!(stored.uses, 1, "one purchase holds one use of the coupon");
-    assert_eq!(desk.ledger.balance(USER).await.unwrap().0, U256::from(20) * one_usd - U256::from(15) * one_usd / U256::from(2));
+    assert_eq!(
+        desk.ledger.balance(USER).await.unwrap().0,
+        U256::from(20) * one_usd - U256::from(15) * one_usd / U256::from(2)
+    );
     // and the coupon's second use is still there for another purchase
     let reply = send(&desk, message(4, "/subscribe weekly TWICE")).await;
     assert!(reply.contains("subscription bought"), "{reply}");

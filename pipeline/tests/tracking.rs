@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::Env;
-use herald_runtime::{run_stage, StageConfig};
 use herald_pipeline::products::signals::tracking::embedded::EmbeddedStore;
 use herald_pipeline::products::signals::tracking::tracker::{run_checkpoints, MultiplierStage, TrackStage, Tracker, DEFAULT_THRESHOLDS};
+use herald_runtime::{run_stage, StageConfig};
 use herald_schemas::{subjects, OutboundMessage, PriceUpdate, Recipient, TrackedCalls};
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +20,11 @@ async fn start_tracker(env: &Env, path: &std::path::Path, shutdown: &Cancellatio
     let tracker = Tracker::load(EmbeddedStore::open(path).unwrap(), DEFAULT_THRESHOLDS.to_vec(), 0, 86_400_000)
         .await
         .unwrap();
-    let mut tasks = vec![tokio::spawn(run_checkpoints(tracker.clone(), Duration::from_millis(200), shutdown.clone()))];
+    let mut tasks = vec![tokio::spawn(run_checkpoints(
+        tracker.clone(),
+        Duration::from_millis(200),
+        shutdown.clone(),
+    ))];
     for (stream, filter, name) in [
         (subjects::TRACKED_STREAM, "herald.tracked.>", "track"),
         (subjects::PRICES_STREAM, "herald.prices.>", "multiplier"),
@@ -99,11 +103,19 @@ async fn thresholds_alert_exactly_once_across_repeats_replays_and_restarts() {
     price(&env, 0.022, 3).await; // higher, but no new threshold
     let got = alerts(&env, 2).await;
     assert_eq!(got.len(), 2, "one 2x alert per user");
-    assert!(got[0].text().unwrap_or_default().contains("hit <b>2x</b>"), "{}", got[0].text().unwrap_or_default());
+    assert!(
+        got[0].text().unwrap_or_default().contains("hit <b>2x</b>"),
+        "{}",
+        got[0].text().unwrap_or_default()
+    );
     price(&env, 0.055, 4).await; // 5.5x: 3x and 5x crossed, one alert naming 5x
     let got = alerts(&env, 4).await;
     assert_eq!(got.len(), 4);
-    assert!(got[3].text().unwrap_or_default().contains("hit <b>5x</b>"), "{}", got[3].text().unwrap_or_default());
+    assert!(
+        got[3].text().unwrap_or_default().contains("hit <b>5x</b>"),
+        "{}",
+        got[3].text().unwrap_or_default()
+    );
     // channel statistics reach the bucket the filter stage replicates
     let kv = env.js.get_key_value(subjects::CHANNELS_BUCKET).await.unwrap();
     herald_pipeline::products::signals::tracking::tracker::publish_channel_stats(tracker.clone(), kv.clone())
@@ -170,7 +182,11 @@ async fn thresholds_alert_exactly_once_across_repeats_replays_and_restarts() {
     price(&env, 0.11, 6).await; // 11x: the 10x alert
     let got = alerts(&env, 6).await;
     assert_eq!(got.len(), 6);
-    assert!(got[5].text().unwrap_or_default().contains("hit <b>10x</b>"), "{}", got[5].text().unwrap_or_default());
+    assert!(
+        got[5].text().unwrap_or_default().contains("hit <b>10x</b>"),
+        "{}",
+        got[5].text().unwrap_or_default()
+    );
     let mut keys: Vec<&str> = got.iter().map(|a| a.idempotency_key.as_str()).collect();
     keys.sort();
     keys.dedup();

@@ -21,8 +21,8 @@ pub mod telegram;
 
 pub use call::{CallEvent, CallSource, Caller, Chain, ChannelStats, FeedFrame, Link, Signal};
 pub use outbound::{escape_html, Button, Content, MenuCommand, OutboundMessage, Photo, Priority};
-pub use routed::RoutedUpdate;
 pub use payments::{Deposit, DepositStage, LedgerEntry, LedgerKind};
+pub use routed::RoutedUpdate;
 pub use tracking::{PriceUpdate, Recipient, TrackedCalls};
 pub use user::{Filters, UserSettings};
 

@@ -125,7 +125,9 @@ impl Stage for Outbound {
         match self.delivered.get(&key).await {
             Ok(Some(_)) => {
                 metrics::counter!("herald_bot_redelivery_suppressed_total").increment(1);
-                Ok(Decision::Drop { reason: "already_delivered" })
+                Ok(Decision::Drop {
+                    reason: "already_delivered",
+                })
             }
             Ok(None) => Ok(Decision::Forward {
                 outputs: Vec::new(),

@@ -117,7 +117,15 @@ pub async fn send(bot: &Bot, out: &OutboundMessage, paid_broadcast: bool) -> Res
                     buttons: buttons.clone(),
                     reply_to: None,
                 };
-                return Box::pin(send(bot, &OutboundMessage { content: text, ..out.clone() }, paid_broadcast)).await;
+                return Box::pin(send(
+                    bot,
+                    &OutboundMessage {
+                        content: text,
+                        ..out.clone()
+                    },
+                    paid_broadcast,
+                ))
+                .await;
             };
             let mut req = bot.send_photo(chat, file).caption(caption.clone()).parse_mode(ParseMode::Html);
             if let Some(k) = keyboard(buttons) {

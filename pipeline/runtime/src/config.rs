@@ -50,4 +50,3 @@ pub struct MetricsArgs {
     #[arg(long, env = "HERALD_METRICS_ADDR", default_value = "127.0.0.1:9464")]
     pub metrics_addr: SocketAddr,
 }
-

@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::stage::{run_stage, Decision, MsgMeta, Stage, StageConfig, StageError};
 
-type Runner = Box<dyn FnOnce(jetstream::Context, StageConfig, CancellationToken, Option<Arc<Faults>>) -> BoxFuture<'static, anyhow::Result<()>> + Send>;
+type Runner = Box<
+    dyn FnOnce(jetstream::Context, StageConfig, CancellationToken, Option<Arc<Faults>>) -> BoxFuture<'static, anyhow::Result<()>> + Send,
+>;
 
 /// A stage with where it consumes, ready to run.
 ///
@@ -71,14 +73,22 @@ impl StageHandle {
     }
 
     /// Runs the stage with `faults` injected into its decisions and commits.
-    pub fn run_with_faults(self, js: jetstream::Context, shutdown: CancellationToken, faults: Arc<Faults>) -> BoxFuture<'static, anyhow::Result<()>> {
+    pub fn run_with_faults(
+        self,
+        js: jetstream::Context,
+        shutdown: CancellationToken,
+        faults: Arc<Faults>,
+    ) -> BoxFuture<'static, anyhow::Result<()>> {
         (self.runner)(js, self.config, shutdown, Some(faults))
     }
 }
 
 impl std::fmt::Debug for StageHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StageHandle").field("name", &self.name).field("config", &self.config).finish()
+        f.debug_struct("StageHandle")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -99,11 +109,18 @@ impl Faults {
     /// What each delivery of input `stream_sequence` decided, in delivery order:
     /// `Some(subject and message id of each output)` for `Forward`, `None` for `Drop`.
     pub fn outputs(&self, stream_sequence: u64) -> Vec<Option<Vec<String>>> {
-        self.outputs.lock().expect("faults lock").get(&stream_sequence).cloned().unwrap_or_default()
+        self.outputs
+            .lock()
+            .expect("faults lock")
+            .get(&stream_sequence)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn take(counter: &AtomicU32) -> bool {
-        counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+        counter
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
     }
 }
 
@@ -131,7 +148,13 @@ impl<S: Stage> Stage for Faulty<S> {
             Decision::Forward { outputs, .. } => Some(outputs.iter().map(|o| format!("{} {}", o.subject, o.msg_id)).collect()),
             Decision::Drop { .. } => None,
         };
-        self.faults.outputs.lock().expect("faults lock").entry(meta.stream_sequence).or_default().push(ids);
+        self.faults
+            .outputs
+            .lock()
+            .expect("faults lock")
+            .entry(meta.stream_sequence)
+            .or_default()
+            .push(ids);
         Ok(decision)
     }
 

@@ -101,7 +101,9 @@ impl Readiness {
 
     pub fn is_ready(&self) -> bool {
         let s = &self.0;
-        !s.failed.load(Ordering::SeqCst) && s.parts.load(Ordering::SeqCst) > 0 && s.up.load(Ordering::SeqCst) == s.parts.load(Ordering::SeqCst)
+        !s.failed.load(Ordering::SeqCst)
+            && s.parts.load(Ordering::SeqCst) > 0
+            && s.up.load(Ordering::SeqCst) == s.parts.load(Ordering::SeqCst)
     }
 }
 

@@ -183,9 +183,15 @@ pub fn menu_output(products: &[Arc<dyn Product>]) -> anyhow::Result<Output> {
         .iter()
         .flat_map(|c| c.command.bytes().chain(c.description.bytes()))
         .fold(0xcbf29ce484222325, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3)); // FNV-1a
-    // keyed by the menu's content: the same menu is set once, a changed one again
+                                                                                      // keyed by the menu's content: the same menu is set once, a changed one again
     let key = format!("menu.{digest:016x}");
-    let msg = OutboundMessage::new(key.clone(), 0, Content::SetMyCommands { commands }, Priority::Reply, herald_schemas::now_ms());
+    let msg = OutboundMessage::new(
+        key.clone(),
+        0,
+        Content::SetMyCommands { commands },
+        Priority::Reply,
+        herald_schemas::now_ms(),
+    );
     Ok(Output {
         subject: subjects::reply(0),
         msg_id: key,

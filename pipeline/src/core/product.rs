@@ -36,8 +36,11 @@ pub struct Registration {
     /// (payments without a deposit xpub).
     ///
     /// Errors: a flag does not parse.
-    pub build: fn(&clap::ArgMatches) -> anyhow::Result<Option<Box<dyn Product>>>,
+    pub build: Build,
 }
+
+/// How a [`Registration`] builds its product from the parsed flags.
+pub type Build = fn(&clap::ArgMatches) -> anyhow::Result<Option<Box<dyn Product>>>;
 
 /// A running product's part: what it answers and what it runs.
 pub trait Product: Send + Sync + 'static {

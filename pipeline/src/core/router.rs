@@ -102,7 +102,10 @@ impl Routes {
 
     /// Telegram's command menu (`setMyCommands`): the core's and every product's.
     pub fn menu(&self) -> Vec<herald_schemas::MenuCommand> {
-        CoreCommand::menu().into_iter().chain(self.products.iter().flat_map(|p| p.commands())).collect()
+        CoreCommand::menu()
+            .into_iter()
+            .chain(self.products.iter().flat_map(|p| p.commands()))
+            .collect()
     }
 
     /// The `/admin` usage line: the core's subcommands and every product's.
@@ -171,7 +174,11 @@ impl Router {
             match limits.check(product, from.user_id, update_id, date).await? {
                 Verdict::Allowed => {}
                 Verdict::SlowDown => return Ok(self.reply(from, Reply::plain(super::commands::SLOW_DOWN), None)),
-                Verdict::Silent => return Ok(Decision::Drop { reason: "over_inbound_limit" }),
+                Verdict::Silent => {
+                    return Ok(Decision::Drop {
+                        reason: "over_inbound_limit",
+                    })
+                }
             }
         }
         let body = &update[kind];
@@ -221,9 +228,7 @@ impl Router {
         if let Some(core) = CoreCommand::parse(&name, &args) {
             // a product's admin subcommand goes to that product, from an admin only
             let sub = args.split_whitespace().next().unwrap_or_default();
-            if let (CoreCommand::Admin(_), Some(product), true) =
-                (&core, self.routes.admin.get(sub), self.admins.contains(&user_id))
-            {
+            if let (CoreCommand::Admin(_), Some(product), true) = (&core, self.routes.admin.get(sub), self.admins.contains(&user_id)) {
                 let command = format!("/admin {args}");
                 return self.route(product, update, "message", Some(&from), Some(command), true).await;
             }
@@ -304,7 +309,9 @@ impl Router {
             body.pointer("/from/id").and_then(Value::as_i64),
             body.pointer("/message/chat/id").and_then(Value::as_i64),
         ) else {
-            return Ok(Decision::Drop { reason: "unknown_callback" });
+            return Ok(Decision::Drop {
+                reason: "unknown_callback",
+            });
         };
         let from = From {
             update_id: update["update_id"].as_i64().unwrap_or_default(),

@@ -156,7 +156,11 @@ pub async fn check(js: &jetstream::Context, metrics: &Render, mut handle: StageH
     let decided = wait_decisions(&faults, seq, 2, stage).await;
     for (n, again) in decided.iter().enumerate().skip(1) {
         let new: Vec<&String> = again.iter().flatten().filter(|id| !first.contains(id)).collect();
-        assert!(new.is_empty(), "{stage}: delivery {} of one input published new message ids {new:?}", n + 1);
+        assert!(
+            new.is_empty(),
+            "{stage}: delivery {} of one input published new message ids {new:?}",
+            n + 1
+        );
     }
 
     // 2. metrics

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use futures::StreamExt;
-use herald_runtime::replica::Replica;
-use herald_runtime::{run_stage, Stage, StageConfig};
 use herald_pipeline::products::signals::fanout::{ChannelIndex, FanoutStage, UserIndex};
 use herald_pipeline::products::signals::token_state::TokenState;
-use herald_testkit::{LocalNats, LocalRedis};
+use herald_runtime::replica::Replica;
+use herald_runtime::{run_stage, Stage, StageConfig};
 use herald_schemas::subjects;
 use herald_schemas::{CallEvent, CallSource, Caller, Chain, ChannelStats, UserSettings};
+use herald_testkit::{LocalNats, LocalRedis};
 use tokio_util::sync::CancellationToken;
 
 pub struct Env {
@@ -152,7 +152,8 @@ pub fn call(token: &str, caller: &str, stats: Option<(f64, f64)>, fdv: Option<f6
 /// the runner would), without consumers: one update in, every message it makes out.
 pub struct Desk {
     pub router: herald_pipeline::core::router::Router,
-    pub signals: herald_pipeline::products::signals::inbox::SignalsInbox<herald_pipeline::products::signals::tracking::embedded::EmbeddedStore>,
+    pub signals:
+        herald_pipeline::products::signals::inbox::SignalsInbox<herald_pipeline::products::signals::tracking::embedded::EmbeddedStore>,
     pub payments: herald_pipeline::products::payments::inbox::PaymentsInbox,
     pub users: async_nats::jetstream::kv::Store,
     pub ledger: herald_pipeline::products::payments::ledger::Ledger,
@@ -260,7 +261,10 @@ impl Env {
             if info.num_pending == 0 && info.num_ack_pending == 0 && info.ack_floor.stream_sequence >= last {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "{consumer} on {stream} not drained: {info:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{consumer} on {stream} not drained: {info:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
