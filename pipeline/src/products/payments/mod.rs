@@ -163,7 +163,11 @@ impl Product for PaymentsProduct {
                     payments,
                     users: ctx.js.get_key_value(subjects::USERS_BUCKET).await?,
                 };
-                let cfg = ctx.stage_config(subjects::COMMANDS_STREAM, "payments_inbox", subjects::routed_all("payments"));
+                // one user's updates in order (their subject ends with the user id)
+                let cfg = herald_runtime::StageConfig {
+                    in_order_per_subject: true,
+                    ..ctx.stage_config(subjects::COMMANDS_STREAM, "payments_inbox", subjects::routed_all("payments"))
+                };
                 stages.push(StageHandle::new(inbox, cfg).with_sample(subjects::routed("payments", 1), samples::routed_balance()));
             }
             Ok(stages)

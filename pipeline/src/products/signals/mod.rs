@@ -124,7 +124,11 @@ impl Product for Signals {
                     users: ctx.js.get_key_value(subjects::USERS_BUCKET).await?,
                     calls: tracker,
                 };
-                let cfg = ctx.stage_config(subjects::COMMANDS_STREAM, "signals_inbox", subjects::routed_all("signals"));
+                // one user's updates in order (their subject ends with the user id)
+                let cfg = herald_runtime::StageConfig {
+                    in_order_per_subject: true,
+                    ..ctx.stage_config(subjects::COMMANDS_STREAM, "signals_inbox", subjects::routed_all("signals"))
+                };
                 stages.push(StageHandle::new(inbox, cfg).with_sample(subjects::routed("signals", 1), samples::routed_pause()));
             }
             let feeds = args.feed_urls.iter().map(|u| (u.clone(), Protocol::HeraldFeed));
