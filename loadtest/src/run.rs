@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer::pull, stream};
 use futures::StreamExt;
-use herald_schemas::{subjects, Filters, UserSettings};
+use herald_schemas::{subjects, Filters, SignalsPrefs, User};
 
 use crate::emulator::Delivery;
 use crate::feed::FeedServer;
@@ -150,14 +150,15 @@ struct Probe {
     origin_ts_ms: u64,
 }
 
-/// Seeds `users` users into the users bucket, split into FDV bands of
-/// `matches_per_event` users each (0 = no filters: every call matches everyone).
+/// Seeds `users` users (their core record and signals preferences), split into FDV
+/// bands of `matches_per_event` users each (0 = no filters: every call matches everyone).
 pub async fn seed_users(js: &jetstream::Context, users: usize, matches_per_event: usize) -> anyhow::Result<usize> {
     let kv = js.get_key_value(subjects::USERS_BUCKET).await?;
+    let prefs_kv = js.get_key_value(subjects::SIGNALS_USERS_BUCKET).await?;
     let bands = users.checked_div(matches_per_event).map_or(1, |b| b.max(1));
     futures::stream::iter(1..=users as i64)
         .map(|id| {
-            let kv = kv.clone();
+            let (kv, prefs_kv) = (kv.clone(), prefs_kv.clone());
             async move {
                 let band = (id as usize - 1) % bands;
                 let filters = if matches_per_event == 0 {
@@ -169,11 +170,13 @@ pub async fn seed_users(js: &jetstream::Context, users: usize, matches_per_event
                         ..Default::default()
                     }
                 };
-                let s = UserSettings {
+                let prefs = SignalsPrefs {
                     filters,
-                    ..UserSettings::new(id, id, herald_schemas::now_ms())
+                    ..SignalsPrefs::new(id)
                 };
-                kv.put(id.to_string(), herald_schemas::encode(&s).into()).await
+                prefs_kv.put(id.to_string(), herald_schemas::encode(&prefs).into()).await?;
+                let user = User::new(id, id, herald_schemas::now_ms());
+                kv.put(id.to_string(), herald_schemas::encode(&user).into()).await
             }
         })
         .buffer_unordered(256)

@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use herald_pipeline::products::signals::fanout::{SignalFacts, UserIndex};
-use herald_schemas::{Chain, Filters, UserSettings};
+use herald_schemas::{Chain, Filters, SignalsPrefs, User};
 
 /// A mix: a third without filters, a third with FDV ranges spread over $10K–$10M,
 /// a third with win-rate and chain filters.
@@ -28,10 +28,11 @@ fn index(users: i64) -> UserIndex {
                 ..Default::default()
             },
         };
-        idx.upsert(UserSettings {
+        let prefs = SignalsPrefs {
             filters,
-            ..UserSettings::new(id, id, 0)
-        });
+            ..SignalsPrefs::new(id)
+        };
+        idx.upsert(User::new(id, id, 0), prefs, None);
     }
     idx
 }

@@ -3,7 +3,6 @@
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use herald_pipeline::core::compose::{self, CoreArgs};
 use herald_runtime::config::NatsArgs;
-use herald_runtime::setup;
 use herald_schemas::subjects;
 
 /// Herald's stream-processing pipeline: sources, dedup, filter + fan-out, commands.
@@ -241,8 +240,7 @@ impl Cli {
         match self.command {
             Cmd::Setup { nats, update } => {
                 let (_, js) = nats.connect().await?;
-                let (streams, buckets) = compose::definitions_of_all();
-                for applied in setup::apply(&js, &streams, &buckets, update).await? {
+                for applied in compose::setup_all(&js, update).await? {
                     println!("{applied:?}");
                 }
                 Ok(())

@@ -14,7 +14,7 @@ use herald_pipeline::core::compose::{self, CoreArgs};
 use herald_pipeline::core::product::Ctx;
 use herald_pipeline::products::REGISTRY;
 use herald_runtime::setup::{self, Applied};
-use herald_schemas::UserSettings;
+use herald_schemas::Access;
 
 /// The BIP-39 test vector (all "abandon" ... "about"): a valid xpub for payments.
 const MNEMONIC: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
@@ -49,9 +49,10 @@ async fn every_stage_of_every_product_is_compliant() {
         "every registered product runs in the harness"
     );
     // the samples' user, subscribed so the fan-out forwards to it
-    env.put_user(&UserSettings {
+    env.put_user(1, |_, _| {}).await;
+    env.put_access(&Access {
         paid_until_ms: Some(u64::MAX),
-        ..UserSettings::new(1, 1, 0)
+        ..Access::none(1)
     })
     .await;
 

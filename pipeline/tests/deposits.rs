@@ -414,7 +414,8 @@ async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
         coupons: env.js.get_key_value(subjects::COUPONS_BUCKET).await.unwrap(),
     };
     let users = env.js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
-    let (report, _) = herald_pipeline::products::payments::admin::answer(&payments, &users, "reconcile", 1)
+    let access = env.js.get_key_value(subjects::ACCESS_BUCKET).await.unwrap();
+    let (report, _) = herald_pipeline::products::payments::admin::answer(&payments, &users, &access, "reconcile", 1)
         .await
         .unwrap();
     assert!(

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use herald_pipeline::ops::{dlq, replay, streams};
 use herald_pipeline::products::signals::dedup::DedupStage;
 use herald_pipeline::products::signals::sources::websocket::call_output;
-use herald_schemas::{subjects, UserSettings};
+use herald_schemas::subjects;
 
 async fn publish_calls(env: &Env, tokens: std::ops::Range<u32>) {
     for i in tokens {
@@ -83,7 +83,7 @@ async fn replay_selects_exactly_by_sequence_and_by_time() {
 #[tokio::test]
 async fn replay_into_the_live_pipeline_notifies_nobody_twice() {
     let env = Env::start().await;
-    env.put_user(&UserSettings::new(7, 7, 0)).await;
+    env.put_user(7, |_, _| {}).await;
     let state = env.state(Duration::from_secs(600), Duration::from_secs(600)).await;
     env.spawn(DedupStage { state: state.clone() }, subjects::CALLS_STREAM, "herald.calls.>");
     env.spawn_fanout(state).await;

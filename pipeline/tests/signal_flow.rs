@@ -8,7 +8,7 @@ use common::{call, Env};
 use herald_pipeline::products::signals::dedup::DedupStage;
 use herald_pipeline::products::signals::sources::websocket::call_output;
 use herald_pipeline::products::signals::token_state::Status;
-use herald_schemas::{subjects, Filters, OutboundMessage, Signal, UserSettings};
+use herald_schemas::{subjects, Filters, OutboundMessage, Signal};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -67,22 +67,20 @@ async fn only_new_callers_pass_and_rejected_tokens_expire() {
 async fn rejected_token_is_rechecked_on_new_channels_and_upgraded() {
     let env = Env::start().await;
     let state = start_flow(&env, 60 * SECOND, 60 * SECOND).await;
-    let picky = UserSettings {
-        filters: Filters {
+    env.put_user(10, |_, p| {
+        p.filters = Filters {
             min_win_rate: Some(0.6),
             ..Default::default()
-        },
-        ..UserSettings::new(10, 10, 0)
-    };
-    let fdv_fan = UserSettings {
-        filters: Filters {
+        }
+    })
+    .await;
+    env.put_user(11, |_, p| {
+        p.filters = Filters {
             min_fdv_usd: Some(1e6),
             ..Default::default()
-        },
-        ..UserSettings::new(11, 11, 0)
-    };
-    env.put_user(&picky).await;
-    env.put_user(&fdv_fan).await;
+        }
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     send_call(&env, &call("TOK2", "weak", Some((0.3, 500.0)), Some(50_000.0))).await;
@@ -120,25 +118,18 @@ async fn rejected_token_is_rechecked_on_new_channels_and_upgraded() {
 #[tokio::test]
 async fn fan_out_to_a_thousand_users_once_each() {
     let env = Env::start().await;
-    let kv = env.js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
     for id in 1..=1000i64 {
-        let mut s = UserSettings::new(id, id + 5_000_000, 0);
-        if id % 2 == 0 {
-            s.filters.chains = vec!["solana".into()];
-        }
-        kv.put(id.to_string(), herald_schemas::encode(&s).into()).await.unwrap();
+        env.put_user(id, |u, p| {
+            u.chat_id = id + 5_000_000;
+            if id % 2 == 0 {
+                p.filters.chains = vec!["solana".into()];
+            }
+        })
+        .await;
     }
     // a paused user and an inactive user receive nothing
-    env.put_user(&UserSettings {
-        paused: true,
-        ..UserSettings::new(1001, 1001, 0)
-    })
-    .await;
-    env.put_user(&UserSettings {
-        active: false,
-        ..UserSettings::new(1002, 1002, 0)
-    })
-    .await;
+    env.put_user(1001, |_, p| p.paused = true).await;
+    env.put_user(1002, |u, _| u.active = false).await;
     start_flow(&env, 60 * SECOND, 60 * SECOND).await;
     send_call(&env, &call("TOK3", "chan", None, Some(1e5))).await;
     let mut bsc = call("0xabc", "chan", None, Some(1e5));

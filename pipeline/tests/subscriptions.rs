@@ -40,10 +40,13 @@ async fn a_tier_is_bought_once_from_the_balance_after_the_trial() {
     let env = common::Env::start().await;
     let desk = Desk::open(&env, vec![ADMIN]).await;
     let stage = &desk;
-    let (users, ledger) = (desk.users.clone(), desk.ledger.clone());
+    let (access, ledger) = (desk.access.clone(), desk.ledger.clone());
     let paid_until = || async {
-        let (s, _) = herald_runtime::users::load(&users, USER).await.unwrap().unwrap();
-        s.paid_until_ms.unwrap()
+        let (a, _) = herald_runtime::records::load::<herald_schemas::Access>(&access, USER)
+            .await
+            .unwrap()
+            .unwrap();
+        a.paid_until_ms.unwrap()
     };
 
     let welcome = send(stage, message(1, "/start")).await;

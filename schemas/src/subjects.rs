@@ -24,8 +24,13 @@ pub const COMMANDS_STREAM: &str = "COMMANDS";
 /// Stream of dead-lettered messages, each with its error in headers.
 pub const DLQ_STREAM: &str = "DLQ";
 
-/// KV bucket of [`crate::UserSettings`], key = user id.
+/// KV bucket of the core user record [`crate::User`], key = user id.
 pub const USERS_BUCKET: &str = "herald_users";
+/// KV bucket of [`crate::Access`] (paid access), key = user id: written by the product
+/// that sells access, read by those that gate on it.
+pub const ACCESS_BUCKET: &str = "herald_access";
+/// KV bucket of signals' [`crate::SignalsPrefs`], key = user id.
+pub const SIGNALS_USERS_BUCKET: &str = "herald_signals_users";
 /// KV bucket of [`crate::ChannelStats`], key = caller id (subject-safe, see [`kv_key`]).
 pub const CHANNELS_BUCKET: &str = "herald_channels";
 /// KV bucket of the chain watcher's progress (key `cursor.<chain>`: the block to resume at).

@@ -28,7 +28,9 @@ fn checked_in_schemas_match_types() {
         check::<FeedFrame>(),
         check::<ChannelStats>(),
         check::<OutboundMessage>(),
-        check::<UserSettings>(),
+        check::<User>(),
+        check::<Access>(),
+        check::<SignalsPrefs>(),
         check::<PriceUpdate>(),
         check::<TrackedCalls>(),
         check::<Deposit>(),
@@ -43,9 +45,9 @@ fn checked_in_schemas_match_types() {
 
 #[test]
 fn newer_versions_are_refused_not_half_read() {
-    let mut s = UserSettings::new(1, 1, 0);
+    let mut s = User::new(1, 1, 0);
     s.v = 99;
-    let err = decode::<UserSettings>(&encode(&s)).unwrap_err();
-    assert!(matches!(err, DecodeError::UnsupportedVersion { found: 99, supported: 1 }), "{err}");
-    assert!(matches!(decode::<UserSettings>(b"{}"), Err(DecodeError::Malformed(_))));
+    let err = decode::<User>(&encode(&s)).unwrap_err();
+    assert!(matches!(err, DecodeError::UnsupportedVersion { found: 99, supported: 2 }), "{err}");
+    assert!(matches!(decode::<User>(b"{}"), Err(DecodeError::Malformed(_))));
 }

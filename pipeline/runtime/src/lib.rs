@@ -12,6 +12,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod handle;
 pub mod periodic;
+pub mod records;
 pub mod replica;
 pub mod sequencer;
 pub mod setup;

@@ -9,12 +9,13 @@ use async_nats::jetstream::{self, kv};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-/// Receives a bucket's current values and every later change.
+/// Receives the current values of one or more buckets and every later change.
 pub trait ReplicaSink: Send + Sync + 'static {
-    /// A key was written. Undecodable values are logged and skipped by the sink.
-    fn put(&mut self, key: &str, value: &[u8]);
-    /// A key was deleted or purged.
-    fn delete(&mut self, key: &str);
+    /// A key of `bucket` was written. Undecodable values are logged and skipped by the
+    /// sink.
+    fn put(&mut self, bucket: &str, key: &str, value: &[u8]);
+    /// A key of `bucket` was deleted or purged.
+    fn delete(&mut self, bucket: &str, key: &str);
 }
 
 /// A shared, read-mostly replica of one KV bucket.
@@ -27,16 +28,16 @@ pub trait ReplicaSink: Send + Sync + 'static {
 /// struct Keys(std::collections::HashSet<String>);
 ///
 /// impl ReplicaSink for Keys {
-///     fn put(&mut self, key: &str, _: &[u8]) {
+///     fn put(&mut self, _bucket: &str, key: &str, _: &[u8]) {
 ///         self.0.insert(key.to_string());
 ///     }
-///     fn delete(&mut self, key: &str) {
+///     fn delete(&mut self, _bucket: &str, key: &str) {
 ///         self.0.remove(key);
 ///     }
 /// }
 ///
 /// # async fn demo(js: async_nats::jetstream::Context) -> anyhow::Result<()> {
-/// let users = Replica::start(&js, "herald_users", Keys::default(), Default::default()).await?;
+/// let users = Replica::start(&js, &["herald_users"], Keys::default(), Default::default()).await?;
 /// println!("{} users", users.read(|k| k.0.len()));
 /// # Ok(()) }
 /// ```
@@ -51,26 +52,34 @@ impl<S> Clone for Replica<S> {
 }
 
 impl<S: ReplicaSink> Replica<S> {
-    /// Loads `bucket` into `sink`, returns once the initial values are in, and keeps
-    /// applying changes in the background until `shutdown`.
+    /// Loads `buckets` into `sink`, returns once every bucket's initial values are in,
+    /// and keeps applying changes in the background until `shutdown`.
     ///
-    /// Errors: the bucket does not exist (run `pipeline setup`) or cannot be watched.
-    pub async fn start(js: &jetstream::Context, bucket: &str, sink: S, shutdown: CancellationToken) -> anyhow::Result<Self> {
+    /// Errors: a bucket does not exist (run `pipeline setup`) or cannot be watched.
+    pub async fn start(js: &jetstream::Context, buckets: &[&str], sink: S, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let replica = Replica {
+            sink: Arc::new(RwLock::new(sink)),
+        };
+        for bucket in buckets {
+            replica.follow(js, bucket, shutdown.clone()).await?;
+        }
+        Ok(replica)
+    }
+
+    /// Loads one bucket into the sink and keeps following it.
+    async fn follow(&self, js: &jetstream::Context, bucket: &str, shutdown: CancellationToken) -> anyhow::Result<()> {
         let store = js
             .get_key_value(bucket)
             .await
             .map_err(|e| anyhow::anyhow!("KV bucket {bucket}: {e}; run `pipeline setup` first"))?;
         let initial = store.status().await?.values();
         let mut watch = store.watch_with_history(">").await?;
-        let replica = Replica {
-            sink: Arc::new(RwLock::new(sink)),
-        };
         let (synced_tx, synced_rx) = tokio::sync::oneshot::channel::<()>();
         let mut synced_tx = Some(synced_tx);
         if initial == 0 {
             synced_tx.take().map(|tx| tx.send(()));
         }
-        let sink = replica.sink.clone();
+        let sink = self.sink.clone();
         let bucket_name = bucket.to_string();
         tokio::spawn(async move {
             let mut last_revision = 0;
@@ -99,8 +108,8 @@ impl<S: ReplicaSink> Replica<S> {
                 {
                     let mut s = sink.write().expect("replica lock");
                     match entry.operation {
-                        kv::Operation::Put => s.put(&entry.key, &entry.value),
-                        kv::Operation::Delete | kv::Operation::Purge => s.delete(&entry.key),
+                        kv::Operation::Put => s.put(&bucket_name, &entry.key, &entry.value),
+                        kv::Operation::Delete | kv::Operation::Purge => s.delete(&bucket_name, &entry.key),
                     }
                 }
                 metrics::counter!("herald_replica_changes_total", "bucket" => bucket_name.clone()).increment(1);
@@ -111,8 +120,7 @@ impl<S: ReplicaSink> Replica<S> {
         });
         synced_rx
             .await
-            .map_err(|_| anyhow::anyhow!("KV watch of {bucket} ended before the initial sync"))?;
-        Ok(replica)
+            .map_err(|_| anyhow::anyhow!("KV watch of {bucket} ended before the initial sync"))
     }
 
     /// Runs `f` with read access to the replica.

@@ -69,11 +69,13 @@ pub fn core_streams() -> Vec<StreamDef> {
     ]
 }
 
-/// The core's buckets: users (the core user record, kept for good) and the bot's
-/// delivered idempotency keys (7 days, longer than any redelivery).
+/// The core's buckets: users (the core user record, kept for good), paid access (kept
+/// for good) and the bot's delivered idempotency keys (7 days, longer than any
+/// redelivery).
 pub fn core_buckets() -> Vec<BucketDef> {
     vec![
         BucketDef::forever(subjects::USERS_BUCKET),
+        BucketDef::forever(subjects::ACCESS_BUCKET),
         BucketDef {
             name: subjects::DELIVERED_BUCKET,
             max_age: Duration::from_secs(7 * 24 * 3600),

@@ -109,12 +109,15 @@ pub fn definitions_of_all() -> (Vec<StreamDef>, Vec<BucketDef>) {
     (streams, buckets)
 }
 
-/// `pipeline setup`: the core's and every registered product's streams and buckets.
+/// `pipeline setup`: the core's and every registered product's streams and buckets,
+/// then the user-record migration (see [`super::migrate`]).
 ///
 /// Errors: as [`setup::apply`].
 pub async fn setup_all(js: &async_nats::jetstream::Context, update: bool) -> anyhow::Result<Vec<setup::Applied>> {
     let (streams, buckets) = definitions_of_all();
-    setup::apply(js, &streams, &buckets, update).await
+    let applied = setup::apply(js, &streams, &buckets, update).await?;
+    super::migrate::legacy_users(js, &all_products()).await?;
+    Ok(applied)
 }
 
 /// Every registered product, built from default flags (with a placeholder deposit
@@ -160,6 +163,7 @@ pub async fn router(ctx: &Ctx, products: &[Arc<dyn Product>], core: &CoreArgs) -
     let limits = inbound_limits(products, &core.inbound_limits)?;
     let router = Router {
         users: ctx.js.get_key_value(subjects::USERS_BUCKET).await?,
+        access: ctx.js.get_key_value(subjects::ACCESS_BUCKET).await?,
         admins: core.admin_ids.clone(),
         routes: Routes::new(products)?,
         limits: match limits.is_empty() {
@@ -210,6 +214,8 @@ pub async fn run(core: CoreArgs, matches: &clap::ArgMatches) -> anyhow::Result<(
     let (client, js) = core.nats.connect().await?;
     let (streams, buckets) = definitions(&products);
     setup::apply(&js, &streams, &buckets, false).await?;
+    // every registered product adopts its part of old records, running or not
+    super::migrate::legacy_users(&js, &all_products()).await?;
 
     let mut ctx = Ctx::new(core.nats.clone(), core.redis.clone(), js.clone(), shutdown.clone());
     ctx.max_in_flight = core.max_in_flight;

@@ -6,6 +6,7 @@
 pub mod commands;
 pub mod compose;
 pub mod limits;
+pub mod migrate;
 pub mod product;
 pub mod reply;
 pub mod router;

@@ -14,7 +14,7 @@ use super::limits::Limit;
 use herald_runtime::setup::{BucketDef, StreamDef};
 use herald_runtime::telemetry::Readiness;
 use herald_runtime::{StageConfig, StageHandle};
-use herald_schemas::{MenuCommand, UserSettings};
+use herald_schemas::{LegacyUser, MenuCommand, User};
 use tokio_util::sync::CancellationToken;
 
 /// How a product enters the registry.
@@ -79,9 +79,20 @@ pub trait Product: Send + Sync + 'static {
         None
     }
 
-    /// A line for a new user's welcome, with any change to the new record (a trial).
-    fn welcome(&self, _user: &mut UserSettings, _now_ms: u64) -> Option<String> {
-        None
+    /// What a new user's `/start` adds: a line of the welcome, and paid access to
+    /// grant (a trial), written by the router with the new user.
+    fn welcome(&self, _user: &User, _now_ms: u64) -> Welcome {
+        Welcome::default()
+    }
+
+    /// Takes this product's part of a user record written before the core record was
+    /// split (version 1 of `herald_users`) into its own bucket, if it has none there
+    /// yet. Run by the migration before the record is rewritten as a core record, so
+    /// it must be idempotent.
+    ///
+    /// Errors: KV unreachable.
+    fn adopt_legacy<'a>(&'a self, _js: &'a jetstream::Context, _legacy: &'a LegacyUser) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async { Ok(()) })
     }
 
     /// Its streams (`nats/streams/<product>.*.json`).
@@ -100,6 +111,15 @@ pub trait Product: Send + Sync + 'static {
     ///
     /// Errors: a store or connection cannot be opened.
     fn start<'a>(&'a self, ctx: &'a mut Ctx) -> BoxFuture<'a, anyhow::Result<Vec<StageHandle>>>;
+}
+
+/// A product's part of a new user's `/start`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Welcome {
+    /// A line of the welcome text (HTML).
+    pub line: Option<String>,
+    /// Paid access until then (ms since epoch), unless the user has access already.
+    pub paid_until_ms: Option<u64>,
 }
 
 /// What a product starts with: connections, the shutdown signal, its tasks.

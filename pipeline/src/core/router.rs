@@ -15,7 +15,7 @@ use std::sync::Arc;
 use async_nats::jetstream::kv;
 use herald_runtime::{users, Decision, MsgMeta, Output, Stage, StageError};
 use herald_schemas::telegram::{update_kind, KNOWN_KINDS};
-use herald_schemas::{escape_html, subjects, RoutedUpdate, UserSettings};
+use herald_schemas::{escape_html, subjects, Access, RoutedUpdate, User};
 use serde_json::Value;
 
 use super::commands::{CoreCommand, ADMIN_USAGE};
@@ -123,8 +123,13 @@ impl Routes {
 /// A change to the core user record, made after the reply is out.
 #[derive(Debug)]
 pub enum UserChange {
-    /// Store `user` if its revision is still `revision` (`None`: must not exist).
-    Save { user: UserSettings, revision: Option<u64> },
+    /// Store `user` if its revision is still `revision` (`None`: must not exist), with
+    /// paid access to grant a new user (a trial) unless it has some.
+    Save {
+        user: User,
+        revision: Option<u64>,
+        access: Option<Access>,
+    },
     /// Lock or unlock a user (`/admin lock ID`), idempotent.
     Locked { user_id: i64, locked: bool },
     /// Telegram says the user blocked (false) or unblocked (true) the bot.
@@ -135,6 +140,8 @@ pub enum UserChange {
 pub struct Router {
     /// The core user records (`herald_users`).
     pub users: kv::Store,
+    /// Paid access (`herald_access`), for new users' trials.
+    pub access: kv::Store,
     /// Telegram user ids allowed `/admin` (a core setting, `--admin-ids`).
     pub admins: Vec<i64>,
     pub routes: Routes,
@@ -148,6 +155,19 @@ struct From {
     user_id: i64,
     chat_id: i64,
     message_id: Option<i32>,
+    /// Telegram's `language_code` of the sender.
+    language: Option<String>,
+}
+
+/// The referrer in a `/start` deep-link payload: `ref<user id>`.
+///
+/// ```
+/// use herald_pipeline::core::router::referrer;
+/// assert_eq!(referrer("ref42"), Some(42));
+/// assert_eq!(referrer("hello"), None);
+/// ```
+pub fn referrer(payload: &str) -> Option<i64> {
+    payload.trim().strip_prefix("ref")?.parse().ok().filter(|id| *id > 0)
 }
 
 impl Router {
@@ -223,6 +243,7 @@ impl Router {
             user_id,
             chat_id,
             message_id: None,
+            language: body.pointer("/from/language_code").and_then(Value::as_str).map(str::to_string),
         };
         let current = users::load(&self.users, user_id).await?;
         if let Some(core) = CoreCommand::parse(&name, &args) {
@@ -257,31 +278,47 @@ impl Router {
         let help = self.routes.help();
         match (cmd, current) {
             (CoreCommand::Help, _) => self.reply(from, Reply::plain(help), None),
-            (CoreCommand::Start(_), None) => {
+            (CoreCommand::Start(payload), None) => {
                 let now = herald_schemas::now_ms();
-                let mut user = UserSettings::new(from.user_id, from.chat_id, now);
+                let user = User {
+                    language: from.language.clone(),
+                    referrer: referrer(&payload).filter(|r| *r != from.user_id),
+                    ..User::new(from.user_id, from.chat_id, now)
+                };
                 let mut text = String::from("Welcome!");
+                let mut paid_until_ms = None;
                 for p in &self.routes.products {
-                    if let Some(line) = p.welcome(&mut user, now) {
+                    let w = p.welcome(&user, now);
+                    if let Some(line) = w.line {
                         text.push_str(&format!(" {line}"));
                     }
+                    paid_until_ms = paid_until_ms.max(w.paid_until_ms);
                 }
-                let commit = UserChange::Save { user, revision: None };
+                let access = paid_until_ms.map(|until| Access {
+                    paid_until_ms: Some(until),
+                    updated_at_ms: now,
+                    ..Access::none(from.user_id)
+                });
+                let commit = UserChange::Save {
+                    user,
+                    revision: None,
+                    access,
+                };
                 self.reply(from, Reply::plain(format!("{text}\n\n{help}")), Some(commit))
             }
             (CoreCommand::Start(_), Some((user, revision))) => {
                 let mut back = user.clone();
-                back.paused = false;
                 back.active = true;
                 back.chat_id = from.chat_id;
                 let commit = (back != user).then(|| UserChange::Save {
-                    user: UserSettings {
+                    user: User {
                         updated_at_ms: herald_schemas::now_ms(),
                         ..back
                     },
                     revision: Some(revision),
+                    access: None,
                 });
-                self.reply(from, Reply::plain(format!("Welcome back! Notifications are on.\n\n{help}")), commit)
+                self.reply(from, Reply::plain(format!("Welcome back!\n\n{help}")), commit)
             }
             (CoreCommand::Admin(_), _) if !self.admins.contains(&from.user_id) => self.reply(from, unknown("admin"), None),
             (CoreCommand::Admin(args), _) => self.admin(from, &args),
@@ -318,6 +355,7 @@ impl Router {
             user_id,
             chat_id,
             message_id: body.pointer("/message/message_id").and_then(Value::as_i64).map(|m| m as i32),
+            language: None,
         };
         match users::load(&self.users, user_id).await? {
             Some((user, _)) if user.locked => Ok(self.reply(&from, Reply::plain(super::commands::LOCKED), None)),
@@ -387,12 +425,18 @@ impl Stage for Router {
     async fn commit(&self, change: Self::Commit) -> Result<(), StageError> {
         match change {
             None => {}
-            Some(UserChange::Save { user, revision }) => match users::save(&self.users, &user, revision).await {
-                Ok(_) => {}
-                // a redelivered /start whose record was stored already: nothing to do
-                Err(_) if revision.is_none() && users::load(&self.users, user.user_id).await?.is_some() => {}
-                Err(e) => return Err(e.into()),
-            },
+            Some(UserChange::Save { user, revision, access }) => {
+                if let Some(access) = access {
+                    // the trial first: a new user is never left without it
+                    herald_runtime::records::upsert(&self.access, user.user_id, || access.clone(), |_| {}).await?;
+                }
+                match users::save(&self.users, &user, revision).await {
+                    Ok(_) => {}
+                    // a redelivered /start whose record was stored already: nothing to do
+                    Err(_) if revision.is_none() && users::load(&self.users, user.user_id).await?.is_some() => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
             Some(UserChange::Locked { user_id, locked }) => {
                 users::update(&self.users, user_id, |u| u.locked = locked).await?;
             }

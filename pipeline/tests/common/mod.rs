@@ -11,7 +11,7 @@ use herald_pipeline::products::signals::token_state::TokenState;
 use herald_runtime::replica::Replica;
 use herald_runtime::{run_stage, Stage, StageConfig};
 use herald_schemas::subjects;
-use herald_schemas::{CallEvent, CallSource, Caller, Chain, ChannelStats, UserSettings};
+use herald_schemas::{Access, CallEvent, CallSource, Caller, Chain, ChannelStats, SignalsPrefs, User};
 use herald_testkit::{LocalNats, LocalRedis};
 use tokio_util::sync::CancellationToken;
 
@@ -57,12 +57,22 @@ impl Env {
 
     /// Starts the fan-out stage with replicas of the users and channels buckets.
     pub async fn spawn_fanout(&self, state: TokenState) {
-        let users = Replica::start(&self.js, subjects::USERS_BUCKET, UserIndex::default(), self.shutdown.clone())
-            .await
-            .unwrap();
-        let channels = Replica::start(&self.js, subjects::CHANNELS_BUCKET, ChannelIndex::default(), self.shutdown.clone())
-            .await
-            .unwrap();
+        let users = Replica::start(
+            &self.js,
+            &herald_pipeline::products::signals::fanout::USER_BUCKETS,
+            UserIndex::default(),
+            self.shutdown.clone(),
+        )
+        .await
+        .unwrap();
+        let channels = Replica::start(
+            &self.js,
+            &[subjects::CHANNELS_BUCKET],
+            ChannelIndex::default(),
+            self.shutdown.clone(),
+        )
+        .await
+        .unwrap();
         self.spawn(
             FanoutStage {
                 users,
@@ -75,9 +85,23 @@ impl Env {
         );
     }
 
-    pub async fn put_user(&self, s: &UserSettings) {
-        let kv = self.js.get_key_value(herald_schemas::subjects::USERS_BUCKET).await.unwrap();
-        kv.put(s.user_id.to_string(), herald_schemas::encode(s).into()).await.unwrap();
+    /// Stores user `id` (chat `id`): the core record and signals preferences, as
+    /// `edit` leaves them.
+    pub async fn put_user(&self, id: i64, edit: impl FnOnce(&mut User, &mut SignalsPrefs)) {
+        let (mut user, mut prefs) = (User::new(id, id, 0), SignalsPrefs::new(id));
+        edit(&mut user, &mut prefs);
+        let kv = self.js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
+        kv.put(id.to_string(), herald_schemas::encode(&user).into()).await.unwrap();
+        let kv = self.js.get_key_value(subjects::SIGNALS_USERS_BUCKET).await.unwrap();
+        kv.put(id.to_string(), herald_schemas::encode(&prefs).into()).await.unwrap();
+    }
+
+    /// Stores `access`.
+    pub async fn put_access(&self, access: &Access) {
+        let kv = self.js.get_key_value(subjects::ACCESS_BUCKET).await.unwrap();
+        kv.put(access.user_id.to_string(), herald_schemas::encode(access).into())
+            .await
+            .unwrap();
     }
 
     /// Publishes a payload on a subject with a message id and waits for the ack.
@@ -156,6 +180,7 @@ pub struct Desk {
         herald_pipeline::products::signals::inbox::SignalsInbox<herald_pipeline::products::signals::tracking::embedded::EmbeddedStore>,
     pub payments: herald_pipeline::products::payments::inbox::PaymentsInbox,
     pub users: async_nats::jetstream::kv::Store,
+    pub access: async_nats::jetstream::kv::Store,
     pub ledger: herald_pipeline::products::payments::ledger::Ledger,
 }
 
@@ -190,6 +215,7 @@ impl Desk {
         use herald_pipeline::products::payments::{self, ledger::Ledger, wallet};
         let products = compose::all_products();
         let users = env.js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
+        let access = env.js.get_key_value(subjects::ACCESS_BUCKET).await.unwrap();
         let ledger = Ledger::open(env.js.clone()).await.unwrap();
         let xpub = wallet::account_xpub(TEST_MNEMONIC).unwrap();
         let p = payments::Payments {
@@ -203,19 +229,23 @@ impl Desk {
         Desk {
             router: Router {
                 users: users.clone(),
+                access: access.clone(),
                 admins,
                 routes: Routes::new(&products).unwrap(),
                 limits: None,
             },
             signals: herald_pipeline::products::signals::inbox::SignalsInbox {
                 users: users.clone(),
+                prefs: env.js.get_key_value(subjects::SIGNALS_USERS_BUCKET).await.unwrap(),
                 calls: None,
             },
             payments: herald_pipeline::products::payments::inbox::PaymentsInbox {
                 payments: Arc::new(p),
                 users: users.clone(),
+                access: access.clone(),
             },
             users,
+            access,
             ledger,
         }
     }

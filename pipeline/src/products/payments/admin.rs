@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use alloy::primitives::U256;
-use herald_schemas::{subjects, DepositStage, LedgerEntry, LedgerKind, OutboundMessage, Priority, UserSettings};
+use herald_schemas::{subjects, Access, DepositStage, LedgerEntry, LedgerKind, OutboundMessage, Priority};
 
 use crate::core::reply::Reply;
 use crate::products::payments::coupons::{self, Coupon, Discount};
@@ -27,6 +27,7 @@ pub const SUBCOMMANDS: &[&str] = &["stats", "extend", "coupon", "uncoupon", "bro
 pub async fn answer(
     p: &Payments,
     users: &async_nats::jetstream::kv::Store,
+    access: &async_nats::jetstream::kv::Store,
     args: &str,
     update_id: i64,
 ) -> anyhow::Result<(Reply, Vec<Output>)> {
@@ -35,7 +36,7 @@ pub async fn answer(
     let id = |i: usize| words.get(i).and_then(|w| w.parse::<i64>().ok());
     let reply = |t: String| Ok((Reply::plain(t), Vec::new()));
     match (sub, id(0)) {
-        ("stats", _) => reply(stats(p, users).await?),
+        ("stats", _) => reply(stats(p, users, access).await?),
         ("extend", Some(user)) => {
             let Some(days) = words.get(1).and_then(|d| d.parse::<u64>().ok()) else {
                 return reply(USAGE.into());
@@ -46,17 +47,21 @@ pub async fn answer(
                 days: Some(days),
                 price: U256::ZERO,
             };
-            let done = change(users, user, |s| {
-                if s.last_purchase.as_deref() != Some(reference.as_str()) {
-                    s.paid_until_ms = Some(crate::products::payments::subscriptions::extend(
-                        s.paid_until_ms,
-                        herald_schemas::now_ms(),
-                        &tier,
-                    ));
-                    s.last_purchase = Some(reference.clone());
-                }
-            })
-            .await?;
+            let done = users::load(users, user).await?.is_some();
+            if done {
+                // once per update: the grant's reference is remembered
+                herald_runtime::records::upsert(access, user, || Access::none(user), |a| {
+                    if a.last_grant.as_deref() != Some(reference.as_str()) {
+                        a.paid_until_ms = Some(crate::products::payments::subscriptions::extend(
+                            a.paid_until_ms,
+                            herald_schemas::now_ms(),
+                            &tier,
+                        ));
+                        a.last_grant = Some(reference.clone());
+                    }
+                })
+                .await?;
+            }
             reply(if done {
                 format!("User {user}: {days} days added.")
             } else {
@@ -86,19 +91,6 @@ pub async fn answer(
     }
 }
 
-/// Loads, changes and stores a user's settings; false if there is no such user.
-async fn change(users: &async_nats::jetstream::kv::Store, user: i64, f: impl FnOnce(&mut UserSettings)) -> anyhow::Result<bool> {
-    let Some((mut s, revision)) = users::load(users, user).await? else {
-        return Ok(false);
-    };
-    let before = s.clone();
-    f(&mut s);
-    if s != before {
-        users::save(users, &s, Some(revision)).await?;
-    }
-    Ok(true)
-}
-
 async fn ledger_entries(p: &Payments) -> anyhow::Result<Vec<LedgerEntry>> {
     crate::ops::streams::read(p.ledger.context(), subjects::LEDGER_STREAM, "herald.ledger.>")
         .await?
@@ -117,12 +109,14 @@ async fn final_deposits(p: &Payments) -> anyhow::Result<Vec<herald_schemas::Depo
 }
 
 /// Users, active subscriptions, deposits and revenue (subscription debits).
-async fn stats(p: &Payments, users: &async_nats::jetstream::kv::Store) -> anyhow::Result<String> {
+async fn stats(p: &Payments, users: &async_nats::jetstream::kv::Store, access: &async_nats::jetstream::kv::Store) -> anyhow::Result<String> {
     let now = herald_schemas::now_ms();
     let all = users::all(users).await?;
-    let subscribed = all
+    // a grant (purchase or extension), not a trial alone
+    let subscribed = herald_runtime::records::all::<Access>(access)
+        .await?
         .iter()
-        .filter(|u| u.paid_until_ms.is_some_and(|t| t > now) && u.last_purchase.is_some())
+        .filter(|a| a.paid_at(now) && a.last_grant.is_some())
         .count();
     let entries = ledger_entries(p).await?;
     let sum = |kind: LedgerKind| -> U256 {
@@ -184,7 +178,7 @@ async fn broadcast(users: &async_nats::jetstream::kv::Store, text: &str, update_
     Ok(users::all(users)
         .await?
         .into_iter()
-        .filter(|u| u.active && !u.locked)
+        .filter(|u| u.reachable())
         .map(|u| {
             let key = format!("bc.{update_id}.{}", u.user_id);
             let msg = OutboundMessage::html(key.clone(), u.chat_id, escape_html(text), Priority::Broadcast, herald_schemas::now_ms());

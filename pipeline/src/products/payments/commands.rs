@@ -1,7 +1,7 @@
 //! `/deposit`, `/balance` and `/subscribe`, answered with the wallet and the ledger.
 
 use alloy::primitives::U256;
-use herald_schemas::{Button, UserSettings};
+use herald_schemas::{Access, Button};
 use teloxide::utils::command::BotCommands;
 
 use super::replies as wallet;
@@ -104,8 +104,9 @@ pub fn parse_callback(data: &str) -> Option<PaymentsCommand> {
 ///
 /// A purchase is a debit with reference `sub:<update id>`: a redelivered update never
 /// charges twice, a coupon use is reserved under the same reference (once per
-/// purchase), and `last_purchase` makes it extend the subscription once.
-pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &UserSettings, update_id: i64) -> anyhow::Result<(Reply, Option<UserSettings>)> {
+/// purchase), and the access's `last_grant` makes it extend the subscription once.
+/// Returns the reply and the new access to store.
+pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &Access, update_id: i64) -> anyhow::Result<(Reply, Option<Access>)> {
     let user_id = user.user_id;
     Ok(match cmd {
         PaymentsCommand::Deposit => {
@@ -126,7 +127,7 @@ pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &UserSettings, upd
                 return Ok((offer(&p.tiers, p.ledger.balance(user_id).await?.0, user.paid_until_ms), None));
             };
             let reference = format!("sub:{update_id}");
-            if user.last_purchase.as_deref() == Some(reference.as_str()) {
+            if user.last_grant.as_deref() == Some(reference.as_str()) {
                 // a redelivered purchase that went through: say so again, touch nothing
                 let text = format!("✅ {} subscription bought. {}", tier.name, status(user.paid_until_ms));
                 return Ok((Reply::plain(text), None));
@@ -167,9 +168,10 @@ pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &UserSettings, upd
                 Applied::AlreadyApplied => p.ledger.balance(user_id).await?.0,
             };
             let mut new = user.clone();
-            if user.last_purchase.as_deref() != Some(reference.as_str()) {
+            if user.last_grant.as_deref() != Some(reference.as_str()) {
                 new.paid_until_ms = Some(extend(user.paid_until_ms, herald_schemas::now_ms(), tier));
-                new.last_purchase = Some(reference);
+                new.last_grant = Some(reference);
+                new.updated_at_ms = herald_schemas::now_ms();
             }
             let text = format!(
                 "✅ {} subscription bought. {} Balance: {} USD.",

@@ -4,34 +4,37 @@
 //!
 //! A purchase's ledger debit and coupon use are written in `decide`, each idempotent per
 //! purchase (keyed `sub:<update id>`), so a redelivered purchase charges and reserves
-//! once; the subscription's end is stored in `commit`.
+//! once; the subscription's end (the user's [`Access`]) is stored in `commit`.
 
 use std::sync::Arc;
 
 use async_nats::jetstream::kv;
-use herald_runtime::{users, Decision, MsgMeta, Stage, StageError};
-use herald_schemas::{RoutedUpdate, UserSettings};
+use herald_runtime::{records, users, Decision, MsgMeta, Stage, StageError};
+use herald_schemas::{Access, RoutedUpdate};
 
 use super::commands::{self, PaymentsCommand};
 use super::{admin, Payments};
 use crate::core::reply::Reply;
 
-/// A record to store once the reply is out.
-pub struct UserWrite {
-    user: UserSettings,
-    revision: u64,
+/// Access to store once the reply is out (`revision` `None`: the first).
+pub struct AccessWrite {
+    access: Access,
+    revision: Option<u64>,
 }
 
 /// The stage.
 pub struct PaymentsInbox {
     pub payments: Arc<Payments>,
+    /// The core user records (for admin commands, and a command needs a user).
     pub users: kv::Store,
+    /// Paid access (`herald_access`), which subscriptions extend.
+    pub access: kv::Store,
 }
 
 impl Stage for PaymentsInbox {
     const NAME: &'static str = "payments_inbox";
     type Input = RoutedUpdate;
-    type Commit = Option<UserWrite>;
+    type Commit = Option<AccessWrite>;
 
     fn decode(&self, payload: &[u8]) -> Result<RoutedUpdate, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())
@@ -43,7 +46,7 @@ impl Stage for PaymentsInbox {
         };
         let text = routed.command.as_deref().unwrap_or_default();
         if let (true, Some(args)) = (routed.admin, text.strip_prefix("/admin")) {
-            let (reply, mut outputs) = admin::answer(&self.payments, &self.users, args.trim(), routed.update_id).await?;
+            let (reply, mut outputs) = admin::answer(&self.payments, &self.users, &self.access, args.trim(), routed.update_id).await?;
             outputs.insert(0, reply.output(routed.update_id, chat_id, None));
             return Ok(Decision::Forward { outputs, commit: None });
         }
@@ -56,23 +59,27 @@ impl Stage for PaymentsInbox {
                 reason: "not_a_payments_command",
             });
         };
-        let Some((user, revision)) = users::load(&self.users, user_id).await? else {
+        if users::load(&self.users, user_id).await?.is_none() {
             let reply = Reply::plain("Send /start first.");
             return Ok(Decision::Forward {
                 outputs: vec![reply.output(routed.update_id, chat_id, None)],
                 commit: None,
             });
+        }
+        let (access, revision) = match records::load::<Access>(&self.access, user_id).await? {
+            Some((a, r)) => (a, Some(r)),
+            None => (Access::none(user_id), None),
         };
-        let (reply, changed) = commands::answer(&self.payments, cmd, &user, routed.update_id).await?;
+        let (reply, changed) = commands::answer(&self.payments, cmd, &access, routed.update_id).await?;
         Ok(Decision::Forward {
             outputs: vec![reply.output(routed.update_id, chat_id, routed.message_id)],
-            commit: changed.map(|user| UserWrite { user, revision }),
+            commit: changed.map(|access| AccessWrite { access, revision }),
         })
     }
 
     async fn commit(&self, write: Self::Commit) -> Result<(), StageError> {
         if let Some(w) = write {
-            users::save(&self.users, &w.user, Some(w.revision)).await?;
+            records::save(&self.access, w.access.user_id, &w.access, w.revision).await?;
         }
         Ok(())
     }

@@ -37,11 +37,11 @@ use clap::{Args, FromArgMatches};
 use futures::future::BoxFuture;
 use herald_runtime::setup::{BucketDef, StreamDef};
 use herald_runtime::StageHandle;
-use herald_schemas::{subjects, MenuCommand, UserSettings};
+use herald_schemas::{subjects, MenuCommand, User};
 
 use crate::core::commands::menu_of;
 use crate::core::limits::Limit;
-use crate::core::product::{Ctx, Product, Registration};
+use crate::core::product::{Ctx, Product, Registration, Welcome};
 use config::PaymentsArgs;
 
 /// The registry entry.
@@ -101,15 +101,17 @@ impl Product for PaymentsProduct {
     }
 
     /// The free trial.
-    fn welcome(&self, user: &mut UserSettings, now_ms: u64) -> Option<String> {
+    fn welcome(&self, _user: &User, now_ms: u64) -> Welcome {
         let trial = Duration::from_secs(self.args.trial_days * 86_400);
-        user.paid_until_ms = Some(now_ms + trial.as_millis() as u64);
-        (self.args.trial_days > 0).then(|| {
-            format!(
-                "Your free trial: {}. /subscribe to go on after it.",
-                commands::days(self.args.trial_days)
-            )
-        })
+        Welcome {
+            line: (self.args.trial_days > 0).then(|| {
+                format!(
+                    "Your free trial: {}. /subscribe to go on after it.",
+                    commands::days(self.args.trial_days)
+                )
+            }),
+            paid_until_ms: Some(now_ms + trial.as_millis() as u64),
+        }
     }
 
     fn streams(&self) -> Vec<StreamDef> {
@@ -137,14 +139,16 @@ impl Product for PaymentsProduct {
             if ctx.wants("credit") {
                 // expiry reminders ride with the credit stage (several processes may:
                 // message ids and the bot's delivered keys keep each reminder single)
-                let (js, users) = (ctx.js.clone(), ctx.js.get_key_value(subjects::USERS_BUCKET).await?);
+                let js = ctx.js.clone();
+                let users = ctx.js.get_key_value(subjects::USERS_BUCKET).await?;
+                let access = ctx.js.get_key_value(subjects::ACCESS_BUCKET).await?;
                 ctx.tasks.spawn(herald_runtime::periodic::every(
                     "reminders",
                     Duration::from_secs(3600),
                     ctx.shutdown.clone(),
                     move || {
-                        let (js, users) = (js.clone(), users.clone());
-                        async move { reminders::publish_due(&js, &users).await }
+                        let (js, users, access) = (js.clone(), users.clone(), access.clone());
+                        async move { reminders::publish_due(&js, &users, &access).await }
                     },
                 ));
                 let stage = credit::CreditStage {
@@ -162,6 +166,7 @@ impl Product for PaymentsProduct {
                 let inbox = inbox::PaymentsInbox {
                     payments,
                     users: ctx.js.get_key_value(subjects::USERS_BUCKET).await?,
+                    access: ctx.js.get_key_value(subjects::ACCESS_BUCKET).await?,
                 };
                 // one user's updates in order (their subject ends with the user id)
                 let cfg = herald_runtime::StageConfig {

@@ -4,7 +4,7 @@
 //! Filter edits are absolute ("set win rate to 60%", "add chain solana"), never toggles,
 //! so a redelivered update applies the same change twice harmlessly.
 
-use herald_schemas::{Button, Chain, Filters, UserSettings};
+use herald_schemas::{Button, Chain, Filters, SignalsPrefs};
 use teloxide::utils::command::BotCommands;
 
 use crate::core::reply::Reply;
@@ -166,13 +166,12 @@ pub fn apply_edit(f: &mut Filters, edit: FilterEdit) {
     }
 }
 
-/// Answers `/filters`, `/pause` and `/resume` for a known user: the record to store
-/// (`None`: unchanged) and the reply. `/calls` is answered with the tracker.
-pub fn run(current: &UserSettings, cmd: SignalsCommand, now_ms: u64) -> (Option<UserSettings>, Reply) {
-    let changed = |f: &dyn Fn(&mut UserSettings)| {
+/// Answers `/filters`, `/pause` and `/resume` for a known user: the preferences to
+/// store (`None`: unchanged) and the reply. `/calls` is answered with the tracker.
+pub fn run(current: &SignalsPrefs, cmd: SignalsCommand, now_ms: u64) -> (Option<SignalsPrefs>, Reply) {
+    let changed = |f: &dyn Fn(&mut SignalsPrefs)| {
         let mut s = current.clone();
         f(&mut s);
-        s.active = true;
         s.updated_at_ms = now_ms;
         Some(s)
     };
@@ -320,14 +319,14 @@ mod tests {
 
     #[test]
     fn pause_resume_lifecycle() {
-        let s = UserSettings::new(7, 7, 1);
-        assert!(s.receives_signals());
+        let s = SignalsPrefs::new(7);
+        assert!(!s.paused);
         let (p, r) = run(&s, SignalsCommand::Pause, 2);
         let p = p.unwrap();
-        assert!(!p.receives_signals());
+        assert!(p.paused);
         assert!(r.text.contains("Paused"));
         let (q, _) = run(&p, SignalsCommand::Resume, 3);
-        assert!(q.unwrap().receives_signals());
+        assert!(!q.unwrap().paused);
         let (none, r) = run(&s, SignalsCommand::Filters("winrate abc".into()), 4);
         assert!(none.is_none() && r.text.contains("did not understand"));
     }

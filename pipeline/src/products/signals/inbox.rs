@@ -2,14 +2,15 @@
 //!
 //! - a `channel_post` with a contract address -> a call on `herald.calls.<chain>.<source>`
 //! - `/filters`, `/pause`, `/resume` and the filter buttons -> a reply, and the user's
-//!   new record stored after it is out (compare-and-set)
+//!   new preferences ([`SignalsPrefs`] in `herald_signals_users`) stored after it is out
+//!   (compare-and-set)
 //! - `/calls` and its Prev/Next buttons -> a page of tracked calls (with the tracker)
 
 use std::sync::Arc;
 
 use async_nats::jetstream::kv;
-use herald_runtime::{users, Decision, MsgMeta, Stage, StageError};
-use herald_schemas::{RoutedUpdate, UserSettings};
+use herald_runtime::{records, users, Decision, MsgMeta, Stage, StageError};
+use herald_schemas::{RoutedUpdate, SignalsPrefs};
 
 use super::calls;
 use super::commands::{self, SignalsCommand};
@@ -18,21 +19,24 @@ use super::sources::websocket::call_output;
 use super::tracking::store::CallStore;
 use super::tracking::tracker::Tracker;
 
-/// A record to store once the reply is out.
-pub struct UserWrite {
-    user: UserSettings,
-    revision: u64,
+/// Preferences to store once the reply is out (`revision` `None`: the first).
+pub struct PrefsWrite {
+    prefs: SignalsPrefs,
+    revision: Option<u64>,
 }
 
 /// The stage.
 pub struct SignalsInbox<S> {
+    /// The core user records (a command needs a user who sent /start).
     pub users: kv::Store,
+    /// Signals' preferences (`herald_signals_users`).
+    pub prefs: kv::Store,
     /// The tracker, for `/calls` (when it runs in this process).
     pub calls: Option<Arc<Tracker<S>>>,
 }
 
 impl<S: CallStore> SignalsInbox<S> {
-    async fn calls_page(&self, routed: &RoutedUpdate, chat_id: i64, page: usize) -> Result<Decision<Option<UserWrite>>, StageError> {
+    async fn calls_page(&self, routed: &RoutedUpdate, chat_id: i64, page: usize) -> Result<Decision<Option<PrefsWrite>>, StageError> {
         let reply = match &self.calls {
             Some(tracker) => {
                 let user = routed.user_id.unwrap_or_default();
@@ -51,7 +55,7 @@ impl<S: CallStore> SignalsInbox<S> {
 impl<S: CallStore> Stage for SignalsInbox<S> {
     const NAME: &'static str = "signals_inbox";
     type Input = RoutedUpdate;
-    type Commit = Option<UserWrite>;
+    type Commit = Option<PrefsWrite>;
 
     fn decode(&self, payload: &[u8]) -> Result<RoutedUpdate, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())
@@ -88,33 +92,42 @@ impl<S: CallStore> Stage for SignalsInbox<S> {
             let page = page.trim().parse::<usize>().map(|p| p.saturating_sub(1)).unwrap_or(0);
             return self.calls_page(&routed, chat_id, page).await;
         }
-        let Some((user, revision)) = users::load(&self.users, user_id).await? else {
+        if users::load(&self.users, user_id).await?.is_none() {
             let reply = crate::core::reply::Reply::plain("Send /start first.");
             return Ok(Decision::Forward {
                 outputs: vec![reply.output(routed.update_id, chat_id, routed.message_id)],
                 commit: None,
             });
+        }
+        let (prefs, revision) = match records::load::<SignalsPrefs>(&self.prefs, user_id).await? {
+            Some((p, r)) => (p, Some(r)),
+            None => (SignalsPrefs::new(user_id), None),
         };
         let now = herald_schemas::now_ms();
         let (new, reply) = match routed.callback_data.as_deref().and_then(commands::parse_callback) {
             Some(edit) => {
-                let mut changed = user.clone();
+                let mut changed = prefs.clone();
                 commands::apply_edit(&mut changed.filters, edit);
                 changed.updated_at_ms = now;
                 let reply = commands::menu(&changed.filters);
                 (Some(changed), reply)
             }
-            None => commands::run(&user, cmd, now),
+            None => commands::run(&prefs, cmd, now),
         };
         Ok(Decision::Forward {
             outputs: vec![reply.output(routed.update_id, chat_id, routed.message_id)],
-            commit: new.map(|user| UserWrite { user, revision }),
+            commit: new.map(|prefs| PrefsWrite { prefs, revision }),
         })
     }
 
     async fn commit(&self, write: Self::Commit) -> Result<(), StageError> {
         if let Some(w) = write {
-            users::save(&self.users, &w.user, Some(w.revision)).await?;
+            match records::save(&self.prefs, w.prefs.user_id, &w.prefs, w.revision).await {
+                Ok(_) => {}
+                // a redelivery whose first preferences were stored already: decide again
+                // on them (the edits are absolute, so nothing changes twice)
+                Err(e) => return Err(StageError::Transient(e.context("preferences changed meanwhile"))),
+            }
         }
         Ok(())
     }

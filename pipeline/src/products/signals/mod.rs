@@ -29,11 +29,11 @@ use futures::future::BoxFuture;
 use herald_runtime::replica::Replica;
 use herald_runtime::setup::{BucketDef, StreamDef};
 use herald_runtime::StageHandle;
-use herald_schemas::{subjects, MenuCommand, UserSettings};
+use herald_schemas::{subjects, LegacyUser, MenuCommand, SignalsPrefs, User};
 
 use crate::core::commands::menu_of;
 use crate::core::limits::Limit;
-use crate::core::product::{Ctx, Product, Registration};
+use crate::core::product::{Ctx, Product, Registration, Welcome};
 use commands::SignalsCommand;
 use config::SignalsArgs;
 use sources::websocket::{Protocol, WebsocketSource};
@@ -89,8 +89,20 @@ impl Product for Signals {
         })
     }
 
-    fn welcome(&self, _user: &mut UserSettings, _now_ms: u64) -> Option<String> {
-        Some("You will now receive token calls.".into())
+    fn welcome(&self, _user: &User, _now_ms: u64) -> Welcome {
+        Welcome {
+            line: Some("You will now receive token calls.".into()),
+            paid_until_ms: None,
+        }
+    }
+
+    /// A version 1 user record's pause and filters.
+    fn adopt_legacy<'a>(&'a self, js: &'a async_nats::jetstream::Context, legacy: &'a LegacyUser) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let prefs = js.get_key_value(subjects::SIGNALS_USERS_BUCKET).await?;
+            herald_runtime::records::upsert::<SignalsPrefs>(&prefs, legacy.user_id, || legacy.signals(), |_| {}).await?;
+            Ok(())
+        })
     }
 
     fn streams(&self) -> Vec<StreamDef> {
@@ -103,7 +115,10 @@ impl Product for Signals {
     }
 
     fn buckets(&self) -> Vec<BucketDef> {
-        vec![BucketDef::forever(subjects::CHANNELS_BUCKET)]
+        vec![
+            BucketDef::forever(subjects::CHANNELS_BUCKET),
+            BucketDef::forever(subjects::SIGNALS_USERS_BUCKET),
+        ]
     }
 
     fn start<'a>(&'a self, ctx: &'a mut Ctx) -> BoxFuture<'a, anyhow::Result<Vec<StageHandle>>> {
@@ -122,6 +137,7 @@ impl Product for Signals {
             if ctx.wants("signals_inbox") {
                 let inbox = inbox::SignalsInbox {
                     users: ctx.js.get_key_value(subjects::USERS_BUCKET).await?,
+                    prefs: ctx.js.get_key_value(subjects::SIGNALS_USERS_BUCKET).await?,
                     calls: tracker,
                 };
                 // one user's updates in order (their subject ends with the user id)
@@ -165,8 +181,8 @@ impl Signals {
             stages.push(StageHandle::new(stage, cfg).with_sample(subjects::call("solana", "feed"), samples::call()));
         }
         if ctx.wants("fanout") {
-            let users = Replica::start(&ctx.js, subjects::USERS_BUCKET, fanout::UserIndex::default(), ctx.shutdown.clone()).await?;
-            let channels = Replica::start(&ctx.js, subjects::CHANNELS_BUCKET, fanout::ChannelIndex::default(), ctx.shutdown.clone()).await?;
+            let users = Replica::start(&ctx.js, &fanout::USER_BUCKETS, fanout::UserIndex::default(), ctx.shutdown.clone()).await?;
+            let channels = Replica::start(&ctx.js, &[subjects::CHANNELS_BUCKET], fanout::ChannelIndex::default(), ctx.shutdown.clone()).await?;
             tracing::info!(users = users.read(|u| u.len()), "user replica loaded");
             let stage = fanout::FanoutStage {
                 users,

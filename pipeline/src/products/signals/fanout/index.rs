@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use herald_schemas::{Chain, ChannelStats, UserSettings};
+use herald_schemas::{subjects, Access, Chain, ChannelStats, SignalsPrefs, User};
 
 use herald_runtime::replica::ReplicaSink;
 
@@ -37,12 +37,30 @@ struct Compact {
     paid_until_ms: u64,
 }
 
+/// What the fan-out knows of one user, from the buckets it replicates: the core record,
+/// signals' preferences (defaults when absent) and paid access.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserView {
+    pub user: Option<User>,
+    pub prefs: Option<SignalsPrefs>,
+    pub access: Option<Access>,
+}
+
+impl UserView {
+    /// Reachable and not paused: the user receives signals (paid access is the
+    /// signal's test, see [`SignalFacts::paid_after_ms`]).
+    pub fn receives_signals(&self) -> bool {
+        self.user.as_ref().is_some_and(User::reachable) && !self.prefs.as_ref().is_some_and(|p| p.paused)
+    }
+}
+
 impl Compact {
-    fn from_settings(s: &UserSettings, bits: &mut ChainBits) -> Self {
-        let f = &s.filters;
+    fn from_view(user: &User, v: &UserView, bits: &mut ChainBits) -> Self {
+        let default = herald_schemas::Filters::default();
+        let f = v.prefs.as_ref().map_or(&default, |p| &p.filters);
         Compact {
-            user_id: s.user_id,
-            chat_id: s.chat_id,
+            user_id: user.user_id,
+            chat_id: user.chat_id,
             min_win_rate: f.min_win_rate.unwrap_or(f64::NEG_INFINITY),
             min_avg_gain: f.min_avg_gain_pct.unwrap_or(f64::NEG_INFINITY),
             has_stats_filter: f.min_win_rate.is_some() || f.min_avg_gain_pct.is_some(),
@@ -54,7 +72,7 @@ impl Compact {
             } else {
                 f.chains.iter().fold(0, |m, c| m | bits.bit_or_assign(c))
             },
-            paid_until_ms: s.paid_until_ms.unwrap_or(0),
+            paid_until_ms: v.access.as_ref().and_then(|a| a.paid_until_ms).unwrap_or(0),
         }
     }
 
@@ -128,12 +146,12 @@ impl Compact {
     }
 }
 
-/// Every user's settings, plus the compact filters of those who receive signals, kept
+/// Every user's view, plus the compact filters of those who receive signals, kept
 /// in candidate lists by FDV range so a signal only tests users whose range can hold
 /// its FDV (an interval index with log-scale buckets). Updates are O(bucket size).
 #[derive(Debug)]
 pub struct UserIndex {
-    settings: HashMap<i64, UserSettings>,
+    views: HashMap<i64, UserView>,
     /// Stable slots; candidate lists hold slot numbers.
     slots: Vec<Option<Compact>>,
     free: Vec<u32>,
@@ -147,7 +165,7 @@ pub struct UserIndex {
 impl Default for UserIndex {
     fn default() -> Self {
         UserIndex {
-            settings: HashMap::new(),
+            views: HashMap::new(),
             slots: Vec::new(),
             free: Vec::new(),
             slot_of: HashMap::new(),
@@ -166,30 +184,66 @@ fn remove_from(list: &mut Vec<u32>, slot: u32) {
 }
 
 impl UserIndex {
-    /// Inserts or replaces a user.
-    pub fn upsert(&mut self, s: UserSettings) {
-        self.remove_compact(s.user_id);
-        if s.receives_signals() {
-            let c = Compact::from_settings(&s, &mut self.bits);
-            let slot = self.free.pop().unwrap_or_else(|| {
-                self.slots.push(None);
-                (self.slots.len() - 1) as u32
-            });
-            match c.placement() {
-                Placement::AnyFdv => self.any_fdv.push(slot),
-                Placement::Wide => self.wide.push(slot),
-                Placement::Buckets(lo, hi) => self.buckets[lo..=hi].iter_mut().for_each(|b| b.push(slot)),
-            }
-            self.slots[slot as usize] = Some(c);
-            self.slot_of.insert(s.user_id, slot);
-        }
-        self.settings.insert(s.user_id, s);
+    /// Inserts or replaces a user's core record.
+    pub fn upsert_user(&mut self, user: User) {
+        let id = user.user_id;
+        self.views.entry(id).or_default().user = Some(user);
+        self.refresh(id);
     }
 
-    /// Removes a user.
+    /// Inserts or replaces a user's signals preferences.
+    pub fn upsert_prefs(&mut self, prefs: SignalsPrefs) {
+        let id = prefs.user_id;
+        self.views.entry(id).or_default().prefs = Some(prefs);
+        self.refresh(id);
+    }
+
+    /// Inserts or replaces a user's paid access.
+    pub fn upsert_access(&mut self, access: Access) {
+        let id = access.user_id;
+        self.views.entry(id).or_default().access = Some(access);
+        self.refresh(id);
+    }
+
+    /// A user with all three parts at once (tests, benchmarks).
+    pub fn upsert(&mut self, user: User, prefs: SignalsPrefs, access: Option<Access>) {
+        let id = user.user_id;
+        self.views.insert(
+            id,
+            UserView {
+                user: Some(user),
+                prefs: Some(prefs),
+                access,
+            },
+        );
+        self.refresh(id);
+    }
+
+    /// Removes a user (the core record deleted).
     pub fn remove(&mut self, user_id: i64) {
         self.remove_compact(user_id);
-        self.settings.remove(&user_id);
+        self.views.remove(&user_id);
+    }
+
+    /// Rebuilds the compact filter of `user_id` from its view.
+    fn refresh(&mut self, user_id: i64) {
+        self.remove_compact(user_id);
+        let Some(view) = self.views.get(&user_id) else { return };
+        let Some(user) = view.user.as_ref().filter(|_| view.receives_signals()) else {
+            return;
+        };
+        let c = Compact::from_view(user, view, &mut self.bits);
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            (self.slots.len() - 1) as u32
+        });
+        match c.placement() {
+            Placement::AnyFdv => self.any_fdv.push(slot),
+            Placement::Wide => self.wide.push(slot),
+            Placement::Buckets(lo, hi) => self.buckets[lo..=hi].iter_mut().for_each(|b| b.push(slot)),
+        }
+        self.slots[slot as usize] = Some(c);
+        self.slot_of.insert(user_id, slot);
     }
 
     fn remove_compact(&mut self, user_id: i64) {
@@ -204,17 +258,17 @@ impl UserIndex {
         self.free.push(slot);
     }
 
-    pub fn get(&self, user_id: i64) -> Option<&UserSettings> {
-        self.settings.get(&user_id)
+    pub fn get(&self, user_id: i64) -> Option<&UserView> {
+        self.views.get(&user_id)
     }
 
-    /// Users known, receiving or not.
+    /// Users known (with a core record), receiving or not.
     pub fn len(&self) -> usize {
-        self.settings.len()
+        self.views.values().filter(|v| v.user.is_some()).count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.settings.is_empty()
+        self.len() == 0
     }
 
     /// `(user_id, chat_id)` of every receiving user whose filter passes, unordered.
@@ -239,23 +293,45 @@ impl UserIndex {
     }
 
     fn exact_chain_match(&self, user_id: i64, facts: &SignalFacts) -> bool {
-        match (self.settings.get(&user_id), &facts.chain) {
-            (Some(s), Some(chain)) => s.filters.chains.contains(chain),
+        match (self.views.get(&user_id).and_then(|v| v.prefs.as_ref()), &facts.chain) {
+            (Some(p), Some(chain)) => p.filters.chains.contains(chain),
             _ => false,
         }
     }
 }
 
+/// The buckets [`UserIndex`] replicates: core users, signals preferences, paid access.
+pub const USER_BUCKETS: [&str; 3] = [subjects::USERS_BUCKET, subjects::SIGNALS_USERS_BUCKET, subjects::ACCESS_BUCKET];
+
 impl ReplicaSink for UserIndex {
-    fn put(&mut self, key: &str, value: &[u8]) {
-        match herald_schemas::decode::<UserSettings>(value) {
-            Ok(s) => self.upsert(s),
-            Err(e) => tracing::warn!(key, error = %e, "skipping undecodable user settings"),
+    fn put(&mut self, bucket: &str, key: &str, value: &[u8]) {
+        let decoded = match bucket {
+            subjects::USERS_BUCKET => herald_schemas::decode::<User>(value).map(|u| self.upsert_user(u)),
+            subjects::SIGNALS_USERS_BUCKET => herald_schemas::decode::<SignalsPrefs>(value).map(|p| self.upsert_prefs(p)),
+            subjects::ACCESS_BUCKET => herald_schemas::decode::<Access>(value).map(|a| self.upsert_access(a)),
+            _ => Ok(()),
+        };
+        if let Err(e) = decoded {
+            tracing::warn!(bucket, key, error = %e, "skipping an undecodable user record");
         }
     }
-    fn delete(&mut self, key: &str) {
-        if let Ok(id) = key.parse() {
-            self.remove(id);
+    fn delete(&mut self, bucket: &str, key: &str) {
+        let Ok(id) = key.parse::<i64>() else { return };
+        match bucket {
+            subjects::USERS_BUCKET => self.remove(id),
+            subjects::SIGNALS_USERS_BUCKET => {
+                if let Some(v) = self.views.get_mut(&id) {
+                    v.prefs = None;
+                }
+                self.refresh(id);
+            }
+            subjects::ACCESS_BUCKET => {
+                if let Some(v) = self.views.get_mut(&id) {
+                    v.access = None;
+                }
+                self.refresh(id);
+            }
+            _ => {}
         }
     }
 }
@@ -265,7 +341,7 @@ impl ReplicaSink for UserIndex {
 pub struct ChannelIndex(pub HashMap<String, ChannelStats>);
 
 impl ReplicaSink for ChannelIndex {
-    fn put(&mut self, key: &str, value: &[u8]) {
+    fn put(&mut self, _bucket: &str, key: &str, value: &[u8]) {
         match herald_schemas::decode::<ChannelStats>(value) {
             Ok(s) => {
                 self.0.insert(key.to_string(), s);
@@ -273,7 +349,7 @@ impl ReplicaSink for ChannelIndex {
             Err(e) => tracing::warn!(key, error = %e, "skipping undecodable channel stats"),
         }
     }
-    fn delete(&mut self, key: &str) {
+    fn delete(&mut self, _bucket: &str, key: &str) {
         self.0.remove(key);
     }
 }
@@ -283,11 +359,16 @@ mod tests {
     use super::*;
     use herald_schemas::Filters;
 
-    fn user(id: i64, f: Filters) -> UserSettings {
-        UserSettings {
+    fn user(id: i64, f: Filters) -> (User, SignalsPrefs) {
+        let prefs = SignalsPrefs {
             filters: f,
-            ..UserSettings::new(id, id * 10, 0)
-        }
+            ..SignalsPrefs::new(id)
+        };
+        (User::new(id, id * 10, 0), prefs)
+    }
+
+    fn add(idx: &mut UserIndex, (user, prefs): (User, SignalsPrefs)) {
+        idx.upsert(user, prefs, None);
     }
 
     fn facts(chain: &str, fdv: Option<f64>, stats: &[(f64, f64)]) -> SignalFacts {
@@ -302,13 +383,13 @@ mod tests {
     #[test]
     fn with_subscriptions_required_only_paid_up_users_match() {
         let mut idx = UserIndex::default();
-        let user = |id: i64, paid: Option<u64>| UserSettings {
-            paid_until_ms: paid,
-            ..UserSettings::new(id, id, 0)
-        };
-        idx.upsert(user(1, None));
-        idx.upsert(user(2, Some(1_000)));
-        idx.upsert(user(3, Some(u64::MAX)));
+        for (id, paid) in [(1, None), (2, Some(1_000)), (3, Some(u64::MAX))] {
+            let access = Access {
+                paid_until_ms: paid,
+                ..Access::none(id)
+            };
+            idx.upsert(User::new(id, id, 0), SignalsPrefs::new(id), Some(access));
+        }
         let ids = |f: &SignalFacts| {
             let mut v: Vec<i64> = idx.matching(f).into_iter().map(|(u, _)| u).collect();
             v.sort();
@@ -326,15 +407,15 @@ mod tests {
     #[test]
     fn filters_test_chain_fdv_and_new_caller_stats() {
         let mut idx = UserIndex::default();
-        idx.upsert(user(1, Filters::default()));
-        idx.upsert(user(
+        add(&mut idx, user(1, Filters::default()));
+        add(&mut idx, user(
             2,
             Filters {
                 chains: vec![Chain::from("bsc")],
                 ..Default::default()
             },
         ));
-        idx.upsert(user(
+        add(&mut idx, user(
             3,
             Filters {
                 min_fdv_usd: Some(50_000.0),
@@ -342,7 +423,7 @@ mod tests {
                 ..Default::default()
             },
         ));
-        idx.upsert(user(
+        add(&mut idx, user(
             4,
             Filters {
                 min_win_rate: Some(0.6),
@@ -367,22 +448,22 @@ mod tests {
     fn paused_inactive_and_removed_users_receive_nothing() {
         let mut idx = UserIndex::default();
         for id in 1..=4 {
-            idx.upsert(user(id, Filters::default()));
+            add(&mut idx, user(id, Filters::default()));
         }
-        idx.upsert(UserSettings {
+        idx.upsert_prefs(SignalsPrefs {
             paused: true,
-            ..user(1, Filters::default())
+            ..SignalsPrefs::new(1)
         });
-        idx.upsert(UserSettings {
+        idx.upsert_user(User {
             active: false,
-            ..user(2, Filters::default())
+            ..User::new(2, 20, 0)
         });
         idx.remove(3);
         let mut got: Vec<i64> = idx.matching(&facts("solana", None, &[])).into_iter().map(|(u, _)| u).collect();
         got.sort();
         assert_eq!(got, vec![4]);
         assert_eq!(idx.len(), 3);
-        idx.upsert(user(1, Filters::default()));
+        add(&mut idx, user(1, Filters::default()));
         assert_eq!(idx.matching(&facts("solana", None, &[])).len(), 2);
     }
 
@@ -390,7 +471,7 @@ mod tests {
     fn chains_past_the_64th_are_checked_exactly() {
         let mut idx = UserIndex::default();
         for i in 0..70 {
-            idx.upsert(user(
+            add(&mut idx, user(
                 i + 1,
                 Filters {
                     chains: vec![Chain::from(format!("chain{i}"))],
@@ -414,7 +495,7 @@ mod tests {
         // narrow bands, a wide range, an open-ended minimum, and no FDV filter
         for band in 0..1000i64 {
             let (lo, hi) = (band as f64 * 1000.0, band as f64 * 1000.0 + 999.0);
-            idx.upsert(user(
+            add(&mut idx, user(
                 band + 1,
                 Filters {
                     min_fdv_usd: Some(lo),
@@ -423,7 +504,7 @@ mod tests {
                 },
             ));
         }
-        idx.upsert(user(
+        add(&mut idx, user(
             5001,
             Filters {
                 min_fdv_usd: Some(10.0),
@@ -431,14 +512,14 @@ mod tests {
                 ..Default::default()
             },
         ));
-        idx.upsert(user(
+        add(&mut idx, user(
             5002,
             Filters {
                 min_fdv_usd: Some(400_000.0),
                 ..Default::default()
             },
         ));
-        idx.upsert(user(5003, Filters::default()));
+        add(&mut idx, user(5003, Filters::default()));
         fn ids(idx: &UserIndex, fdv: Option<f64>) -> Vec<i64> {
             let mut v: Vec<i64> = idx.matching(&facts("solana", fdv, &[])).into_iter().map(|(u, _)| u).collect();
             v.sort();
@@ -449,7 +530,7 @@ mod tests {
         assert_eq!(ids(&idx, Some(0.5)), vec![1, 5003], "band 0 starts at $0");
         assert_eq!(ids(&idx, None), vec![5003], "unknown FDV fails every FDV filter");
         // moving and removing users keeps the lists exact
-        idx.upsert(user(
+        add(&mut idx, user(
             438,
             Filters {
                 min_fdv_usd: Some(1.0),

@@ -1,7 +1,8 @@
 //! Filter + fan-out: one notification per user whose filter passes on the signal's new
 //! callers and who has not been sent the token.
 //!
-//! Users come from an in-memory replica of the `herald_users` KV bucket ([`UserIndex`]),
+//! Users come from an in-memory replica of the `herald_users`, `herald_signals_users` and
+//! `herald_access` KV buckets ([`UserIndex`]),
 //! channel statistics from `herald_channels` ([`ChannelIndex`]); both are kept current
 //! by change events. Who was sent a token lives in Redis ([`TokenState`]); it is recorded,
 //! and the token upgraded to accepted, only after every notification is acknowledged by
@@ -11,7 +12,7 @@
 mod index;
 pub mod render;
 
-pub use index::{ChannelIndex, SignalFacts, UserIndex};
+pub use index::{ChannelIndex, SignalFacts, UserIndex, UserView, USER_BUCKETS};
 
 use herald_schemas::{subjects, ChannelStats, OutboundMessage, Priority, Recipient, Signal, TrackedCalls};
 
