@@ -243,6 +243,10 @@ impl Cli {
                 for applied in compose::setup_all(&js, update).await? {
                     println!("{applied:?}");
                 }
+                // a stage updates its consumer when it starts; show what it will change
+                for drift in compose::consumer_drift(&js).await? {
+                    println!("{drift} (updated when the stage starts)");
+                }
                 Ok(())
             }
             Cmd::Run(core) => {

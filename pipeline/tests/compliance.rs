@@ -100,6 +100,29 @@ async fn setup_is_idempotent_and_names_conflicts() {
     let fixed = compose::setup_all(&env.js, true).await.unwrap();
     assert!(fixed.contains(&Applied::Updated("CALLS".into())), "{fixed:?}");
     assert!(compose::setup_all(&env.js, false).await.is_ok());
+
+    // a consumer left with other settings is reported, and its stage puts it right
+    let dedup = compose::all_consumers().into_iter().find(|c| c.durable == "dedup").unwrap();
+    let mut old = dedup.consumer_config();
+    old.max_deliver = 9;
+    env.js.get_stream("CALLS").await.unwrap().create_consumer(old).await.unwrap();
+    let drift = compose::consumer_drift(&env.js).await.unwrap();
+    assert_eq!(drift, ["consumer CALLS/dedup: max_deliver: existing 9 != wanted 5"]);
+    let state = env.state(Duration::from_secs(60), Duration::from_secs(60)).await;
+    let stage = herald_pipeline::products::signals::dedup::DedupStage { state };
+    let task = tokio::spawn(herald_runtime::run_stage(
+        env.js.clone(),
+        std::sync::Arc::new(stage),
+        dedup,
+        env.shutdown.clone(),
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !compose::consumer_drift(&env.js).await.unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the stage did not update its consumer");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    env.shutdown.cancel();
+    task.await.unwrap().unwrap();
 }
 
 /// A stage that stamps each decision with a fresh message id: a redelivery would

@@ -35,10 +35,6 @@ pub struct Outbound {
     pub paid_broadcast: bool,
 }
 
-/// Redelivery delay of a message whose bot died before acking it; a live bot sends
-/// progress acks while a message waits on the limits (see `StageConfig::ack_wait`).
-pub const ACK_WAIT: Duration = Duration::from_secs(15);
-
 /// Attempts at a 5xx or network failure within one delivery before the message is
 /// handed back to the stream (which redelivers it later, up to `max_deliver`).
 const SEND_ATTEMPTS: u32 = 4;
@@ -47,17 +43,14 @@ impl Outbound {
     /// The two consumers: replies (`reply_in_flight` at once) and broadcasts
     /// (`notify_in_flight`), each a [`StageHandle`] to run.
     pub fn stages(self, reply_in_flight: usize, notify_in_flight: usize) -> Vec<StageHandle> {
-        let consumer = |durable: &str, filter: &str, in_flight: usize| StageConfig {
-            ack_wait: ACK_WAIT,
-            max_in_flight: in_flight,
-            ..StageConfig::new(subjects::OUTBOUND_STREAM, durable, vec![filter.into()])
-        };
+        let [replies, notify] = herald_runtime::setup::bot_consumers();
+        let in_flight = |cfg: StageConfig, n: usize| StageConfig { max_in_flight: n, ..cfg };
         // what the compliance harness sends each consumer
         let sample = |key: &str, priority| herald_schemas::encode(&OutboundMessage::html(key, 1, "compliance", priority, 0));
         vec![
-            StageHandle::new(self.clone(), consumer("bot_replies", subjects::REPLY_ALL, reply_in_flight))
+            StageHandle::new(self.clone(), in_flight(replies, reply_in_flight))
                 .with_sample(subjects::reply(1), sample("sample.reply", Priority::Reply)),
-            StageHandle::new(self, consumer("bot_notify", subjects::NOTIFY_ALL, notify_in_flight))
+            StageHandle::new(self, in_flight(notify, notify_in_flight))
                 .with_sample(subjects::notify(1), sample("sample.notify", Priority::Broadcast)),
         ]
     }

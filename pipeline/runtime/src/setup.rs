@@ -83,6 +83,24 @@ pub fn core_buckets() -> Vec<BucketDef> {
     ]
 }
 
+/// The bot's outbound consumers, with their default in-flight bounds: `bot_replies`
+/// (interactive, `herald.out.reply.>`, 64 at once) and `bot_notify` (bulk,
+/// `herald.out.notify.>`, 512 at once, most waiting on per-chat limits). A 15 s
+/// `ack_wait`: a crashed bot's messages come back quickly, a live one sends progress
+/// acks while a message waits on the limits. Here, not in the bot, so `pipeline setup`
+/// checks them too.
+pub fn bot_consumers() -> [crate::StageConfig; 2] {
+    let consumer = |durable: &str, filter: &str, in_flight: usize| crate::StageConfig {
+        ack_wait: Duration::from_secs(15),
+        max_in_flight: in_flight,
+        ..crate::StageConfig::new(subjects::OUTBOUND_STREAM, durable, vec![filter.into()])
+    };
+    [
+        consumer("bot_replies", subjects::REPLY_ALL, 64),
+        consumer("bot_notify", subjects::NOTIFY_ALL, 512),
+    ]
+}
+
 /// What `setup` did to one stream or bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {

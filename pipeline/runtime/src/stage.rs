@@ -149,6 +149,20 @@ pub struct StageConfig {
 }
 
 impl StageConfig {
+    /// The durable pull consumer the stage runs on: explicit acks, `ack_wait`,
+    /// `max_deliver`, and `max_ack_pending` four times the in-flight bound.
+    pub fn consumer_config(&self) -> pull::Config {
+        pull::Config {
+            durable_name: Some(self.durable.clone()),
+            filter_subjects: self.filter_subjects.clone(),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: self.ack_wait,
+            max_deliver: self.max_deliver,
+            max_ack_pending: (self.max_in_flight * 4) as i64,
+            ..Default::default()
+        }
+    }
+
     /// Defaults: 256 in flight, 5 deliveries, 10 s ack wait (a message held by a crashed
     /// process comes back after that; a live stage decides in milliseconds).
     pub fn new(stream: &str, durable: &str, filter_subjects: Vec<String>) -> Self {
@@ -179,20 +193,14 @@ pub async fn run_stage<S: Stage>(
         .get_stream(&cfg.stream)
         .await
         .map_err(|e| anyhow::anyhow!("stream {} not found ({e}); run `pipeline setup` first", cfg.stream))?;
-    let consumer: jetstream::consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            &cfg.durable,
-            pull::Config {
-                durable_name: Some(cfg.durable.clone()),
-                filter_subjects: cfg.filter_subjects.clone(),
-                ack_policy: AckPolicy::Explicit,
-                ack_wait: cfg.ack_wait,
-                max_deliver: cfg.max_deliver,
-                max_ack_pending: (cfg.max_in_flight * 4) as i64,
-                ..Default::default()
-            },
-        )
-        .await?;
+    let want = cfg.consumer_config();
+    let mut consumer: jetstream::consumer::PullConsumer = stream.get_or_create_consumer(&cfg.durable, want.clone()).await?;
+    // a consumer left by an older version keeps its old settings unless told otherwise
+    let drift = consumer_differences(&consumer.cached_info().config, &want);
+    if !drift.is_empty() {
+        tracing::warn!(stage = S::NAME, durable = %cfg.durable, drift = %drift.join("; "), "consumer configuration drifted; updating it");
+        consumer = stream.update_consumer(want).await?;
+    }
     spawn_pending_gauge(S::NAME, consumer.clone(), shutdown.clone());
     if let Some(ready) = &cfg.ready {
         ready.set_ready();
@@ -335,6 +343,48 @@ async fn decide_publish_commit<S: Stage>(
             Ok(())
         }
     }
+}
+
+/// The settings Herald gives a consumer, as `field: existing != wanted` lines (empty:
+/// none differ).
+///
+/// ```
+/// use async_nats::jetstream::consumer::IntoConsumerConfig;
+/// use herald_runtime::stage::{consumer_differences, StageConfig};
+/// let want = StageConfig::new("CALLS", "dedup", vec!["herald.calls.>".into()]);
+/// let mut have = want.consumer_config();
+/// have.max_deliver = 9;
+/// let have = have.into_consumer_config();
+/// assert_eq!(consumer_differences(&have, &want.consumer_config()), ["max_deliver: existing 9 != wanted 5"]);
+/// ```
+pub fn consumer_differences(have: &jetstream::consumer::Config, want: &pull::Config) -> Vec<String> {
+    let mut d = Vec::new();
+    let mut cmp = |field: &str, a: String, b: String| {
+        if a != b {
+            d.push(format!("{field}: existing {a} != wanted {b}"));
+        }
+    };
+    let subjects = |c: &[String], one: &str| {
+        if c.is_empty() && !one.is_empty() {
+            vec![one.to_string()]
+        } else {
+            c.to_vec()
+        }
+    };
+    cmp(
+        "filter_subjects",
+        format!("{:?}", subjects(&have.filter_subjects, &have.filter_subject)),
+        format!("{:?}", subjects(&want.filter_subjects, &want.filter_subject)),
+    );
+    cmp("ack_policy", format!("{:?}", have.ack_policy), format!("{:?}", want.ack_policy));
+    cmp("ack_wait", format!("{:?}", have.ack_wait), format!("{:?}", want.ack_wait));
+    cmp("max_deliver", have.max_deliver.to_string(), want.max_deliver.to_string());
+    cmp(
+        "max_ack_pending",
+        have.max_ack_pending.to_string(),
+        want.max_ack_pending.to_string(),
+    );
+    d
 }
 
 /// Publishes every output, then awaits every ack: one round trip for the batch.

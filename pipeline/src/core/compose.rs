@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use herald_runtime::config::{MetricsArgs, NatsArgs, RedisArgs};
 use herald_runtime::setup::{self, BucketDef, StreamDef};
-use herald_runtime::{telemetry, Output, StageHandle};
+use herald_runtime::{telemetry, Output, StageConfig, StageHandle};
 use herald_schemas::{subjects, Content, OutboundMessage, Priority};
 
 use super::limits::{InboundLimits, Limit};
@@ -171,13 +171,46 @@ pub async fn router(ctx: &Ctx, products: &[Arc<dyn Product>], core: &CoreArgs) -
             false => Some(InboundLimits::new(ctx.redis.connect().await?, limits)),
         },
     };
-    let cfg = herald_runtime::StageConfig {
-        in_order_per_subject: true,
-        ..ctx.stage_config(subjects::UPDATES_STREAM, "router", "herald.updates.>")
-    };
+    let cfg = ctx.configure(router_consumer());
     let sample = serde_json::json!({"update_id": 1, "message": {"message_id": 1, "date": 1,
         "chat": {"id": 1, "type": "private"}, "from": {"id": 1, "is_bot": false, "first_name": "S"}, "text": "/help"}});
     Ok(StageHandle::new(router, cfg).with_sample(subjects::update("message", Some(1)), serde_json::to_vec(&sample)?))
+}
+
+/// The router's consumer: UPDATES, one sender's updates in order.
+pub fn router_consumer() -> StageConfig {
+    StageConfig {
+        in_order_per_subject: true,
+        ..StageConfig::new(subjects::UPDATES_STREAM, "router", vec!["herald.updates.>".into()])
+    }
+}
+
+/// Every consumer Herald runs with its default settings: the router's, the bot's
+/// (`setup::bot_consumers`) and every registered product's.
+pub fn all_consumers() -> Vec<StageConfig> {
+    let mut all = vec![router_consumer()];
+    all.extend(setup::bot_consumers());
+    all.extend(all_products().iter().flat_map(|p| p.consumers()));
+    all
+}
+
+/// Existing consumers whose settings differ from what Herald runs them with, as
+/// `consumer STREAM/NAME: field: existing != wanted` lines. A stage updates its own
+/// consumer when it starts; this shows the drift before that.
+///
+/// Errors: NATS refused a request.
+pub async fn consumer_drift(js: &async_nats::jetstream::Context) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for want in all_consumers() {
+        let Ok(stream) = js.get_stream(&want.stream).await else { continue };
+        let Ok(existing) = stream.consumer_info(&want.durable).await else {
+            continue;
+        };
+        for d in herald_runtime::stage::consumer_differences(&existing.config, &want.consumer_config()) {
+            out.push(format!("consumer {}/{}: {d}", want.stream, want.durable));
+        }
+    }
+    Ok(out)
 }
 
 /// The `setMyCommands` call for the menu of `products` (sent by the bot).

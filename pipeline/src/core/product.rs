@@ -105,6 +105,13 @@ pub trait Product: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The consumers of its stages (stream, durable name, filter, order), as `start`
+    /// runs them with the default in-flight bound: `pipeline setup` reports existing
+    /// consumers whose settings drifted from these.
+    fn consumers(&self) -> Vec<StageConfig> {
+        Vec::new()
+    }
+
     /// Builds its stages and starts its other tasks (sources, periodic work) on `ctx`.
     /// The stages are returned, not run: `pipeline run` runs them, the compliance
     /// harness runs them with faults injected.
@@ -178,12 +185,12 @@ impl Ctx {
         Ok(js)
     }
 
-    /// The consumer settings of a stage on `stream` filtered to `filter`, with this
-    /// process's in-flight bound and a readiness part.
-    pub fn stage_config(&self, stream: &str, name: &str, filter: impl Into<String>) -> StageConfig {
+    /// A stage's consumer settings (from its product's [`Product::consumers`]) with this
+    /// process's in-flight bound.
+    pub fn configure(&self, cfg: StageConfig) -> StageConfig {
         StageConfig {
             max_in_flight: self.max_in_flight,
-            ..StageConfig::new(stream, name, vec![filter.into()])
+            ..cfg
         }
     }
 

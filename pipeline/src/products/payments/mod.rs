@@ -36,7 +36,7 @@ use std::time::Duration;
 use clap::{Args, FromArgMatches};
 use futures::future::BoxFuture;
 use herald_runtime::setup::{BucketDef, StreamDef};
-use herald_runtime::StageHandle;
+use herald_runtime::{StageConfig, StageHandle};
 use herald_schemas::{subjects, MenuCommand, User};
 
 use crate::core::commands::menu_of;
@@ -130,6 +130,10 @@ impl Product for PaymentsProduct {
         .collect()
     }
 
+    fn consumers(&self) -> Vec<StageConfig> {
+        ["credit", "payments_inbox"].into_iter().map(consumer).collect()
+    }
+
     fn start<'a>(&'a self, ctx: &'a mut Ctx) -> BoxFuture<'a, anyhow::Result<Vec<StageHandle>>> {
         Box::pin(async move {
             let args = &self.args;
@@ -156,7 +160,7 @@ impl Product for PaymentsProduct {
                     tokens: accepted.iter().cloned().collect(),
                     min_deposit: config::parse_usd(&args.min_deposit_usd)?,
                 };
-                let cfg = ctx.stage_config(subjects::DEPOSITS_STREAM, "credit", "herald.deposits.>");
+                let cfg = ctx.configure(consumer("credit"));
                 stages.push(StageHandle::new(stage, cfg).with_sample(samples::deposit_subject(), samples::deposit()));
             }
             if let (true, Some(rpc_url)) = (ctx.wants("watcher"), args.rpc()) {
@@ -168,15 +172,24 @@ impl Product for PaymentsProduct {
                     users: ctx.js.get_key_value(subjects::USERS_BUCKET).await?,
                     access: ctx.js.get_key_value(subjects::ACCESS_BUCKET).await?,
                 };
-                // one user's updates in order (their subject ends with the user id)
-                let cfg = herald_runtime::StageConfig {
-                    in_order_per_subject: true,
-                    ..ctx.stage_config(subjects::COMMANDS_STREAM, "payments_inbox", subjects::routed_all("payments"))
-                };
+                let cfg = ctx.configure(consumer("payments_inbox"));
                 stages.push(StageHandle::new(inbox, cfg).with_sample(subjects::routed("payments", 1), samples::routed_balance()));
             }
             Ok(stages)
         })
+    }
+}
+
+/// The consumer of each payments stage: the one place its stream and filter are named.
+fn consumer(stage: &str) -> StageConfig {
+    match stage {
+        "credit" => StageConfig::new(subjects::DEPOSITS_STREAM, stage, vec!["herald.deposits.>".into()]),
+        // one user's updates in order (their subject ends with the user id)
+        "payments_inbox" => StageConfig {
+            in_order_per_subject: true,
+            ..StageConfig::new(subjects::COMMANDS_STREAM, stage, vec![subjects::routed_all("payments")])
+        },
+        other => unreachable!("no payments stage {other}"),
     }
 }
 

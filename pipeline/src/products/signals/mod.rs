@@ -28,7 +28,7 @@ use clap::{Args, FromArgMatches};
 use futures::future::BoxFuture;
 use herald_runtime::replica::Replica;
 use herald_runtime::setup::{BucketDef, StreamDef};
-use herald_runtime::StageHandle;
+use herald_runtime::{StageConfig, StageHandle};
 use herald_schemas::{subjects, LegacyUser, MenuCommand, SignalsPrefs, User};
 
 use crate::core::commands::menu_of;
@@ -121,6 +121,10 @@ impl Product for Signals {
         ]
     }
 
+    fn consumers(&self) -> Vec<StageConfig> {
+        STAGES.iter().map(|s| consumer(s)).collect()
+    }
+
     fn start<'a>(&'a self, ctx: &'a mut Ctx) -> BoxFuture<'a, anyhow::Result<Vec<StageHandle>>> {
         Box::pin(async move {
             let args = &self.0;
@@ -140,11 +144,7 @@ impl Product for Signals {
                     prefs: ctx.js.get_key_value(subjects::SIGNALS_USERS_BUCKET).await?,
                     calls: tracker,
                 };
-                // one user's updates in order (their subject ends with the user id)
-                let cfg = herald_runtime::StageConfig {
-                    in_order_per_subject: true,
-                    ..ctx.stage_config(subjects::COMMANDS_STREAM, "signals_inbox", subjects::routed_all("signals"))
-                };
+                let cfg = ctx.configure(consumer("signals_inbox"));
                 stages.push(StageHandle::new(inbox, cfg).with_sample(subjects::routed("signals", 1), samples::routed_pause()));
             }
             let feeds = args.feed_urls.iter().map(|u| (u.clone(), Protocol::HeraldFeed));
@@ -167,6 +167,26 @@ impl Product for Signals {
     }
 }
 
+/// The signals stages.
+const STAGES: [&str; 5] = ["dedup", "fanout", "track", "multiplier", "signals_inbox"];
+
+/// The consumer of each signals stage: the one place its stream and filter are named.
+fn consumer(stage: &str) -> StageConfig {
+    let on = |stream: &str, filter: String| StageConfig::new(stream, stage, vec![filter]);
+    match stage {
+        "dedup" => on(subjects::CALLS_STREAM, "herald.calls.>".into()),
+        "fanout" => on(subjects::SIGNALS_STREAM, "herald.signals.>".into()),
+        "track" => on(subjects::TRACKED_STREAM, "herald.tracked.>".into()),
+        "multiplier" => on(subjects::PRICES_STREAM, "herald.prices.>".into()),
+        // one user's updates in order (their subject ends with the user id)
+        "signals_inbox" => StageConfig {
+            in_order_per_subject: true,
+            ..on(subjects::COMMANDS_STREAM, subjects::routed_all("signals"))
+        },
+        other => unreachable!("no signals stage {other}"),
+    }
+}
+
 impl Signals {
     /// dedup and fan-out.
     async fn signal_stages(&self, ctx: &mut Ctx) -> anyhow::Result<Vec<StageHandle>> {
@@ -177,7 +197,7 @@ impl Signals {
             let stage = dedup::DedupStage {
                 state: token_state(ctx.redis.connect().await?),
             };
-            let cfg = ctx.stage_config(subjects::CALLS_STREAM, "dedup", "herald.calls.>");
+            let cfg = ctx.configure(consumer("dedup"));
             stages.push(StageHandle::new(stage, cfg).with_sample(subjects::call("solana", "feed"), samples::call()));
         }
         if ctx.wants("fanout") {
@@ -191,7 +211,7 @@ impl Signals {
                 // a deployment that sells subscriptions sends signals to subscribers
                 require_subscription: ctx.has_product("payments") && !args.free_signals,
             };
-            let cfg = ctx.stage_config(subjects::SIGNALS_STREAM, "fanout", "herald.signals.>");
+            let cfg = ctx.configure(consumer("fanout"));
             stages.push(StageHandle::new(stage, cfg).with_sample(subjects::signal("solana"), samples::signal()));
         }
         Ok(stages)
@@ -252,9 +272,9 @@ async fn start_tracker<S: CallStore>(
             Ok(())
         });
     }
-    let track = ctx.stage_config(subjects::TRACKED_STREAM, "track", "herald.tracked.>");
+    let track = ctx.configure(consumer("track"));
     stages.push(StageHandle::new(tracker::TrackStage(tracker.clone()), track).with_sample(subjects::tracked("solana"), samples::tracked()));
-    let multiplier = ctx.stage_config(subjects::PRICES_STREAM, "multiplier", "herald.prices.>");
+    let multiplier = ctx.configure(consumer("multiplier"));
     stages.push(StageHandle::new(tracker::MultiplierStage(tracker.clone()), multiplier).with_sample(subjects::price("solana"), samples::price()));
     Ok(tracker)
 }
