@@ -63,6 +63,13 @@ pub struct LimitArgs {
     /// Broadcast messages handled at once (most wait on per-chat limits).
     #[arg(long, env = "HERALD_BOT_MAX_IN_FLIGHT", default_value_t = 512)]
     pub max_in_flight: usize,
+    /// Interactive messages (replies, relays) per second at most, out of the global
+    /// rate: interactive traffic takes every permit before bulk, up to this budget.
+    #[arg(long, env = "HERALD_INTERACTIVE_RATE", default_value_t = 30)]
+    pub interactive_rate: u32,
+    /// Interactive messages handled at once.
+    #[arg(long, env = "HERALD_INTERACTIVE_IN_FLIGHT", default_value_t = 64)]
+    pub interactive_in_flight: usize,
 }
 
 impl LimitArgs {

@@ -58,8 +58,7 @@ async fn main() -> anyhow::Result<()> {
         paid_broadcast: cli.limits.paid_broadcast,
     };
     let mut tasks = tokio::task::JoinSet::new();
-    // replies wait on few limits: a small window keeps them prompt
-    for mut stage in outbound.stages(64, cli.limits.max_in_flight) {
+    for mut stage in outbound.stages(cli.limits.interactive_in_flight, cli.limits.max_in_flight) {
         stage.config.ready = Some(ready.part());
         tasks.spawn(stage.run(js.clone(), shutdown.clone()));
     }

@@ -28,6 +28,8 @@ async fn the_outbound_consumers_are_compliant_and_send_each_message_once() {
         chat_rate: 1,
         group_rate_per_min: 20,
         max_in_flight: 8,
+        interactive_rate: 30,
+        interactive_in_flight: 8,
     };
     let outbound = Outbound {
         bot: teloxide::Bot::new("1:compliance").set_api_url(telegram.url().parse().unwrap()),

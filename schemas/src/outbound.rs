@@ -113,6 +113,115 @@ pub enum Content {
     SetMyCommands { commands: Vec<MenuCommand> },
 }
 
+impl Content {
+    /// `sendMessage` with HTML `text`.
+    pub fn text(text: impl Into<String>) -> Self {
+        Content::SendMessage {
+            text: text.into(),
+            buttons: Vec::new(),
+            reply_to: None,
+        }
+    }
+
+    /// `editMessageText` of `message_id`: new HTML text and buttons.
+    pub fn edit_text(message_id: i32, text: impl Into<String>, buttons: Vec<Vec<Button>>) -> Self {
+        Content::EditMessageText {
+            message_id,
+            text: text.into(),
+            buttons,
+        }
+    }
+
+    /// `editMessageCaption` of `message_id`.
+    pub fn edit_caption(message_id: i32, caption: impl Into<String>) -> Self {
+        Content::EditMessageCaption {
+            message_id,
+            caption: caption.into(),
+        }
+    }
+
+    /// `editMessageReplyMarkup` of `message_id`.
+    pub fn edit_buttons(message_id: i32, buttons: Vec<Vec<Button>>) -> Self {
+        Content::EditMessageReplyMarkup { message_id, buttons }
+    }
+
+    /// `sendPhoto` with an HTML caption.
+    pub fn photo(photo: Photo, caption: impl Into<String>) -> Self {
+        Content::SendPhoto {
+            photo,
+            caption: caption.into(),
+            buttons: Vec::new(),
+        }
+    }
+
+    /// `copyMessage` of `message_id` in `from_chat_id`, as a reply to `reply_to`.
+    pub fn copy(from_chat_id: i64, message_id: i32, reply_to: Option<i32>, protect_content: bool) -> Self {
+        Content::CopyMessage {
+            from_chat_id,
+            message_id,
+            reply_to,
+            protect_content,
+        }
+    }
+
+    /// `copyMessages`: Telegram takes 1–100 ids in strictly increasing order
+    /// (core.telegram.org/bots/api#copymessages).
+    ///
+    /// Errors: no ids, more than 100, or not increasing.
+    ///
+    /// ```
+    /// use herald_schemas::Content;
+    /// assert!(Content::copy_many(5, vec![1, 2, 3], false).is_ok());
+    /// assert!(Content::copy_many(5, vec![3, 2], false).is_err());
+    /// assert!(Content::copy_many(5, vec![], false).is_err());
+    /// ```
+    pub fn copy_many(from_chat_id: i64, message_ids: Vec<i32>, protect_content: bool) -> Result<Self, String> {
+        if message_ids.is_empty() || message_ids.len() > 100 {
+            return Err(format!("copyMessages takes 1 to 100 messages, not {}", message_ids.len()));
+        }
+        if message_ids.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("copyMessages takes message ids in increasing order".into());
+        }
+        Ok(Content::CopyMessages {
+            from_chat_id,
+            message_ids,
+            protect_content,
+        })
+    }
+
+    /// `sendPoll` as a quiz: `correct` is the index of the right option; open for
+    /// `open_period` seconds (Telegram: 5–600).
+    pub fn quiz(
+        question: impl Into<String>,
+        options: Vec<String>,
+        correct: u8,
+        explanation: Option<String>,
+        open_period: Option<u16>,
+    ) -> Self {
+        Content::SendPoll {
+            question: question.into(),
+            options,
+            correct_option_id: Some(correct),
+            explanation,
+            open_period,
+            is_anonymous: false,
+        }
+    }
+
+    /// `answerCallbackQuery`: the toast after a button press.
+    pub fn answer_callback(callback_query_id: impl Into<String>, text: Option<String>) -> Self {
+        Content::AnswerCallbackQuery {
+            callback_query_id: callback_query_id.into(),
+            text,
+        }
+    }
+
+    /// `deleteMessage`.
+    pub fn delete(message_id: i32) -> Self {
+        Content::DeleteMessage { message_id }
+    }
+}
+
 /// One entry of Telegram's command menu: `command` without the slash, 1–32 characters
 /// of `a-z0-9_`; `description` 1–256 characters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -160,12 +269,7 @@ impl OutboundMessage {
 
     /// `sendMessage` with HTML `text` (already escaped where it holds user input).
     pub fn html(key: impl Into<String>, chat_id: i64, text: impl Into<String>, priority: Priority, origin_ts_ms: u64) -> Self {
-        let content = Content::SendMessage {
-            text: text.into(),
-            buttons: Vec::new(),
-            reply_to: None,
-        };
-        Self::new(key, chat_id, content, priority, origin_ts_ms)
+        Self::new(key, chat_id, Content::text(text), priority, origin_ts_ms)
     }
 
     /// The text or caption the user reads, if the call carries one.

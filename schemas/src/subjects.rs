@@ -29,6 +29,9 @@ pub const USERS_BUCKET: &str = "herald_users";
 /// KV bucket of [`crate::Access`] (paid access), key = user id: written by the product
 /// that sells access, read by those that gate on it.
 pub const ACCESS_BUCKET: &str = "herald_access";
+/// KV bucket of sessions: key = user id, value = the product whose session the user is
+/// in (the router hands it the user's plain messages).
+pub const SESSIONS_BUCKET: &str = "herald_sessions";
 /// KV bucket of signals' [`crate::SignalsPrefs`], key = user id.
 pub const SIGNALS_USERS_BUCKET: &str = "herald_signals_users";
 /// KV bucket of [`crate::ChannelStats`], key = caller id (subject-safe, see [`kv_key`]).

@@ -5,7 +5,8 @@
 //! - per private chat: `chat_rate`/s; per group or channel (negative chat id): also
 //!   `group_rate_per_min`/min
 //! - a 429 with `retry_after` holds back only that chat until it passes
-//! - replies to a user's own command take the global permit before any broadcast
+//! - interactive messages (replies, relays) take the global permit before any bulk
+//!   message, within their own budget (`interactive_rate`/s), so bulk is never starved
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -31,6 +32,7 @@ use crate::config::LimitArgs;
 /// # }
 /// ```
 pub struct Limits {
+    interactive: DefaultDirectRateLimiter,
     chat: DefaultKeyedRateLimiter<i64>,
     group: DefaultKeyedRateLimiter<i64>,
     holds: Mutex<HashMap<i64, Instant>>,
@@ -76,6 +78,7 @@ impl Limits {
         let (broadcasts, broadcasts_rx) = mpsc::unbounded_channel();
         tokio::spawn(dispatch_global(global, replies_rx, broadcasts_rx));
         Limits {
+            interactive: RateLimiter::direct(Quota::per_second(nz(args.interactive_rate)).allow_burst(nz(1))),
             chat: RateLimiter::keyed(Quota::per_second(nz(args.chat_rate)).allow_burst(nz(1))),
             group: RateLimiter::keyed(Quota::per_minute(nz(args.group_rate_per_min)).allow_burst(nz(1))),
             holds: Mutex::new(HashMap::new()),
@@ -93,6 +96,9 @@ impl Limits {
         self.chat.until_key_ready(&chat_id).await;
         if chat_id < 0 {
             self.group.until_key_ready(&chat_id).await;
+        }
+        if priority == Priority::Reply {
+            self.interactive.until_ready().await;
         }
         let (tx, rx) = oneshot::channel();
         let queue = match priority {
@@ -136,6 +142,8 @@ mod tests {
             chat_rate: 1,
             group_rate_per_min: 20,
             max_in_flight: 8,
+            interactive_rate: 30,
+            interactive_in_flight: 8,
         }
     }
 
@@ -196,5 +204,38 @@ mod tests {
         let order = order.lock().unwrap();
         let at = order.iter().position(|c| *c == 99).unwrap();
         assert!(at <= 1, "the reply takes the next permit, not the seventh: {order:?}");
+    }
+
+    #[tokio::test]
+    async fn interactive_traffic_keeps_within_its_budget_and_bulk_goes_on() {
+        let limits = Arc::new(Limits::new(&LimitArgs {
+            interactive_rate: 2,
+            ..args(20)
+        }));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for (chat, priority) in [
+            (1, Priority::Reply),
+            (2, Priority::Reply),
+            (3, Priority::Reply),
+            (4, Priority::Reply),
+        ]
+        .into_iter()
+        .chain((10..14).map(|c| (c, Priority::Broadcast)))
+        {
+            let (l, o) = (limits.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                l.acquire(chat, priority).await;
+                o.lock().unwrap().push(chat);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let order = order.lock().unwrap();
+        let replies: Vec<usize> = order.iter().enumerate().filter(|(_, c)| **c < 10).map(|(i, _)| i).collect();
+        let third_reply = replies[2];
+        let last_bulk = order.iter().rposition(|c| *c >= 10).unwrap();
+        assert!(last_bulk < third_reply, "2 replies/s leave the other permits to bulk: {order:?}");
     }
 }

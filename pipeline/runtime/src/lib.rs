@@ -15,6 +15,7 @@ pub mod periodic;
 pub mod records;
 pub mod replica;
 pub mod sequencer;
+pub mod sessions;
 pub mod setup;
 pub mod stage;
 pub mod telemetry;

@@ -70,12 +70,17 @@ pub fn core_streams() -> Vec<StreamDef> {
 }
 
 /// The core's buckets: users (the core user record, kept for good), paid access (kept
-/// for good) and the bot's delivered idempotency keys (7 days, longer than any
+/// for good), sessions (a day) and the bot's delivered idempotency keys (7 days, longer than any
 /// redelivery).
 pub fn core_buckets() -> Vec<BucketDef> {
     vec![
         BucketDef::forever(subjects::USERS_BUCKET),
         BucketDef::forever(subjects::ACCESS_BUCKET),
+        // a session nobody ended (a crash, a product removed) lapses after a day
+        BucketDef {
+            name: subjects::SESSIONS_BUCKET,
+            max_age: Duration::from_secs(24 * 3600),
+        },
         BucketDef {
             name: subjects::DELIVERED_BUCKET,
             max_age: Duration::from_secs(7 * 24 * 3600),

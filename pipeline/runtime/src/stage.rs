@@ -421,18 +421,19 @@ async fn give_up(js: &jetstream::Context, stage: &str, meta: &MsgMeta, payload: 
 }
 
 fn spawn_pending_gauge(stage: &'static str, consumer: jetstream::consumer::PullConsumer, shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(2));
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            if let Ok(info) = consumer.get_info().await {
+    tokio::spawn(crate::periodic::every(
+        "consumer_gauges",
+        Duration::from_secs(2),
+        shutdown,
+        move || {
+            let mut consumer = consumer.clone();
+            async move {
+                let info = consumer.info().await?;
                 metrics::gauge!("herald_consumer_pending", "stage" => stage).set(info.num_pending as f64);
                 metrics::gauge!("herald_consumer_ack_pending", "stage" => stage).set(info.num_ack_pending as f64);
                 metrics::gauge!("herald_consumer_redelivered", "stage" => stage).set(info.num_redelivered as f64);
+                Ok(())
             }
-        }
-    });
+        },
+    ));
 }

@@ -164,6 +164,7 @@ pub async fn router(ctx: &Ctx, products: &[Arc<dyn Product>], core: &CoreArgs) -
     let router = Router {
         users: ctx.js.get_key_value(subjects::USERS_BUCKET).await?,
         access: ctx.js.get_key_value(subjects::ACCESS_BUCKET).await?,
+        sessions: ctx.js.get_key_value(subjects::SESSIONS_BUCKET).await?,
         admins: core.admin_ids.clone(),
         routes: Routes::new(products)?,
         limits: match limits.is_empty() {

@@ -48,11 +48,7 @@ impl Reply {
                 caption: self.text,
                 buttons: self.buttons,
             },
-            (Some(message_id), None) => Content::EditMessageText {
-                message_id,
-                text: self.text,
-                buttons: self.buttons,
-            },
+            (Some(message_id), None) => Content::edit_text(message_id, self.text, self.buttons),
             (None, None) => Content::SendMessage {
                 text: self.text,
                 buttons: self.buttons,

@@ -6,8 +6,10 @@
 //!
 //! Routing, in order: the update kind a product takes whole (`channel_post`), then a
 //! private command by name (each product's `BotCommands` enum), then a button's
-//! callback-data prefix. Anything else is dropped with a reason, and an update kind
-//! Telegram does not have is dead-lettered.
+//! callback-data prefix, then the user's session (a plain message or an edit goes to
+//! the product whose chat or game the user is in, see `herald_runtime::sessions`).
+//! Anything else is dropped with a reason, and an update kind Telegram does not have is
+//! dead-lettered.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -142,6 +144,8 @@ pub struct Router {
     pub users: kv::Store,
     /// Paid access (`herald_access`), for new users' trials.
     pub access: kv::Store,
+    /// Sessions (`herald_sessions`): whose plain messages go to which product.
+    pub sessions: kv::Store,
     /// Telegram user ids allowed `/admin` (a core setting, `--admin-ids`).
     pub admins: Vec<i64>,
     pub routes: Routes,
@@ -228,15 +232,17 @@ impl Router {
     async fn message(&self, update: &Value, body: &Value) -> Result<Decision<Option<UserChange>>, StageError> {
         let private = body.pointer("/chat/type").and_then(Value::as_str) == Some("private");
         let text = body.get("text").and_then(Value::as_str).unwrap_or_default();
-        let (Some(user_id), Some(chat_id), true, Some((name, args))) = (
+        let (Some(user_id), Some(chat_id), true) = (
             body.pointer("/from/id").and_then(Value::as_i64),
             body.pointer("/chat/id").and_then(Value::as_i64),
             private,
-            split_command(text),
         ) else {
             return Ok(Decision::Drop {
-                reason: "not_a_private_command",
+                reason: "not_a_private_message",
             });
+        };
+        let Some((name, args)) = split_command(text) else {
+            return self.in_session(update, user_id, chat_id).await;
         };
         let from = From {
             update_id: update["update_id"].as_i64().unwrap_or_default(),
@@ -271,6 +277,32 @@ impl Router {
             }
             None => Ok(self.reply(&from, unknown(&name), None)),
         }
+    }
+
+    /// A plain message (or an edit): to the product whose session the user is in.
+    async fn in_session(&self, update: &Value, user_id: i64, chat_id: i64) -> Result<Decision<Option<UserChange>>, StageError> {
+        let Some(product) = herald_runtime::sessions::current(&self.sessions, user_id).await? else {
+            return Ok(Decision::Drop { reason: "no_session" });
+        };
+        let Some(product) = self.routes.products.iter().map(|p| p.name()).find(|p| *p == product) else {
+            return Ok(Decision::Drop {
+                reason: "session_of_a_product_not_running",
+            });
+        };
+        let kind = update_kind(update).map_err(StageError::Permanent)?.to_string();
+        let from = From {
+            update_id: update["update_id"].as_i64().unwrap_or_default(),
+            user_id,
+            chat_id,
+            message_id: None,
+            language: None,
+        };
+        if let Some((user, _)) = users::load(&self.users, user_id).await? {
+            if user.locked {
+                return Ok(self.reply(&from, Reply::plain(super::commands::LOCKED), None));
+            }
+        }
+        self.route(product, update, &kind, Some(&from), None, false).await
     }
 
     /// `/start`, `/help` and `/admin`, which every user (or admin) has whatever runs.
@@ -399,6 +431,17 @@ impl Stage for Router {
         }
         match kind.as_str() {
             "message" => self.message(&update, body).await,
+            "edited_message" => {
+                let private = body.pointer("/chat/type").and_then(Value::as_str) == Some("private");
+                match (
+                    private,
+                    body.pointer("/from/id").and_then(Value::as_i64),
+                    body.pointer("/chat/id").and_then(Value::as_i64),
+                ) {
+                    (true, Some(user), Some(chat)) => self.in_session(&update, user, chat).await,
+                    _ => Ok(Decision::Drop { reason: "ignored_edit" }),
+                }
+            }
             "callback_query" => self.callback(&update, body).await,
             "my_chat_member" => {
                 let private = body.pointer("/chat/type").and_then(Value::as_str) == Some("private");

@@ -230,6 +230,7 @@ impl Desk {
             router: Router {
                 users: users.clone(),
                 access: access.clone(),
+                sessions: env.js.get_key_value(subjects::SESSIONS_BUCKET).await.unwrap(),
                 admins,
                 routes: Routes::new(&products).unwrap(),
                 limits: None,

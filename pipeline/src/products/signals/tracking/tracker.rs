@@ -348,21 +348,19 @@ pub async fn run_checkpoints<S: CallStore>(
     period: std::time::Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut every = tokio::time::interval(period);
-    loop {
-        let stopping = tokio::select! {
-            _ = shutdown.cancelled() => true,
-            _ = every.tick() => false,
-        };
-        match tracker.checkpoint().await {
-            Ok(n) => metrics::counter!("herald_tracker_checkpointed_calls_total").increment(n as u64),
-            Err(e) if stopping => return Err(e.context("final checkpoint")),
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "checkpoint failed; retrying at the next"),
+    let t = tracker.clone();
+    herald_runtime::periodic::every("checkpoints", period, shutdown, move || {
+        let t = t.clone();
+        async move {
+            let n = t.checkpoint().await?;
+            metrics::counter!("herald_tracker_checkpointed_calls_total").increment(n as u64);
+            Ok(())
         }
-        if stopping {
-            return Ok(());
-        }
-    }
+    })
+    .await?;
+    let n = tracker.checkpoint().await.map_err(|e| e.context("final checkpoint"))?;
+    metrics::counter!("herald_tracker_checkpointed_calls_total").increment(n as u64);
+    Ok(())
 }
 
 /// Writes the statistics of callers whose calls changed since the last call to the

@@ -1,0 +1,106 @@
+//! The router against real nats-server and redis-server: plain messages follow the
+//! user's session; per-user inbound limits are shared by router instances, warn once and
+//! give a redelivered update the same verdict.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{Desk, Env};
+use herald_pipeline::core::limits::{InboundLimits, Limit};
+use herald_pipeline::core::router::{Router, Routes};
+use herald_runtime::{Decision, MsgMeta, Stage};
+use herald_schemas::subjects;
+
+const USER: i64 = 77;
+
+fn message(update_id: i64, text: &str) -> Vec<u8> {
+    serde_json::json!({"update_id": update_id, "message": {"message_id": update_id, "date": 1_700_000_000,
+        "chat": {"id": USER, "type": "private"}, "from": {"id": USER, "is_bot": false, "first_name": "U"}, "text": text}})
+    .to_string()
+    .into_bytes()
+}
+
+/// What the router decides for one update: the subjects it publishes to, or the
+/// reason it drops it.
+async fn route(router: &Router, update: Vec<u8>) -> Result<Vec<String>, &'static str> {
+    let meta = MsgMeta {
+        subject: subjects::update("message", Some(USER)),
+        stream_sequence: 1,
+        delivered: 1,
+    };
+    match router.decide(router.decode(&update).unwrap(), &meta).await.unwrap() {
+        Decision::Forward { outputs, commit } => {
+            router.commit(commit).await.unwrap();
+            Ok(outputs.into_iter().map(|o| o.subject).collect())
+        }
+        Decision::Drop { reason } => Err(reason),
+    }
+}
+
+async fn router(env: &Env, limits: Option<InboundLimits>) -> Router {
+    let products = herald_pipeline::core::compose::all_products();
+    Router {
+        users: env.js.get_key_value(subjects::USERS_BUCKET).await.unwrap(),
+        access: env.js.get_key_value(subjects::ACCESS_BUCKET).await.unwrap(),
+        sessions: env.js.get_key_value(subjects::SESSIONS_BUCKET).await.unwrap(),
+        admins: vec![],
+        routes: Routes::new(&products).unwrap(),
+        limits,
+    }
+}
+
+#[tokio::test]
+async fn plain_messages_follow_the_session() {
+    let env = Env::start().await;
+    let desk = Desk::open(&env, vec![]).await;
+    desk.send_all(message(1, "/start")).await;
+    let r = router(&env, None).await;
+    assert_eq!(route(&r, message(2, "hello")).await, Err("no_session"));
+    let sessions = env.js.get_key_value(subjects::SESSIONS_BUCKET).await.unwrap();
+    herald_runtime::sessions::enter(&sessions, USER, "payments").await.unwrap();
+    assert_eq!(route(&r, message(3, "hello")).await, Ok(vec![subjects::routed("payments", USER)]));
+    // a command still goes to its own product, whatever the session
+    assert_eq!(route(&r, message(4, "/pause")).await, Ok(vec![subjects::routed("signals", USER)]));
+    // another product cannot end the session; its owner can
+    herald_runtime::sessions::leave(&sessions, USER, "signals").await.unwrap();
+    assert_eq!(route(&r, message(5, "hi")).await, Ok(vec![subjects::routed("payments", USER)]));
+    herald_runtime::sessions::leave(&sessions, USER, "payments").await.unwrap();
+    assert_eq!(route(&r, message(6, "hi")).await, Err("no_session"));
+    // a session of a product this deployment does not run is not followed
+    herald_runtime::sessions::enter(&sessions, USER, "trivia").await.unwrap();
+    assert_eq!(route(&r, message(7, "hi")).await, Err("session_of_a_product_not_running"));
+}
+
+#[tokio::test]
+async fn inbound_limits_are_shared_warn_once_and_hold_under_redelivery() {
+    let env = Env::start().await;
+    let desk = Desk::open(&env, vec![]).await;
+    desk.send_all(message(1, "/start")).await;
+    let limits = || async {
+        let redis = redis::aio::ConnectionManager::new(redis::Client::open(env.redis.url()).unwrap())
+            .await
+            .unwrap();
+        let limit = Limit {
+            updates: 3,
+            window: Duration::from_secs(60),
+        };
+        InboundLimits::new(redis, HashMap::from([("signals", limit)]))
+    };
+    // two router instances, one Redis
+    let (a, b) = (router(&env, Some(limits().await)).await, router(&env, Some(limits().await)).await);
+    let to_signals = Ok(vec![subjects::routed("signals", USER)]);
+    assert_eq!(route(&a, message(10, "/pause")).await, to_signals);
+    assert_eq!(route(&b, message(11, "/resume")).await, to_signals);
+    assert_eq!(route(&a, message(12, "/pause")).await, to_signals);
+    let slow_down = Ok(vec![subjects::reply(USER)]);
+    assert_eq!(route(&b, message(13, "/resume")).await, slow_down, "the fourth: one warning");
+    assert_eq!(route(&a, message(14, "/pause")).await, Err("over_inbound_limit"), "then silence");
+    assert_eq!(route(&b, message(15, "/pause")).await, Err("over_inbound_limit"));
+    // redelivered updates get the verdict they had
+    assert_eq!(route(&a, message(13, "/resume")).await, slow_down);
+    assert_eq!(route(&b, message(11, "/resume")).await, to_signals);
+    // the core's commands are not a product's: never limited
+    assert!(route(&a, message(16, "/help")).await.is_ok());
+}
