@@ -54,6 +54,21 @@ async fn recorded_real_inputs_become_notifications() {
     );
     assert_eq!(summary.dead_lettered, 0);
     assert!(summary.clean_shutdown, "pipeline and bot exit 0 on SIGTERM");
+    assert_eq!(
+        summary.menu,
+        [
+            "/start",
+            "/help",
+            "/filters",
+            "/calls",
+            "/pause",
+            "/resume",
+            "/deposit",
+            "/balance",
+            "/subscribe"
+        ],
+        "the menu Telegram shows, from the products' command enums, set at start"
+    );
     let texts: Vec<&str> = summary.deliveries.iter().map(|d| d.text.as_str()).collect();
     assert!(
         texts

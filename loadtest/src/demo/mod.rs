@@ -91,6 +91,8 @@ pub struct DemoSummary {
     pub too_many_requests: u64,
     /// Both processes exited cleanly on SIGTERM.
     pub clean_shutdown: bool,
+    /// The command menu the bot set (`setMyCommands`), command names in order.
+    pub menu: Vec<String>,
 }
 
 fn strip_tags(s: &str) -> String {
@@ -198,6 +200,13 @@ pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<DemoSummary> {
     for line in metrics.lines().filter(|l| l.starts_with("herald_stage_") && (l.contains("_total"))) {
         println!("  {line}");
     }
+    let menu: Vec<String> = stack
+        .emulator
+        .menu()
+        .iter()
+        .filter_map(|c| c["command"].as_str().map(|c| format!("/{c}")))
+        .collect();
+    println!("command menu: {}", menu.join(" "));
     let ok = stack.bot.terminate() & stack.pipeline.terminate();
     println!("graceful shutdown: {}", if ok { "clean" } else { "forced" });
     Ok(DemoSummary {
@@ -207,5 +216,6 @@ pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<DemoSummary> {
         balance,
         too_many_requests: stats.too_many_requests,
         clean_shutdown: ok,
+        menu,
     })
 }

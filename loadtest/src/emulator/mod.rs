@@ -120,6 +120,8 @@ struct Emu {
     blocked: Mutex<HashSet<i64>>,
     stats: Mutex<Stats>,
     seq: AtomicU64,
+    /// The menu of the last `setMyCommands`.
+    menu: Mutex<Vec<Value>>,
 }
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -163,6 +165,7 @@ impl Emulator {
             blocked: Mutex::new(HashSet::new()),
             stats: Mutex::new(Stats::default()),
             seq: AtomicU64::new(0),
+            menu: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/{bot}/{method}", any(bot_api))
@@ -186,6 +189,11 @@ impl Emulator {
     /// Queues an update for getUpdates under a fresh `update_id`. Returns it.
     pub fn push_update(&self, update: Value) -> i64 {
         push_update(&self.emu, update)
+    }
+
+    /// The command menu last set with `setMyCommands`.
+    pub fn menu(&self) -> Vec<Value> {
+        self.emu.menu.lock().unwrap().clone()
     }
 
     /// Every delivery so far, in order.
@@ -268,10 +276,41 @@ async fn bot_api(
         "sendmessage" => send(&emu, "sendMessage", &req),
         "sendphoto" => send(&emu, "sendPhoto", &req),
         "editmessagetext" => send(&emu, "editMessageText", &req),
-        "answercallbackquery" | "setwebhook" | "deletewebhook" | "setmycommands" => ok(json!(true)),
+        "setmycommands" => set_my_commands(&emu, p),
+        "answercallbackquery" | "setwebhook" | "deletewebhook" => ok(json!(true)),
         "getwebhookinfo" => ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0})),
         _ => err(404, "Not Found: method not found", None),
     }
+}
+
+/// `setMyCommands`, with Telegram's rules (core.telegram.org/bots/api#botcommand): at
+/// most 100 commands, each 1–32 characters of lowercase letters, digits and
+/// underscores, with a description of 1–256 characters. The menu is kept.
+fn set_my_commands(emu: &Emu, p: &Value) -> Response {
+    let commands = match p.get("commands") {
+        Some(Value::String(s)) => serde_json::from_str::<Value>(s).unwrap_or(Value::Null),
+        Some(v) => v.clone(),
+        None => return err(400, "Bad Request: parameter \"commands\" is required", None),
+    };
+    let Some(list) = commands.as_array() else {
+        return err(400, "Bad Request: can't parse commands JSON object", None);
+    };
+    if list.len() > 100 {
+        return err(400, "Bad Request: too many commands specified", None);
+    }
+    for c in list {
+        let command = c["command"].as_str().unwrap_or_default();
+        let description = c["description"].as_str().unwrap_or_default();
+        let valid = (1..=32).contains(&command.len()) && command.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !valid {
+            return err(400, "Bad Request: BOT_COMMAND_INVALID", None);
+        }
+        if !(1..=256).contains(&description.chars().count()) {
+            return err(400, "Bad Request: command description is empty or too long", None);
+        }
+    }
+    *emu.menu.lock().unwrap() = list.clone();
+    ok(json!(true))
 }
 
 async fn get_updates(emu: &Emu, p: &Value) -> Response {
