@@ -17,6 +17,37 @@ use herald_runtime::{StageConfig, StageHandle};
 use herald_schemas::{LegacyUser, MenuCommand, User};
 use tokio_util::sync::CancellationToken;
 
+/// A product's stream definition: `stream_def!("signals.calls.json")` embeds
+/// `nats/streams/signals.calls.json` as a [`StreamDef`].
+#[macro_export]
+macro_rules! stream_def {
+    ($file:literal) => {
+        herald_runtime::setup::StreamDef {
+            file: $file,
+            json: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../nats/streams/", $file)),
+        }
+    };
+}
+
+/// A valid routed command from user 1 (`text`, e.g. `/pause`): a product's sample input
+/// for the compliance harness.
+pub fn sample_command(text: &str) -> Vec<u8> {
+    let update = serde_json::json!({"update_id": 1, "message": {"message_id": 1, "date": 1,
+        "chat": {"id": 1, "type": "private"}, "from": {"id": 1, "is_bot": false, "first_name": "S"}, "text": text}});
+    herald_schemas::encode(&herald_schemas::RoutedUpdate {
+        v: 1,
+        update_id: 1,
+        kind: "message".into(),
+        user_id: Some(1),
+        chat_id: Some(1),
+        command: Some(text.into()),
+        callback_data: None,
+        message_id: None,
+        admin: false,
+        update,
+    })
+}
+
 /// How a product enters the registry.
 ///
 /// ```

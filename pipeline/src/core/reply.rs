@@ -1,7 +1,7 @@
 //! A reply to a user's update: HTML text, buttons, maybe a photo; turned into one
 //! [`OutboundMessage`] on the interactive queue.
 
-use herald_runtime::Output;
+use herald_runtime::{Decision, Output};
 use herald_schemas::{subjects, Button, Content, OutboundMessage, Photo, Priority};
 
 /// What a command answers.
@@ -67,5 +67,14 @@ impl Reply {
             msg_id: key,
             payload: herald_schemas::encode(&msg),
         }
+    }
+}
+
+/// The answer to a product command from someone who never sent `/start`: a reply, no
+/// state change.
+pub fn send_start_first<C>(update_id: i64, chat_id: i64) -> Decision<Option<C>> {
+    Decision::Forward {
+        outputs: vec![Reply::plain("Send /start first.").output(update_id, chat_id, None)],
+        commit: None,
     }
 }

@@ -14,7 +14,7 @@ use herald_schemas::{Access, RoutedUpdate};
 
 use super::commands::{self, PaymentsCommand};
 use super::{admin, Payments};
-use crate::core::reply::Reply;
+use crate::core::reply::send_start_first;
 
 /// Access to store once the reply is out (`revision` `None`: the first).
 pub struct AccessWrite {
@@ -60,11 +60,7 @@ impl Stage for PaymentsInbox {
             });
         };
         if users::load(&self.users, user_id).await?.is_none() {
-            let reply = Reply::plain("Send /start first.");
-            return Ok(Decision::Forward {
-                outputs: vec![reply.output(routed.update_id, chat_id, None)],
-                commit: None,
-            });
+            return Ok(send_start_first(routed.update_id, chat_id));
         }
         let (access, revision) = match records::load::<Access>(&self.access, user_id).await? {
             Some((a, r)) => (a, Some(r)),

@@ -63,15 +63,6 @@ pub struct PaymentsProduct {
     pub args: PaymentsArgs,
 }
 
-macro_rules! stream {
-    ($file:literal) => {
-        StreamDef {
-            file: $file,
-            json: include_str!(concat!("../../../../nats/streams/", $file)),
-        }
-    };
-}
-
 impl Product for PaymentsProduct {
     fn name(&self) -> &'static str {
         "payments"
@@ -115,7 +106,7 @@ impl Product for PaymentsProduct {
     }
 
     fn streams(&self) -> Vec<StreamDef> {
-        vec![stream!("payments.deposits.json"), stream!("payments.ledger.json")]
+        vec![crate::stream_def!("payments.deposits.json"), crate::stream_def!("payments.ledger.json")]
     }
 
     fn buckets(&self) -> Vec<BucketDef> {

@@ -1,6 +1,6 @@
 //! A valid input for each payments stage: the compliance harness feeds these.
 
-use herald_schemas::{encode, subjects, Deposit, DepositStage, RoutedUpdate};
+use herald_schemas::{encode, subjects, Deposit, DepositStage};
 
 fn deposit_event() -> Deposit {
     Deposit {
@@ -32,18 +32,5 @@ pub fn deposit() -> Vec<u8> {
 
 /// `/balance` from user 1, routed (payments_inbox's input).
 pub fn routed_balance() -> Vec<u8> {
-    let update = serde_json::json!({"update_id": 1, "message": {"message_id": 1, "date": 1,
-        "chat": {"id": 1, "type": "private"}, "from": {"id": 1, "is_bot": false, "first_name": "S"}, "text": "/balance"}});
-    encode(&RoutedUpdate {
-        v: 1,
-        update_id: 1,
-        kind: "message".into(),
-        user_id: Some(1),
-        chat_id: Some(1),
-        command: Some("/balance".into()),
-        callback_data: None,
-        message_id: None,
-        admin: false,
-        update,
-    })
+    crate::core::product::sample_command("/balance")
 }

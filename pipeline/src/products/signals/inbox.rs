@@ -93,11 +93,7 @@ impl<S: CallStore> Stage for SignalsInbox<S> {
             return self.calls_page(&routed, chat_id, page).await;
         }
         if users::load(&self.users, user_id).await?.is_none() {
-            let reply = crate::core::reply::Reply::plain("Send /start first.");
-            return Ok(Decision::Forward {
-                outputs: vec![reply.output(routed.update_id, chat_id, routed.message_id)],
-                commit: None,
-            });
+            return Ok(crate::core::reply::send_start_first(routed.update_id, chat_id));
         }
         let (prefs, revision) = match records::load::<SignalsPrefs>(&self.prefs, user_id).await? {
             Some((p, r)) => (p, Some(r)),

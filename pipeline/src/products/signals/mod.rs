@@ -51,15 +51,6 @@ pub const REGISTRATION: Registration = Registration {
 /// The signals product, configured.
 pub struct Signals(pub SignalsArgs);
 
-macro_rules! stream {
-    ($file:literal) => {
-        StreamDef {
-            file: $file,
-            json: include_str!(concat!("../../../../nats/streams/", $file)),
-        }
-    };
-}
-
 impl Product for Signals {
     fn name(&self) -> &'static str {
         "signals"
@@ -107,10 +98,10 @@ impl Product for Signals {
 
     fn streams(&self) -> Vec<StreamDef> {
         vec![
-            stream!("signals.calls.json"),
-            stream!("signals.signals.json"),
-            stream!("signals.prices.json"),
-            stream!("signals.tracked.json"),
+            crate::stream_def!("signals.calls.json"),
+            crate::stream_def!("signals.signals.json"),
+            crate::stream_def!("signals.prices.json"),
+            crate::stream_def!("signals.tracked.json"),
         ]
     }
 

@@ -1,6 +1,6 @@
 //! A valid input for each signals stage: the compliance harness feeds these.
 
-use herald_schemas::{encode, CallEvent, CallSource, Caller, Chain, PriceUpdate, Recipient, RoutedUpdate, Signal, TrackedCalls};
+use herald_schemas::{encode, CallEvent, CallSource, Caller, Chain, PriceUpdate, Recipient, Signal, TrackedCalls};
 
 const TOKEN: &str = "SampLe1111111111111111111111111111111111pump";
 
@@ -70,18 +70,5 @@ pub fn price() -> Vec<u8> {
 
 /// `/pause` from user 1, routed (signals_inbox's input).
 pub fn routed_pause() -> Vec<u8> {
-    let update = serde_json::json!({"update_id": 1, "message": {"message_id": 1, "date": 1,
-        "chat": {"id": 1, "type": "private"}, "from": {"id": 1, "is_bot": false, "first_name": "S"}, "text": "/pause"}});
-    encode(&RoutedUpdate {
-        v: 1,
-        update_id: 1,
-        kind: "message".into(),
-        user_id: Some(1),
-        chat_id: Some(1),
-        command: Some("/pause".into()),
-        callback_data: None,
-        message_id: None,
-        admin: false,
-        update,
-    })
+    crate::core::product::sample_command("/pause")
 }
