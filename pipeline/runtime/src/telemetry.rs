@@ -196,3 +196,38 @@ pub async fn supervise(
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_task_fails_the_process_and_stops_the_others() {
+        let ready = Readiness::default();
+        ready.set_ready();
+        let shutdown = CancellationToken::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        let s = shutdown.clone();
+        // a well-behaved task: runs until told to stop
+        tasks.spawn(async move {
+            s.cancelled().await;
+            Ok(())
+        });
+        tasks.spawn(async { panic!("stage blew up") });
+        let err = supervise(tasks, &ready, &shutdown).await.unwrap_err();
+        assert!(format!("{err}").contains("stage blew up"), "{err}");
+        assert!(shutdown.is_cancelled(), "the others are told to stop");
+        assert!(!ready.is_ready(), "/readyz fails before the exit");
+    }
+
+    #[tokio::test]
+    async fn tasks_that_end_well_leave_the_process_ready() {
+        let ready = Readiness::default();
+        ready.set_ready();
+        let shutdown = CancellationToken::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(async { Ok(()) });
+        supervise(tasks, &ready, &shutdown).await.unwrap();
+        assert!(ready.is_ready() && !shutdown.is_cancelled());
+    }
+}
