@@ -448,6 +448,12 @@ fn refuse(emu: &Emu, status: u16, retry: u64) -> Response {
             stats.forbidden += 1;
             err(403, "Forbidden: bot was blocked by the user", None)
         }
+        // what Telegram answers a message whose HTML it cannot parse
+        400 => err(
+            400,
+            "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 0",
+            None,
+        ),
         _ => {
             stats.server_errors += 1;
             err(500, "Internal Server Error", None)

@@ -6,6 +6,7 @@
 //! `$HERALD_REDIS_SERVER` (default `redis-server`); `scripts/install-deps` installs both.
 
 pub mod compliance;
+#[cfg(feature = "evm")]
 pub mod evm;
 
 use std::net::TcpListener;
