@@ -7,12 +7,12 @@ use teloxide::utils::command::BotCommands;
 #[derive(BotCommands, Debug, Clone, PartialEq)]
 #[command(rename_rule = "lowercase")]
 pub enum CoreCommand {
-    /// `/start [payload]`: register, or come back (the payload is a deep link's).
-    #[command(description = "start, or turn notifications back on")]
+    // `/start [payload]`: register, or come back (the payload is a deep link's).
+    #[command(description = "start, or come back")]
     Start(String),
     #[command(description = "this message")]
     Help,
-    /// `/admin SUBCOMMAND ...`: for `--admin-ids` only; hidden from the menu.
+    // `/admin SUBCOMMAND ...`: for `--admin-ids` only; hidden from the menu.
     #[command(hide)]
     Admin(String),
 }

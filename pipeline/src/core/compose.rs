@@ -377,6 +377,12 @@ mod tests {
                 "Telegram's command rules: {}",
                 c.command
             );
+            // doc comments on a variant would join its description (teloxide reads them)
+            assert!(
+                !c.description.is_empty() && c.description.len() <= 64 && !c.description.contains('\n'),
+                "a short one-line description: {:?}",
+                c.description
+            );
         }
         assert!(help.contains("/filters") && help.contains("/deposit") && help.contains("/start"));
         // a second product claiming /filters is refused

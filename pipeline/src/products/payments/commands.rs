@@ -20,7 +20,7 @@ pub enum PaymentsCommand {
     Deposit,
     #[command(description = "your balance and its history")]
     Balance,
-    /// `/subscribe [tier [coupon]]`: the tiers, or buy one.
+    // `/subscribe [tier [coupon]]`: the tiers, or buy one.
     #[command(description = "subscription tiers, paid from your balance")]
     Subscribe(String),
 }

@@ -14,10 +14,10 @@ use crate::products::signals::fanout::render::usd_compact;
 #[derive(BotCommands, Debug, Clone, PartialEq)]
 #[command(rename_rule = "lowercase")]
 pub enum SignalsCommand {
-    /// `/filters` alone shows the menu; with arguments it edits (see [`HELP`]).
+    // `/filters` alone shows the menu; with arguments it edits (see [`HELP`]).
     #[command(description = "view and change your filters")]
     Filters(String),
-    /// `/calls [page]`, pages from 1.
+    // `/calls [page]`, pages from 1.
     #[command(description = "your tracked calls: entry price, current and best multiple")]
     Calls(String),
     #[command(description = "stop notifications")]
