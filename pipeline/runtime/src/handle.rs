@@ -44,6 +44,7 @@ pub struct StageHandle {
 }
 
 impl StageHandle {
+    /// `stage` on the consumer `config` describes.
     pub fn new<S: Stage>(stage: S, config: StageConfig) -> Self {
         let stage = Arc::new(stage);
         StageHandle {

@@ -51,6 +51,7 @@ impl Sequencer {
         self.latest.lock().expect("sequencer lock").by_key.len()
     }
 
+    /// No key has a turn outstanding.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

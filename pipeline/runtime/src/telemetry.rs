@@ -66,6 +66,7 @@ pub struct ReadyPart {
 }
 
 impl ReadyPart {
+    /// This part is up (counted once).
     pub fn set_ready(&self) {
         if !self.done.swap(true, Ordering::SeqCst) {
             self.state.up.fetch_add(1, Ordering::SeqCst);
@@ -99,6 +100,7 @@ impl Readiness {
         self.0.failed.store(true, Ordering::SeqCst);
     }
 
+    /// Every part is up and nothing has failed.
     pub fn is_ready(&self) -> bool {
         let s = &self.0;
         !s.failed.load(Ordering::SeqCst)

@@ -88,6 +88,7 @@ pub struct InboundLimits {
 }
 
 impl InboundLimits {
+    /// `limits` by product name, counted in `redis`.
     pub fn new(redis: ConnectionManager, limits: HashMap<&'static str, Limit>) -> Self {
         InboundLimits {
             redis,

@@ -181,6 +181,8 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// A context on `js`, with 256 messages in flight per stage, every stage wanted and
+    /// no product named yet.
     pub fn new(nats: NatsArgs, redis: RedisArgs, js: jetstream::Context, shutdown: CancellationToken) -> Self {
         Ctx {
             nats,
