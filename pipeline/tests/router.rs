@@ -103,4 +103,22 @@ async fn inbound_limits_are_shared_warn_once_and_hold_under_redelivery() {
     assert_eq!(route(&b, message(11, "/resume")).await, to_signals);
     // the core's commands are not a product's: never limited
     assert!(route(&a, message(16, "/help")).await.is_ok());
+    // a button press carries no date: timed when first counted, so a redelivery is too
+    let press = |id: i64| {
+        serde_json::json!({"update_id": id, "callback_query": {"id": "q", "data": "f:reset",
+            "from": {"id": USER, "is_bot": false, "first_name": "U"},
+            "message": {"message_id": 5, "date": 0, "chat": {"id": USER, "type": "private"}}}})
+        .to_string()
+        .into_bytes()
+    };
+    let c = router(&env, Some(limits().await)).await;
+    for id in 20..23 {
+        assert_eq!(route(&c, press(id)).await, to_signals, "presses are timed now, a fresh window");
+    }
+    assert_eq!(route(&c, press(23)).await, slow_down);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(route(&c, press(24)).await, Err("over_inbound_limit"));
+    // redelivered after a later one: still counted at its first time, still the warning
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(route(&c, press(23)).await, slow_down);
 }

@@ -142,10 +142,11 @@ pub struct StageConfig {
     pub ack_wait: Duration,
     /// Marked ready once the consumer exists (see [`crate::telemetry::Readiness`]).
     pub ready: Option<ReadyPart>,
-    /// Process messages of one subject one after another, in stream order (other
-    /// subjects still run in parallel). Products' subjects end with the user id, so
-    /// this keeps one user's updates in order.
-    pub in_order_per_subject: bool,
+    /// Process messages whose subjects end with the same token one after another, in
+    /// stream order (others still run in parallel). Update and routed subjects end with
+    /// the sender's id (`herald.updates.<kind>.<user>`, `herald.cmd.<product>.<user>`),
+    /// so this keeps one user's updates in order, whatever their kinds.
+    pub in_order_per_sender: bool,
 }
 
 impl StageConfig {
@@ -174,7 +175,7 @@ impl StageConfig {
             max_deliver: 5,
             ack_wait: Duration::from_secs(10),
             ready: None,
-            in_order_per_subject: false,
+            in_order_per_sender: false,
         }
     }
 }
@@ -225,8 +226,8 @@ pub async fn run_stage<S: Stage>(
             .take_until(shutdown.clone().cancelled_owned())
             // turns are taken in delivery order, before the messages run concurrently
             .map(|msg| {
-                let turn = match (&msg, cfg.in_order_per_subject) {
-                    (Ok(m), true) => Some(sequencer.enqueue(m.subject.as_str())),
+                let turn = match (&msg, cfg.in_order_per_sender) {
+                    (Ok(m), true) => Some(sequencer.enqueue(m.subject.rsplit('.').next().unwrap_or_default())),
                     _ => None,
                 };
                 (msg, turn)

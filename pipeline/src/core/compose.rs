@@ -181,7 +181,7 @@ pub async fn router(ctx: &Ctx, products: &[Arc<dyn Product>], core: &CoreArgs) -
 /// The router's consumer: UPDATES, one sender's updates in order.
 pub fn router_consumer() -> StageConfig {
     StageConfig {
-        in_order_per_subject: true,
+        in_order_per_sender: true,
         ..StageConfig::new(subjects::UPDATES_STREAM, "router", vec!["herald.updates.>".into()])
     }
 }

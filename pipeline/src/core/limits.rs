@@ -62,14 +62,15 @@ pub fn verdict(before: u64, limit: u32) -> Verdict {
     }
 }
 
-/// Adds the update to its (product, user) set and counts the updates before it in its
-/// window (earlier time, or the same second and a lower update id). Entries stay four
-/// windows, so a redelivery within them finds itself.
+/// Adds the update to its (product, user) set, unless it is there already (a
+/// redelivery keeps the time it was first counted at), and counts the updates before it
+/// in its window (earlier time, or the same time and a lower update id). Entries stay
+/// four windows, so a redelivery within them finds itself.
 const SCRIPT: &str = r"
 local id = tonumber(ARGV[1])
-local at = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
-redis.call('ZADD', KEYS[1], at, ARGV[1])
+redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
+local at = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (at - 4 * window))
 redis.call('PEXPIRE', KEYS[1], 4 * window)
 local before = redis.call('ZCOUNT', KEYS[1], '(' .. (at - window), '(' .. at)
@@ -98,7 +99,8 @@ impl InboundLimits {
     }
 
     /// The verdict for `update_id` of `user_id` to `product`, timed by the update's
-    /// `date` (Unix seconds; now when absent). Products without a limit allow all.
+    /// `date` (Unix seconds), else by when it was first counted (button presses carry no
+    /// date). Products without a limit allow all.
     ///
     /// Errors: Redis failed (the update is retried).
     pub async fn check(&self, product: &str, user_id: i64, update_id: i64, date_secs: Option<u64>) -> redis::RedisResult<Verdict> {

@@ -177,7 +177,7 @@ fn consumer(stage: &str) -> StageConfig {
         "credit" => StageConfig::new(subjects::DEPOSITS_STREAM, stage, vec!["herald.deposits.>".into()]),
         // one user's updates in order (their subject ends with the user id)
         "payments_inbox" => StageConfig {
-            in_order_per_subject: true,
+            in_order_per_sender: true,
             ..StageConfig::new(subjects::COMMANDS_STREAM, stage, vec![subjects::routed_all("payments")])
         },
         other => unreachable!("no payments stage {other}"),

@@ -171,7 +171,7 @@ fn consumer(stage: &str) -> StageConfig {
         "multiplier" => on(subjects::PRICES_STREAM, "herald.prices.>".into()),
         // one user's updates in order (their subject ends with the user id)
         "signals_inbox" => StageConfig {
-            in_order_per_subject: true,
+            in_order_per_sender: true,
             ..on(subjects::COMMANDS_STREAM, subjects::routed_all("signals"))
         },
         other => unreachable!("no signals stage {other}"),
