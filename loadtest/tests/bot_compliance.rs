@@ -105,3 +105,125 @@ async fn a_refused_message_is_dead_lettered_and_a_redrive_sends_it() {
     assert_eq!((sent.len(), sent[0].chat_id, sent[0].text.as_str()), (1, 5, "hello"));
     shutdown.cancel();
 }
+
+/// Publishes `content` for `chat` on the interactive subject.
+async fn send(js: &async_nats::jetstream::Context, chat: i64, key: &str, content: herald_schemas::Content) {
+    let msg = herald_schemas::OutboundMessage::new(key, chat, content, herald_schemas::Priority::Reply, 0);
+    js.publish(subjects::reply(chat), herald_schemas::encode(&msg).into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+/// Waits until the emulator has recorded `n` deliveries; returns them.
+async fn delivered(telegram: &Emulator, n: usize) -> Vec<herald_loadtest::emulator::Delivery> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let d = telegram.deliveries();
+        if d.len() >= n {
+            return d;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{} of {n} deliveries: {d:#?}", d.len());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_kind_of_content_reaches_telegram() {
+    use herald_schemas::{Button, Content, Photo};
+    let (_nats, js, telegram) = stack().await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    for stage in outbound(&js, &telegram).await.stages(8, 8) {
+        tokio::spawn(stage.run(js.clone(), shutdown.clone()));
+    }
+    // what a user sent: a text, a photo with a caption, a service message
+    let from = serde_json::json!({"id": 5, "is_bot": false, "first_name": "U"});
+    let chat = serde_json::json!({"id": 5, "type": "private", "first_name": "U"});
+    for m in [
+        serde_json::json!({"message_id": 1001, "date": 1, "from": from, "chat": chat, "text": "hi there"}),
+        serde_json::json!({"message_id": 1002, "date": 1, "from": from, "chat": chat, "caption": "a view",
+            "photo": [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]}),
+        serde_json::json!({"message_id": 1003, "date": 1, "from": from, "chat": chat,
+            "pinned_message": {"message_id": 1001, "date": 1, "chat": chat, "text": "hi there"}}),
+    ] {
+        telegram.push_update(serde_json::json!({"message": m}));
+    }
+
+    send(&js, 6, "k1", Content::text("hello")).await;
+    let sent = delivered(&telegram, 1).await[0].message_id as i32;
+    send(&js, 6, "k2", Content::edit_text(sent, "edited", vec![])).await;
+    let button = Button {
+        text: "ok".into(),
+        callback_data: "x".into(),
+    };
+    send(&js, 6, "k3", Content::edit_buttons(sent, vec![vec![button]])).await;
+    send(&js, 7, "k4", Content::photo(Photo::QrCode { data: "0xabc".into() }, "cap")).await;
+    let photo = delivered(&telegram, 2)
+        .await
+        .into_iter()
+        .find(|d| d.chat_id == 7)
+        .unwrap()
+        .message_id as i32;
+    send(&js, 7, "k5", Content::edit_caption(photo, "new cap")).await;
+    send(&js, 8, "k6", Content::copy(5, 1001, None, true)).await;
+    send(&js, 9, "k7", Content::copy_many(5, vec![1001, 1002], false).unwrap()).await;
+    send(
+        &js,
+        10,
+        "k8",
+        Content::quiz("2+2?", vec!["3".into(), "4".into()], 1, Some("arithmetic".into()), Some(30)),
+    )
+    .await;
+    send(
+        &js,
+        11,
+        "k9",
+        Content::SetMyCommands {
+            commands: vec![herald_schemas::MenuCommand {
+                command: "start".into(),
+                description: "start".into(),
+            }],
+        },
+    )
+    .await;
+    let all = delivered(&telegram, 9).await;
+    send(&js, 6, "k10", Content::delete(sent)).await;
+    let all = delivered(&telegram, all.len() + 1).await;
+
+    let got: Vec<(String, i64, String)> = all.iter().map(|d| (d.method.clone(), d.chat_id, d.text.clone())).collect();
+    for want in [
+        ("sendMessage", 6, "hello"),
+        ("editMessageText", 6, "edited"),
+        ("editMessageReplyMarkup", 6, ""),
+        ("sendPhoto", 7, "cap"),
+        ("editMessageCaption", 7, "new cap"),
+        ("copyMessage", 8, "hi there"),
+        ("copyMessages", 9, "hi there"),
+        ("copyMessages", 9, "a view"),
+        ("sendPoll", 10, "2+2?"),
+        ("deleteMessage", 6, ""),
+    ] {
+        assert!(
+            got.iter().any(|(m, c, t)| m == want.0 && *c == want.1 && t == want.2),
+            "{want:?} not in {got:#?}"
+        );
+    }
+    assert_eq!(telegram.menu().len(), 1, "setMyCommands set the menu");
+
+    // what Telegram refuses is dead-lettered with its reason
+    send(&js, 12, "k11", Content::copy(5, 9999, None, false)).await;
+    send(&js, 13, "k12", Content::copy(5, 1003, None, false)).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    let reasons = loop {
+        let letters = herald_pipeline::ops::dlq::list(&js, Some("bot"), 10).await.unwrap();
+        if letters.len() >= 2 {
+            break letters.into_iter().map(|l| l.error).collect::<Vec<_>>();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "refusals not dead-lettered: {letters:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(reasons.iter().any(|r| r.contains("message to copy not found")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("message can't be copied")), "{reasons:?}");
+    shutdown.cancel();
+}

@@ -122,6 +122,9 @@ struct Emu {
     seq: AtomicU64,
     /// The menu of the last `setMyCommands`.
     menu: Mutex<Vec<Value>>,
+    /// Every message the emulator knows, by (chat, message id): users' (from pushed
+    /// updates) and the bot's; what `copyMessage` copies.
+    messages: Mutex<HashMap<(i64, i64), Value>>,
 }
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -166,6 +169,7 @@ impl Emulator {
             stats: Mutex::new(Stats::default()),
             seq: AtomicU64::new(0),
             menu: Mutex::new(Vec::new()),
+            messages: Mutex::new(HashMap::new()),
         });
         let app = Router::new()
             .route("/{bot}/{method}", any(bot_api))
@@ -223,6 +227,11 @@ fn push_update(emu: &Emu, mut update: Value) -> i64 {
     if let Some(obj) = update.as_object_mut() {
         obj.insert("update_id".into(), json!(id));
     }
+    if let Some(m) = update.get("message") {
+        if let (Some(chat), Some(mid)) = (m.pointer("/chat/id").and_then(Value::as_i64), m["message_id"].as_i64()) {
+            emu.messages.lock().unwrap().insert((chat, mid), m.clone());
+        }
+    }
     emu.updates.lock().unwrap().push_back(update);
     emu.updates_ready.notify_waiters();
     id
@@ -276,6 +285,12 @@ async fn bot_api(
         "sendmessage" => send(&emu, "sendMessage", &req),
         "sendphoto" => send(&emu, "sendPhoto", &req),
         "editmessagetext" => send(&emu, "editMessageText", &req),
+        "editmessagecaption" => send(&emu, "editMessageCaption", &req),
+        "editmessagereplymarkup" => send(&emu, "editMessageReplyMarkup", &req),
+        "sendpoll" => send(&emu, "sendPoll", &req),
+        "copymessage" => copy(&emu, &req, false),
+        "copymessages" => copy(&emu, &req, true),
+        "deletemessage" => delete(&emu, p),
         "setmycommands" => set_my_commands(&emu, p),
         "answercallbackquery" | "setwebhook" | "deletewebhook" => ok(json!(true)),
         "getwebhookinfo" => ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0})),
@@ -345,6 +360,13 @@ fn retry_after(wait: Duration) -> u64 {
 /// The text (or caption) and the photo of a send, or Telegram's refusal.
 fn content(method: &str, req: &request::Request) -> Result<(String, Option<photo::Photo>), &'static str> {
     let field = |name: &str| req.params.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
+    match method {
+        "editMessageCaption" if field("caption").chars().count() > 1024 => return Err("Bad Request: message caption is too long"),
+        "editMessageCaption" => return Ok((field("caption"), None)),
+        "editMessageReplyMarkup" => return Ok((String::new(), None)),
+        "sendPoll" => return poll(req).map(|q| (q, None)),
+        _ => {}
+    }
     if method != "sendPhoto" {
         let text = field("text");
         return match text.chars().count() {
@@ -366,6 +388,132 @@ fn content(method: &str, req: &request::Request) -> Result<(String, Option<photo
     }
 }
 
+/// `sendPoll`'s rules (core.telegram.org/bots/api#sendpoll): a question of 1–300
+/// characters, 2–12 options, a quiz with a `correct_option_id` among them, an
+/// `open_period` of 5–600 s. The question, for the delivery.
+fn poll(req: &request::Request) -> Result<String, &'static str> {
+    let p = &req.params;
+    let question = p.get("question").and_then(Value::as_str).unwrap_or_default().to_string();
+    if !(1..=300).contains(&question.chars().count()) {
+        return Err("Bad Request: poll question length must not exceed 300");
+    }
+    let options = match p.get("options") {
+        Some(Value::String(s)) => serde_json::from_str::<Value>(s).unwrap_or(Value::Null),
+        Some(v) => v.clone(),
+        None => Value::Null,
+    };
+    let n = options.as_array().map_or(0, Vec::len);
+    if !(2..=12).contains(&n) {
+        return Err("Bad Request: poll must have at least 2 option");
+    }
+    let quiz = p.get("type").and_then(Value::as_str) == Some("quiz");
+    match int(p, "correct_option_id") {
+        Some(c) if c < 0 || c as usize >= n => return Err("Bad Request: wrong correct option ID specified"),
+        None if quiz => return Err("Bad Request: correct option ID must be specified in quiz polls"),
+        _ => {}
+    }
+    if int(p, "open_period").is_some_and(|s| !(5..=600).contains(&s)) {
+        return Err("Bad Request: wrong open period specified");
+    }
+    Ok(question)
+}
+
+/// Service messages (a member joined, a title changed, a pin...) cannot be copied.
+fn is_service(m: &Value) -> bool {
+    [
+        "new_chat_members",
+        "left_chat_member",
+        "new_chat_title",
+        "new_chat_photo",
+        "delete_chat_photo",
+        "group_chat_created",
+        "pinned_message",
+        "migrate_to_chat_id",
+        "successful_payment",
+        "message_auto_delete_timer_changed",
+    ]
+    .iter()
+    .any(|k| m.get(*k).is_some())
+}
+
+/// `copyMessage` and `copyMessages` (core.telegram.org/bots/api#copymessage): a missing
+/// message is "message to copy not found" (one) or skipped (many); a service message
+/// "can't be copied"; `copyMessages` takes 1–100 ids in strictly increasing order.
+fn copy(emu: &Emu, req: &request::Request, many: bool) -> Response {
+    let p = &req.params;
+    let Some(from) = int(p, "from_chat_id") else {
+        return err(400, "Bad Request: chat_id is empty", None);
+    };
+    let ids: Vec<i64> = if many {
+        let list = match p.get("message_ids") {
+            Some(Value::String(s)) => serde_json::from_str::<Vec<i64>>(s).unwrap_or_default(),
+            Some(v) => serde_json::from_value::<Vec<i64>>(v.clone()).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        if list.is_empty() || list.len() > 100 {
+            return err(400, "Bad Request: message identifiers are not specified", None);
+        }
+        if list.windows(2).any(|w| w[0] >= w[1]) {
+            return err(400, "Bad Request: message identifiers must be in strictly increasing order", None);
+        }
+        list
+    } else {
+        vec![int(p, "message_id").unwrap_or(0)]
+    };
+    let sources: Vec<Value> = {
+        let known = emu.messages.lock().unwrap();
+        ids.iter().filter_map(|id| known.get(&(from, *id)).cloned()).collect()
+    };
+    if !many && sources.is_empty() {
+        return err(400, "Bad Request: message to copy not found", None);
+    }
+    if sources.iter().any(is_service) {
+        return err(400, "Bad Request: message can't be copied", None);
+    }
+    let Some(chat_id) = int(p, "chat_id") else {
+        return err(400, "Bad Request: chat_id is empty", None);
+    };
+    let mut copied = Vec::new();
+    for m in &sources {
+        let text = m
+            .get("text")
+            .or_else(|| m.get("caption"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let method = if many { "copyMessages" } else { "copyMessage" };
+        match deliver(emu, method, chat_id, text.to_string(), None, p) {
+            Ok(message) => copied.push(json!({"message_id": message["message_id"]})),
+            Err(refused) => return *refused,
+        }
+    }
+    match many {
+        true => ok(Value::Array(copied)),
+        false => ok(copied.remove(0)),
+    }
+}
+
+/// `deleteMessage`: true, or "message to delete not found".
+fn delete(emu: &Emu, p: &Value) -> Response {
+    let (Some(chat_id), Some(id)) = (int(p, "chat_id"), int(p, "message_id")) else {
+        return err(400, "Bad Request: message identifier is not specified", None);
+    };
+    if emu.messages.lock().unwrap().remove(&(chat_id, id)).is_none() {
+        return err(400, "Bad Request: message to delete not found", None);
+    }
+    let delivery = Delivery {
+        seq: emu.seq.fetch_add(1, Ordering::SeqCst) + 1,
+        method: "deleteMessage".into(),
+        chat_id,
+        message_id: id,
+        text: String::new(),
+        reply_markup: None,
+        photo_qr: None,
+        at_ms: herald_schemas::now_ms(),
+    };
+    emu.deliveries.lock().unwrap().push(delivery);
+    ok(json!(true))
+}
+
 fn send(emu: &Emu, method: &str, req: &request::Request) -> Response {
     let p = &req.params;
     let Some(chat_id) = int(p, "chat_id") else {
@@ -375,6 +523,15 @@ fn send(emu: &Emu, method: &str, req: &request::Request) -> Response {
         Ok(c) => c,
         Err(description) => return err(400, description, None),
     };
+    match deliver(emu, method, chat_id, text, photo, p) {
+        Ok(message) => ok(message),
+        Err(refused) => *refused,
+    }
+}
+
+/// The part every send shares: injected failures, a blocked user, Telegram's limits,
+/// then the delivery recorded and the message (as Telegram returns it) kept.
+fn deliver(emu: &Emu, method: &str, chat_id: i64, text: String, photo: Option<photo::Photo>, p: &Value) -> Result<Value, Box<Response>> {
     let injected = emu.failures.lock().unwrap().get_mut(&chat_id).and_then(|q| {
         let f = q.front_mut()?;
         f.times = f.times.saturating_sub(1);
@@ -385,10 +542,10 @@ fn send(emu: &Emu, method: &str, req: &request::Request) -> Response {
         Some(out)
     });
     if let Some(f) = injected {
-        return refuse(emu, f.status, f.retry_after);
+        return Err(Box::new(refuse(emu, f.status, f.retry_after)));
     }
     if emu.blocked.lock().unwrap().contains(&chat_id) {
-        return refuse(emu, 403, 0);
+        return Err(Box::new(refuse(emu, 403, 0)));
     }
     let paid = p.get("allow_paid_broadcast").is_some_and(|v| v == &json!(true) || v == "true");
     let global = if paid { emu.paid.check() } else { emu.global.check() };
@@ -397,11 +554,11 @@ fn send(emu: &Emu, method: &str, req: &request::Request) -> Response {
     let now = governor::clock::Clock::now(&governor::clock::DefaultClock::default());
     for check in [global, chat, group] {
         if let Err(not_until) = check {
-            return refuse(emu, 429, retry_after(not_until.wait_time_from(now)));
+            return Err(Box::new(refuse(emu, 429, retry_after(not_until.wait_time_from(now)))));
         }
     }
     let message_id = match method {
-        "editMessageText" => int(p, "message_id").unwrap_or(0),
+        "editMessageText" | "editMessageCaption" | "editMessageReplyMarkup" => int(p, "message_id").unwrap_or(0),
         _ => emu.next_message_id.fetch_add(1, Ordering::SeqCst),
     };
     let reply_markup = p.get("reply_markup").map(|m| match m {
@@ -426,15 +583,54 @@ fn send(emu: &Emu, method: &str, req: &request::Request) -> Response {
         json!({"id": chat_id, "type": "supergroup", "title": "Group"})
     };
     let mut message = json!({"message_id": message_id, "from": bot_user(), "chat": chat, "date": herald_schemas::now_ms() / 1000});
-    match photo {
-        Some(p) => {
+    match (photo, method) {
+        (Some(p), _) => {
             let id = format!("emulator-photo-{message_id}");
             message["photo"] = json!([{"file_id": id, "file_unique_id": id, "width": p.width, "height": p.height}]);
             message["caption"] = json!(text);
         }
-        None => message["text"] = json!(text),
+        (None, "sendPoll") => message["poll"] = poll_object(message_id, &text, p),
+        (None, "editMessageCaption") => {
+            message["photo"] = json!([{"file_id": "emulator-photo", "file_unique_id": "emulator-photo", "width": 1, "height": 1}]);
+            message["caption"] = json!(text);
+        }
+        (None, _) => message["text"] = json!(if text.is_empty() { "(message)".to_string() } else { text }),
     }
-    ok(message)
+    emu.messages.lock().unwrap().insert((chat_id, message_id), message.clone());
+    Ok(message)
+}
+
+/// The `Poll` object of a sent poll, as Telegram returns it.
+fn poll_object(message_id: i64, question: &str, p: &Value) -> Value {
+    let options: Vec<String> = match p.get("options") {
+        Some(Value::String(s)) => serde_json::from_str::<Vec<Value>>(s).unwrap_or_default(),
+        Some(v) => serde_json::from_value::<Vec<Value>>(v.clone()).unwrap_or_default(),
+        None => Vec::new(),
+    }
+    .into_iter()
+    .map(|o| {
+        o.get("text")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| o.as_str().map(str::to_string))
+            .unwrap_or_default()
+    })
+    .collect();
+    let quiz = p.get("type").and_then(Value::as_str) == Some("quiz");
+    let mut poll = json!({
+        "id": format!("poll-{message_id}"),
+        "question": question,
+        "options": options.iter().map(|o| json!({"text": o, "voter_count": 0})).collect::<Vec<_>>(),
+        "total_voter_count": 0,
+        "is_closed": false,
+        "is_anonymous": p.get("is_anonymous").is_none_or(|v| v == &json!(true) || v == "true"),
+        "type": if quiz { "quiz" } else { "regular" },
+        "allows_multiple_answers": false,
+    });
+    if let Some(c) = int(p, "correct_option_id") {
+        poll["correct_option_id"] = json!(c);
+    }
+    poll
 }
 
 fn refuse(emu: &Emu, status: u16, retry: u64) -> Response {
