@@ -177,30 +177,38 @@ async fn apply_stream(js: &jetstream::Context, want: stream::Config, update: boo
 
 /// The fields Herald's definitions set, as `field: existing != wanted` lines.
 pub fn differences(have: &stream::Config, want: &stream::Config) -> Vec<String> {
-    let mut d = Vec::new();
-    let mut cmp = |field: &str, a: String, b: String| {
-        if a != b {
-            d.push(format!("{field}: existing {a} != wanted {b}"));
+    Differences::default()
+        .field("subjects", &have.subjects, &want.subjects)
+        .field("retention", have.retention, want.retention)
+        .field("storage", have.storage, want.storage)
+        .field("discard", have.discard, want.discard)
+        .field("max_age", have.max_age, want.max_age)
+        .field("max_bytes", have.max_bytes, want.max_bytes)
+        .field("max_message_size", have.max_message_size, want.max_message_size)
+        .field("duplicate_window", have.duplicate_window, want.duplicate_window)
+        .field("num_replicas", have.num_replicas, want.num_replicas)
+        .lines()
+}
+
+/// The lines of a configuration check, `field: existing X != wanted Y`, one per field
+/// that differs.
+#[derive(Debug, Default)]
+pub struct Differences(Vec<String>);
+
+impl Differences {
+    /// Compares one field (by its `Debug` form).
+    pub fn field(mut self, name: &str, have: impl std::fmt::Debug, want: impl std::fmt::Debug) -> Self {
+        let (have, want) = (format!("{have:?}"), format!("{want:?}"));
+        if have != want {
+            self.0.push(format!("{name}: existing {have} != wanted {want}"));
         }
-    };
-    cmp("subjects", format!("{:?}", have.subjects), format!("{:?}", want.subjects));
-    cmp("retention", format!("{:?}", have.retention), format!("{:?}", want.retention));
-    cmp("storage", format!("{:?}", have.storage), format!("{:?}", want.storage));
-    cmp("discard", format!("{:?}", have.discard), format!("{:?}", want.discard));
-    cmp("max_age", format!("{:?}", have.max_age), format!("{:?}", want.max_age));
-    cmp("max_bytes", have.max_bytes.to_string(), want.max_bytes.to_string());
-    cmp(
-        "max_message_size",
-        have.max_message_size.to_string(),
-        want.max_message_size.to_string(),
-    );
-    cmp(
-        "duplicate_window",
-        format!("{:?}", have.duplicate_window),
-        format!("{:?}", want.duplicate_window),
-    );
-    cmp("num_replicas", have.num_replicas.to_string(), want.num_replicas.to_string());
-    d
+        self
+    }
+
+    /// The lines, in the order compared.
+    pub fn lines(self) -> Vec<String> {
+        self.0
+    }
 }
 
 #[cfg(test)]

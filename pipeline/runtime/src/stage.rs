@@ -359,33 +359,22 @@ async fn decide_publish_commit<S: Stage>(
 /// assert_eq!(consumer_differences(&have, &want.consumer_config()), ["max_deliver: existing 9 != wanted 5"]);
 /// ```
 pub fn consumer_differences(have: &jetstream::consumer::Config, want: &pull::Config) -> Vec<String> {
-    let mut d = Vec::new();
-    let mut cmp = |field: &str, a: String, b: String| {
-        if a != b {
-            d.push(format!("{field}: existing {a} != wanted {b}"));
-        }
+    // one filter may be stored in either field
+    let subjects = |c: &[String], one: &str| match (c.is_empty(), one.is_empty()) {
+        (true, false) => vec![one.to_string()],
+        _ => c.to_vec(),
     };
-    let subjects = |c: &[String], one: &str| {
-        if c.is_empty() && !one.is_empty() {
-            vec![one.to_string()]
-        } else {
-            c.to_vec()
-        }
-    };
-    cmp(
-        "filter_subjects",
-        format!("{:?}", subjects(&have.filter_subjects, &have.filter_subject)),
-        format!("{:?}", subjects(&want.filter_subjects, &want.filter_subject)),
-    );
-    cmp("ack_policy", format!("{:?}", have.ack_policy), format!("{:?}", want.ack_policy));
-    cmp("ack_wait", format!("{:?}", have.ack_wait), format!("{:?}", want.ack_wait));
-    cmp("max_deliver", have.max_deliver.to_string(), want.max_deliver.to_string());
-    cmp(
-        "max_ack_pending",
-        have.max_ack_pending.to_string(),
-        want.max_ack_pending.to_string(),
-    );
-    d
+    crate::setup::Differences::default()
+        .field(
+            "filter_subjects",
+            subjects(&have.filter_subjects, &have.filter_subject),
+            subjects(&want.filter_subjects, &want.filter_subject),
+        )
+        .field("ack_policy", have.ack_policy, want.ack_policy)
+        .field("ack_wait", have.ack_wait, want.ack_wait)
+        .field("max_deliver", have.max_deliver, want.max_deliver)
+        .field("max_ack_pending", have.max_ack_pending, want.max_ack_pending)
+        .lines()
 }
 
 /// Publishes every output, then awaits every ack: one round trip for the batch.
