@@ -19,6 +19,15 @@ use super::sources::websocket::call_output;
 use super::tracking::store::CallStore;
 use super::tracking::tracker::Tracker;
 
+/// What a routed update asks of signals.
+enum Ask {
+    Command(SignalsCommand),
+    /// A filter button.
+    Edit(commands::FilterEdit),
+    /// A Prev/Next button of `/calls` (0-based page).
+    Page(usize),
+}
+
 /// Preferences to store once the reply is out (`revision` `None`: the first).
 pub struct PrefsWrite {
     prefs: SignalsPrefs,
@@ -74,24 +83,23 @@ impl<S: CallStore> Stage for SignalsInbox<S> {
         let (Some(user_id), Some(chat_id)) = (routed.user_id, routed.chat_id) else {
             return Err(StageError::Permanent("routed update without a user or chat".into()));
         };
-        // a button: a filter edit or a page of calls
-        let cmd = match (&routed.command, &routed.callback_data) {
-            (Some(text), _) => SignalsCommand::from_text(text),
-            (None, Some(data)) => {
-                if let Some(page) = calls::parse_callback(data) {
-                    return self.calls_page(&routed, chat_id, page).await;
-                }
-                commands::parse_callback(data).map(|_| SignalsCommand::Filters(String::new()))
-            }
+        // a command, or a button: a filter edit or a page of calls (parsed once)
+        let ask = match (&routed.command, &routed.callback_data) {
+            (Some(text), _) => SignalsCommand::from_text(text).map(Ask::Command),
+            (None, Some(data)) => calls::parse_callback(data)
+                .map(Ask::Page)
+                .or_else(|| commands::parse_callback(data).map(Ask::Edit)),
             (None, None) => None,
         };
-        let Some(cmd) = cmd else {
-            return Ok(Decision::Drop { reason: "not_a_signals_command" });
+        let ask = match ask {
+            None => return Ok(Decision::Drop { reason: "not_a_signals_command" }),
+            Some(Ask::Page(page)) => return self.calls_page(&routed, chat_id, page).await,
+            Some(Ask::Command(SignalsCommand::Calls(page))) => {
+                let page = page.trim().parse::<usize>().map(|p| p.saturating_sub(1)).unwrap_or(0);
+                return self.calls_page(&routed, chat_id, page).await;
+            }
+            Some(ask) => ask,
         };
-        if let SignalsCommand::Calls(page) = &cmd {
-            let page = page.trim().parse::<usize>().map(|p| p.saturating_sub(1)).unwrap_or(0);
-            return self.calls_page(&routed, chat_id, page).await;
-        }
         if users::load(&self.users, user_id).await?.is_none() {
             return Ok(crate::core::reply::send_start_first(routed.update_id, chat_id));
         }
@@ -100,15 +108,16 @@ impl<S: CallStore> Stage for SignalsInbox<S> {
             None => (SignalsPrefs::new(user_id), None),
         };
         let now = herald_schemas::now_ms();
-        let (new, reply) = match routed.callback_data.as_deref().and_then(commands::parse_callback) {
-            Some(edit) => {
+        let (new, reply) = match ask {
+            Ask::Edit(edit) => {
                 let mut changed = prefs.clone();
                 commands::apply_edit(&mut changed.filters, edit);
                 changed.updated_at_ms = now;
                 let reply = commands::menu(&changed.filters);
                 (Some(changed), reply)
             }
-            None => commands::run(&prefs, cmd, now),
+            Ask::Command(cmd) => commands::run(&prefs, cmd, now),
+            Ask::Page(_) => unreachable!("answered above"),
         };
         Ok(Decision::Forward {
             outputs: vec![reply.output(routed.update_id, chat_id, routed.message_id)],
