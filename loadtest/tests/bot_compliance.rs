@@ -25,6 +25,7 @@ async fn outbound(js: &async_nats::jetstream::Context, telegram: &Emulator) -> O
     };
     Outbound {
         bot: teloxide::Bot::new("1:compliance").set_api_url(telegram.url().parse().unwrap()),
+        js: js.clone(),
         delivered: js.get_key_value(subjects::DELIVERED_BUCKET).await.unwrap(),
         users: js.get_key_value(subjects::USERS_BUCKET).await.unwrap(),
         limits: Arc::new(Limits::new(&limits)),

@@ -72,6 +72,8 @@ async fn every_stage_of_every_product_is_compliant() {
         "signals_inbox",
         "credit",
         "payments_inbox",
+        "chat_inbox",
+        "chat_delivery",
     ] {
         assert!(listed.contains(&want), "{want} is missing from the registry's stages: {listed:?}");
     }

@@ -10,6 +10,7 @@
 //! ```
 
 mod call;
+mod delivery;
 mod outbound;
 mod payments;
 mod routed;
@@ -19,6 +20,7 @@ mod user;
 pub mod subjects;
 pub mod telegram;
 
+pub use delivery::{DeliveryReport, Outcome};
 pub use call::{CallEvent, CallSource, Caller, Chain, ChannelStats, FeedFrame, Link, Signal};
 pub use outbound::{escape_html, Button, Content, MenuCommand, OutboundMessage, Photo, Priority};
 pub use payments::{Deposit, DepositStage, LedgerEntry, LedgerKind};

@@ -252,6 +252,11 @@ pub struct OutboundMessage {
     pub priority: Priority,
     /// When the event that caused this message entered Herald (ms since epoch).
     pub origin_ts_ms: u64,
+    /// Where the bot publishes a [`crate::DeliveryReport`] once Telegram has answered
+    /// (sent, blocked or refused), for products that act on the outcome (the random
+    /// chat maps message ids and ends a chat with a blocked partner). `None`: no report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
 }
 
 impl OutboundMessage {
@@ -264,6 +269,16 @@ impl OutboundMessage {
             content,
             priority,
             origin_ts_ms,
+            report: None,
+        }
+    }
+
+    /// The same message, with a [`crate::DeliveryReport`] published on `subject` once
+    /// Telegram has answered.
+    pub fn reported_to(self, subject: impl Into<String>) -> Self {
+        OutboundMessage {
+            report: Some(subject.into()),
+            ..self
         }
     }
 
@@ -316,6 +331,8 @@ struct WireMessage {
     qr_code: Option<String>,
     priority: Priority,
     origin_ts_ms: u64,
+    #[serde(default)]
+    report: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for OutboundMessage {
@@ -352,6 +369,7 @@ impl From<WireMessage> for OutboundMessage {
             content,
             priority: w.priority,
             origin_ts_ms: w.origin_ts_ms,
+            report: w.report,
         }
     }
 }

@@ -21,6 +21,8 @@ pub const DEPOSITS_STREAM: &str = "DEPOSITS";
 pub const LEDGER_STREAM: &str = "LEDGER";
 /// Stream of updates the router handed to a product (`herald.cmd.<product>.<id>`).
 pub const COMMANDS_STREAM: &str = "COMMANDS";
+/// Random chat: delivery reports of relayed messages (`herald.chat.>`).
+pub const CHAT_STREAM: &str = "CHAT";
 /// Stream of dead-lettered messages, each with its error in headers.
 pub const DLQ_STREAM: &str = "DLQ";
 
@@ -121,6 +123,12 @@ pub fn routed(product: &str, id: i64) -> String {
 /// Filter for every update routed to `product`.
 pub fn routed_all(product: &str) -> String {
     format!("herald.cmd.{}.>", token(product))
+}
+
+/// `herald.chat.delivery.<sender>`: [`crate::DeliveryReport`]s of what the random chat
+/// relayed for `sender` (or told them), so one sender's reports stay in order.
+pub fn chat_delivery(sender: i64) -> String {
+    format!("herald.chat.delivery.{sender}")
 }
 
 /// `herald.dlq.<stage>`: the original payload, error in [`HEADER_ERROR`].

@@ -36,6 +36,7 @@ fn checked_in_schemas_match_types() {
         check::<Deposit>(),
         check::<LedgerEntry>(),
         check::<RoutedUpdate>(),
+        check::<DeliveryReport>(),
     ]
     .into_iter()
     .flatten()

@@ -10,6 +10,10 @@
 //! record is the only window in which a message can be sent twice (Telegram has no
 //! idempotency key). A message Telegram refuses for good is dead-lettered on
 //! `herald.dlq.bot` with its original subject, so `pipeline dlq redrive` resends it.
+//!
+//! A message with a `report` subject gets a [`DeliveryReport`] there once Telegram has
+//! answered (sent with the new message ids, blocked, or refused). A report lost to a
+//! crash is published again by the redelivery, from the ids the delivered key holds.
 
 pub mod limits;
 pub mod qr;
@@ -18,9 +22,9 @@ mod send;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::kv;
-use herald_runtime::{Decision, MsgMeta, Stage, StageConfig, StageError, StageHandle};
-use herald_schemas::{subjects, OutboundMessage, Priority};
+use async_nats::jetstream::{self, kv};
+use herald_runtime::{Decision, MsgMeta, Output, Stage, StageConfig, StageError, StageHandle};
+use herald_schemas::{subjects, DeliveryReport, Outcome, OutboundMessage, Priority};
 
 use limits::Limits;
 pub use send::{classify, SendFailure};
@@ -29,6 +33,8 @@ pub use send::{classify, SendFailure};
 #[derive(Clone)]
 pub struct Outbound {
     pub bot: teloxide::Bot,
+    /// Where delivery reports are published.
+    pub js: jetstream::Context,
     pub delivered: kv::Store,
     pub users: kv::Store,
     pub limits: Arc<Limits>,
@@ -63,13 +69,14 @@ impl Outbound {
             self.limits.acquire(out.chat_id, out.priority).await;
             let paid = self.paid_broadcast && out.priority == Priority::Broadcast;
             match send::send(&self.bot, out, paid).await.map_err(classify) {
-                Ok(message_id) => {
-                    if let Err(e) = self.delivered.put(&key, message_id.to_string().into()).await {
+                Ok(message_ids) => {
+                    if let Err(e) = self.delivered.put(&key, join_ids(&message_ids).into()).await {
                         // Telegram has it; only a redelivery in this window could repeat it
                         tracing::error!(error = %e, "recording a delivered key failed");
                     }
                     record_sent(out);
-                    return Ok(());
+                    // a failed report is published again by the redelivery (see `decide`)
+                    return self.report(out, Outcome::Sent { message_ids }).await;
                 }
                 Err(SendFailure::RetryAfter(wait)) => {
                     metrics::counter!("herald_bot_429_total").increment(1);
@@ -90,11 +97,50 @@ impl Outbound {
                     if out.chat_id > 0 {
                         herald_runtime::users::set_active(&self.users, out.chat_id, false).await?;
                     }
-                    return Ok(());
+                    return self.report(out, Outcome::Blocked).await;
                 }
-                Err(SendFailure::Rejected(reason)) => return Err(StageError::Permanent(reason)),
+                Err(SendFailure::Rejected(reason)) => {
+                    self.report(out, Outcome::Rejected { reason: reason.clone() }).await?;
+                    return Err(StageError::Permanent(reason));
+                }
             }
         }
+    }
+}
+
+/// The report of `out`'s outcome on its `report` subject, if it asks for one.
+fn report_output(out: &OutboundMessage, outcome: Outcome) -> Option<Output> {
+    let subject = out.report.clone()?;
+    let report = DeliveryReport::new(out.idempotency_key.clone(), out.chat_id, out.content.clone(), outcome);
+    Some(Output {
+        subject,
+        msg_id: format!("report:{}", out.idempotency_key),
+        payload: herald_schemas::encode(&report),
+    })
+}
+
+/// `31,32,33`: the message ids a delivered key holds.
+fn join_ids(ids: &[i32]) -> String {
+    ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+}
+
+impl Outbound {
+    /// Publishes `out`'s report (if it asks for one) and waits for the stream's ack.
+    ///
+    /// Errors: the publish failed (transient: the redelivery publishes it again).
+    async fn report(&self, out: &OutboundMessage, outcome: Outcome) -> Result<(), StageError> {
+        let Some(o) = report_output(out, outcome) else {
+            return Ok(());
+        };
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", o.msg_id.as_str());
+        let ack = self
+            .js
+            .publish_with_headers(o.subject, headers, o.payload.into())
+            .await
+            .map_err(|e| StageError::Transient(e.into()))?;
+        ack.await.map_err(|e| StageError::Transient(e.into()))?;
+        Ok(())
     }
 }
 
@@ -105,33 +151,45 @@ const SEND_BACKOFF: herald_runtime::backoff::Backoff =
 impl Stage for Outbound {
     const NAME: &'static str = "bot";
     type Input = OutboundMessage;
-    type Commit = OutboundMessage;
+    /// The message to send (`None`: sent already, its report republished).
+    type Commit = Option<OutboundMessage>;
 
     fn decode(&self, payload: &[u8]) -> Result<OutboundMessage, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())
     }
 
-    /// Drops a message whose key Telegram has already accepted; otherwise hands it to
-    /// `commit`, which sends it (sending is the side effect, so it is not done here).
-    async fn decide(&self, out: OutboundMessage, _meta: &MsgMeta) -> Result<Decision<OutboundMessage>, StageError> {
+    /// Drops a message whose key Telegram has already accepted (publishing its report
+    /// again, if it asks for one); otherwise hands it to `commit`, which sends it
+    /// (sending is the side effect, so it is not done here).
+    async fn decide(&self, out: OutboundMessage, _meta: &MsgMeta) -> Result<Decision<Self::Commit>, StageError> {
         let key = subjects::kv_key(&out.idempotency_key);
         match self.delivered.get(&key).await {
-            Ok(Some(_)) => {
+            Ok(Some(ids)) => {
                 metrics::counter!("herald_bot_redelivery_suppressed_total").increment(1);
-                Ok(Decision::Drop {
-                    reason: "already_delivered",
-                })
+                let message_ids = String::from_utf8_lossy(&ids).split(',').filter_map(|i| i.parse().ok()).collect();
+                match report_output(&out, Outcome::Sent { message_ids }) {
+                    Some(report) => Ok(Decision::Forward {
+                        outputs: vec![report],
+                        commit: None,
+                    }),
+                    None => Ok(Decision::Drop {
+                        reason: "already_delivered",
+                    }),
+                }
             }
             Ok(None) => Ok(Decision::Forward {
                 outputs: Vec::new(),
-                commit: out,
+                commit: Some(out),
             }),
             Err(e) => Err(StageError::Transient(anyhow::anyhow!("delivered-key lookup: {e}"))),
         }
     }
 
-    async fn commit(&self, out: OutboundMessage) -> Result<(), StageError> {
-        self.send_with_retries(&out).await
+    async fn commit(&self, out: Self::Commit) -> Result<(), StageError> {
+        match out {
+            Some(out) => self.send_with_retries(&out).await,
+            None => Ok(()),
+        }
     }
 }
 

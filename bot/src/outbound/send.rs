@@ -69,9 +69,28 @@ fn input_file(photo: &Photo) -> Option<InputFile> {
     }
 }
 
-/// Makes the Bot API call `out.content` and returns the message id Telegram gave (for
-/// calls that make no message, the id they concern, or 0).
-pub async fn send(bot: &Bot, out: &OutboundMessage, paid_broadcast: bool) -> Result<i32, RequestError> {
+/// Makes the Bot API call `out.content` and returns the ids of the messages Telegram
+/// made, in order (one for most calls, one per message for `copyMessages`; for calls
+/// that make no message, the id they concern, or 0).
+pub async fn send(bot: &Bot, out: &OutboundMessage, paid_broadcast: bool) -> Result<Vec<i32>, RequestError> {
+    if let Content::CopyMessages {
+        from_chat_id,
+        message_ids,
+        protect_content,
+    } = &out.content
+    {
+        let ids: Vec<MessageId> = message_ids.iter().map(|i| MessageId(*i)).collect();
+        let copied = bot
+            .copy_messages(ChatId(out.chat_id), ChatId(*from_chat_id), ids)
+            .protect_content(*protect_content)
+            .await?;
+        return Ok(copied.iter().map(|m| m.0).collect());
+    }
+    send_one(bot, out, paid_broadcast).await.map(|id| vec![id])
+}
+
+/// Every call but `copyMessages`: the one message id.
+async fn send_one(bot: &Bot, out: &OutboundMessage, paid_broadcast: bool) -> Result<i32, RequestError> {
     let chat = ChatId(out.chat_id);
     match &out.content {
         Content::SendMessage { text, buttons, reply_to } => {
@@ -117,7 +136,7 @@ pub async fn send(bot: &Bot, out: &OutboundMessage, paid_broadcast: bool) -> Res
                     buttons: buttons.clone(),
                     reply_to: None,
                 };
-                return Box::pin(send(
+                return Box::pin(send_one(
                     bot,
                     &OutboundMessage {
                         content: text,
@@ -150,18 +169,7 @@ pub async fn send(bot: &Bot, out: &OutboundMessage, paid_broadcast: bool) -> Res
             }
             Ok(req.await?.0)
         }
-        Content::CopyMessages {
-            from_chat_id,
-            message_ids,
-            protect_content,
-        } => {
-            let ids: Vec<MessageId> = message_ids.iter().map(|i| MessageId(*i)).collect();
-            let copied = bot
-                .copy_messages(chat, ChatId(*from_chat_id), ids)
-                .protect_content(*protect_content)
-                .await?;
-            Ok(copied.first().map_or(0, |m| m.0))
-        }
+        Content::CopyMessages { .. } => unreachable!("copyMessages is sent by `send`"),
         Content::SendPoll {
             question,
             options,

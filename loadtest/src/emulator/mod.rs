@@ -78,6 +78,16 @@ pub struct Delivery {
     /// For `sendPhoto`: the text of the QR code in the photo, as a phone would read it.
     #[serde(default)]
     pub photo_qr: Option<String>,
+    /// For a copy: the chat and id of the message copied.
+    #[serde(default)]
+    pub source: Option<(i64, i64)>,
+    /// The message it replies to (`reply_parameters.message_id`).
+    #[serde(default)]
+    pub reply_to: Option<i64>,
+    /// The Bot API call that made it, numbered from 1 (the messages of one
+    /// `copyMessages` share it).
+    #[serde(default)]
+    pub call: u64,
     pub at_ms: u64,
 }
 
@@ -120,6 +130,7 @@ struct Emu {
     blocked: Mutex<HashSet<i64>>,
     stats: Mutex<Stats>,
     seq: AtomicU64,
+    calls: AtomicU64,
     /// The menu of the last `setMyCommands`.
     menu: Mutex<Vec<Value>>,
     /// Every message the emulator knows, by (chat, message id): users' (from pushed
@@ -168,6 +179,7 @@ impl Emulator {
             blocked: Mutex::new(HashSet::new()),
             stats: Mutex::new(Stats::default()),
             seq: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
             menu: Mutex::new(Vec::new()),
             messages: Mutex::new(HashMap::new()),
         });
@@ -470,18 +482,33 @@ fn copy(emu: &Emu, req: &request::Request, many: bool) -> Response {
     if sources.iter().any(is_service) {
         return err(400, "Bad Request: message can't be copied", None);
     }
+    // core.telegram.org/bots/api#copymessage: "A quiz poll can be copied only if the
+    // value of the field correct_option_id is known to the bot."
+    if sources.iter().any(|m| m.pointer("/poll/type") == Some(&json!("quiz")) && m.pointer("/poll/correct_option_id").is_none()) {
+        return err(400, "Bad Request: message can't be copied", None);
+    }
     let Some(chat_id) = int(p, "chat_id") else {
         return err(400, "Bad Request: chat_id is empty", None);
     };
+    let call = emu.calls.fetch_add(1, Ordering::SeqCst) + 1;
     let mut copied = Vec::new();
-    for m in &sources {
+    for (i, m) in sources.iter().enumerate() {
         let text = m
             .get("text")
             .or_else(|| m.get("caption"))
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let method = if many { "copyMessages" } else { "copyMessage" };
-        match deliver(emu, method, chat_id, text.to_string(), None, p) {
+        let made = Made {
+            method: if many { "copyMessages" } else { "copyMessage" },
+            chat_id,
+            text: text.to_string(),
+            photo: None,
+            source: Some((from, m)),
+            // one call, counted once against the limits
+            limited: i == 0,
+            call,
+        };
+        match deliver(emu, made, p) {
             Ok(message) => copied.push(json!({"message_id": message["message_id"]})),
             Err(refused) => return *refused,
         }
@@ -508,6 +535,9 @@ fn delete(emu: &Emu, p: &Value) -> Response {
         text: String::new(),
         reply_markup: None,
         photo_qr: None,
+        source: None,
+        reply_to: None,
+        call: emu.calls.fetch_add(1, Ordering::SeqCst) + 1,
         at_ms: herald_schemas::now_ms(),
     };
     emu.deliveries.lock().unwrap().push(delivery);
@@ -523,15 +553,49 @@ fn send(emu: &Emu, method: &str, req: &request::Request) -> Response {
         Ok(c) => c,
         Err(description) => return err(400, description, None),
     };
-    match deliver(emu, method, chat_id, text, photo, p) {
+    let made = Made {
+        method,
+        chat_id,
+        text,
+        photo,
+        source: None,
+        limited: true,
+        call: emu.calls.fetch_add(1, Ordering::SeqCst) + 1,
+    };
+    match deliver(emu, made, p) {
         Ok(message) => ok(message),
         Err(refused) => *refused,
     }
 }
 
+/// One message a call makes.
+struct Made<'a> {
+    method: &'a str,
+    chat_id: i64,
+    text: String,
+    photo: Option<photo::Photo>,
+    /// For a copy: the source chat and message, whose content the copy takes.
+    source: Option<(i64, &'a Value)>,
+    /// Whether it counts against Telegram's limits (a `copyMessages` call counts once).
+    limited: bool,
+    call: u64,
+}
+
+/// What a copy takes of its source: its content, not its identity or its album.
+const NOT_COPIED: &[&str] = &["message_id", "from", "chat", "date", "edit_date", "media_group_id", "reply_to_message", "forward_origin"];
+
 /// The part every send shares: injected failures, a blocked user, Telegram's limits,
 /// then the delivery recorded and the message (as Telegram returns it) kept.
-fn deliver(emu: &Emu, method: &str, chat_id: i64, text: String, photo: Option<photo::Photo>, p: &Value) -> Result<Value, Box<Response>> {
+fn deliver(emu: &Emu, made: Made, p: &Value) -> Result<Value, Box<Response>> {
+    let Made {
+        method,
+        chat_id,
+        text,
+        photo,
+        source,
+        limited,
+        call,
+    } = made;
     let injected = emu.failures.lock().unwrap().get_mut(&chat_id).and_then(|q| {
         let f = q.front_mut()?;
         f.times = f.times.saturating_sub(1);
@@ -548,13 +612,15 @@ fn deliver(emu: &Emu, method: &str, chat_id: i64, text: String, photo: Option<ph
         return Err(Box::new(refuse(emu, 403, 0)));
     }
     let paid = p.get("allow_paid_broadcast").is_some_and(|v| v == &json!(true) || v == "true");
-    let global = if paid { emu.paid.check() } else { emu.global.check() };
-    let chat = emu.chat.check_key(&chat_id);
-    let group = if chat_id < 0 { emu.group.check_key(&chat_id) } else { Ok(()) };
-    let now = governor::clock::Clock::now(&governor::clock::DefaultClock::default());
-    for check in [global, chat, group] {
-        if let Err(not_until) = check {
-            return Err(Box::new(refuse(emu, 429, retry_after(not_until.wait_time_from(now)))));
+    if limited {
+        let global = if paid { emu.paid.check() } else { emu.global.check() };
+        let chat = emu.chat.check_key(&chat_id);
+        let group = if chat_id < 0 { emu.group.check_key(&chat_id) } else { Ok(()) };
+        let now = governor::clock::Clock::now(&governor::clock::DefaultClock::default());
+        for check in [global, chat, group] {
+            if let Err(not_until) = check {
+                return Err(Box::new(refuse(emu, 429, retry_after(not_until.wait_time_from(now)))));
+            }
         }
     }
     let message_id = match method {
@@ -573,6 +639,9 @@ fn deliver(emu: &Emu, method: &str, chat_id: i64, text: String, photo: Option<ph
         text: text.clone(),
         reply_markup,
         photo_qr: photo.as_ref().and_then(|p| p.qr_text.clone()),
+        source: source.and_then(|(chat, m)| Some((chat, m["message_id"].as_i64()?))),
+        reply_to: reply_to(p),
+        call,
         at_ms: herald_schemas::now_ms(),
     };
     emu.deliveries.lock().unwrap().push(delivery);
@@ -583,21 +652,37 @@ fn deliver(emu: &Emu, method: &str, chat_id: i64, text: String, photo: Option<ph
         json!({"id": chat_id, "type": "supergroup", "title": "Group"})
     };
     let mut message = json!({"message_id": message_id, "from": bot_user(), "chat": chat, "date": herald_schemas::now_ms() / 1000});
-    match (photo, method) {
-        (Some(p), _) => {
+    match (photo, method, source) {
+        (_, _, Some((_, m))) => {
+            for (k, v) in m.as_object().into_iter().flatten() {
+                if !NOT_COPIED.contains(&k.as_str()) {
+                    message[k] = v.clone();
+                }
+            }
+        }
+        (Some(p), _, _) => {
             let id = format!("emulator-photo-{message_id}");
             message["photo"] = json!([{"file_id": id, "file_unique_id": id, "width": p.width, "height": p.height}]);
             message["caption"] = json!(text);
         }
-        (None, "sendPoll") => message["poll"] = poll_object(message_id, &text, p),
-        (None, "editMessageCaption") => {
+        (None, "sendPoll", _) => message["poll"] = poll_object(message_id, &text, p),
+        (None, "editMessageCaption", _) => {
             message["photo"] = json!([{"file_id": "emulator-photo", "file_unique_id": "emulator-photo", "width": 1, "height": 1}]);
             message["caption"] = json!(text);
         }
-        (None, _) => message["text"] = json!(if text.is_empty() { "(message)".to_string() } else { text }),
+        (None, _, _) => message["text"] = json!(if text.is_empty() { "(message)".to_string() } else { text }),
     }
     emu.messages.lock().unwrap().insert((chat_id, message_id), message.clone());
     Ok(message)
+}
+
+/// `reply_parameters.message_id` (a JSON object, or its string in a form).
+fn reply_to(p: &Value) -> Option<i64> {
+    let params = match p.get("reply_parameters")? {
+        Value::String(s) => serde_json::from_str::<Value>(s).ok()?,
+        other => other.clone(),
+    };
+    int(&params, "message_id")
 }
 
 /// The `Poll` object of a sent poll, as Telegram returns it.

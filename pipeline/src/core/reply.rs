@@ -78,3 +78,39 @@ pub fn send_start_first<C>(update_id: i64, chat_id: i64) -> Decision<Option<C>> 
         commit: None,
     }
 }
+
+/// `2026-12-02 17:05 UTC`: a time (ms since epoch) as users read it.
+///
+/// ```
+/// assert_eq!(herald_pipeline::core::reply::date(0), "1970-01-01 00:00 UTC");
+/// ```
+pub fn date(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp((ms / 1000) as i64)
+        .map(|t| {
+            format!(
+                "{}-{:02}-{:02} {:02}:{:02} UTC",
+                t.year(),
+                t.month() as u8,
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// A notice to `chat_id` that no update answers (a partner told, a timeout): an
+/// interactive message under its own idempotency key `key`, which is also its
+/// `Nats-Msg-Id`, so whatever path makes it, it is sent once.
+pub fn notice(key: impl Into<String>, chat_id: i64, content: Content) -> OutboundMessage {
+    OutboundMessage::new(key, chat_id, content, Priority::Reply, herald_schemas::now_ms())
+}
+
+/// `msg` as an output on `herald.out.reply.<chat>` under its idempotency key.
+pub fn output(msg: &OutboundMessage) -> Output {
+    Output {
+        subject: subjects::reply(msg.chat_id),
+        msg_id: msg.idempotency_key.clone(),
+        payload: herald_schemas::encode(msg),
+    }
+}

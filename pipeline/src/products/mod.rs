@@ -14,4 +14,4 @@ macro_rules! registry {
     };
 }
 
-registry!(signals, payments);
+registry!(signals, payments, chat);

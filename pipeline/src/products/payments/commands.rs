@@ -5,7 +5,7 @@ use herald_schemas::{Access, Button};
 use teloxide::utils::command::BotCommands;
 
 use super::replies as wallet;
-use crate::core::reply::Reply;
+use crate::core::reply::{date, Reply};
 use crate::products::payments::credit::{units, LEDGER_DECIMALS};
 use crate::products::payments::ledger::Applied;
 use crate::products::payments::subscriptions::{extend, Tier};
@@ -77,21 +77,6 @@ fn status(paid_until_ms: Option<u64>) -> String {
         Some(t) if t > herald_schemas::now_ms() => format!("Subscribed until {}.", date(t)),
         _ => "No active subscription.".into(),
     }
-}
-
-fn date(ms: u64) -> String {
-    time::OffsetDateTime::from_unix_timestamp((ms / 1000) as i64)
-        .map(|t| {
-            format!(
-                "{}-{:02}-{:02} {:02}:{:02} UTC",
-                t.year(),
-                t.month() as u8,
-                t.day(),
-                t.hour(),
-                t.minute()
-            )
-        })
-        .unwrap_or_default()
 }
 
 /// A tier from a `sub:<tier>` button.

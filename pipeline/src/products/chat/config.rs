@@ -1,0 +1,73 @@
+//! The random chat's flags (`pipeline run`).
+
+use std::time::Duration;
+
+/// Random chat: anonymous pairing and relay.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ChatArgs {
+    /// A chat with no message for this long ends, and both are told (`600`, `90s`,
+    /// `10m`, `1h`).
+    #[arg(long, env = "HERALD_CHAT_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
+    pub chat_timeout: Duration,
+    /// A queue entry expires after this long: nobody is paired with someone who left
+    /// long ago, and the waiting user is told.
+    #[arg(long, env = "HERALD_CHAT_QUEUE_TTL", default_value = "10m", value_parser = parse_duration)]
+    pub chat_queue_ttl: Duration,
+    /// The moderators' chat: a `/report` copies its evidence there. Without it reports
+    /// are kept (and logged) but no evidence is copied anywhere.
+    #[arg(long, env = "HERALD_CHAT_MODERATORS")]
+    pub chat_moderators: Option<i64>,
+    /// Relay with `protect_content` (the partner cannot forward or save what they get).
+    #[arg(long, env = "HERALD_CHAT_PROTECT_CONTENT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub chat_protect_content: bool,
+    /// In a user's first chat, only text without links, stickers, dice and polls are
+    /// relayed (no media, links, contacts or places).
+    #[arg(long, env = "HERALD_CHAT_NEWCOMER_TEXT_ONLY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub chat_newcomer_text_only: bool,
+    /// How long an album waits for its last part after the latest one arrived, ms
+    /// (Telegram delivers an album's parts as separate updates within a moment).
+    #[arg(long, env = "HERALD_CHAT_ALBUM_WAIT_MS", default_value_t = 700)]
+    pub chat_album_wait_ms: u64,
+    /// Spacing of relays toward one chat, ms: Telegram allows about one message per
+    /// second per chat (core.telegram.org/bots/faq); what arrives meanwhile is batched
+    /// into one `copyMessages`.
+    #[arg(long, env = "HERALD_CHAT_PACE_MS", default_value_t = 1000)]
+    pub chat_pace_ms: u64,
+}
+
+impl ChatArgs {
+    /// The outbox's timing.
+    pub fn timing(&self) -> super::outbox::Timing {
+        super::outbox::Timing {
+            album_wait: Duration::from_millis(self.chat_album_wait_ms),
+            pace: Duration::from_millis(self.chat_pace_ms),
+        }
+    }
+}
+
+/// `600`, `600s`, `10m`, `1h`, `250ms`.
+///
+/// ```
+/// use herald_pipeline::products::chat::config::parse_duration;
+/// use std::time::Duration;
+/// assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+/// assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+/// assert!(parse_duration("ten").is_err());
+/// ```
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("{s:?}: expected a number with s, m, h or ms"))?;
+    let ms = match unit {
+        "ms" => n,
+        "" | "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (s, m, h or ms)")),
+    };
+    match ms {
+        0 => Err(format!("{s:?}: must be positive")),
+        ms => Ok(Duration::from_millis(ms)),
+    }
+}

@@ -1,0 +1,330 @@
+//! The random chat's inbox stage: what the router hands to the chat
+//! (`herald.cmd.chat.<user>`, one user's updates in order): `/chat`, `/next`, `/stop`,
+//! `/report`, the chat's `/admin` subcommands, and a chatting user's messages and edits,
+//! which it relays.
+//!
+//! State changes go through [`ChatState`]'s script, keyed by the update (a redelivery
+//! gets the same answer, so the same outputs under the same message ids). A relayed
+//! message is put in the partner's [`Outbox`] in `commit`, once per message, and sent
+//! from there (copies of one sender's burst batched, albums whole).
+
+use async_nats::jetstream::{self, kv};
+use herald_runtime::{Decision, MsgMeta, Output, Stage, StageError};
+use herald_schemas::{escape_html, subjects, Content, RoutedUpdate};
+use serde_json::Value;
+
+use super::commands::{self as say, ChatCommand};
+use super::outbox::{Item, Outbox};
+use super::relay;
+use super::state::{Change, ChatState, Peer};
+use crate::core::reply::{date, notice, output, Reply};
+
+/// What to change once the outputs are out.
+#[derive(Debug, Default)]
+pub enum ChatCommit {
+    #[default]
+    Nothing,
+    /// Put the message in the partner's outbox and flush it.
+    Relay { item: Item, recipient: i64, chat: u64 },
+    /// The user is in the chat's session (their plain messages come here) or not.
+    Session { user: i64, inside: bool },
+}
+
+/// The stage.
+pub struct ChatInbox {
+    pub state: ChatState,
+    pub outbox: Outbox,
+    /// Where the outbox publishes.
+    pub js: jetstream::Context,
+    /// `herald_sessions`.
+    pub sessions: kv::Store,
+    /// The moderators' chat, for reports' evidence.
+    pub moderators: Option<i64>,
+    /// Only text, stickers, dice and polls in a user's first chat.
+    pub newcomer_text_only: bool,
+}
+
+/// One update's answer: outputs and a commit.
+type Answer = Decision<ChatCommit>;
+
+fn forward(outputs: Vec<Output>, commit: ChatCommit) -> Answer {
+    Decision::Forward { outputs, commit }
+}
+
+/// A plain notice to `chat` under `key`.
+fn tell(key: String, chat: i64, text: &str) -> Output {
+    output(&notice(key, chat, Content::text(text)))
+}
+
+/// The partner of chat `chat` is told it ended, once whatever ended it.
+pub fn partner_left(chat: u64, partner: i64, text: &str) -> Output {
+    tell(format!("chat:end:{chat}:{partner}"), partner, text)
+}
+
+impl ChatInbox {
+    async fn command(&self, cmd: ChatCommand, user: i64, chat_id: i64, update_id: i64) -> Result<Answer, StageError> {
+        let key = format!("upd:{update_id}");
+        let reply = |text: String| Reply::plain(text).output(update_id, chat_id, None);
+        Ok(match cmd {
+            ChatCommand::Chat => {
+                let change = self.state.join(user, &key).await?;
+                forward(self.joined(change, user, update_id, chat_id).await?, ChatCommit::Session { user, inside: true })
+            }
+            ChatCommand::Next => {
+                let next = self.state.next(user, &key).await?;
+                let mut outputs: Vec<Output> = next
+                    .ended
+                    .map(|(partner, chat)| partner_left(chat, partner, say::PARTNER_LEFT))
+                    .into_iter()
+                    .collect();
+                outputs.extend(self.joined(next.joined, user, update_id, chat_id).await?);
+                forward(outputs, ChatCommit::Session { user, inside: true })
+            }
+            ChatCommand::Stop => {
+                let outputs = match self.state.leave(user, &key).await? {
+                    Change::Ended { partner, chat } => vec![reply(say::YOU_LEFT.into()), partner_left(chat, partner, say::PARTNER_LEFT)],
+                    Change::LeftQueue => vec![reply(say::SEARCH_CANCELLED.into())],
+                    _ => vec![reply(say::NOT_IN_CHAT.into())],
+                };
+                forward(outputs, ChatCommit::Session { user, inside: false })
+            }
+            ChatCommand::Report => {
+                let Some(report) = self.state.report(user, &key).await? else {
+                    return Ok(forward(vec![reply(say::NOTHING_TO_REPORT.into())], ChatCommit::Nothing));
+                };
+                let mut outputs = vec![reply(format!(
+                    "🚩 Report #{} filed; moderators will review the chat. You will not be paired with this user again.{}",
+                    report.id,
+                    if report.ended_chat { " The chat has ended." } else { "" }
+                ))];
+                if report.ended_chat {
+                    outputs.push(partner_left(report.chat, report.reported, say::PARTNER_LEFT));
+                }
+                outputs.extend(self.evidence(&report, user));
+                metrics::counter!("herald_chat_reports_total").increment(1);
+                forward(outputs, ChatCommit::Nothing)
+            }
+        })
+    }
+
+    /// What a join (or the join of `/next`) answers.
+    async fn joined(&self, change: Change, user: i64, update_id: i64, chat_id: i64) -> Result<Vec<Output>, StageError> {
+        let reply = |text: String| Reply::plain(text).output(update_id, chat_id, None);
+        Ok(match change {
+            Change::Paired { partner, chat, .. } => {
+                metrics::counter!("herald_chat_pairs_total").increment(1);
+                [user, partner]
+                    .into_iter()
+                    .map(|u| {
+                        let m = notice(format!("chat:paired:{chat}:{u}"), u, Content::text(say::PAIRED));
+                        // a partner who blocked the bot ends the chat (see `delivery`)
+                        output(&m.reported_to(subjects::chat_delivery(u)))
+                    })
+                    .collect()
+            }
+            Change::Queued { again: true, .. } => vec![reply(say::STILL_SEARCHING.into())],
+            Change::Queued { online, .. } => vec![reply(say::searching(online))],
+            Change::InChat { .. } => vec![reply(say::ALREADY_CHATTING.into())],
+            Change::Banned => vec![reply(self.ban_text(user).await?)],
+            _ => vec![reply(say::NOT_IN_CHAT.into())],
+        })
+    }
+
+    async fn ban_text(&self, user: i64) -> Result<String, StageError> {
+        Ok(match self.state.banned(user).await? {
+            Some((reason, until)) => banned(&reason, until),
+            None => say::NOT_IN_CHAT.into(),
+        })
+    }
+
+    /// The report and its evidence for the moderators' chat: a header, then the chat's
+    /// last messages copied in order (one `copyMessages` per run of one sender's).
+    fn evidence(&self, report: &super::state::Report, reporter: i64) -> Vec<Output> {
+        let Some(mods) = self.moderators else {
+            tracing::warn!(report = report.id, "report filed with no --chat-moderators: its evidence is not copied anywhere");
+            return Vec::new();
+        };
+        let header = format!(
+            "🚩 Report #{}: user <code>{reporter}</code> reported user <code>{}</code> (chat {}). The last {} messages follow.\n<code>/admin ban {} DAYS reason</code>",
+            report.id,
+            report.reported,
+            report.chat,
+            report.evidence.len(),
+            report.reported
+        );
+        let mut outputs = vec![tell(format!("chat:report:{}", report.id), mods, &header)];
+        let mut runs: Vec<(i64, Vec<i32>)> = Vec::new();
+        for (from, msg) in &report.evidence {
+            match runs.last_mut() {
+                Some((f, ids)) if f == from && ids.last().is_some_and(|l| l < msg) => ids.push(*msg),
+                _ => runs.push((*from, vec![*msg])),
+            }
+        }
+        for (i, (from, ids)) in runs.into_iter().enumerate() {
+            if let Ok(content) = Content::copy_many(from, ids, true) {
+                outputs.push(output(&notice(format!("chat:report:{}:{i}", report.id), mods, content)));
+            }
+        }
+        outputs
+    }
+
+    /// `/admin ban ID DAYS [reason]`, `/admin unban ID`.
+    async fn admin(&self, args: &str, chat_id: i64, update_id: i64) -> Result<Answer, StageError> {
+        let reply = |text: String| Reply::plain(text).output(update_id, chat_id, None);
+        let key = format!("upd:{update_id}");
+        let words: Vec<&str> = args.split_whitespace().collect();
+        let answer = match words.as_slice() {
+            ["ban", id, days, reason @ ..] => match (id.parse::<i64>(), days.parse::<u64>()) {
+                (Ok(id), Ok(days @ 1..=3650)) => {
+                    let reason = match reason.join(" ") {
+                        r if r.is_empty() => "breaking the chat rules".to_string(),
+                        r => r,
+                    };
+                    let ended = self.state.ban(id, days, &reason, &key).await?;
+                    let until = herald_schemas::now_ms() + days * 86_400_000;
+                    let mut outputs = vec![
+                        reply(format!("User <code>{id}</code> is banned from the random chat until {}.", date(until))),
+                        tell(format!("chat:ban:{update_id}"), id, &banned(&reason, until)),
+                    ];
+                    if let Some((partner, chat)) = ended {
+                        outputs.push(partner_left(chat, partner, say::PARTNER_LEFT));
+                    }
+                    return Ok(forward(outputs, ChatCommit::Session { user: id, inside: false }));
+                }
+                _ => reply("Usage: <code>/admin ban ID DAYS [reason]</code> (DAYS 1–3650).".into()),
+            },
+            ["unban", id] => match id.parse::<i64>() {
+                Ok(id) if self.state.unban(id, &key).await? => {
+                    let told = tell(format!("chat:unban:{update_id}"), id, "✅ Your ban from the random chat was lifted. /chat to start.");
+                    return Ok(forward(vec![reply(format!("User <code>{id}</code> is no longer banned.")), told], ChatCommit::Nothing));
+                }
+                Ok(id) => reply(format!("User <code>{id}</code> was not banned.")),
+                Err(_) => reply("Usage: <code>/admin unban ID</code>".into()),
+            },
+            _ => reply("Usage: <code>/admin ban ID DAYS [reason]</code> · <code>/admin unban ID</code>".into()),
+        };
+        Ok(forward(vec![answer], ChatCommit::Nothing))
+    }
+
+    /// A chatting user's message: to the partner's outbox; an edit: an edit of the
+    /// partner's copy.
+    async fn relay(&self, routed: &RoutedUpdate, user: i64, chat_id: i64) -> Result<Answer, StageError> {
+        let edit = routed.kind == "edited_message";
+        let body = &routed.update[routed.kind.as_str()];
+        let Some(message_id) = body["message_id"].as_i64().map(|m| m as i32) else {
+            return Err(StageError::Permanent(format!("{} without a message_id", routed.kind)));
+        };
+        let reply_to = |text: &str| {
+            let content = Content::SendMessage {
+                text: text.to_string(),
+                buttons: Vec::new(),
+                reply_to: Some(message_id),
+            };
+            output(&notice(format!("upd.{}", routed.update_id), chat_id, content))
+        };
+        let (partner, chat) = match self.state.partner(user).await? {
+            Peer::Chatting { partner, chat } => (partner, chat),
+            Peer::Queued if !edit => return Ok(forward(vec![reply_to(say::STILL_SEARCHING)], ChatCommit::Nothing)),
+            Peer::Idle if !edit => return Ok(forward(vec![reply_to(say::NOT_IN_CHAT)], ChatCommit::Nothing)),
+            _ => return Ok(Decision::Drop { reason: "edit_outside_a_chat" }),
+        };
+        let redis = self.state.redis();
+        if edit {
+            let (Some(edited), Some((to, copy))) = (relay::edited(body), super::ids::counterpart(&redis, chat_id, message_id).await?) else {
+                // not copied yet: the copy, when made, carries the edit
+                return Ok(Decision::Drop {
+                    reason: "edit_of_a_message_not_copied",
+                });
+            };
+            if to != partner {
+                return Ok(Decision::Drop {
+                    reason: "edit_of_a_previous_chat",
+                });
+            }
+            let stamp = body["edit_date"].as_i64().unwrap_or(routed.update_id);
+            let m = notice(format!("chat:edit:{chat_id}:{message_id}:{stamp}"), partner, edited.content(copy));
+            return Ok(forward(vec![output(&m)], ChatCommit::Nothing));
+        }
+        if relay::kind(body).is_none() {
+            metrics::counter!("herald_chat_undeliverable_total").increment(1);
+            return Ok(forward(vec![reply_to(say::UNDELIVERABLE)], ChatCommit::Nothing));
+        }
+        if self.newcomer_text_only && !relay::newcomer_may_send(body) && self.state.chats_of(user).await? <= 1 {
+            return Ok(forward(vec![reply_to(say::NEWCOMER)], ChatCommit::Nothing));
+        }
+        let replied = match body.pointer("/reply_to_message/message_id").and_then(Value::as_i64) {
+            Some(r) => super::ids::counterpart(&redis, chat_id, r as i32)
+                .await?
+                .filter(|(to, _)| *to == partner)
+                .map(|(_, copy)| copy),
+            None => None,
+        };
+        let item = Item {
+            f: chat_id.to_string(),
+            m: message_id,
+            r: replied,
+            g: body["media_group_id"].as_str().map(str::to_string),
+            t: herald_schemas::now_ms().to_string(),
+        };
+        Ok(forward(
+            Vec::new(),
+            ChatCommit::Relay {
+                item,
+                recipient: partner,
+                chat,
+            },
+        ))
+    }
+}
+
+/// What a banned user reads.
+pub fn banned(reason: &str, until_ms: u64) -> String {
+    format!(
+        "⛔ You are banned from the random chat until {}. Reason: {}",
+        date(until_ms),
+        escape_html(reason)
+    )
+}
+
+impl Stage for ChatInbox {
+    const NAME: &'static str = "chat_inbox";
+    type Input = RoutedUpdate;
+    type Commit = ChatCommit;
+
+    fn decode(&self, payload: &[u8]) -> Result<RoutedUpdate, String> {
+        herald_schemas::decode(payload).map_err(|e| e.to_string())
+    }
+
+    async fn decide(&self, routed: RoutedUpdate, _meta: &MsgMeta) -> Result<Answer, StageError> {
+        let (Some(user), Some(chat_id)) = (routed.user_id, routed.chat_id) else {
+            return Err(StageError::Permanent("routed update without a user or chat".into()));
+        };
+        let text = routed.command.as_deref().unwrap_or_default();
+        if let (true, Some(args)) = (routed.admin, text.strip_prefix("/admin")) {
+            return self.admin(args, chat_id, routed.update_id).await;
+        }
+        match routed.command.as_deref().map(ChatCommand::from_text) {
+            Some(Some(cmd)) => self.command(cmd, user, chat_id, routed.update_id).await,
+            Some(None) => Ok(Decision::Drop {
+                reason: "not_a_chat_command",
+            }),
+            None => self.relay(&routed, user, chat_id).await,
+        }
+    }
+
+    async fn commit(&self, commit: ChatCommit) -> Result<(), StageError> {
+        match commit {
+            ChatCommit::Nothing => {}
+            ChatCommit::Relay { item, recipient, chat } => {
+                self.outbox.enqueue(&item, recipient, chat).await?;
+                // now if the partner's chat is free; else the outbox task sends it
+                if let Err(e) = self.outbox.flush(&self.js, recipient).await {
+                    tracing::warn!(error = %e, recipient, "outbox flush failed; the outbox task retries");
+                }
+            }
+            ChatCommit::Session { user, inside: true } => herald_runtime::sessions::enter(&self.sessions, user, "chat").await?,
+            ChatCommit::Session { user, inside: false } => herald_runtime::sessions::leave(&self.sessions, user, "chat").await?,
+        }
+        Ok(())
+    }
+}

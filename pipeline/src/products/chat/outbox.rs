@@ -1,0 +1,158 @@
+//! The relay's outbox: what the relay hands over for a recipient waits here, in Redis,
+//! until it may be sent. Telegram allows about one message per second per chat, so a
+//! burst toward one partner is batched: consecutive messages of one sender go out as
+//! one `copyMessages` (an album stays an album), never dropped. An album waits until
+//! its parts stop arriving.
+//!
+//! Crash-safe: a batch taken from the outbox is kept as in flight until its outbound
+//! message is in the stream; a flush after a crash publishes the same batch again,
+//! under the same idempotency key (`chat:<sender>:<first message>:<recipient>`), which
+//! the stream's dedup window and the bot's delivered keys drop.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use herald_schemas::{subjects, Content, OutboundMessage, Priority};
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+
+/// One message waiting: who sent it (their chat), its id there, the partner's message
+/// it replies to, its album, when it arrived (ms).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// The sender's chat (a string: Redis' JSON would round a large number).
+    pub f: String,
+    pub m: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub g: Option<String>,
+    pub t: String,
+}
+
+/// How the outbox waits.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// An album is sent once no part came for this long.
+    pub album_wait: Duration,
+    /// Spacing of sends to one chat.
+    pub pace: Duration,
+}
+
+/// The outbox of every recipient.
+#[derive(Clone)]
+pub struct Outbox {
+    redis: ConnectionManager,
+    script: redis::Script,
+    pub timing: Timing,
+    /// Relayed with `protect_content`.
+    pub protect_content: bool,
+}
+
+impl Outbox {
+    /// The outbox in `redis`.
+    pub fn new(redis: ConnectionManager, timing: Timing, protect_content: bool) -> Self {
+        Outbox {
+            redis,
+            script: redis::Script::new(include_str!("outbox.lua")),
+            timing,
+            protect_content,
+        }
+    }
+
+    /// Puts `item` in `recipient`'s outbox, and in chat `chat`'s evidence (its last 20
+    /// messages), once per message: a redelivery finds it done. Whether it was new.
+    ///
+    /// Errors: Redis failed.
+    pub async fn enqueue(&self, item: &Item, recipient: i64, chat: u64) -> redis::RedisResult<bool> {
+        let json = serde_json::to_string(item).expect("an item serialises");
+        let new: i64 = self
+            .script
+            .prepare_invoke()
+            .arg("enqueue")
+            .arg(&item.f)
+            .arg(item.m)
+            .arg(recipient)
+            .arg(json)
+            .arg(chat)
+            .arg(herald_schemas::now_ms())
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        Ok(new == 1)
+    }
+
+    /// Sends what `recipient` may get now: takes the next batch (or the one a crash
+    /// left in flight), publishes it to OUTBOUND, and marks it sent. Whether a batch
+    /// went out.
+    ///
+    /// Errors: Redis or the publish failed (the batch stays in flight; the next flush
+    /// sends it).
+    pub async fn flush(&self, js: &jetstream::Context, recipient: i64) -> anyhow::Result<bool> {
+        let t = self.timing;
+        let taken: Option<String> = self
+            .script
+            .prepare_invoke()
+            .arg("take")
+            .arg(recipient)
+            .arg(herald_schemas::now_ms())
+            .arg(t.album_wait.as_millis() as u64)
+            .arg(t.pace.as_millis() as u64)
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        let Some(json) = taken else {
+            return Ok(false);
+        };
+        let batch: Vec<Item> = serde_json::from_str(&json)?;
+        if let Some(out) = self.message(&batch, recipient) {
+            let ack = js
+                .publish_with_headers(subjects::reply(recipient), msg_id(&out.idempotency_key), herald_schemas::encode(&out).into())
+                .await?;
+            ack.await?;
+            metrics::counter!("herald_chat_relayed_total").increment(batch.len() as u64);
+        }
+        let _: i64 = self
+            .script
+            .prepare_invoke()
+            .arg("sent")
+            .arg(recipient)
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        Ok(true)
+    }
+
+    /// The outbound copy of `batch` for `recipient`, with a delivery report to the
+    /// sender's subject (for the message-id map, a blocked partner, a refused copy).
+    pub fn message(&self, batch: &[Item], recipient: i64) -> Option<OutboundMessage> {
+        let first = batch.first()?;
+        let from: i64 = first.f.parse().ok()?;
+        let content = match batch {
+            [one] => Content::copy(from, one.m, one.r, self.protect_content),
+            many => Content::copy_many(from, many.iter().map(|i| i.m).collect(), self.protect_content).ok()?,
+        };
+        let origin = first.t.parse().unwrap_or_else(|_| herald_schemas::now_ms());
+        let key = format!("chat:{from}:{}:{recipient}", first.m);
+        Some(OutboundMessage::new(key, recipient, content, Priority::Reply, origin).reported_to(subjects::chat_delivery(from)))
+    }
+
+    /// Recipients whose outbox may be sendable now (at most 200).
+    ///
+    /// Errors: Redis failed.
+    pub async fn due(&self) -> redis::RedisResult<Vec<i64>> {
+        redis::cmd("ZRANGEBYSCORE")
+            .arg("herald:chat:due")
+            .arg("-inf")
+            .arg(herald_schemas::now_ms())
+            .arg("LIMIT")
+            .arg(0)
+            .arg(200)
+            .query_async(&mut self.redis.clone())
+            .await
+    }
+}
+
+/// `Nats-Msg-Id: key`.
+pub fn msg_id(key: &str) -> async_nats::HeaderMap {
+    let mut h = async_nats::HeaderMap::new();
+    h.insert("Nats-Msg-Id", key);
+    h
+}

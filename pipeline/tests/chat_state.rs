@@ -1,0 +1,156 @@
+//! The random chat's states under concurrency, on a real redis-server: pairing is
+//! atomic with two "instances" (two connections, each running its share of the joins
+//! at once), `/next` storms leave no one in two chats, and nobody is paired again with
+//! a partner they reported or skipped.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use herald_pipeline::products::chat::state::{Change, ChatState, Peer};
+use herald_testkit::LocalRedis;
+
+async fn instance(redis: &LocalRedis) -> ChatState {
+    let client = redis::Client::open(redis.url()).unwrap();
+    ChatState::new(redis::aio::ConnectionManager::new(client).await.unwrap(), Duration::from_secs(600))
+}
+
+/// Everyone's state, checked for consistency: partners point at each other with one
+/// chat number, no chat has three members, queued users are in the queue. Returns the
+/// pairs and the queued users.
+async fn consistent(state: &ChatState, redis: &LocalRedis, users: impl Iterator<Item = i64>) -> (HashMap<u64, Vec<i64>>, HashSet<i64>) {
+    let mut chats: HashMap<u64, Vec<i64>> = HashMap::new();
+    let mut queued = HashSet::new();
+    let mut peers = HashMap::new();
+    for u in users {
+        let peer = state.partner(u).await.unwrap();
+        peers.insert(u, peer);
+        match peer {
+            Peer::Chatting { chat, .. } => chats.entry(chat).or_default().push(u),
+            Peer::Queued => {
+                queued.insert(u);
+            }
+            Peer::Idle => {}
+        }
+    }
+    for (u, peer) in &peers {
+        if let Peer::Chatting { partner, chat } = peer {
+            assert_eq!(
+                peers.get(partner),
+                Some(&Peer::Chatting { partner: *u, chat: *chat }),
+                "{u}'s partner {partner} is not in chat {chat} with {u}"
+            );
+        }
+    }
+    for (chat, members) in &chats {
+        assert_eq!(members.len(), 2, "chat {chat} has {members:?}");
+    }
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let in_queue: HashSet<i64> = redis::cmd("ZRANGE")
+        .arg("herald:chat:queue")
+        .arg(0)
+        .arg(-1)
+        .query_async::<Vec<i64>>(&mut conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(in_queue, queued, "the queue holds exactly the users in state IN_QUEUE");
+    (chats, queued)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_thousand_concurrent_joins_from_two_instances_pair_everyone_once() {
+    let redis = LocalRedis::start().unwrap();
+    let (one, two) = (instance(&redis).await, instance(&redis).await);
+    let joins = (1..=1000i64).map(|u| {
+        let s = if u % 2 == 0 { one.clone() } else { two.clone() };
+        async move { (u, s.join(u, &format!("upd:{u}")).await.unwrap()) }
+    });
+    let results = futures::future::join_all(joins).await;
+    let paired = results.iter().filter(|(_, c)| matches!(c, Change::Paired { .. })).count();
+    let (chats, queued) = consistent(&one, &redis, 1..=1000).await;
+    assert_eq!(chats.len(), paired, "each pairing made one chat");
+    assert_eq!(chats.len() * 2 + queued.len(), 1000, "everyone is in one chat or still queued");
+    assert!(queued.len() <= 1, "with nobody to avoid, at most one is left waiting: {}", queued.len());
+
+    // a redelivered join gets the same answer and changes nothing
+    let again = futures::future::join_all((1..=1000i64).map(|u| {
+        let s = one.clone();
+        async move { (u, s.join(u, &format!("upd:{u}")).await.unwrap()) }
+    }))
+    .await;
+    assert_eq!(again, results, "the op key replays each join's answer");
+    assert_eq!(consistent(&one, &redis, 1..=1000).await.0, chats);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn next_storms_leave_no_one_in_two_chats() {
+    let redis = LocalRedis::start().unwrap();
+    let (one, two) = (instance(&redis).await, instance(&redis).await);
+    for u in 1..=200i64 {
+        one.join(u, &format!("j{u}")).await.unwrap();
+    }
+    // every user presses /next 10 times, all at once, through both instances
+    let storm = (1..=200i64).flat_map(|u| (0..10).map(move |i| (u, i))).map(|(u, i)| {
+        let s = if (u + i) % 2 == 0 { one.clone() } else { two.clone() };
+        async move { s.next(u, &format!("n{u}:{i}")).await.unwrap() }
+    });
+    let nexts = futures::future::join_all(storm).await;
+    let paired = nexts.iter().filter(|n| matches!(n.joined, Change::Paired { .. })).count();
+    assert!(paired > 100, "the storm paired users again and again: {paired}");
+    // (a user whose partner pressed /next last is idle: told, not re-queued)
+    let (chats, _queued) = consistent(&one, &redis, 1..=200).await;
+    assert!(!chats.is_empty());
+    for members in chats.values() {
+        let (a, b) = (members[0], members[1]);
+        for (u, other) in [(a, b), (b, a)] {
+            let skipped = recent_skips(&redis, u).await;
+            assert!(!skipped.contains(&other), "{u} was paired again with {other}, whom they skipped");
+        }
+    }
+}
+
+async fn recent_skips(redis: &LocalRedis, user: i64) -> Vec<i64> {
+    let mut conn = redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let hist: Vec<String> = redis::cmd("LRANGE")
+        .arg(format!("herald:chat:hist:{user}"))
+        .arg(0)
+        .arg(9)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    hist.iter()
+        .filter_map(|h| h.strip_suffix(":skip")?.parse().ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn never_paired_again_with_a_reported_or_skipped_partner() {
+    let redis = LocalRedis::start().unwrap();
+    let s = instance(&redis).await;
+    assert!(matches!(s.join(1, "a").await.unwrap(), Change::Queued { .. }));
+    assert_eq!(s.join(2, "b").await.unwrap(), Change::Paired { partner: 1, chat: 1, online: 2 });
+    // 2 skips 1: both wait, and are not paired
+    let next = s.next(2, "c").await.unwrap();
+    assert_eq!(next.ended, Some((1, 1)));
+    assert!(matches!(next.joined, Change::Queued { .. }));
+    assert!(matches!(s.join(1, "d").await.unwrap(), Change::Queued { .. }), "1 is not paired with 2, who skipped them");
+    assert_eq!(s.leave(1, "d2").await.unwrap(), Change::LeftQueue);
+    // 3 arrives: paired with 2, the one waiting; 3 reports 2
+    assert_eq!(s.join(3, "e").await.unwrap(), Change::Paired { partner: 2, chat: 2, online: 2 });
+    let report = s.report(3, "f").await.unwrap().unwrap();
+    assert_eq!((report.reported, report.chat, report.ended_chat), (2, 2, true));
+    // 1 waits, 3 pairs with 1, 2 waits
+    assert!(matches!(s.join(1, "g").await.unwrap(), Change::Queued { .. }));
+    assert_eq!(s.join(3, "h").await.unwrap(), Change::Paired { partner: 1, chat: 3, online: 2 });
+    assert!(matches!(s.join(2, "i").await.unwrap(), Change::Queued { .. }));
+    // 3 /stops (not a skip) and joins again: only 2 waits, whom 3 reported
+    assert!(matches!(s.leave(3, "j").await.unwrap(), Change::Ended { partner: 1, chat: 3 }));
+    assert!(matches!(s.join(3, "k").await.unwrap(), Change::Queued { .. }), "3 is never paired with 2, whom they reported");
+    // 1 joins: 2 skipped 1 in their last 10 chats; 3 only stopped
+    assert_eq!(s.join(1, "l").await.unwrap(), Change::Paired { partner: 3, chat: 4, online: 3 });
+}
