@@ -21,6 +21,13 @@ enum Cmd {
         #[arg(long)]
         log_dir: Option<std::path::PathBuf>,
     },
+    /// The random chat through a whole local stack: pairing, every message kind, an
+    /// album, a reply, an edit, /next, /report and a ban, printed as a transcript.
+    DemoChat {
+        /// Keep process logs here (default: a temporary directory).
+        #[arg(long)]
+        log_dir: Option<std::path::PathBuf>,
+    },
     /// Serve the Telegram Bot API emulator until Ctrl-C.
     Emulator {
         #[arg(long, default_value = "127.0.0.1:8081")]
@@ -60,6 +67,17 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Demo { log_dir } => {
             demo::run(log_dir).await?;
+        }
+        Cmd::DemoChat { log_dir } => {
+            let summary = demo::chat::run(log_dir).await?;
+            print!("{}", demo::chat::transcript(&summary));
+            println!(
+                "\n{} kinds relayed, {} refusals told, an album of {} as one copyMessages, a reply and an edit; clean shutdown: {}",
+                summary.kinds.len(),
+                summary.refused.len(),
+                summary.album.len(),
+                summary.clean_shutdown
+            );
         }
         Cmd::Emulator { listen, limits } => {
             let e = Emulator::start(listen, limits).await?;

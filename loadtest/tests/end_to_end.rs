@@ -65,7 +65,11 @@ async fn recorded_real_inputs_become_notifications() {
             "/resume",
             "/deposit",
             "/balance",
-            "/subscribe"
+            "/subscribe",
+            "/chat",
+            "/next",
+            "/stop",
+            "/report"
         ],
         "the menu Telegram shows, from the products' command enums, set at start"
     );

@@ -75,7 +75,11 @@ async fn a_thousand_concurrent_joins_from_two_instances_pair_everyone_once() {
     let (chats, queued) = consistent(&one, &redis, 1..=1000).await;
     assert_eq!(chats.len(), paired, "each pairing made one chat");
     assert_eq!(chats.len() * 2 + queued.len(), 1000, "everyone is in one chat or still queued");
-    assert!(queued.len() <= 1, "with nobody to avoid, at most one is left waiting: {}", queued.len());
+    assert!(
+        queued.len() <= 1,
+        "with nobody to avoid, at most one is left waiting: {}",
+        queued.len()
+    );
 
     // a redelivered join gets the same answer and changes nothing
     let again = futures::future::join_all((1..=1000i64).map(|u| {
@@ -115,7 +119,11 @@ async fn next_storms_leave_no_one_in_two_chats() {
 }
 
 async fn recent_skips(redis: &LocalRedis, user: i64) -> Vec<i64> {
-    let mut conn = redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
     let hist: Vec<String> = redis::cmd("LRANGE")
         .arg(format!("herald:chat:hist:{user}"))
         .arg(0)
@@ -123,9 +131,7 @@ async fn recent_skips(redis: &LocalRedis, user: i64) -> Vec<i64> {
         .query_async(&mut conn)
         .await
         .unwrap();
-    hist.iter()
-        .filter_map(|h| h.strip_suffix(":skip")?.parse().ok())
-        .collect()
+    hist.iter().filter_map(|h| h.strip_suffix(":skip")?.parse().ok()).collect()
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -133,24 +139,58 @@ async fn never_paired_again_with_a_reported_or_skipped_partner() {
     let redis = LocalRedis::start().unwrap();
     let s = instance(&redis).await;
     assert!(matches!(s.join(1, "a").await.unwrap(), Change::Queued { .. }));
-    assert_eq!(s.join(2, "b").await.unwrap(), Change::Paired { partner: 1, chat: 1, online: 2 });
+    assert_eq!(
+        s.join(2, "b").await.unwrap(),
+        Change::Paired {
+            partner: 1,
+            chat: 1,
+            online: 2
+        }
+    );
     // 2 skips 1: both wait, and are not paired
     let next = s.next(2, "c").await.unwrap();
     assert_eq!(next.ended, Some((1, 1)));
     assert!(matches!(next.joined, Change::Queued { .. }));
-    assert!(matches!(s.join(1, "d").await.unwrap(), Change::Queued { .. }), "1 is not paired with 2, who skipped them");
+    assert!(
+        matches!(s.join(1, "d").await.unwrap(), Change::Queued { .. }),
+        "1 is not paired with 2, who skipped them"
+    );
     assert_eq!(s.leave(1, "d2").await.unwrap(), Change::LeftQueue);
     // 3 arrives: paired with 2, the one waiting; 3 reports 2
-    assert_eq!(s.join(3, "e").await.unwrap(), Change::Paired { partner: 2, chat: 2, online: 2 });
+    assert_eq!(
+        s.join(3, "e").await.unwrap(),
+        Change::Paired {
+            partner: 2,
+            chat: 2,
+            online: 2
+        }
+    );
     let report = s.report(3, "f").await.unwrap().unwrap();
     assert_eq!((report.reported, report.chat, report.ended_chat), (2, 2, true));
     // 1 waits, 3 pairs with 1, 2 waits
     assert!(matches!(s.join(1, "g").await.unwrap(), Change::Queued { .. }));
-    assert_eq!(s.join(3, "h").await.unwrap(), Change::Paired { partner: 1, chat: 3, online: 2 });
+    assert_eq!(
+        s.join(3, "h").await.unwrap(),
+        Change::Paired {
+            partner: 1,
+            chat: 3,
+            online: 2
+        }
+    );
     assert!(matches!(s.join(2, "i").await.unwrap(), Change::Queued { .. }));
     // 3 /stops (not a skip) and joins again: only 2 waits, whom 3 reported
     assert!(matches!(s.leave(3, "j").await.unwrap(), Change::Ended { partner: 1, chat: 3 }));
-    assert!(matches!(s.join(3, "k").await.unwrap(), Change::Queued { .. }), "3 is never paired with 2, whom they reported");
+    assert!(
+        matches!(s.join(3, "k").await.unwrap(), Change::Queued { .. }),
+        "3 is never paired with 2, whom they reported"
+    );
     // 1 joins: 2 skipped 1 in their last 10 chats; 3 only stopped
-    assert_eq!(s.join(1, "l").await.unwrap(), Change::Paired { partner: 3, chat: 4, online: 3 });
+    assert_eq!(
+        s.join(1, "l").await.unwrap(),
+        Change::Paired {
+            partner: 3,
+            chat: 4,
+            online: 3
+        }
+    );
 }

@@ -20,8 +20,8 @@ mod user;
 pub mod subjects;
 pub mod telegram;
 
-pub use delivery::{DeliveryReport, Outcome};
 pub use call::{CallEvent, CallSource, Caller, Chain, ChannelStats, FeedFrame, Link, Signal};
+pub use delivery::{DeliveryReport, Outcome};
 pub use outbound::{escape_html, Button, Content, MenuCommand, OutboundMessage, Photo, Priority};
 pub use payments::{Deposit, DepositStage, LedgerEntry, LedgerKind};
 pub use routed::RoutedUpdate;

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use herald_runtime::{Decision, MsgMeta, Output, Stage, StageConfig, StageError, StageHandle};
-use herald_schemas::{subjects, DeliveryReport, Outcome, OutboundMessage, Priority};
+use herald_schemas::{subjects, DeliveryReport, OutboundMessage, Outcome, Priority};
 
 use limits::Limits;
 pub use send::{classify, SendFailure};

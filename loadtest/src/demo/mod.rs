@@ -8,6 +8,7 @@
 //! subscription with it ([`payments`]). Prints every message the emulator received and a
 //! summary.
 
+pub mod chat;
 pub mod payments;
 
 use std::collections::BTreeMap;

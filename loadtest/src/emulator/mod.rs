@@ -430,7 +430,8 @@ fn poll(req: &request::Request) -> Result<String, &'static str> {
     Ok(question)
 }
 
-/// Service messages (a member joined, a title changed, a pin...) cannot be copied.
+/// Service messages (a member joined, a title changed, a pin...), invoices, paid media
+/// and giveaways cannot be copied.
 fn is_service(m: &Value) -> bool {
     [
         "new_chat_members",
@@ -443,6 +444,11 @@ fn is_service(m: &Value) -> bool {
         "migrate_to_chat_id",
         "successful_payment",
         "message_auto_delete_timer_changed",
+        // not service messages, but not copyable either
+        "invoice",
+        "paid_media",
+        "giveaway",
+        "giveaway_winners",
     ]
     .iter()
     .any(|k| m.get(*k).is_some())
@@ -476,16 +482,19 @@ fn copy(emu: &Emu, req: &request::Request, many: bool) -> Response {
         let known = emu.messages.lock().unwrap();
         ids.iter().filter_map(|id| known.get(&(from, *id)).cloned()).collect()
     };
-    if !many && sources.is_empty() {
+    // core.telegram.org/bots/api#copymessage: service messages, paid media, giveaways
+    // and invoices can't be copied, and "a quiz poll can be copied only if the value of
+    // the field correct_option_id is known to the bot"; copyMessages skips what it
+    // cannot copy ("If some of the specified messages can't be found or copied, they
+    // are skipped"), copyMessage refuses it
+    let quiz_without_answer = |m: &Value| m.pointer("/poll/type") == Some(&json!("quiz")) && m.pointer("/poll/correct_option_id").is_none();
+    let copyable = |m: &Value| !(is_service(m) || quiz_without_answer(m));
+    if !many && !sources.iter().all(copyable) {
+        return err(400, "Bad Request: message can't be copied", None);
+    }
+    let sources: Vec<Value> = sources.into_iter().filter(copyable).collect();
+    if sources.is_empty() {
         return err(400, "Bad Request: message to copy not found", None);
-    }
-    if sources.iter().any(is_service) {
-        return err(400, "Bad Request: message can't be copied", None);
-    }
-    // core.telegram.org/bots/api#copymessage: "A quiz poll can be copied only if the
-    // value of the field correct_option_id is known to the bot."
-    if sources.iter().any(|m| m.pointer("/poll/type") == Some(&json!("quiz")) && m.pointer("/poll/correct_option_id").is_none()) {
-        return err(400, "Bad Request: message can't be copied", None);
     }
     let Some(chat_id) = int(p, "chat_id") else {
         return err(400, "Bad Request: chat_id is empty", None);
@@ -582,7 +591,16 @@ struct Made<'a> {
 }
 
 /// What a copy takes of its source: its content, not its identity or its album.
-const NOT_COPIED: &[&str] = &["message_id", "from", "chat", "date", "edit_date", "media_group_id", "reply_to_message", "forward_origin"];
+const NOT_COPIED: &[&str] = &[
+    "message_id",
+    "from",
+    "chat",
+    "date",
+    "edit_date",
+    "media_group_id",
+    "reply_to_message",
+    "forward_origin",
+];
 
 /// The part every send shares: injected failures, a blocked user, Telegram's limits,
 /// then the delivery recorded and the message (as Telegram returns it) kept.

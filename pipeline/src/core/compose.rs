@@ -25,12 +25,13 @@ pub struct CoreArgs {
     pub metrics: MetricsArgs,
     /// Products to run, from the registry (a product whose flags turn it off, such as
     /// payments without `--deposit-xpub`, does not run).
-    #[arg(long, env = "HERALD_PRODUCTS", value_delimiter = ',', default_value = "signals,payments")]
+    #[arg(long, env = "HERALD_PRODUCTS", value_delimiter = ',', default_value = "signals,payments,chat")]
     pub products: Vec<String>,
     /// Stages and tasks this process runs (default: all). Several processes may run the
     /// same stage: they share its durable consumer and split the work. Names: router,
     /// dedup, fanout, tracker (track, multiplier and their tasks), signals_inbox,
-    /// credit, watcher, payments_inbox.
+    /// credit, watcher, payments_inbox, chat_inbox, chat_delivery, chat_outbox,
+    /// chat_sweeper.
     #[arg(long, env = "HERALD_STAGES", value_delimiter = ',')]
     pub stages: Vec<String>,
     /// Telegram user ids allowed to use `/admin`, checked by the router on every

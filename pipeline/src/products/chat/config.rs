@@ -15,7 +15,7 @@ pub struct ChatArgs {
     pub chat_queue_ttl: Duration,
     /// The moderators' chat: a `/report` copies its evidence there. Without it reports
     /// are kept (and logged) but no evidence is copied anywhere.
-    #[arg(long, env = "HERALD_CHAT_MODERATORS")]
+    #[arg(long, env = "HERALD_CHAT_MODERATORS", allow_hyphen_values = true)]
     pub chat_moderators: Option<i64>,
     /// Relay with `protect_content` (the partner cannot forward or save what they get).
     #[arg(long, env = "HERALD_CHAT_PROTECT_CONTENT", default_value_t = true, action = clap::ArgAction::Set)]

@@ -54,9 +54,18 @@ impl Stage for ChatDelivery {
         match (report.outcome, copied) {
             (Outcome::Sent { message_ids }, Some((from, originals))) => {
                 if message_ids.len() != originals.len() {
-                    // Telegram skips messages it cannot find: the pairs cannot be told apart
-                    return Ok(Decision::Drop {
-                        reason: "copies_not_aligned",
+                    // copyMessages skips what it cannot copy, without saying which: tell
+                    // the sender, and map nothing (the pairs cannot be told apart)
+                    metrics::counter!("herald_chat_undeliverable_total").increment(1);
+                    let content = Content::SendMessage {
+                        text: say::SOME_UNDELIVERABLE.into(),
+                        buttons: Vec::new(),
+                        reply_to: originals.first().copied(),
+                    };
+                    let told = notice(format!("chat:undelivered:{}", report.idempotency_key), from, content);
+                    return Ok(Decision::Forward {
+                        outputs: vec![output(&told)],
+                        commit: None,
                     });
                 }
                 Ok(Decision::Forward {

@@ -265,6 +265,7 @@ impl ChatInbox {
             r: replied,
             g: body["media_group_id"].as_str().map(str::to_string),
             t: herald_schemas::now_ms().to_string(),
+            s: relay::kind(body) == Some("poll"),
         };
         Ok(forward(
             Vec::new(),

@@ -43,12 +43,12 @@ elseif op == 'take' then
     redis.call('ZADD', P .. 'due', latest[first.g] + wait, r)
     return false
   end
-  -- consecutive messages of one sender, none a reply, no album still arriving
+  -- consecutive messages of one sender, none a reply or alone, no album still arriving
   local batch, taken = {first}, {raw[1]}
-  if not first.r then
+  if not first.r and not first.s then
     for i = 2, #items do
       local it = items[i]
-      if it.f ~= first.f or it.r or open(it) then break end
+      if it.f ~= first.f or it.r or it.s or open(it) then break end
       batch[#batch + 1] = it
       taken[#taken + 1] = raw[i]
     end

@@ -17,7 +17,7 @@ use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 
 /// One message waiting: who sent it (their chat), its id there, the partner's message
-/// it replies to, its album, when it arrived (ms).
+/// it replies to, its album, when it arrived (ms), whether it goes alone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {
     /// The sender's chat (a string: Redis' JSON would round a large number).
@@ -28,6 +28,10 @@ pub struct Item {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub g: Option<String>,
     pub t: String,
+    /// Sent alone, never in a batch: a kind Telegram may refuse to copy (a poll), which
+    /// `copyMessages` would skip without a word; alone, a refusal is reported.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub s: bool,
 }
 
 /// How the outbox waits.
