@@ -25,7 +25,10 @@ async fn main() -> anyhow::Result<()> {
     let mut instances = Vec::new();
     for _ in 0..2 {
         let client = redis::Client::open(redis.url())?;
-        instances.push(ChatState::new(redis::aio::ConnectionManager::new(client).await?, Duration::from_secs(600)));
+        instances.push(ChatState::new(
+            redis::aio::ConnectionManager::new(client).await?,
+            Duration::from_secs(600),
+        ));
     }
     let started = Instant::now();
     let results: Vec<(Duration, Change)> = futures::stream::iter(1..=users)
