@@ -34,6 +34,21 @@ pub struct ChatDelivery {
 /// The partner told when the other blocked the bot.
 pub const PARTNER_GONE: &str = "Your partner left the chat. /chat to find someone new.";
 
+/// Tells the sender (`from`) that the copy under `key` of `originals` was not made, as a
+/// reply to the first of them.
+fn undelivered(key: &str, from: i64, originals: &[i32], text: &str) -> Decision<Option<Copied>> {
+    metrics::counter!("herald_chat_undeliverable_total").increment(1);
+    let content = Content::SendMessage {
+        text: text.into(),
+        buttons: Vec::new(),
+        reply_to: originals.first().copied(),
+    };
+    Decision::Forward {
+        outputs: vec![output(&notice(format!("chat:undelivered:{key}"), from, content))],
+        commit: None,
+    }
+}
+
 impl Stage for ChatDelivery {
     const NAME: &'static str = "chat_delivery";
     type Input = DeliveryReport;
@@ -56,17 +71,7 @@ impl Stage for ChatDelivery {
                 if message_ids.len() != originals.len() {
                     // copyMessages skips what it cannot copy, without saying which: tell
                     // the sender, and map nothing (the pairs cannot be told apart)
-                    metrics::counter!("herald_chat_undeliverable_total").increment(1);
-                    let content = Content::SendMessage {
-                        text: say::SOME_UNDELIVERABLE.into(),
-                        buttons: Vec::new(),
-                        reply_to: originals.first().copied(),
-                    };
-                    let told = notice(format!("chat:undelivered:{}", report.idempotency_key), from, content);
-                    return Ok(Decision::Forward {
-                        outputs: vec![output(&told)],
-                        commit: None,
-                    });
+                    return Ok(undelivered(&report.idempotency_key, from, &originals, say::SOME_UNDELIVERABLE));
                 }
                 Ok(Decision::Forward {
                     outputs: Vec::new(),
@@ -93,17 +98,7 @@ impl Stage for ChatDelivery {
             }
             (Outcome::Rejected { reason }, Some((from, originals))) => {
                 tracing::info!(%reason, from, "a relayed message was refused by Telegram");
-                metrics::counter!("herald_chat_undeliverable_total").increment(1);
-                let content = Content::SendMessage {
-                    text: say::UNDELIVERABLE.into(),
-                    buttons: Vec::new(),
-                    reply_to: originals.first().copied(),
-                };
-                let told = notice(format!("chat:undelivered:{}", report.idempotency_key), from, content);
-                Ok(Decision::Forward {
-                    outputs: vec![output(&told)],
-                    commit: None,
-                })
+                Ok(undelivered(&report.idempotency_key, from, &originals, say::UNDELIVERABLE))
             }
             _ => Ok(Decision::Drop { reason: "nothing_to_do" }),
         }
