@@ -12,6 +12,7 @@
 //! | `mixed` | 200 signals/s plus 20 commands/s for 15 s |
 //! | `prices` | 2,000 price updates/s for 10 s on ~2,900 tracked tokens, each crossing a threshold |
 //! | `saturation` | signals ramped 2,000 -> 30,000 events/s over 30 s until p99 > 100 ms |
+//! | `chat` | random chat: 10,000 users pair, then 1,000 relayed messages/s for 20 s ([`crate::chat_bench`]; not in `all`) |
 
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ pub enum Bench {
     Mixed,
     Prices,
     Saturation,
+    /// The random chat ([`crate::chat_bench`]), run on its own (its report differs).
+    Chat,
     All,
 }
 
@@ -54,6 +57,7 @@ impl Bench {
             Bench::Commands => RunArgs::new(Scenario::Commands, 20, 15, 200),
             Bench::Mixed => RunArgs::new(Scenario::Mixed, 200, 15, 2_000),
             Bench::Prices => RunArgs::new(Scenario::Prices, 2_000, 10, 10_000),
+            Bench::Chat => unreachable!("the chat scenario is run by chat_bench::run"),
             Bench::Saturation | Bench::All => RunArgs {
                 mode: RateMode::Ramp,
                 max_rate: 30_000,

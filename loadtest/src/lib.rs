@@ -6,10 +6,12 @@
 //! - [`feed`]: a websocket token-feed server replaying recorded frames or generating calls
 //! - [`run`]: drives a rate for a duration with N users and reports throughput and
 //!   latency percentiles (HDR histogram), beside the raw JetStream ceiling
-//! - [`demo`]: the README's main job on recorded real inputs
+//! - [`chat_bench`]: the random chat under load (pairing, relay latency, memory)
+//! - [`demo`]: the README's main job on recorded real inputs, and the random chat's
 
 pub mod bench;
 pub mod chart;
+pub mod chat_bench;
 pub mod demo;
 pub mod emulator;
 pub mod feed;

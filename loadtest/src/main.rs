@@ -58,6 +58,15 @@ enum Cmd {
         /// Write one SVG chart per run into this directory.
         #[arg(long)]
         charts: Option<std::path::PathBuf>,
+        /// The chat scenario: users (paired two by two).
+        #[arg(long, default_value_t = 10_000)]
+        chat_users: usize,
+        /// The chat scenario: relayed messages per second.
+        #[arg(long, default_value_t = 1_000)]
+        chat_rate: u64,
+        /// The chat scenario: seconds of relaying.
+        #[arg(long, default_value_t = 20)]
+        chat_secs: u64,
     },
 }
 
@@ -97,7 +106,23 @@ async fn main() -> anyhow::Result<()> {
             println!("replayed {} frames", frames.len());
             tokio::signal::ctrl_c().await?;
         }
-        Cmd::Bench { scenario, json, charts } => {
+        Cmd::Bench {
+            scenario: bench::Bench::Chat,
+            json,
+            chat_users,
+            chat_rate,
+            chat_secs,
+            ..
+        } => {
+            let report = herald_loadtest::chat_bench::run(chat_users, chat_rate, chat_secs).await?;
+            println!("{report}");
+            if let Some(path) = json {
+                std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+            }
+        }
+        Cmd::Bench {
+            scenario, json, charts, ..
+        } => {
             if let Some(dir) = &charts {
                 std::fs::create_dir_all(dir)?;
             }

@@ -217,6 +217,11 @@ impl Emulator {
         self.emu.deliveries.lock().unwrap().clone()
     }
 
+    /// The deliveries after the first `skip` (a reader that keeps its place).
+    pub fn deliveries_from(&self, skip: usize) -> Vec<Delivery> {
+        self.emu.deliveries.lock().unwrap().iter().skip(skip).cloned().collect()
+    }
+
     pub fn stats(&self) -> Stats {
         self.emu.stats.lock().unwrap().clone()
     }
