@@ -155,12 +155,12 @@ pub async fn run(users: usize, rate: u64, secs: u64) -> anyhow::Result<ChatRepor
     let mut last_sample = Instant::now();
     let started = Instant::now();
     for i in 0..total {
-        if i % per_tick == 0 {
+        if i.is_multiple_of(per_tick) {
             tick.tick().await;
             collect_copies(&mut reader, &stack, &mut copies);
         }
         let (a, b) = pairs[(i as usize) % pairs.len()];
-        let from = if (i as usize / pairs.len()) % 2 == 0 { a } else { b };
+        let from = if (i as usize / pairs.len()).is_multiple_of(2) { a } else { b };
         let (id, update) = from_user(from, serde_json::json!({ "text": format!("bench message {i}") }));
         stack.emulator.push_update(update);
         sent.insert((from, id), herald_schemas::now_ms());
