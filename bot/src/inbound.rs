@@ -54,9 +54,15 @@ pub fn route(raw: &[u8], max_bytes: usize) -> Routing {
     }
 }
 
-/// Publishes one raw update (or dead-letters it) and waits for the stream's ack.
-/// Returns the callback query id to answer, if any.
-pub async fn ingest(js: &jetstream::Context, raw: &[u8], max_bytes: usize) -> anyhow::Result<Option<String>> {
+/// An update handed to NATS: its ack still to come, or dead-lettered already.
+enum Sent {
+    Pending(async_nats::jetstream::context::PublishAckFuture, Option<String>),
+    DeadLettered,
+}
+
+/// Hands one raw update to NATS (or dead-letters it, waiting for that), without waiting
+/// for the stream's ack.
+async fn send(js: &jetstream::Context, raw: &[u8], max_bytes: usize) -> anyhow::Result<Sent> {
     metrics::counter!("herald_bot_updates_total").increment(1);
     match route(raw, max_bytes) {
         Routing::Publish {
@@ -66,10 +72,10 @@ pub async fn ingest(js: &jetstream::Context, raw: &[u8], max_bytes: usize) -> an
         } => {
             let mut headers = HeaderMap::new();
             headers.insert(async_nats::header::NATS_MESSAGE_ID, update_id.to_string().as_str());
-            js.publish_with_headers(subject, headers, bytes::Bytes::copy_from_slice(raw))
-                .await?
+            let ack = js
+                .publish_with_headers(subject, headers, bytes::Bytes::copy_from_slice(raw))
                 .await?;
-            Ok(callback_query_id)
+            Ok(Sent::Pending(ack, callback_query_id))
         }
         Routing::Reject(reason) => {
             let letter = DeadLetter {
@@ -80,9 +86,42 @@ pub async fn ingest(js: &jetstream::Context, raw: &[u8], max_bytes: usize) -> an
                 payload: raw,
             };
             dead_letter(js, letter).await?;
-            Ok(None)
+            Ok(Sent::DeadLettered)
         }
     }
+}
+
+/// Publishes one raw update (or dead-letters it) and waits for the stream's ack.
+/// Returns the callback query id to answer, if any.
+///
+/// Errors: NATS refused or timed out (nothing is lost: the caller retries).
+pub async fn ingest(js: &jetstream::Context, raw: &[u8], max_bytes: usize) -> anyhow::Result<Option<String>> {
+    ingest_all(js, &[raw], max_bytes).await.map(|mut ids| ids.pop().flatten())
+}
+
+/// Publishes a batch of raw updates in order, then waits for every ack: one round trip
+/// per batch instead of one per update (waiting for each ack in turn held long polling
+/// to about 800 updates/s). One connection keeps the batch's order in the stream.
+/// Returns each update's callback query id to answer.
+///
+/// Errors: any publish or ack failed; the caller publishes the batch again, and the
+/// stream's duplicate window drops what was stored.
+pub async fn ingest_all(js: &jetstream::Context, raws: &[&[u8]], max_bytes: usize) -> anyhow::Result<Vec<Option<String>>> {
+    let mut sent = Vec::with_capacity(raws.len());
+    for raw in raws {
+        sent.push(send(js, raw, max_bytes).await?);
+    }
+    let mut callbacks = Vec::with_capacity(sent.len());
+    for s in sent {
+        callbacks.push(match s {
+            Sent::Pending(ack, callback) => {
+                ack.await?;
+                callback
+            }
+            Sent::DeadLettered => None,
+        });
+    }
+    Ok(callbacks)
 }
 
 /// Stops the "loading" spinner on a pressed inline button.
@@ -155,30 +194,27 @@ pub async fn poll(
             }
         };
         failures = 0;
-        for raw in &parsed.result {
-            let raw = raw.get().as_bytes();
-            #[derive(serde::Deserialize)]
-            struct Id {
-                update_id: i64,
-            }
-            let id = serde_json::from_slice::<Id>(raw).map(|i| i.update_id).ok();
-            // Retry until stored: confirming the offset past an unstored update would lose it.
-            loop {
-                match ingest(&js, raw, args.max_update_bytes).await {
-                    Ok(cb) => {
-                        if let Some(cb) = cb {
-                            answer_callback(&bot, cb).await;
-                        }
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "publishing an update failed; retrying");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
+        let raws: Vec<&[u8]> = parsed.result.iter().map(|r| r.get().as_bytes()).collect();
+        // Retry until stored: confirming the offset past an unstored update would lose it.
+        let callbacks = loop {
+            match ingest_all(&js, &raws, args.max_update_bytes).await {
+                Ok(callbacks) => break callbacks,
+                Err(e) => {
+                    tracing::warn!(error = %e, "publishing updates failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
-            if let Some(id) = id {
-                offset = offset.max(id + 1);
+        };
+        for cb in callbacks.into_iter().flatten() {
+            answer_callback(&bot, cb).await;
+        }
+        #[derive(serde::Deserialize)]
+        struct Id {
+            update_id: i64,
+        }
+        for raw in &raws {
+            if let Ok(id) = serde_json::from_slice::<Id>(raw) {
+                offset = offset.max(id.update_id + 1);
             }
         }
     }

@@ -68,17 +68,24 @@ async fn dispatch_global(
     }
 }
 
+/// The burst a global budget of `rate`/s allows: one message per 100 per second, at
+/// least 1 and at most 5 (what Telegram tolerates overall, as the emulator models it).
+/// Without it, a budget near 1,000/s lost permits to the timer's 1 ms resolution: one
+/// permit per wake-up held 1,000/s to about 780/s.
+fn burst(rate: u32) -> u32 {
+    (rate / 100).clamp(1, 5)
+}
+
 impl Limits {
     /// Creates the limits and starts their global dispatcher (needs a Tokio runtime).
     pub fn new(args: &LimitArgs) -> Self {
-        let global = Arc::new(RateLimiter::direct(
-            Quota::per_second(nz(args.effective_global_rate())).allow_burst(nz(1)),
-        ));
+        let rate = args.effective_global_rate();
+        let global = Arc::new(RateLimiter::direct(Quota::per_second(nz(rate)).allow_burst(nz(burst(rate)))));
         let (replies, replies_rx) = mpsc::unbounded_channel();
         let (broadcasts, broadcasts_rx) = mpsc::unbounded_channel();
         tokio::spawn(dispatch_global(global, replies_rx, broadcasts_rx));
         Limits {
-            interactive: RateLimiter::direct(Quota::per_second(nz(args.interactive_rate)).allow_burst(nz(1))),
+            interactive: RateLimiter::direct(Quota::per_second(nz(args.interactive_rate)).allow_burst(nz(burst(args.interactive_rate)))),
             chat: RateLimiter::keyed(Quota::per_second(nz(args.chat_rate)).allow_burst(nz(1))),
             group: RateLimiter::keyed(Quota::per_minute(nz(args.group_rate_per_min)).allow_burst(nz(1))),
             holds: Mutex::new(HashMap::new()),
