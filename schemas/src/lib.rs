@@ -11,6 +11,7 @@
 
 mod call;
 mod delivery;
+mod lottery;
 mod outbound;
 mod payments;
 mod routed;
@@ -22,6 +23,7 @@ pub mod telegram;
 
 pub use call::{CallEvent, CallSource, Caller, Chain, ChannelStats, FeedFrame, Link, Signal};
 pub use delivery::{DeliveryReport, Outcome};
+pub use lottery::{LotteryEntry, LotteryStep, Payout};
 pub use outbound::{escape_html, Button, Content, MenuCommand, OutboundMessage, Photo, Priority};
 pub use payments::{Deposit, DepositStage, LedgerEntry, LedgerKind};
 pub use routed::RoutedUpdate;

@@ -23,6 +23,8 @@ pub const LEDGER_STREAM: &str = "LEDGER";
 pub const COMMANDS_STREAM: &str = "COMMANDS";
 /// Random chat: delivery reports of relayed messages (`herald.chat.>`).
 pub const CHAT_STREAM: &str = "CHAT";
+/// Lottery: each round's audit trail (`herald.lottery.round.<round>`).
+pub const LOTTERY_STREAM: &str = "LOTTERY";
 /// Stream of dead-lettered messages, each with its error in headers.
 pub const DLQ_STREAM: &str = "DLQ";
 
@@ -46,6 +48,12 @@ pub const WALLET_BUCKET: &str = "herald_wallet";
 pub const CREDITS_BUCKET: &str = "herald_ledger_refs";
 /// KV bucket of coupon codes (key: the code).
 pub const COUPONS_BUCKET: &str = "herald_coupons";
+/// KV bucket of the lottery's state: `current` (the open round), `seed.<round>` (a
+/// server seed until its reveal), `buy.<update id>` (a purchase in progress), `paused`,
+/// `config`.
+pub const LOTTERY_BUCKET: &str = "herald_lottery";
+/// Object store of the lottery's draw bundles (`round-<round>.json`).
+pub const LOTTERY_BUNDLES: &str = "herald_lottery_bundles";
 /// KV bucket of delivered idempotency keys (the bot's exactly-once guard).
 pub const DELIVERED_BUCKET: &str = "herald_delivered";
 
@@ -172,4 +180,9 @@ mod tests {
         assert_eq!(dead_letter(""), "herald.dlq._");
         assert_eq!(kv_key("-100:x@y"), "-100_x_y");
     }
+}
+
+/// `herald.lottery.round.<round>`: a [`crate::LotteryEntry`] of the round's audit trail.
+pub fn lottery_round(round: u64) -> String {
+    format!("herald.lottery.round.{round}")
 }

@@ -37,6 +37,7 @@ fn checked_in_schemas_match_types() {
         check::<LedgerEntry>(),
         check::<RoutedUpdate>(),
         check::<DeliveryReport>(),
+        check::<LotteryEntry>(),
     ]
     .into_iter()
     .flatten()

@@ -1,6 +1,7 @@
 //! Command-line and environment settings every Herald process shares.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Connection to NATS.
 #[derive(clap::Args, Debug, Clone)]
@@ -49,4 +50,35 @@ pub struct MetricsArgs {
     /// Address serving /metrics, /healthz and /readyz.
     #[arg(long, env = "HERALD_METRICS_ADDR", default_value = "127.0.0.1:9464")]
     pub metrics_addr: SocketAddr,
+}
+
+/// A duration flag: `600`, `600s`, `10m`, `1h`, `250ms`, `7d`.
+///
+/// Errors: no number, an unknown unit, or zero.
+///
+/// ```
+/// use herald_runtime::config::parse_duration;
+/// use std::time::Duration;
+/// assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+/// assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+/// assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+/// assert!(parse_duration("ten").is_err());
+/// ```
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("{s:?}: expected a number with ms, s, m, h or d"))?;
+    let ms = match unit {
+        "ms" => n,
+        "" | "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        "d" => n * 86_400_000,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h or d)")),
+    };
+    match ms {
+        0 => Err(format!("{s:?}: must be positive")),
+        ms => Ok(Duration::from_millis(ms)),
+    }
 }

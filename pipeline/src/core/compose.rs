@@ -25,7 +25,7 @@ pub struct CoreArgs {
     pub metrics: MetricsArgs,
     /// Products to run, from the registry (a product whose flags turn it off, such as
     /// payments without `--deposit-xpub`, does not run).
-    #[arg(long, env = "HERALD_PRODUCTS", value_delimiter = ',', default_value = "signals,payments,chat")]
+    #[arg(long, env = "HERALD_PRODUCTS", value_delimiter = ',', default_value = "signals,payments,chat,lottery")]
     pub products: Vec<String>,
     /// Stages and tasks this process runs (default: all). Several processes may run the
     /// same stage: they share its durable consumer and split the work. Names: router,
@@ -256,6 +256,7 @@ pub async fn run(core: CoreArgs, matches: &clap::ArgMatches) -> anyhow::Result<(
     ctx.max_in_flight = core.max_in_flight;
     ctx.only = core.stages.clone();
     ctx.products = products.iter().map(|p| p.name()).collect();
+    ctx.admins = core.admin_ids.clone();
     tokio::spawn(telemetry::serve(core.metrics.metrics_addr, ctx.ready.clone(), shutdown.clone()));
 
     let mut stages = Vec::new();

@@ -175,6 +175,8 @@ pub struct Ctx {
     pub only: Vec<String>,
     /// Names of the products running in this deployment.
     pub products: Vec<&'static str>,
+    /// `--admin-ids`: who is told when something needs a human (a refused settlement).
+    pub admins: Vec<i64>,
     /// Tasks besides stages (sources, periodic work), awaited by `pipeline run`.
     pub tasks: tokio::task::JoinSet<anyhow::Result<()>>,
     clients: Vec<async_nats::Client>,
@@ -193,6 +195,7 @@ impl Ctx {
             max_in_flight: 256,
             only: Vec::new(),
             products: Vec::new(),
+            admins: Vec::new(),
             tasks: tokio::task::JoinSet::new(),
             clients: Vec::new(),
         }

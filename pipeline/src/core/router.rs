@@ -163,15 +163,19 @@ struct From {
     language: Option<String>,
 }
 
-/// The referrer in a `/start` deep-link payload: `ref<user id>`.
+/// The referrer in a `/start` deep-link payload: `ref_<user id>` (or the older
+/// `ref<user id>`). Telegram allows `A-Z a-z 0-9 _ -` in a start payload.
 ///
 /// ```
 /// use herald_pipeline::core::router::referrer;
+/// assert_eq!(referrer("ref_42"), Some(42));
 /// assert_eq!(referrer("ref42"), Some(42));
 /// assert_eq!(referrer("hello"), None);
+/// assert_eq!(referrer("ref_-5"), None);
 /// ```
 pub fn referrer(payload: &str) -> Option<i64> {
-    payload.trim().strip_prefix("ref")?.parse().ok().filter(|id| *id > 0)
+    let p = payload.trim().strip_prefix("ref")?;
+    p.strip_prefix('_').unwrap_or(p).parse().ok().filter(|id| *id > 0)
 }
 
 impl Router {
@@ -259,7 +263,16 @@ impl Router {
                 let command = format!("/admin {args}");
                 return self.route(product, update, "message", Some(&from), Some(command), true).await;
             }
-            return Ok(self.core(&from, core, current));
+            // a referrer must be a user already: referrers are bound once, at creation,
+            // to someone older, so the referral graph has no cycles
+            let referrer = match (&core, &current) {
+                (CoreCommand::Start(payload), None) => match referrer(payload).filter(|r| *r != user_id) {
+                    Some(r) if users::load(&self.users, r).await?.is_some() => Some(r),
+                    _ => None,
+                },
+                _ => None,
+            };
+            return Ok(self.core(&from, core, current, referrer));
         }
         let Some((user, _)) = &current else {
             return Ok(match self.routes.commands.contains_key(&name) {
@@ -306,15 +319,15 @@ impl Router {
     }
 
     /// `/start`, `/help` and `/admin`, which every user (or admin) has whatever runs.
-    fn core(&self, from: &From, cmd: CoreCommand, current: Option<users::Versioned>) -> Decision<Option<UserChange>> {
+    fn core(&self, from: &From, cmd: CoreCommand, current: Option<users::Versioned>, referrer: Option<i64>) -> Decision<Option<UserChange>> {
         let help = self.routes.help();
         match (cmd, current) {
             (CoreCommand::Help, _) => self.reply(from, Reply::plain(help), None),
-            (CoreCommand::Start(payload), None) => {
+            (CoreCommand::Start(_), None) => {
                 let now = herald_schemas::now_ms();
                 let user = User {
                     language: from.language.clone(),
-                    referrer: referrer(&payload).filter(|r| *r != from.user_id),
+                    referrer,
                     ..User::new(from.user_id, from.chat_id, now)
                 };
                 let mut text = String::from("Welcome!");

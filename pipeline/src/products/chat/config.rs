@@ -45,29 +45,4 @@ impl ChatArgs {
     }
 }
 
-/// `600`, `600s`, `10m`, `1h`, `250ms`.
-///
-/// ```
-/// use herald_pipeline::products::chat::config::parse_duration;
-/// use std::time::Duration;
-/// assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
-/// assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-/// assert!(parse_duration("ten").is_err());
-/// ```
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().map_err(|_| format!("{s:?}: expected a number with s, m, h or ms"))?;
-    let ms = match unit {
-        "ms" => n,
-        "" | "s" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (s, m, h or ms)")),
-    };
-    match ms {
-        0 => Err(format!("{s:?}: must be positive")),
-        ms => Ok(Duration::from_millis(ms)),
-    }
-}
+pub use herald_runtime::config::parse_duration;

@@ -1,0 +1,165 @@
+//! Lottery: weekly rounds paid from the payments ledger, multi-level referrals, and
+//! draws anyone can verify (drand quicknet + commit-reveal + an RFC 6962 root of the
+//! tickets). The rules are `docs/lottery.md`; the draw itself is the `herald-draw`
+//! crate, which the standalone `herald-verify` shares.
+//!
+//! ```text
+//! herald.cmd.lottery.<user> [COMMANDS] ──> lottery_inbox ──> ledger debit (LEDGER)
+//!     /lottery /buy /tickets /draws /verify /ref     ──> herald.lottery.round.<r> [LOTTERY] (purchase)
+//!     /admin lottery                                 ──> herald.out.reply.<chat>
+//! lottery_scheduler (task): open ─> close ─> beacon (drand relays) ─> reveal ─> draw ─> settle
+//!     ──> herald.lottery.round.<r> (each step once) · bundle ──> herald_lottery_bundles
+//!     ──> ledger credits (prizes, referral rewards, refunds) · herald.out.notify.<chat>
+//! lottery_http (task): GET /lottery/rounds/<r>/bundle.json
+//! ```
+//!
+//! Runs with payments, whose ledger it is paid from.
+
+pub mod commands;
+pub mod config;
+pub mod http;
+pub mod inbox;
+pub mod journal;
+pub mod purchase;
+pub mod relays;
+pub mod round;
+pub mod samples;
+pub mod scheduler;
+pub mod service;
+pub mod settle;
+pub mod texts;
+pub mod views;
+
+use std::sync::Arc;
+
+use async_nats::jetstream::object_store;
+use clap::{Args, FromArgMatches};
+use futures::future::BoxFuture;
+use herald_runtime::setup::{BucketDef, StreamDef};
+use herald_runtime::{StageConfig, StageHandle};
+use herald_schemas::{subjects, MenuCommand};
+
+use crate::core::commands::menu_of;
+use crate::core::product::{Ctx, Product, Registration};
+use crate::products::payments::ledger::Ledger;
+use config::LotteryArgs;
+use service::Lottery;
+
+/// The registry entry.
+pub const REGISTRATION: Registration = Registration {
+    name: "lottery",
+    args: LotteryArgs::augment_args,
+    build: |m| {
+        let args = LotteryArgs::from_arg_matches(m)?;
+        // refuse a bad configuration at start-up (referral rates above the fee, ...)
+        args.rules()?;
+        args.chain()?;
+        Ok(Some(Box::new(LotteryProduct(args))))
+    },
+};
+
+/// The lottery, configured.
+pub struct LotteryProduct(pub LotteryArgs);
+
+impl Product for LotteryProduct {
+    fn name(&self) -> &'static str {
+        "lottery"
+    }
+
+    fn commands(&self) -> Vec<MenuCommand> {
+        menu_of::<commands::LotteryCommand>()
+    }
+
+    fn help(&self) -> Option<String> {
+        Some(commands::HELP.into())
+    }
+
+    fn admin_commands(&self) -> &'static [&'static str] {
+        commands::ADMIN
+    }
+
+    fn streams(&self) -> Vec<StreamDef> {
+        vec![crate::stream_def!("lottery.json")]
+    }
+
+    fn buckets(&self) -> Vec<BucketDef> {
+        vec![BucketDef::forever(subjects::LOTTERY_BUCKET)]
+    }
+
+    fn consumers(&self) -> Vec<StageConfig> {
+        vec![consumer()]
+    }
+
+    fn start<'a>(&'a self, ctx: &'a mut Ctx) -> BoxFuture<'a, anyhow::Result<Vec<StageHandle>>> {
+        Box::pin(async move {
+            let args = &self.0;
+            if !ctx.products.contains(&"payments") {
+                tracing::warn!("lottery off: it is paid from the payments ledger, and payments is not running (--deposit-xpub)");
+                return Ok(Vec::new());
+            }
+            let bundles = match ctx.js.get_object_store(subjects::LOTTERY_BUNDLES).await {
+                Ok(store) => store,
+                Err(_) => {
+                    ctx.js
+                        .create_object_store(object_store::Config {
+                            bucket: subjects::LOTTERY_BUNDLES.into(),
+                            description: Some("Lottery draw bundles (round-<round>.json)".into()),
+                            ..Default::default()
+                        })
+                        .await?
+                }
+            };
+            let chain = args.chain()?;
+            let mut lottery = Lottery::new(
+                journal::Journal::open(ctx.js.clone()).await?,
+                ctx.js.get_key_value(subjects::LOTTERY_BUCKET).await?,
+                bundles.clone(),
+                Ledger::open(ctx.js.clone()).await?,
+                ctx.js.get_key_value(subjects::USERS_BUCKET).await?,
+                ctx.js.clone(),
+                args.rules()?,
+                chain.clone(),
+                relays::Relays::new(args.lottery_relays.clone(), chain),
+            );
+            lottery.reveal_deadline_s = args.lottery_reveal_deadline.as_secs();
+            lottery.public_url = args.lottery_public_url.clone();
+            lottery.bot_username = args.bot_username.clone();
+            lottery.max_tickets = args.lottery_max_tickets;
+            lottery.admins = ctx.admins.clone();
+            let lottery = Arc::new(lottery);
+            let mut stages = Vec::new();
+            if ctx.wants("lottery_inbox") {
+                let inbox = inbox::LotteryInbox {
+                    lottery: lottery.clone(),
+                    users: ctx.js.get_key_value(subjects::USERS_BUCKET).await?,
+                };
+                let cfg = ctx.configure(consumer());
+                stages.push(StageHandle::new(inbox, cfg).with_sample(subjects::routed("lottery", 1), samples::routed_lottery()));
+            }
+            if ctx.wants("lottery_scheduler") {
+                let l = lottery.clone();
+                ctx.tasks.spawn(herald_runtime::periodic::every(
+                    "lottery_scheduler",
+                    args.lottery_tick,
+                    ctx.shutdown.clone(),
+                    move || {
+                        let l = l.clone();
+                        async move { scheduler::tick(&l).await }
+                    },
+                ));
+            }
+            if ctx.wants("lottery_http") {
+                ctx.tasks.spawn(http::serve(args.lottery_http, bundles, ctx.shutdown.clone()));
+            }
+            Ok(stages)
+        })
+    }
+}
+
+/// The inbox's consumer: one user's commands in order.
+fn consumer() -> StageConfig {
+    StageConfig {
+        in_order_per_sender: true,
+        ..StageConfig::new(subjects::COMMANDS_STREAM, "lottery_inbox", vec![subjects::routed_all("lottery")])
+    }
+}
