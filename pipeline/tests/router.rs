@@ -122,3 +122,42 @@ async fn inbound_limits_are_shared_warn_once_and_hold_under_redelivery() {
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(route(&c, press(23)).await, slow_down);
 }
+
+fn start_from(user: i64, update_id: i64, text: &str) -> Vec<u8> {
+    serde_json::json!({"update_id": update_id, "message": {"message_id": update_id, "date": 1_700_000_000,
+        "chat": {"id": user, "type": "private"}, "from": {"id": user, "is_bot": false, "first_name": "U"}, "text": text}})
+    .to_string()
+    .into_bytes()
+}
+
+/// A referrer is bound on the first `/start` only, never to oneself, only to an existing
+/// user (so never in a cycle), from `ref_<id>` deep links.
+#[tokio::test]
+async fn referrers_are_bound_once_to_existing_users_without_cycles() {
+    let env = Env::start().await;
+    let r = router(&env, None).await;
+    let users = env.js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
+    let referrer_of = |id: i64| {
+        let users = users.clone();
+        async move { herald_runtime::users::load(&users, id).await.unwrap().map(|(u, _)| u.referrer) }
+    };
+    for (i, (user, text)) in [
+        (10, "/start"),
+        (11, "/start ref_10"),  // bound to 10
+        (11, "/start ref_12"),  // a second /start changes nothing
+        (12, "/start ref_12"),  // no self-referral
+        (13, "/start ref_999"), // no such user
+        (10, "/start ref_11"),  // 10 exists already: 11 -> 10 -> 11 cannot happen
+        (14, "/start ref11"),   // the older link form still works
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        route(&r, start_from(user, 100 + i as i64, text)).await.unwrap();
+    }
+    assert_eq!(referrer_of(10).await, Some(None));
+    assert_eq!(referrer_of(11).await, Some(Some(10)));
+    assert_eq!(referrer_of(12).await, Some(None));
+    assert_eq!(referrer_of(13).await, Some(None));
+    assert_eq!(referrer_of(14).await, Some(Some(11)));
+}

@@ -25,7 +25,12 @@ pub struct CoreArgs {
     pub metrics: MetricsArgs,
     /// Products to run, from the registry (a product whose flags turn it off, such as
     /// payments without `--deposit-xpub`, does not run).
-    #[arg(long, env = "HERALD_PRODUCTS", value_delimiter = ',', default_value = "signals,payments,chat,lottery")]
+    #[arg(
+        long,
+        env = "HERALD_PRODUCTS",
+        value_delimiter = ',',
+        default_value = "signals,payments,chat,lottery"
+    )]
     pub products: Vec<String>,
     /// Stages and tasks this process runs (default: all). Several processes may run the
     /// same stage: they share its durable consumer and split the work. Names: router,

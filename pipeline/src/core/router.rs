@@ -319,7 +319,13 @@ impl Router {
     }
 
     /// `/start`, `/help` and `/admin`, which every user (or admin) has whatever runs.
-    fn core(&self, from: &From, cmd: CoreCommand, current: Option<users::Versioned>, referrer: Option<i64>) -> Decision<Option<UserChange>> {
+    fn core(
+        &self,
+        from: &From,
+        cmd: CoreCommand,
+        current: Option<users::Versioned>,
+        referrer: Option<i64>,
+    ) -> Decision<Option<UserChange>> {
         let help = self.routes.help();
         match (cmd, current) {
             (CoreCommand::Help, _) => self.reply(from, Reply::plain(help), None),

@@ -107,7 +107,12 @@ pub async fn read(js: &async_nats::jetstream::Context, stream: &str, filter: &st
 /// As [`read`], from stream sequence `start` on (the messages after one already read).
 ///
 /// Errors: the stream is missing, or NATS failed.
-pub async fn read_from(js: &async_nats::jetstream::Context, stream: &str, filter: &str, start: u64) -> anyhow::Result<Vec<async_nats::jetstream::Message>> {
+pub async fn read_from(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    filter: &str,
+    start: u64,
+) -> anyhow::Result<Vec<async_nats::jetstream::Message>> {
     use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
     use futures::StreamExt;
     let mut handle = js.get_stream(stream).await?;
@@ -116,7 +121,9 @@ pub async fn read_from(js: &async_nats::jetstream::Context, stream: &str, filter
         .create_consumer(pull::Config {
             filter_subject: filter.into(),
             ack_policy: AckPolicy::None,
-            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: start.max(1) },
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: start.max(1),
+            },
             ..Default::default()
         })
         .await?;

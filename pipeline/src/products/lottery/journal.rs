@@ -164,8 +164,8 @@ impl Journal {
     }
 }
 
-/// Where a round stands, from its last entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a round stands, from its last entry (in the order a round goes through them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
     /// Tickets on sale.
     Selling,

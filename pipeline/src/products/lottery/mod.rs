@@ -32,7 +32,7 @@ pub mod views;
 
 use std::sync::Arc;
 
-use async_nats::jetstream::object_store;
+use async_nats::jetstream::{self, object_store};
 use clap::{Args, FromArgMatches};
 use futures::future::BoxFuture;
 use herald_runtime::setup::{BucketDef, StreamDef};
@@ -97,36 +97,8 @@ impl Product for LotteryProduct {
                 tracing::warn!("lottery off: it is paid from the payments ledger, and payments is not running (--deposit-xpub)");
                 return Ok(Vec::new());
             }
-            let bundles = match ctx.js.get_object_store(subjects::LOTTERY_BUNDLES).await {
-                Ok(store) => store,
-                Err(_) => {
-                    ctx.js
-                        .create_object_store(object_store::Config {
-                            bucket: subjects::LOTTERY_BUNDLES.into(),
-                            description: Some("Lottery draw bundles (round-<round>.json)".into()),
-                            ..Default::default()
-                        })
-                        .await?
-                }
-            };
-            let chain = args.chain()?;
-            let mut lottery = Lottery::new(
-                journal::Journal::open(ctx.js.clone()).await?,
-                ctx.js.get_key_value(subjects::LOTTERY_BUCKET).await?,
-                bundles.clone(),
-                Ledger::open(ctx.js.clone()).await?,
-                ctx.js.get_key_value(subjects::USERS_BUCKET).await?,
-                ctx.js.clone(),
-                args.rules()?,
-                chain.clone(),
-                relays::Relays::new(args.lottery_relays.clone(), chain),
-            );
-            lottery.reveal_deadline_s = args.lottery_reveal_deadline.as_secs();
-            lottery.public_url = args.lottery_public_url.clone();
-            lottery.bot_username = args.bot_username.clone();
-            lottery.max_tickets = args.lottery_max_tickets;
-            lottery.admins = ctx.admins.clone();
-            let lottery = Arc::new(lottery);
+            let lottery = self.open(&ctx.js, &ctx.admins).await?;
+            let bundles = lottery.bundles.clone();
             let mut stages = Vec::new();
             if ctx.wants("lottery_inbox") {
                 let inbox = inbox::LotteryInbox {
@@ -153,6 +125,44 @@ impl Product for LotteryProduct {
             }
             Ok(stages)
         })
+    }
+}
+
+impl LotteryProduct {
+    /// The lottery on its stores (the bundles' object store created if missing).
+    ///
+    /// Errors: a stream or bucket is missing (`pipeline setup`), NATS failed.
+    pub async fn open(&self, js: &jetstream::Context, admins: &[i64]) -> anyhow::Result<Arc<Lottery>> {
+        let args = &self.0;
+        let bundles = match js.get_object_store(subjects::LOTTERY_BUNDLES).await {
+            Ok(store) => store,
+            Err(_) => {
+                js.create_object_store(object_store::Config {
+                    bucket: subjects::LOTTERY_BUNDLES.into(),
+                    description: Some("Lottery draw bundles (round-<round>.json)".into()),
+                    ..Default::default()
+                })
+                .await?
+            }
+        };
+        let chain = args.chain()?;
+        let mut lottery = Lottery::new(
+            journal::Journal::open(js.clone()).await?,
+            js.get_key_value(subjects::LOTTERY_BUCKET).await?,
+            bundles,
+            Ledger::open(js.clone()).await?,
+            js.get_key_value(subjects::USERS_BUCKET).await?,
+            js.clone(),
+            args.rules()?,
+            chain.clone(),
+            relays::Relays::new(args.lottery_relays.clone(), chain),
+        );
+        lottery.reveal_deadline_s = args.lottery_reveal_deadline.as_secs();
+        lottery.public_url = args.lottery_public_url.clone();
+        lottery.bot_username = args.bot_username.clone();
+        lottery.max_tickets = args.lottery_max_tickets;
+        lottery.admins = admins.to_vec();
+        Ok(Arc::new(lottery))
     }
 }
 
