@@ -11,6 +11,7 @@
 //! told.
 
 use alloy::primitives::U256;
+use async_nats::jetstream::kv;
 use herald_runtime::users;
 use herald_schemas::LotteryStep;
 use serde::{Deserialize, Serialize};
@@ -56,9 +57,10 @@ pub async fn buy(l: &Lottery, user_id: i64, chat_id: i64, update_id: i64, count:
     if l.paused().await? {
         return Ok(Bought::Paused);
     }
-    let Some(asked_in) = l.current().await? else {
+    let Some(on_sale) = l.current().await? else {
         return Ok(Bought::NoRound);
     };
+    let asked_in = first_asked(l, update_id, on_sale).await?;
     let cost = (count as u128).checked_mul(l.rules.price).ok_or_else(|| anyhow::anyhow!("cost overflow"))?;
     let debit_ref = format!("lottery:buy:{update_id}");
     let note = format!("{count} lottery tickets");
@@ -115,6 +117,20 @@ pub async fn buy(l: &Lottery, user_id: i64, chat_id: i64, update_id: i64, count:
         // another purchase (or the close) got in first: place it again after that one
     }
     anyhow::bail!("round {round}: 1000 conflicting appends in a row")
+}
+
+/// The round on sale when this update was first handled: a retry after the close
+/// still tells the buyer their tickets moved.
+async fn first_asked(l: &Lottery, update_id: i64, on_sale: u64) -> anyhow::Result<u64> {
+    let key = format!("buy.{update_id}.asked");
+    match l.kv.create(&key, on_sale.to_string().into()).await {
+        Ok(_) => Ok(on_sale),
+        Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => match l.kv.get(&key).await? {
+            Some(v) => Ok(std::str::from_utf8(&v)?.parse()?),
+            None => anyhow::bail!("{key} exists but could not be read: retry"),
+        },
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Records the receipt (for redeliveries and `/tickets`) and returns it.
