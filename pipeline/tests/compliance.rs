@@ -74,6 +74,7 @@ async fn every_stage_of_every_product_is_compliant() {
         "payments_inbox",
         "chat_inbox",
         "chat_delivery",
+        "lottery_inbox",
     ] {
         assert!(listed.contains(&want), "{want} is missing from the registry's stages: {listed:?}");
     }
