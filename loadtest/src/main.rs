@@ -28,6 +28,17 @@ enum Cmd {
         #[arg(long)]
         log_dir: Option<std::path::PathBuf>,
     },
+    /// A full lottery round through a whole local stack: deposits on anvil, /buy, the
+    /// close, a beacon from the drand relay stand-in, the winners paid, everyone told, and
+    /// the draw checked by `herald-verify`.
+    DemoLottery {
+        /// Keep process logs here (default: a temporary directory).
+        #[arg(long)]
+        log_dir: Option<std::path::PathBuf>,
+        /// SIGKILL the pipeline between the close and the draw, and restart it.
+        #[arg(long)]
+        kill9_after_close: bool,
+    },
     /// Serve the Telegram Bot API emulator until Ctrl-C.
     Emulator {
         #[arg(long, default_value = "127.0.0.1:8081")]
@@ -87,6 +98,25 @@ async fn main() -> anyhow::Result<()> {
                 summary.album.len(),
                 summary.clean_shutdown
             );
+        }
+        Cmd::DemoLottery {
+            log_dir,
+            kill9_after_close,
+        } => {
+            let s = demo::lottery::run(demo::lottery::Options {
+                log_dir,
+                kill9_after_close,
+            })
+            .await?;
+            println!(
+                "\nround {}: drawn {} time(s), {} payouts (each paid {:?} time(s)), verifier: {}",
+                s.round,
+                s.steps.get("drawn").copied().unwrap_or(0),
+                s.payouts.len(),
+                s.payouts.values().collect::<std::collections::BTreeSet<_>>(),
+                if s.verified { "verified" } else { "NOT verified" }
+            );
+            anyhow::ensure!(s.verified, "the verifier refused the draw");
         }
         Cmd::Emulator { listen, limits } => {
             let e = Emulator::start(listen, limits).await?;

@@ -9,6 +9,7 @@
 //! summary.
 
 pub mod chat;
+pub mod lottery;
 pub mod payments;
 
 use std::collections::BTreeMap;
@@ -96,7 +97,7 @@ pub struct DemoSummary {
     pub menu: Vec<String>,
 }
 
-fn strip_tags(s: &str) -> String {
+pub(crate) fn strip_tags(s: &str) -> String {
     let mut out = String::new();
     let mut in_tag = false;
     for c in s.chars() {
