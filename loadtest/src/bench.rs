@@ -33,6 +33,8 @@ pub enum Bench {
     Saturation,
     /// The random chat ([`crate::chat_bench`]), run on its own (its report differs).
     Chat,
+    /// The lottery ([`crate::lottery_bench`]), run on its own.
+    Lottery,
     All,
 }
 
@@ -58,6 +60,7 @@ impl Bench {
             Bench::Mixed => RunArgs::new(Scenario::Mixed, 200, 15, 2_000),
             Bench::Prices => RunArgs::new(Scenario::Prices, 2_000, 10, 10_000),
             Bench::Chat => unreachable!("the chat scenario is run by chat_bench::run"),
+            Bench::Lottery => unreachable!("the lottery scenario is run by lottery_bench::run"),
             Bench::Saturation | Bench::All => RunArgs {
                 mode: RateMode::Ramp,
                 max_rate: 30_000,

@@ -17,6 +17,7 @@ pub mod demo;
 pub mod drand;
 pub mod emulator;
 pub mod feed;
+pub mod lottery_bench;
 pub mod report;
 pub mod run;
 pub mod stack;

@@ -78,6 +78,8 @@ enum Cmd {
         /// The chat scenario: seconds of relaying.
         #[arg(long, default_value_t = 20)]
         chat_secs: u64,
+        #[command(flatten)]
+        lottery: herald_loadtest::lottery_bench::LotteryBenchArgs,
     },
 }
 
@@ -145,6 +147,18 @@ async fn main() -> anyhow::Result<()> {
             ..
         } => {
             let report = herald_loadtest::chat_bench::run(chat_users, chat_rate, chat_secs).await?;
+            println!("{report}");
+            if let Some(path) = json {
+                std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+            }
+        }
+        Cmd::Bench {
+            scenario: bench::Bench::Lottery,
+            json,
+            lottery,
+            ..
+        } => {
+            let report = herald_loadtest::lottery_bench::run(&lottery).await?;
             println!("{report}");
             if let Some(path) = json {
                 std::fs::write(path, serde_json::to_string_pretty(&report)?)?;

@@ -100,9 +100,18 @@ pub enum LotteryStep {
     },
     /// Every payout credited (prizes, referral rewards, or the refunds) and everyone
     /// told: the round is over.
+    ///
+    /// Only the prizes are listed: a round can have thousands of referral rewards or
+    /// refunds, more than one entry may hold (64 KiB). Each of those is a ledger credit
+    /// under a reference derived from the round (`lottery:<round>:referral:<user>`,
+    /// `lottery:<round>:refund:<receipt>`), so the ledger is their record.
     Settled {
-        /// Ledger credits made: (user, amount, reference).
-        payouts: Vec<Payout>,
+        /// The prizes credited, 1st place first.
+        prizes: Vec<Payout>,
+        /// Ledger credits the settlement made, prizes included.
+        credits: u64,
+        /// Their sum, base units.
+        credited: String,
         rollover_out: String,
     },
 }

@@ -377,13 +377,26 @@ pub fn consumer_differences(have: &jetstream::consumer::Config, want: &pull::Con
         .lines()
 }
 
-/// Publishes every output, then awaits every ack: one round trip for the batch.
+/// Acks awaited at most at once by [`publish_all`]. async-nats holds a permit per
+/// unresolved ack, 5,000 by default (`ContextBuilder::max_ack_inflight`), and a publish
+/// waits for a free one: publishing more than that before awaiting any ack never returns.
+const ACKS_IN_FLIGHT: usize = 1_000;
+
+/// Publishes every output, awaiting the acks as it goes (at most [`ACKS_IN_FLIGHT`]
+/// outstanding): about one round trip per thousand outputs.
+///
+/// Errors: a publish failed or was not acknowledged (some outputs may be stored: each
+/// carries its message id, so publishing them all again stores none twice).
 pub async fn publish_all(js: &jetstream::Context, outputs: Vec<Output>) -> anyhow::Result<()> {
-    let mut acks = Vec::with_capacity(outputs.len());
+    let mut acks = std::collections::VecDeque::with_capacity(outputs.len().min(ACKS_IN_FLIGHT));
     for out in outputs {
+        if acks.len() == ACKS_IN_FLIGHT {
+            let oldest: jetstream::context::PublishAckFuture = acks.pop_front().expect("a full window");
+            oldest.await?;
+        }
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, out.msg_id.as_str());
-        acks.push(js.publish_with_headers(out.subject, headers, out.payload.into()).await?);
+        acks.push_back(js.publish_with_headers(out.subject, headers, out.payload.into()).await?);
     }
     for ack in futures::future::join_all(acks.into_iter().map(std::future::IntoFuture::into_future)).await {
         ack?;

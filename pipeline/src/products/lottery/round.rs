@@ -48,7 +48,9 @@ pub struct Round {
     pub winning_tickets: Vec<u64>,
     pub bundle_sha256: Option<String>,
     pub rollover_out: Option<u128>,
-    pub payouts: Vec<Payout>,
+    /// Set once settled: the prizes paid, and how many credits in all.
+    pub prizes: Vec<Payout>,
+    pub credits: u64,
     /// The stream sequence and hash of the last entry applied.
     pub last_seq: u64,
     pub last_hash: Option<[u8; 32]>,
@@ -167,8 +169,14 @@ impl Round {
                 self.bundle_sha256 = Some(bundle_sha256.clone());
                 self.rollover_out = Some(amount(rollover_out)?);
             }
-            Settled { payouts, rollover_out } => {
-                self.payouts = payouts.clone();
+            Settled {
+                prizes,
+                credits,
+                rollover_out,
+                ..
+            } => {
+                self.prizes = prizes.clone();
+                self.credits = *credits;
                 self.rollover_out = Some(amount(rollover_out)?);
             }
         }

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use alloy::primitives::U256;
+use futures::{StreamExt, TryStreamExt};
 use herald_draw::money;
 use herald_runtime::Output;
 use herald_schemas::{subjects, LotteryStep, OutboundMessage, Payout, Priority};
@@ -14,6 +15,9 @@ use super::round::Round;
 use super::service::Lottery;
 use super::texts::{self, ticket_range, usd};
 use crate::products::payments::ledger::Applied;
+
+/// Ledger credits a settlement makes at once.
+const CREDITS_IN_FLIGHT: usize = 32;
 
 /// Each participant's chat and ticket count, in order of first purchase.
 fn participants(round: &Round) -> Vec<(i64, i64, u64)> {
@@ -140,13 +144,25 @@ pub async fn settle(l: &Lottery, round: &Round) -> anyhow::Result<Option<Lottery
             return Ok(None);
         }
     };
-    let mut won: HashMap<i64, u128> = HashMap::new();
+    // credits to different users go in parallel (a round can have thousands of referrers);
+    // two to one user retry each other's conditional append in the ledger
+    let mut credits = Vec::with_capacity(payouts.len());
     for (user, _, amount, kind, reference) in &payouts {
-        let note = format!("lottery round {} {kind}", round.id);
-        if let Applied::Done(_) = l.ledger.credit(*user, U256::from(*amount), reference, &note).await? {
-            // the lottery's own count of credits made: a payout made twice would show here
-            metrics::counter!("herald_lottery_payouts_total", "kind" => *kind).increment(1);
-        }
+        credits.push(async move {
+            let note = format!("lottery round {} {kind}", round.id);
+            if let Applied::Done(_) = l.ledger.credit(*user, U256::from(*amount), reference, &note).await? {
+                // the lottery's own count of credits made: a payout made twice would show here
+                metrics::counter!("herald_lottery_payouts_total", "kind" => *kind).increment(1);
+            }
+            anyhow::Ok(())
+        });
+    }
+    futures::stream::iter(credits)
+        .buffer_unordered(CREDITS_IN_FLIGHT)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let mut won: HashMap<i64, u128> = HashMap::new();
+    for (user, _, amount, kind, _) in &payouts {
         if *kind != "referral" {
             *won.entry(*user).or_default() += amount;
         }
@@ -173,8 +189,11 @@ pub async fn settle(l: &Lottery, round: &Round) -> anyhow::Result<Option<Lottery
     };
     l.kv.put(format!("draw.{}", round.id), serde_json::to_vec(&summary)?.into()).await?;
     Ok(Some(LotteryStep::Settled {
-        payouts: payouts
+        credits: payouts.len() as u64,
+        credited: payouts.iter().map(|p| p.2).sum::<u128>().to_string(),
+        prizes: payouts
             .into_iter()
+            .filter(|p| p.3 == "prize")
             .map(|(user_id, _, amount, kind, reference)| Payout {
                 user_id,
                 amount: amount.to_string(),
