@@ -240,11 +240,7 @@ async fn a_round_is_sold_closed_drawn_paid_and_verified() {
     let port = herald_testkit::free_port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(herald_pipeline::products::lottery::http::serve(
-        addr,
-        l.bundles.clone(),
-        shutdown.clone(),
-    ));
+    tokio::spawn(herald_pipeline::products::lottery::http::serve(addr, l.clone(), shutdown.clone()));
     let url = format!("http://{addr}/lottery/rounds/{}/bundle.json", round.id);
     let got = loop {
         match reqwest::get(&url).await {
@@ -256,6 +252,17 @@ async fn a_round_is_sold_closed_drawn_paid_and_verified() {
     assert_eq!(got.bytes().await.unwrap().as_ref(), bytes.as_slice());
     let missing = reqwest::get(format!("http://{addr}/lottery/rounds/999/bundle.json")).await.unwrap();
     assert_eq!(missing.status(), 404);
+    // every ticket's inclusion proof leads to the root in the bundle
+    for ticket in 0..b_.tickets {
+        let url = format!("http://{addr}/lottery/rounds/{}/proof/{ticket}.json", round.id);
+        let proof: herald_draw::proof::Proof = reqwest::get(&url).await.unwrap().json().await.unwrap();
+        assert_eq!((proof.ticket, proof.tickets_root.as_str()), (ticket, b_.tickets_root.as_str()));
+        assert!(proof.check().is_ok(), "ticket {ticket}");
+    }
+    let beyond = reqwest::get(format!("http://{addr}/lottery/rounds/{}/proof/{}.json", round.id, b_.tickets))
+        .await
+        .unwrap();
+    assert_eq!(beyond.status(), 404);
     shutdown.cancel();
 }
 

@@ -18,6 +18,10 @@ async fn kill_9_between_close_and_draw_draws_once_and_pays_once() {
         assert_eq!(s.steps.get(step), Some(&1), "{step} once in the journal: {:?}", s.steps);
     }
     assert!(s.verified, "herald-verify re-derives the draw:\n{}", s.verifier_output);
+    assert!(
+        s.proof_verified,
+        "a ticket's inclusion proof leads to the root announced at the close"
+    );
 
     // three prizes, and the referral rewards of the referred players who played
     let prizes: Vec<_> = s.payouts.keys().filter(|k| k.contains(":prize:")).collect();

@@ -170,6 +170,11 @@ pub fn kv_key(s: &str) -> String {
         .collect()
 }
 
+/// `herald.lottery.round.<round>`: a [`crate::LotteryEntry`] of the round's audit trail.
+pub fn lottery_round(round: u64) -> String {
+    format!("herald.lottery.round.{round}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,9 +185,4 @@ mod tests {
         assert_eq!(dead_letter(""), "herald.dlq._");
         assert_eq!(kv_key("-100:x@y"), "-100_x_y");
     }
-}
-
-/// `herald.lottery.round.<round>`: a [`crate::LotteryEntry`] of the round's audit trail.
-pub fn lottery_round(round: u64) -> String {
-    format!("herald.lottery.round.{round}")
 }

@@ -65,6 +65,14 @@ pub struct Summary {
     pub killed_before_draw: Option<bool>,
     pub verifier_output: String,
     pub verified: bool,
+    /// A player's ticket proved in the root announced at the close (`herald-verify --proof`).
+    pub proof_verified: bool,
+}
+
+/// The root a proof file leads to.
+fn proof_root(path: &std::path::Path) -> anyhow::Result<String> {
+    let p: herald_draw::proof::Proof = serde_json::from_slice(&std::fs::read(path)?)?;
+    Ok(p.tickets_root)
 }
 
 /// `pipeline run` arguments: 20 s rounds, `R` `beacon_delay` after the close, the
@@ -195,9 +203,27 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
         .collect();
     println!("Tickets in round {round} for {players:?}; waiting for the sale to close...");
     let closed = format!("Round {round} sale closed");
+    let mut closed_notices = Vec::new();
     for &user in &players {
-        wait_for(&stack, user, &closed, 60).await?;
+        closed_notices.push(wait_for(&stack, user, &closed, 60).await?);
     }
+    // a player checks their ticket is in the root, before the draw
+    let proof_dir = tempfile::tempdir()?;
+    let notice = &closed_notices[0].text;
+    let url = notice
+        .split_whitespace()
+        .find(|w| w.contains("/proof/"))
+        .ok_or_else(|| anyhow::anyhow!("no proof link in {notice}"))?;
+    let proof_path = proof_dir.path().join("proof.json");
+    std::fs::write(&proof_path, reqwest::get(url).await?.error_for_status()?.bytes().await?)?;
+    println!("herald-verify --proof {url}");
+    let proof = std::process::Command::new(workspace_bin("herald-verify")?)
+        .arg("--proof")
+        .arg(&proof_path)
+        .output()?;
+    let proof_output = String::from_utf8_lossy(&proof.stdout).to_string();
+    print!("{proof_output}");
+    let proof_verified = proof.status.success() && notice.contains(&proof_root(&proof_path)?);
     let js = stack.jetstream().await?;
     let mut killed_before_draw = None;
     if opts.kill9_after_close {
@@ -267,5 +293,6 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
         killed_before_draw,
         verifier_output,
         verified: out.status.success(),
+        proof_verified,
     })
 }

@@ -7,6 +7,7 @@
 //! - [`draw`]: ticket leaves, the commitment, the seed, the winners;
 //! - [`money`]: pot, fee, prizes, rollover and referral rewards, with the invariant;
 //! - [`bundle`]: the published draw bundle and its full verification;
+//! - [`proof`]: one ticket's inclusion proof against the root published at the close;
 //! - [`testchain`]: a chain Herald signs itself, for tests and the relay stand-in.
 //!
 //! The rules are specified word for word in `docs/lottery.md`.
@@ -16,4 +17,5 @@ pub mod bundle;
 pub mod draw;
 pub mod merkle;
 pub mod money;
+pub mod proof;
 pub mod testchain;

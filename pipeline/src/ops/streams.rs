@@ -114,7 +114,6 @@ pub async fn read_from(
     start: u64,
 ) -> anyhow::Result<Vec<async_nats::jetstream::Message>> {
     use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
-    use futures::StreamExt;
     let mut handle = js.get_stream(stream).await?;
     let last = handle.info().await?.state.last_sequence;
     let mut consumer = handle
@@ -127,6 +126,20 @@ pub async fn read_from(
             ..Default::default()
         })
         .await?;
+    let name = consumer.cached_info().name.clone();
+    let read = drain(&mut consumer, last).await;
+    // an ephemeral consumer lingers until its inactivity threshold: remove it now, so a
+    // caller reading often does not pile them up (the server caps them)
+    let _ = handle.delete_consumer(&name).await;
+    read
+}
+
+/// Every message `consumer` has pending, up to stream sequence `last`.
+async fn drain(
+    consumer: &mut async_nats::jetstream::consumer::PullConsumer,
+    last: u64,
+) -> anyhow::Result<Vec<async_nats::jetstream::Message>> {
+    use futures::StreamExt;
     let pending = consumer.info().await?.num_pending as usize;
     let mut out = Vec::with_capacity(pending);
     while out.len() < pending {

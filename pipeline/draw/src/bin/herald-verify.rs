@@ -2,6 +2,9 @@
 //! draw from its bundle and prints every check and the winners. Trusts only drand
 //! quicknet's pinned chain info (or, for a test chain, the chain info file given).
 //!
+//! `herald-verify --proof PROOF.json`: checks one ticket's inclusion proof against the
+//! tickets' root published at the close (compare that root with the one announced).
+//!
 //! Exit status: 0 when every check passes, 1 when one fails, 2 on unreadable input.
 
 use std::process::ExitCode;
@@ -14,13 +17,38 @@ fn read<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, String> {
     serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))
 }
 
+fn check_proof(path: &str) -> ExitCode {
+    let proof: herald_draw::proof::Proof = match read(path) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match proof.check() {
+        Ok(()) => {
+            println!(
+                "ticket {} of receipt {} is in round {}'s root {} ({} tickets)",
+                proof.ticket, proof.receipt_id, proof.round, proof.tickets_root, proof.tickets
+            );
+            println!("verified");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{e}\nNOT verified");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (bundle_path, chain_path) = match args.as_slice() {
+        [flag, p] if flag == "--proof" => return check_proof(p),
         [b] => (b, None),
         [b, flag, c] if flag == "--chain-info" => (b, Some(c)),
         _ => {
-            eprintln!("usage: herald-verify BUNDLE.json [--chain-info CHAIN.json]");
+            eprintln!("usage: herald-verify BUNDLE.json [--chain-info CHAIN.json] | herald-verify --proof PROOF.json");
             return ExitCode::from(2);
         }
     };

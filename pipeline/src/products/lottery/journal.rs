@@ -67,7 +67,7 @@ pub fn step_name(step: &LotteryStep) -> &'static str {
 #[derive(Debug)]
 pub enum Appended {
     /// Written: the new tip.
-    Done(Tip),
+    Done(Box<Tip>),
     /// Another writer appended first: nothing written; read the tip again.
     Lost,
 }
@@ -115,11 +115,11 @@ impl Journal {
             Ok(ack) => {
                 // the journal's own count of steps written: a step taken twice would show here
                 metrics::counter!("herald_lottery_steps_total", "step" => name).increment(1);
-                Ok(Appended::Done(Tip {
+                Ok(Appended::Done(Box::new(Tip {
                     entry,
                     hash: Sha256::digest(&bytes).into(),
                     seq: ack.sequence,
-                }))
+                })))
             }
             Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Ok(Appended::Lost),
             Err(e) => Err(e.into()),

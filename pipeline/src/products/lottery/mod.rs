@@ -10,7 +10,7 @@
 //! lottery_scheduler (task): open ─> close ─> beacon (drand relays) ─> reveal ─> draw ─> settle
 //!     ──> herald.lottery.round.<r> (each step once) · bundle ──> herald_lottery_bundles
 //!     ──> ledger credits (prizes, referral rewards, refunds) · herald.out.notify.<chat>
-//! lottery_http (task): GET /lottery/rounds/<r>/bundle.json
+//! lottery_http (task): GET /lottery/rounds/<r>/bundle.json, /lottery/rounds/<r>/proof/<ticket>.json
 //! ```
 //!
 //! Runs with payments, whose ledger it is paid from.
@@ -98,7 +98,6 @@ impl Product for LotteryProduct {
                 return Ok(Vec::new());
             }
             let lottery = self.open(&ctx.js, &ctx.admins).await?;
-            let bundles = lottery.bundles.clone();
             let mut stages = Vec::new();
             if ctx.wants("lottery_inbox") {
                 let inbox = inbox::LotteryInbox {
@@ -121,7 +120,7 @@ impl Product for LotteryProduct {
                 ));
             }
             if ctx.wants("lottery_http") {
-                ctx.tasks.spawn(http::serve(args.lottery_http, bundles, ctx.shutdown.clone()));
+                ctx.tasks.spawn(http::serve(args.lottery_http, lottery.clone(), ctx.shutdown.clone()));
             }
             Ok(stages)
         })

@@ -77,10 +77,16 @@ pub async fn buy(l: &Lottery, user_id: i64, chat_id: i64, update_id: i64, count:
     let receipt_id: [u8; 16] = rand::random();
     let referrers = referrers(l, user_id).await?;
     let mut round = asked_in;
+    let mut last = l.purchase_tip.lock().await;
     for _ in 0..1000 {
-        let opened = l.journal.opened(round).await?;
-        let tip = l.journal.tip(round).await?;
-        let (Some(opened), Some(tip)) = (opened, tip) else {
+        let tip = match last.take() {
+            Some((r, tip)) if r == round => tip,
+            _ => match l.journal.tip(round).await? {
+                Some(tip) => tip,
+                None => anyhow::bail!("round {round} is not open yet: the purchase waits for it"),
+            },
+        };
+        let Some(opened) = l.journal.opened(round).await? else {
             anyhow::bail!("round {round} is not open yet: the purchase waits for it")
         };
         let LotteryStep::Opened { t_close, price, .. } = &opened.step else {
@@ -103,7 +109,9 @@ pub async fn buy(l: &Lottery, user_id: i64, chat_id: i64, update_id: i64, count:
             referrers: referrers.clone(),
         };
         let spend = amount(&tip.entry.spend)? + cost;
-        if let Appended::Done(_) = l.journal.append(round, tip.next(), tip.entry.sold + count, spend, step).await? {
+        if let Appended::Done(new_tip) = l.journal.append(round, tip.next(), tip.entry.sold + count, spend, step).await? {
+            *last = Some((round, *new_tip));
+            drop(last);
             let r = Receipt {
                 round,
                 receipt_id: hex::encode(receipt_id),
@@ -114,7 +122,7 @@ pub async fn buy(l: &Lottery, user_id: i64, chat_id: i64, update_id: i64, count:
             };
             return keep(l, user_id, &record, r).await;
         }
-        // another purchase (or the close) got in first: place it again after that one
+        // another instance's purchase (or the close) got in first: read the tip again
     }
     anyhow::bail!("round {round}: 1000 conflicting appends in a row")
 }

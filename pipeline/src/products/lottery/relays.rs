@@ -64,7 +64,7 @@ impl Relays {
     pub async fn beacon(&self, round: u64) -> Result<Beacon, Vec<(String, Refusal)>> {
         let mut refusals = Vec::new();
         for url in &self.urls {
-            match self.from_relay(url, round).await {
+            match self.ask_relay(url, round).await {
                 Ok(b) => return Ok(b),
                 Err(r) => {
                     metrics::counter!("herald_lottery_beacon_refusals_total", "reason" => r.label()).increment(1);
@@ -76,7 +76,7 @@ impl Relays {
         Err(refusals)
     }
 
-    async fn from_relay(&self, url: &str, round: u64) -> Result<Beacon, Refusal> {
+    async fn ask_relay(&self, url: &str, round: u64) -> Result<Beacon, Refusal> {
         let base = format!("{url}/{}", self.chain.hash);
         if !self.checked.lock().expect("relays lock").contains(url) {
             let info: ChainInfo = self.get(&format!("{base}/info")).await?;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use super::config::RoundRules;
-use super::journal::Journal;
+use super::journal::{Journal, Tip};
 use super::relays::Relays;
 use super::round::Round;
 use crate::products::payments::ledger::Ledger;
@@ -38,6 +38,9 @@ pub struct Lottery {
     /// Told when a settlement is refused.
     pub admins: Vec<i64>,
     rounds: Mutex<HashMap<u64, Round>>,
+    /// Purchases append one at a time per process, from the tip the last append left:
+    /// racing each other on the conditional append, all but one would lose and retry.
+    pub(super) purchase_tip: Mutex<Option<(u64, Tip)>>,
 }
 
 /// One purchase as its buyer's `/tickets` lists it.
@@ -85,6 +88,7 @@ impl Lottery {
             max_tickets: 1000,
             admins: Vec::new(),
             rounds: Mutex::new(HashMap::new()),
+            purchase_tip: Mutex::new(None),
         }
     }
 
@@ -119,8 +123,12 @@ impl Lottery {
     pub async fn round(&self, id: u64) -> anyhow::Result<Round> {
         let mut rounds = self.rounds.lock().await;
         let mut round = rounds.remove(&id).unwrap_or_else(|| Round { id, ..Default::default() });
-        let new = self.journal.entries_after(id, round.last_seq, round.last_hash).await?;
-        round.extend(&new)?;
+        // one direct get when nothing was appended (the scheduler asks every tick)
+        let tip = self.journal.tip(id).await?.map_or(0, |t| t.seq);
+        if tip > round.last_seq {
+            let new = self.journal.entries_after(id, round.last_seq, round.last_hash).await?;
+            round.extend(&new)?;
+        }
         // keep the last few rounds only: a round's purchases can be many
         if rounds.len() > 4 {
             let oldest = *rounds.keys().min().expect("not empty");
@@ -203,6 +211,11 @@ impl Lottery {
     /// The URL of a round's bundle.
     pub fn bundle_url(&self, round: u64) -> String {
         format!("{}/lottery/rounds/{round}/bundle.json", self.public_url.trim_end_matches('/'))
+    }
+
+    /// Where ticket `ticket`'s inclusion proof is served.
+    pub fn proof_url(&self, round: u64, ticket: u64) -> String {
+        format!("{}/lottery/rounds/{round}/proof/{ticket}.json", self.public_url.trim_end_matches('/'))
     }
 
     /// The name of a round's bundle in the object store.

@@ -19,18 +19,24 @@ use crate::products::payments::ledger::Applied;
 /// Ledger credits a settlement makes at once.
 const CREDITS_IN_FLIGHT: usize = 32;
 
-/// Each participant's chat and ticket count, in order of first purchase.
-fn participants(round: &Round) -> Vec<(i64, i64, u64)> {
+/// Each participant's chat, ticket count and first ticket, in order of first purchase.
+fn participants(round: &Round) -> Vec<(i64, i64, u64, u64)> {
     let mut order: Vec<i64> = Vec::new();
-    let mut by_user: HashMap<i64, (i64, u64)> = HashMap::new();
+    let mut by_user: HashMap<i64, (i64, u64, u64)> = HashMap::new();
     for p in &round.purchases {
         let e = by_user.entry(p.user_id).or_insert_with(|| {
             order.push(p.user_id);
-            (p.chat_id, 0)
+            (p.chat_id, 0, p.first_ticket)
         });
         e.1 += p.count;
     }
-    order.into_iter().map(|u| (u, by_user[&u].0, by_user[&u].1)).collect()
+    order
+        .into_iter()
+        .map(|u| {
+            let (chat, tickets, first) = by_user[&u];
+            (u, chat, tickets, first)
+        })
+        .collect()
 }
 
 fn notice(key: String, chat_id: i64, text: String) -> Output {
@@ -54,11 +60,12 @@ pub async fn tell_closed(l: &Lottery, round: &Round) -> anyhow::Result<()> {
     let root = round.tickets_root.clone().unwrap_or_default();
     let outputs = participants(round)
         .into_iter()
-        .map(|(user, chat, tickets)| {
+        .map(|(user, chat, tickets, first)| {
             let text = format!(
-                "🔒 <b>Round {} sale closed.</b> You hold {tickets} of {} tickets.\nTickets root: <code>{root}</code>\nThe draw uses drand round {} ({}).",
+                "🔒 <b>Round {} sale closed.</b> You hold {tickets} of {} tickets.\nTickets root: <code>{root}</code>\nProof that your ticket #{first} is in it: {}\nThe draw uses drand round {} ({}).",
                 round.id,
                 round.sold,
+                herald_schemas::escape_html(&l.proof_url(round.id, first)),
                 round.beacon_round,
                 texts::at(herald_draw::beacon::round_time(&l.chain, round.beacon_round)),
             );
@@ -88,8 +95,11 @@ pub fn referral_rewards(l: &Lottery, round: &Round, drawn: bool) -> anyhow::Resu
     Ok(money::referral_rewards(&spends, &l.referral_bps, fee)?)
 }
 
-/// The payouts of a drawn round: (user, chat, amount, kind, reference).
-fn payouts(l: &Lottery, round: &Round) -> anyhow::Result<Vec<(i64, i64, u128, &'static str, String)>> {
+/// One credit of a settlement: (user, chat, amount in base units, kind, ledger reference).
+type PayoutLine = (i64, i64, u128, &'static str, String);
+
+/// The payouts of a drawn round.
+fn payouts(l: &Lottery, round: &Round) -> anyhow::Result<Vec<PayoutLine>> {
     let mut out = Vec::new();
     match round.outcome.as_deref() {
         Some("drawn") => {
@@ -157,10 +167,12 @@ pub async fn settle(l: &Lottery, round: &Round) -> anyhow::Result<Option<Lottery
             anyhow::Ok(())
         });
     }
+    let started = std::time::Instant::now();
     futures::stream::iter(credits)
         .buffer_unordered(CREDITS_IN_FLIGHT)
         .try_collect::<Vec<()>>()
         .await?;
+    let credited_in = started.elapsed();
     let mut won: HashMap<i64, u128> = HashMap::new();
     for (user, _, amount, kind, _) in &payouts {
         if *kind != "referral" {
@@ -169,7 +181,7 @@ pub async fn settle(l: &Lottery, round: &Round) -> anyhow::Result<Option<Lottery
     }
     let mut outputs = Vec::new();
     let url = l.bundle_url(round.id);
-    for (user, chat, tickets) in participants(round) {
+    for (user, chat, tickets, _) in participants(round) {
         let text = result_text(round, tickets, won.get(&user).copied(), &url);
         outputs.push(notice(format!("lottery.{}.result.{user}", round.id), chat, text));
     }
@@ -179,7 +191,9 @@ pub async fn settle(l: &Lottery, round: &Round) -> anyhow::Result<Option<Lottery
             outputs.push(notice(format!("lottery.{}.referral.{user}", round.id), *chat, text));
         }
     }
+    let told = outputs.len();
     herald_runtime::publish_all(&l.js, outputs).await?;
+    tracing::info!(round = round.id, credits = payouts.len(), credit_ms = credited_in.as_millis() as u64, told, told_ms = (started.elapsed() - credited_in).as_millis() as u64, "lottery round settled");
     let summary = super::views::DrawSummary {
         round: round.id,
         outcome: round.outcome.clone().unwrap_or_default(),
