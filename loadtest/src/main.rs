@@ -111,14 +111,15 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
             println!(
-                "\nround {}: drawn {} time(s), {} payouts (each paid {:?} time(s)), verifier: {}",
+                "\nround {}: drawn {} time(s), {} payouts (each paid {:?} time(s)), inclusion proof: {}, verifier: {}",
                 s.round,
                 s.steps.get("drawn").copied().unwrap_or(0),
                 s.payouts.len(),
                 s.payouts.values().collect::<std::collections::BTreeSet<_>>(),
+                if s.proof_verified { "verified" } else { "NOT verified" },
                 if s.verified { "verified" } else { "NOT verified" }
             );
-            anyhow::ensure!(s.verified, "the verifier refused the draw");
+            anyhow::ensure!(s.verified && s.proof_verified, "the verifier refused the draw or the proof");
         }
         Cmd::Emulator { listen, limits } => {
             let e = Emulator::start(listen, limits).await?;
