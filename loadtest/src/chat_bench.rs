@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::demo::chat::from_user;
-use crate::emulator::{Delivery, EmulatorLimits};
+use crate::emulator::Delivery;
 use crate::report::{histogram, rss_mb, Ceiling, Percentiles};
 use crate::stack::{private_text, Stack, StackOptions};
 
@@ -87,25 +87,8 @@ impl Reader {
 ///
 /// Errors: the stack did not start, or pairing did not finish within 2 minutes.
 pub async fn run(users: usize, rate: u64, secs: u64) -> anyhow::Result<ChatReport> {
-    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let opts = StackOptions {
-        // every product runs (signals idle): the deployment a bot would have
-        pipeline_args: Vec::new(),
-        bot_args: args(&[
-            "--paid-broadcast",
-            "--global-rate",
-            "1000",
-            "--interactive-rate",
-            "1000",
-            "--interactive-in-flight",
-            "512",
-        ]),
-        limits: EmulatorLimits {
-            global_rate: 5_000,
-            ..Default::default()
-        },
-        log_dir: None,
-    };
+    // every product runs (signals idle): the deployment a bot would have
+    let opts = StackOptions::unthrottled(Vec::new());
     let stack = Stack::start(opts).await?;
     let js = stack.jetstream().await?;
     crate::run::seed_users(&js, users, 0).await?;

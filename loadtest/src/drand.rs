@@ -101,6 +101,28 @@ impl Relay {
         &self.inner.test.info
     }
 
+    /// `pipeline run` flags of a lottery drawing from this relay's test chain: closes
+    /// every `period` from the epoch, `R` `beacon_delay` after each, `relays` asked in
+    /// order (this relay's URL, or a list around it).
+    pub fn lottery_args(&self, period: &str, beacon_delay: &str, relays: &[String]) -> Vec<String> {
+        let chain = serde_json::to_string(self.test_chain()).expect("chain info serializes");
+        [
+            "--lottery-period",
+            period,
+            "--lottery-anchor",
+            "0",
+            "--lottery-beacon-delay",
+            beacon_delay,
+            "--lottery-test-chain-info",
+            &chain,
+            "--lottery-relays",
+            &relays.join(","),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
     /// Makes the relay misbehave (or behave again).
     pub fn set_fault(&self, fault: Fault) {
         *self.inner.fault.lock().expect("fault lock") = fault;

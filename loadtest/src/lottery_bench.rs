@@ -37,7 +37,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::drand::Relay;
-use crate::emulator::EmulatorLimits;
 use crate::report::{histogram, Percentiles};
 use crate::stack::{private_text, Stack, StackOptions};
 
@@ -117,21 +116,9 @@ pub async fn run(args: &LotteryBenchArgs) -> anyhow::Result<LotteryReport> {
     Ok(report)
 }
 
-/// The lottery's flags for the big round: 30 s rounds, `R` 1 s after the close, the relay's chain.
+/// The lottery of the big round: 30 s rounds, `R` 1 s after the close, the relay's chain.
 fn lottery(relay: &Relay) -> LotteryProduct {
-    let chain = serde_json::to_string(relay.test_chain()).expect("chain info");
-    let args = [
-        "--lottery-period",
-        "30s",
-        "--lottery-anchor",
-        "0",
-        "--lottery-beacon-delay",
-        "1s",
-        "--lottery-test-chain-info",
-        &chain,
-        "--lottery-relays",
-        &relay.url(),
-    ];
+    let args = relay.lottery_args("30s", "1s", &[relay.url()]);
     let cmd = LotteryArgs::augment_args(clap::Command::new("bench").no_binary_name(true));
     LotteryProduct(LotteryArgs::from_arg_matches(&cmd.get_matches_from(args)).expect("bench flags"))
 }
@@ -282,24 +269,7 @@ async fn buys(users: u64, rate: u64) -> anyhow::Result<Percentiles> {
     let mut pipeline_args = chain.pipeline_args();
     // a round long enough not to close during the run; no drand needed before the close
     pipeline_args.extend(args(&["--lottery-period", "1d", "--lottery-anchor", "0"]));
-    let stack = Stack::start(StackOptions {
-        pipeline_args,
-        bot_args: args(&[
-            "--paid-broadcast",
-            "--global-rate",
-            "1000",
-            "--interactive-rate",
-            "1000",
-            "--interactive-in-flight",
-            "512",
-        ]),
-        limits: EmulatorLimits {
-            global_rate: 5_000,
-            ..Default::default()
-        },
-        log_dir: None,
-    })
-    .await?;
+    let stack = Stack::start(StackOptions::unthrottled(pipeline_args)).await?;
     let js = stack.jetstream().await?;
     crate::run::seed_users(&js, users as usize, 0).await?;
     let ledger = Ledger::open(js.clone()).await?;

@@ -114,6 +114,32 @@ pub struct StackOptions {
     pub log_dir: Option<PathBuf>,
 }
 
+impl StackOptions {
+    /// A stack for benchmarks of Herald's side: the bot's budgets and the emulator's
+    /// global limit raised from Telegram's 30 messages/s to 1,000 (paid broadcasts,
+    /// Telegram's highest) and 5,000.
+    pub fn unthrottled(pipeline_args: Vec<String>) -> Self {
+        let bot_args = [
+            "--paid-broadcast",
+            "--global-rate",
+            "1000",
+            "--interactive-rate",
+            "1000",
+            "--interactive-in-flight",
+            "512",
+        ];
+        StackOptions {
+            pipeline_args,
+            bot_args: bot_args.iter().map(|s| s.to_string()).collect(),
+            limits: EmulatorLimits {
+                global_rate: 5_000,
+                ..Default::default()
+            },
+            log_dir: None,
+        }
+    }
+}
+
 /// The running stack.
 pub struct Stack {
     pub nats: LocalNats,

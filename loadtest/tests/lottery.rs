@@ -53,21 +53,7 @@ impl World {
 
     /// A lottery instance: rounds every 3 s, `R` 1 s after the close, the relay's test chain.
     async fn lottery(&self, relays: &[String], extra: &[&str]) -> Arc<Lottery> {
-        let chain = serde_json::to_string(self.relay.test_chain()).unwrap();
-        let mut args: Vec<String> = [
-            "--lottery-period",
-            "3s",
-            "--lottery-anchor",
-            "0",
-            "--lottery-beacon-delay",
-            "1s",
-            "--lottery-test-chain-info",
-            &chain,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(["--lottery-relays".to_string(), relays.join(",")]);
+        let mut args = self.relay.lottery_args("3s", "1s", relays);
         args.extend(extra.iter().map(|s| s.to_string()));
         let cmd = LotteryArgs::augment_args(clap::Command::new("t").no_binary_name(true));
         let product = LotteryProduct(LotteryArgs::from_arg_matches(&cmd.get_matches_from(args)).unwrap());

@@ -76,30 +76,13 @@ fn proof_root(path: &std::path::Path) -> anyhow::Result<String> {
 }
 
 /// `pipeline run` arguments: 20 s rounds, `R` `beacon_delay` after the close, the
-/// relay's test chain trusted (tests only), bundles served on `http_port`.
+/// relay's test chain trusted (tests only), bundles and proofs served on `http_port`.
 fn lottery_args(relay: &Relay, beacon_delay: &str, http_port: u16) -> Vec<String> {
-    let chain = serde_json::to_string(relay.test_chain()).expect("chain info");
-    [
-        "--lottery-period",
-        "20s",
-        "--lottery-anchor",
-        "0",
-        "--lottery-beacon-delay",
-        beacon_delay,
-        "--lottery-tick",
-        "250ms",
-        "--lottery-test-chain-info",
-        &chain,
-        "--lottery-relays",
-        &relay.url(),
-        "--lottery-http",
-        &format!("127.0.0.1:{http_port}"),
-        "--lottery-public-url",
-        &format!("http://127.0.0.1:{http_port}"),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    let mut args = relay.lottery_args("20s", beacon_delay, &[relay.url()]);
+    let addr = format!("127.0.0.1:{http_port}");
+    let url = format!("http://{addr}");
+    args.extend(["--lottery-tick", "250ms", "--lottery-http", &addr, "--lottery-public-url", &url].map(String::from));
+    args
 }
 
 /// Waits until `chat` received a message containing `needle`; returns the latest such.
