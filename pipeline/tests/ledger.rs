@@ -67,3 +67,46 @@ async fn the_ledger_itself_catches_a_repeat_when_the_unique_key_was_lost() {
     assert_eq!(ledger.balance(1).await.unwrap().0, U256::from(5));
     assert!(refs.get(&keys[0]).await.unwrap().is_some(), "the key is repaired");
 }
+
+/// A debit retried after a crash that lost its key, with the balance now too low to
+/// pay it again: only the ledger's own entries can tell it was applied. Short ledgers
+/// are searched entry by entry, long ones through a consumer: both are covered, with
+/// another user's entries in between.
+#[tokio::test]
+async fn a_retried_debit_whose_key_was_lost_is_found_in_short_and_long_ledgers() {
+    let env = common::Env::start().await;
+    let ledger = Ledger::open(env.js.clone()).await.unwrap();
+    let refs = env.js.get_key_value(subjects::CREDITS_BUCKET).await.unwrap();
+    for (user, credits) in [(7i64, 1u64), (8, 40)] {
+        for i in 0..credits {
+            ledger
+                .credit(user, U256::from(1), &format!("deposit:{user}:{i}"), "deposit")
+                .await
+                .unwrap();
+            ledger
+                .credit(99, U256::from(1), &format!("other:{user}:{i}"), "noise")
+                .await
+                .unwrap();
+        }
+        let reference = format!("lottery:buy:{user}");
+        let all = U256::from(credits);
+        assert!(matches!(
+            ledger.debit(user, all, &reference, "tickets").await.unwrap(),
+            Applied::Done(_)
+        ));
+        // the crash: the debit is in the ledger, its key is not
+        let keys: Vec<String> = futures::TryStreamExt::try_collect(refs.keys().await.unwrap()).await.unwrap();
+        let key = keys
+            .iter()
+            .find(|k| k.ends_with(&format!("buy.{user}")))
+            .expect("the debit's key")
+            .clone();
+        refs.purge(&key).await.unwrap();
+        assert_eq!(
+            ledger.debit(user, all, &reference, "tickets").await.unwrap(),
+            Applied::AlreadyApplied,
+            "user {user} with {credits} entries before the debit"
+        );
+        assert_eq!(ledger.balance(user).await.unwrap().0, U256::ZERO);
+    }
+}

@@ -6,7 +6,8 @@
 //!   once per user. The publish carries it as `Nats-Msg-Id` (the stream drops a repeat
 //!   within its duplicate window), and the `herald_ledger_refs` KV bucket keeps it for
 //!   good (the unique key); a crash between the two is caught by reading the user's
-//!   ledger for the reference.
+//!   ledger for the reference (entry by entry with direct gets while it is short: most
+//!   are, and a consumer's set-up costs more than the reads).
 //! - **Never below zero**: every write is conditional on the user's last entry
 //!   (`Nats-Expected-Last-Subject-Sequence`), so of two concurrent debits that each
 //!   saw enough balance, the second is refused by the server and re-decided on the new
@@ -31,8 +32,14 @@ pub enum Applied {
 #[derive(Clone)]
 pub struct Ledger {
     js: jetstream::Context,
+    /// LEDGER, looked up once (each lookup is a request to the server).
+    stream: jetstream::stream::Stream,
     refs: kv::Store,
 }
+
+/// A ledger this short is searched for a reference with direct gets, one per entry;
+/// a longer one is read through a consumer (its set-up costs several requests).
+const SHORT_LEDGER: usize = 16;
 
 fn parse_amount(s: &str) -> anyhow::Result<U256> {
     s.parse().map_err(|e| anyhow::anyhow!("ledger amount {s:?}: {e}"))
@@ -41,9 +48,9 @@ fn parse_amount(s: &str) -> anyhow::Result<U256> {
 impl Ledger {
     /// Errors: the LEDGER stream or `herald_ledger_refs` bucket is missing (`pipeline setup`).
     pub async fn open(js: jetstream::Context) -> anyhow::Result<Self> {
-        js.get_stream(subjects::LEDGER_STREAM).await?;
+        let stream = js.get_stream(subjects::LEDGER_STREAM).await?;
         let refs = js.get_key_value(subjects::CREDITS_BUCKET).await?;
-        Ok(Ledger { js, refs })
+        Ok(Ledger { js, stream, refs })
     }
 
     /// The JetStream context the ledger writes through.
@@ -54,8 +61,7 @@ impl Ledger {
     /// The user's balance and the sequence of their last entry (0: no entries).
     pub async fn balance(&self, user_id: i64) -> anyhow::Result<(U256, u64)> {
         use async_nats::jetstream::stream::LastRawMessageErrorKind;
-        let stream = self.js.get_stream(subjects::LEDGER_STREAM).await?;
-        match stream.get_last_raw_message_by_subject(&subjects::ledger(user_id)).await {
+        match self.stream.get_last_raw_message_by_subject(&subjects::ledger(user_id)).await {
             Ok(m) => {
                 let entry: LedgerEntry = herald_schemas::decode(&m.payload)?;
                 Ok((parse_amount(&entry.balance)?, m.sequence))
@@ -93,11 +99,33 @@ impl Ledger {
         if self.refs.get(&key).await?.is_some() {
             return Ok(true);
         }
-        if self.entries(user_id).await?.iter().any(|e| e.reference == reference) {
+        if self.has_entry(user_id, reference).await? {
             self.refs.put(&key, "1".into()).await?;
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Whether the user's ledger holds an entry with `reference`: its first
+    /// [`SHORT_LEDGER`] entries one direct get each, the rest through a consumer.
+    async fn has_entry(&self, user_id: i64, reference: &str) -> anyhow::Result<bool> {
+        use async_nats::jetstream::stream::RawMessageErrorKind;
+        let subject = subjects::ledger(user_id);
+        let mut seq = 1;
+        for _ in 0..SHORT_LEDGER {
+            let next = self.stream.raw_message_builder().sequence(seq).next_by_subject(subject.as_str()).send().await;
+            match next {
+                Ok(m) => {
+                    if herald_schemas::decode::<LedgerEntry>(&m.payload)?.reference == reference {
+                        return Ok(true);
+                    }
+                    seq = m.sequence + 1;
+                }
+                Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(self.entries(user_id).await?.iter().any(|e| e.reference == reference))
     }
 
     /// Adds `amount` to the user's balance, once per `reference`.
