@@ -51,20 +51,27 @@ pub enum Bought {
 /// close (retrying is safe: the debit is applied once and the receipt is kept).
 pub async fn buy(l: &Lottery, user_id: i64, chat_id: i64, update_id: i64, count: u64) -> anyhow::Result<Bought> {
     let record = format!("buy.{update_id}");
-    if let Some(v) = l.kv.get(&record).await? {
+    // independent reads, at once: a purchase is on the path to the user's receipt
+    let (kept, paused, current) = tokio::try_join!(
+        async { l.kv.get(&record).await.map_err(anyhow::Error::from) },
+        l.paused(),
+        l.current()
+    )?;
+    if let Some(v) = kept {
         return Ok(Bought::Receipt(serde_json::from_slice(&v)?));
     }
-    if l.paused().await? {
+    if paused {
         return Ok(Bought::Paused);
     }
-    let Some(on_sale) = l.current().await? else {
+    let Some(on_sale) = current else {
         return Ok(Bought::NoRound);
     };
     let asked_in = first_asked(l, update_id, on_sale).await?;
     let cost = (count as u128).checked_mul(l.rules.price).ok_or_else(|| anyhow::anyhow!("cost overflow"))?;
     let debit_ref = format!("lottery:buy:{update_id}");
     let note = format!("{count} lottery tickets");
-    match l.ledger.debit(user_id, U256::from(cost), &debit_ref, &note).await? {
+    let (debited, referrers) = tokio::try_join!(l.ledger.debit(user_id, U256::from(cost), &debit_ref, &note), referrers(l, user_id))?;
+    match debited {
         Applied::Insufficient(balance) => return Ok(Bought::Insufficient { balance, cost }),
         Applied::Done(_) => {}
         Applied::AlreadyApplied => {
@@ -75,7 +82,6 @@ pub async fn buy(l: &Lottery, user_id: i64, chat_id: i64, update_id: i64, count:
         }
     }
     let receipt_id: [u8; 16] = rand::random();
-    let referrers = referrers(l, user_id).await?;
     let mut round = asked_in;
     let mut last = l.purchase_tip.lock().await;
     for _ in 0..1000 {
@@ -143,18 +149,18 @@ async fn first_asked(l: &Lottery, update_id: i64, on_sale: u64) -> anyhow::Resul
 
 /// Records the receipt (for redeliveries and `/tickets`) and returns it.
 async fn keep(l: &Lottery, user_id: i64, record: &str, r: Receipt) -> anyhow::Result<Bought> {
-    l.kv.put(record, serde_json::to_vec(&r)?.into()).await?;
-    l.add_holding(
-        user_id,
-        Holding {
-            round: r.round,
-            receipt_id: r.receipt_id.clone(),
-            first_ticket: r.first_ticket,
-            count: r.count,
-            amount: r.amount.clone(),
-        },
-    )
-    .await?;
+    let holding = Holding {
+        round: r.round,
+        receipt_id: r.receipt_id.clone(),
+        first_ticket: r.first_ticket,
+        count: r.count,
+        amount: r.amount.clone(),
+    };
+    let bytes = serde_json::to_vec(&r)?;
+    tokio::try_join!(
+        async { l.kv.put(record, bytes.into()).await.map_err(anyhow::Error::from) },
+        l.add_holding(user_id, holding)
+    )?;
     Ok(Bought::Receipt(r))
 }
 
