@@ -69,7 +69,13 @@ async fn recorded_real_inputs_become_notifications() {
             "/chat",
             "/next",
             "/stop",
-            "/report"
+            "/report",
+            "/lottery",
+            "/buy",
+            "/tickets",
+            "/draws",
+            "/verify",
+            "/ref"
         ],
         "the menu Telegram shows, from the products' command enums, set at start"
     );
