@@ -102,6 +102,7 @@ fn meta() -> MsgMeta {
         subject: "herald.prices.solana".into(),
         stream_sequence: 1,
         delivered: 1,
+        published_ms: 0,
     }
 }
 

@@ -52,6 +52,24 @@ enum Cmd {
         #[command(subcommand)]
         command: WalletCmd,
     },
+    /// Trivia's question bank.
+    Trivia {
+        #[command(subcommand)]
+        command: TriviaCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TriviaCmd {
+    /// Load an Open Trivia DB dump (`{"results": [...]}`, opentdb's api.php shape) as
+    /// the question bank every pipeline plays from its next start; entities are decoded
+    /// and questions a quiz poll cannot carry are skipped (and listed).
+    Import {
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// The dump (JSON).
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -254,6 +272,23 @@ impl Cli {
                 compose::run(*core, run).await
             }
             Cmd::Replay(args) => replay(args).await,
+            Cmd::Trivia {
+                command: TriviaCmd::Import { nats, file },
+            } => {
+                let json = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+                let (_, js) = nats.connect().await?;
+                let bank = herald_pipeline::products::trivia::import_bank(&js, &json).await?;
+                for why in &bank.skipped {
+                    println!("skipped {why}");
+                }
+                println!(
+                    "imported {} questions in {} categories ({} skipped); pipelines load it when they start",
+                    bank.questions.len(),
+                    bank.categories.len(),
+                    bank.skipped.len()
+                );
+                Ok(())
+            }
             Cmd::Streams { nats } => {
                 let (_, js) = nats.connect().await?;
                 print!(

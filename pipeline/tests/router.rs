@@ -29,6 +29,7 @@ async fn route(router: &Router, update: Vec<u8>) -> Result<Vec<String>, &'static
         subject: subjects::update("message", Some(USER)),
         stream_sequence: 1,
         delivered: 1,
+        published_ms: 0,
     };
     match router.decide(router.decode(&update).unwrap(), &meta).await.unwrap() {
         Decision::Forward { outputs, commit } => {

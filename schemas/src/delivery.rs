@@ -40,6 +40,9 @@ pub struct DeliveryReport {
     pub content: Content,
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// For a sent poll: Telegram's poll id, which its `poll_answer` updates carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_id: Option<String>,
 }
 
 impl DeliveryReport {
@@ -51,6 +54,7 @@ impl DeliveryReport {
             chat_id,
             content,
             outcome,
+            poll_id: None,
         }
     }
 }

@@ -298,6 +298,13 @@ impl OutboundMessage {
         }
     }
 
+    /// Whether the call puts a message in a chat, and so counts against Telegram's
+    /// per-chat and overall message limits: the toast of `answerCallbackQuery` and
+    /// `setMyCommands` do not.
+    pub fn makes_message(&self) -> bool {
+        !matches!(self.content, Content::AnswerCallbackQuery { .. } | Content::SetMyCommands { .. })
+    }
+
     /// The inline keyboard, if any.
     pub fn buttons(&self) -> &[Vec<Button>] {
         match &self.content {

@@ -25,6 +25,9 @@ pub const COMMANDS_STREAM: &str = "COMMANDS";
 pub const CHAT_STREAM: &str = "CHAT";
 /// Lottery: each round's audit trail (`herald.lottery.round.<round>`).
 pub const LOTTERY_STREAM: &str = "LOTTERY";
+/// Trivia: answers, results, game events, board changes, poll reports
+/// (`herald.trivia.>`).
+pub const TRIVIA_STREAM: &str = "TRIVIA";
 /// Stream of dead-lettered messages, each with its error in headers.
 pub const DLQ_STREAM: &str = "DLQ";
 
@@ -54,6 +57,10 @@ pub const COUPONS_BUCKET: &str = "herald_coupons";
 pub const LOTTERY_BUCKET: &str = "herald_lottery";
 /// Object store of the lottery's draw bundles (`round-<round>.json`).
 pub const LOTTERY_BUNDLES: &str = "herald_lottery_bundles";
+/// Trivia games in play or just finished, by game id (a day is kept).
+pub const TRIVIA_GAMES_BUCKET: &str = "herald_trivia_games";
+/// Trivia quiz polls: poll id -> `<game>:<question>` (a day is kept).
+pub const TRIVIA_POLLS_BUCKET: &str = "herald_trivia_polls";
 /// KV bucket of delivered idempotency keys (the bot's exactly-once guard).
 pub const DELIVERED_BUCKET: &str = "herald_delivered";
 
@@ -173,6 +180,13 @@ pub fn kv_key(s: &str) -> String {
 /// `herald.lottery.round.<round>`: a [`crate::LotteryEntry`] of the round's audit trail.
 pub fn lottery_round(round: u64) -> String {
     format!("herald.lottery.round.{round}")
+}
+
+/// `herald.trivia.<kind>.<key>`: a trivia event; `kind` is `answer`, `result`,
+/// `game`, `poll` (keyed by game) or `board` (keyed by player), so one game's events
+/// share a subject and stay in order.
+pub fn trivia(kind: &str, key: &str) -> String {
+    format!("herald.trivia.{}.{}", token(kind), token(key))
 }
 
 #[cfg(test)]

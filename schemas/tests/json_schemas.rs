@@ -38,6 +38,10 @@ fn checked_in_schemas_match_types() {
         check::<RoutedUpdate>(),
         check::<DeliveryReport>(),
         check::<LotteryEntry>(),
+        check::<TriviaAnswer>(),
+        check::<TriviaResult>(),
+        check::<TriviaGameEvent>(),
+        check::<BoardChange>(),
     ]
     .into_iter()
     .flatten()

@@ -27,7 +27,7 @@ use herald_runtime::{Decision, MsgMeta, Output, Stage, StageConfig, StageError, 
 use herald_schemas::{subjects, DeliveryReport, OutboundMessage, Outcome, Priority};
 
 use limits::Limits;
-pub use send::{classify, SendFailure};
+pub use send::{classify, SendFailure, Sent};
 
 /// Everything the sender needs.
 #[derive(Clone)]
@@ -66,17 +66,19 @@ impl Outbound {
         let key = subjects::kv_key(&out.idempotency_key);
         let mut attempt = 0;
         loop {
-            self.limits.acquire(out.chat_id, out.priority).await;
+            if out.makes_message() {
+                self.limits.acquire(out.chat_id, out.priority).await;
+            }
             let paid = self.paid_broadcast && out.priority == Priority::Broadcast;
             match send::send(&self.bot, out, paid).await.map_err(classify) {
-                Ok(message_ids) => {
-                    if let Err(e) = self.delivered.put(&key, join_ids(&message_ids).into()).await {
+                Ok(sent) => {
+                    if let Err(e) = self.delivered.put(&key, delivered_record(&sent).into()).await {
                         // Telegram has it; only a redelivery in this window could repeat it
                         tracing::error!(error = %e, "recording a delivered key failed");
                     }
                     record_sent(out);
                     // a failed report is published again by the redelivery (see `decide`)
-                    return self.report(out, Outcome::Sent { message_ids }).await;
+                    return self.report(out, sent).await;
                 }
                 Err(SendFailure::RetryAfter(wait)) => {
                     metrics::counter!("herald_bot_429_total").increment(1);
@@ -97,10 +99,10 @@ impl Outbound {
                     if out.chat_id > 0 {
                         herald_runtime::users::set_active(&self.users, out.chat_id, false).await?;
                     }
-                    return self.report(out, Outcome::Blocked).await;
+                    return self.report(out, refused(Outcome::Blocked)).await;
                 }
                 Err(SendFailure::Rejected(reason)) => {
-                    self.report(out, Outcome::Rejected { reason: reason.clone() }).await?;
+                    self.report(out, refused(Outcome::Rejected { reason: reason.clone() })).await?;
                     return Err(StageError::Permanent(reason));
                 }
             }
@@ -108,10 +110,34 @@ impl Outbound {
     }
 }
 
+/// How Telegram answered: the outcome, and the poll id of a sent poll.
+struct Answer {
+    outcome: Outcome,
+    poll_id: Option<String>,
+}
+
+impl From<Sent> for Answer {
+    fn from(sent: Sent) -> Self {
+        Answer {
+            outcome: Outcome::Sent {
+                message_ids: sent.message_ids,
+            },
+            poll_id: sent.poll_id,
+        }
+    }
+}
+
+/// A refusal: nothing was sent.
+fn refused(outcome: Outcome) -> Answer {
+    Answer { outcome, poll_id: None }
+}
+
 /// The report of `out`'s outcome on its `report` subject, if it asks for one.
-fn report_output(out: &OutboundMessage, outcome: Outcome) -> Option<Output> {
+fn report_output(out: &OutboundMessage, answer: impl Into<Answer>) -> Option<Output> {
     let subject = out.report.clone()?;
-    let report = DeliveryReport::new(out.idempotency_key.clone(), out.chat_id, out.content.clone(), outcome);
+    let answer = answer.into();
+    let mut report = DeliveryReport::new(out.idempotency_key.clone(), out.chat_id, out.content.clone(), answer.outcome);
+    report.poll_id = answer.poll_id;
     Some(Output {
         subject,
         msg_id: format!("report:{}", out.idempotency_key),
@@ -119,17 +145,35 @@ fn report_output(out: &OutboundMessage, outcome: Outcome) -> Option<Output> {
     })
 }
 
-/// `31,32,33`: the message ids a delivered key holds.
-fn join_ids(ids: &[i32]) -> String {
-    ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+/// What a delivered key holds: the message ids, `31,32,33`, and for a poll its id
+/// after a `|` (`31|5001`), so a redelivery can publish the report again.
+fn delivered_record(sent: &Sent) -> String {
+    let ids = sent.message_ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    match &sent.poll_id {
+        Some(poll) => format!("{ids}|{poll}"),
+        None => ids,
+    }
+}
+
+/// The [`Sent`] a delivered key's record holds (see [`delivered_record`]).
+fn parse_delivered(record: &[u8]) -> Sent {
+    let record = String::from_utf8_lossy(record);
+    let (ids, poll) = match record.split_once('|') {
+        Some((ids, poll)) => (ids, Some(poll.to_string())),
+        None => (record.as_ref(), None),
+    };
+    Sent {
+        message_ids: ids.split(',').filter_map(|i| i.parse().ok()).collect(),
+        poll_id: poll,
+    }
 }
 
 impl Outbound {
     /// Publishes `out`'s report (if it asks for one) and waits for the stream's ack.
     ///
     /// Errors: the publish failed (transient: the redelivery publishes it again).
-    async fn report(&self, out: &OutboundMessage, outcome: Outcome) -> Result<(), StageError> {
-        let Some(o) = report_output(out, outcome) else {
+    async fn report(&self, out: &OutboundMessage, answer: impl Into<Answer>) -> Result<(), StageError> {
+        let Some(o) = report_output(out, answer) else {
             return Ok(());
         };
         let mut headers = async_nats::HeaderMap::new();
@@ -164,10 +208,9 @@ impl Stage for Outbound {
     async fn decide(&self, out: OutboundMessage, _meta: &MsgMeta) -> Result<Decision<Self::Commit>, StageError> {
         let key = subjects::kv_key(&out.idempotency_key);
         match self.delivered.get(&key).await {
-            Ok(Some(ids)) => {
+            Ok(Some(record)) => {
                 metrics::counter!("herald_bot_redelivery_suppressed_total").increment(1);
-                let message_ids = String::from_utf8_lossy(&ids).split(',').filter_map(|i| i.parse().ok()).collect();
-                match report_output(&out, Outcome::Sent { message_ids }) {
+                match report_output(&out, parse_delivered(&record)) {
                     Some(report) => Ok(Decision::Forward {
                         outputs: vec![report],
                         commit: None,
@@ -201,4 +244,22 @@ fn record_sent(out: &OutboundMessage) {
     metrics::counter!("herald_bot_sent_total", "kind" => kind).increment(1);
     let latency = herald_schemas::now_ms().saturating_sub(out.origin_ts_ms) as f64 / 1000.0;
     metrics::histogram!("herald_bot_end_to_end_seconds", "kind" => kind).record(latency);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivered_record_keeps_the_ids_and_a_polls_id() {
+        let poll = Sent {
+            message_ids: vec![31],
+            poll_id: Some("5001".into()),
+        };
+        assert_eq!(delivered_record(&poll), "31|5001");
+        assert_eq!(parse_delivered(b"31|5001"), poll);
+        // records written before polls had ids
+        let copies = parse_delivered(b"31,32");
+        assert_eq!((copies.message_ids, copies.poll_id), (vec![31, 32], None));
+    }
 }

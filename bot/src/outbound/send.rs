@@ -69,10 +69,46 @@ fn input_file(photo: &Photo) -> Option<InputFile> {
     }
 }
 
-/// Makes the Bot API call `out.content` and returns the ids of the messages Telegram
-/// made, in order (one for most calls, one per message for `copyMessages`; for calls
-/// that make no message, the id they concern, or 0).
-pub async fn send(bot: &Bot, out: &OutboundMessage, paid_broadcast: bool) -> Result<Vec<i32>, RequestError> {
+/// What Telegram made of one call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    /// The ids of the messages made, in order (one for most calls, one per message for
+    /// `copyMessages`; for calls that make no message, the id they concern, or 0).
+    pub message_ids: Vec<i32>,
+    /// For `sendPoll`: the poll's id, which `poll_answer` updates carry.
+    pub poll_id: Option<String>,
+}
+
+/// Makes the Bot API call `out.content`.
+pub async fn send(bot: &Bot, out: &OutboundMessage, paid_broadcast: bool) -> Result<Sent, RequestError> {
+    if let Content::SendPoll {
+        question,
+        options,
+        correct_option_id,
+        explanation,
+        open_period,
+        is_anonymous,
+    } = &out.content
+    {
+        let options = options.iter().map(|o| InputPollOption::new(o.clone()));
+        let mut req = bot
+            .send_poll(ChatId(out.chat_id), question.clone(), options)
+            .is_anonymous(*is_anonymous);
+        if let Some(correct) = correct_option_id {
+            req = req.type_(PollType::Quiz).correct_option_id(*correct);
+        }
+        if let Some(e) = explanation {
+            req = req.explanation(e.clone()).explanation_parse_mode(ParseMode::Html);
+        }
+        if let Some(secs) = open_period {
+            req = req.open_period(*secs);
+        }
+        let message = req.await?;
+        return Ok(Sent {
+            message_ids: vec![message.id.0],
+            poll_id: message.poll().map(|p| p.id.to_string()),
+        });
+    }
     if let Content::CopyMessages {
         from_chat_id,
         message_ids,
@@ -84,9 +120,16 @@ pub async fn send(bot: &Bot, out: &OutboundMessage, paid_broadcast: bool) -> Res
             .copy_messages(ChatId(out.chat_id), ChatId(*from_chat_id), ids)
             .protect_content(*protect_content)
             .await?;
-        return Ok(copied.iter().map(|m| m.0).collect());
+        return Ok(Sent {
+            message_ids: copied.iter().map(|m| m.0).collect(),
+            poll_id: None,
+        });
     }
-    send_one(bot, out, paid_broadcast).await.map(|id| vec![id])
+    let id = send_one(bot, out, paid_broadcast).await?;
+    Ok(Sent {
+        message_ids: vec![id],
+        poll_id: None,
+    })
 }
 
 /// Every call but `copyMessages`: the one message id.
@@ -170,27 +213,7 @@ async fn send_one(bot: &Bot, out: &OutboundMessage, paid_broadcast: bool) -> Res
             Ok(req.await?.0)
         }
         Content::CopyMessages { .. } => unreachable!("copyMessages is sent by `send`"),
-        Content::SendPoll {
-            question,
-            options,
-            correct_option_id,
-            explanation,
-            open_period,
-            is_anonymous,
-        } => {
-            let options = options.iter().map(|o| InputPollOption::new(o.clone()));
-            let mut req = bot.send_poll(chat, question.clone(), options).is_anonymous(*is_anonymous);
-            if let Some(correct) = correct_option_id {
-                req = req.type_(PollType::Quiz).correct_option_id(*correct);
-            }
-            if let Some(e) = explanation {
-                req = req.explanation(e.clone()).explanation_parse_mode(ParseMode::Html);
-            }
-            if let Some(secs) = open_period {
-                req = req.open_period(*secs);
-            }
-            Ok(req.await?.id.0)
-        }
+        Content::SendPoll { .. } => unreachable!("sendPoll is sent by `send`"),
         Content::AnswerCallbackQuery { callback_query_id, text } => {
             let mut req = bot.answer_callback_query(teloxide::types::CallbackQueryId(callback_query_id.clone()));
             if let Some(t) = text {

@@ -60,6 +60,9 @@ pub struct MsgMeta {
     pub stream_sequence: u64,
     /// 1 on first delivery.
     pub delivered: i64,
+    /// When the stream stored the message (ms since the epoch): the same on every
+    /// redelivery, so a stage can time an input deterministically.
+    pub published_ms: u64,
 }
 
 /// A pipeline stage: a pure-as-possible decision plus an optional commit of state that
@@ -283,11 +286,21 @@ async fn process<S: Stage>(js: &jetstream::Context, stage: &S, cfg: &StageConfig
     let started = Instant::now();
     let name = S::NAME;
     counters.input.increment(1);
-    let info = msg.info().map(|i| (i.stream_sequence, i.delivered)).unwrap_or((0, 1));
+    let info = msg
+        .info()
+        .map(|i| {
+            (
+                i.stream_sequence,
+                i.delivered,
+                (i.published.unix_timestamp_nanos() / 1_000_000) as u64,
+            )
+        })
+        .unwrap_or((0, 1, 0));
     let meta = MsgMeta {
         subject: msg.subject.to_string(),
         stream_sequence: info.0,
         delivered: info.1,
+        published_ms: info.2,
     };
 
     let result = match stage.decode(&msg.payload) {

@@ -29,14 +29,15 @@ pub struct CoreArgs {
         long,
         env = "HERALD_PRODUCTS",
         value_delimiter = ',',
-        default_value = "signals,payments,chat,lottery"
+        default_value = "signals,payments,chat,lottery,trivia"
     )]
     pub products: Vec<String>,
     /// Stages and tasks this process runs (default: all). Several processes may run the
     /// same stage: they share its durable consumer and split the work. Names: router,
     /// dedup, fanout, tracker (track, multiplier and their tasks), signals_inbox,
     /// credit, watcher, payments_inbox, chat_inbox, chat_delivery, chat_outbox,
-    /// chat_sweeper, lottery_inbox, lottery_scheduler, lottery_http.
+    /// chat_sweeper, lottery_inbox, lottery_scheduler, lottery_http, trivia_inbox,
+    /// trivia_scorer, trivia_polls, trivia_clock.
     #[arg(long, env = "HERALD_STAGES", value_delimiter = ',')]
     pub stages: Vec<String>,
     /// Telegram user ids allowed to use `/admin`, checked by the router on every

@@ -89,6 +89,13 @@ pub trait Product: Send + Sync + 'static {
         None
     }
 
+    /// Those of its commands that also work in groups (`trivia`): the router hands a
+    /// group's `/trivia` to this product with the group as the chat, and the sender
+    /// needs no `/start` first.
+    fn group_commands(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Callback-data prefixes of its buttons (`f:`); the router hands presses to it.
     fn callback_prefixes(&self) -> &'static [&'static str] {
         &[]

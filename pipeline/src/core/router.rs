@@ -28,6 +28,8 @@ use super::reply::Reply;
 /// Which product takes what, built once from the running products.
 pub struct Routes {
     commands: HashMap<String, &'static str>,
+    /// Commands that also work in groups.
+    group: HashMap<&'static str, &'static str>,
     prefixes: Vec<(&'static str, &'static str)>,
     kinds: HashMap<&'static str, &'static str>,
     admin: HashMap<&'static str, &'static str>,
@@ -43,6 +45,7 @@ impl Routes {
     pub fn new(products: &[Arc<dyn Product>]) -> anyhow::Result<Self> {
         let mut r = Routes {
             commands: HashMap::new(),
+            group: HashMap::new(),
             prefixes: Vec::new(),
             kinds: HashMap::new(),
             admin: HashMap::new(),
@@ -56,6 +59,13 @@ impl Routes {
                 if let Some(other) = r.commands.insert(c.command.clone(), name) {
                     anyhow::bail!("/{} is claimed by {other} and {name}", c.command);
                 }
+            }
+            for command in p.group_commands() {
+                anyhow::ensure!(
+                    r.commands.get(*command) == Some(&name),
+                    "{name}: group command /{command} is not one of its commands"
+                );
+                r.group.insert(command, name);
             }
             for prefix in p.callback_prefixes() {
                 if let Some((_, other)) = r.prefixes.iter().find(|(q, _)| q.starts_with(prefix) || prefix.starts_with(q)) {
@@ -214,7 +224,8 @@ impl Router {
             v: 1,
             update_id,
             kind: kind.to_string(),
-            user_id: from.map(|f| f.user_id),
+            // an update a product takes whole has no `From`; a poll answer names its voter
+            user_id: from.map(|f| f.user_id).or_else(|| body.pointer("/user/id").and_then(Value::as_i64)),
             chat_id: from.map(|f| f.chat_id).or_else(|| body.pointer("/chat/id").and_then(Value::as_i64)),
             command,
             callback_data: body.get("data").and_then(Value::as_str).map(str::to_string),
@@ -236,15 +247,15 @@ impl Router {
     async fn message(&self, update: &Value, body: &Value) -> Result<Decision<Option<UserChange>>, StageError> {
         let private = body.pointer("/chat/type").and_then(Value::as_str) == Some("private");
         let text = body.get("text").and_then(Value::as_str).unwrap_or_default();
-        let (Some(user_id), Some(chat_id), true) = (
+        let (Some(user_id), Some(chat_id)) = (
             body.pointer("/from/id").and_then(Value::as_i64),
             body.pointer("/chat/id").and_then(Value::as_i64),
-            private,
         ) else {
-            return Ok(Decision::Drop {
-                reason: "not_a_private_message",
-            });
+            return Ok(Decision::Drop { reason: "no_sender" });
         };
+        if !private {
+            return self.group_message(update, user_id, chat_id, text).await;
+        }
         let Some((name, args)) = split_command(text) else {
             return self.in_session(update, user_id, chat_id).await;
         };
@@ -290,6 +301,39 @@ impl Router {
             }
             None => Ok(self.reply(&from, unknown(&name), None)),
         }
+    }
+
+    /// A group message: a command some product takes in groups goes to it, with the
+    /// group as the chat; anything else is dropped.
+    async fn group_message(
+        &self,
+        update: &Value,
+        user_id: i64,
+        chat_id: i64,
+        text: &str,
+    ) -> Result<Decision<Option<UserChange>>, StageError> {
+        let Some((name, args)) = split_command(text) else {
+            return Ok(Decision::Drop {
+                reason: "not_a_private_message",
+            });
+        };
+        let Some(product) = self.routes.group.get(name.as_str()) else {
+            return Ok(Decision::Drop {
+                reason: "not_a_group_command",
+            });
+        };
+        if users::load(&self.users, user_id).await?.is_some_and(|(u, _)| u.locked) {
+            return Ok(Decision::Drop { reason: "locked_user" });
+        }
+        let from = From {
+            update_id: update["update_id"].as_i64().unwrap_or_default(),
+            user_id,
+            chat_id,
+            message_id: None,
+            language: None,
+        };
+        let command = format!("/{name} {args}").trim_end().to_string();
+        self.route(product, update, "message", Some(&from), Some(command), false).await
     }
 
     /// A plain message (or an edit): to the product whose session the user is in.

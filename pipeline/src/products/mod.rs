@@ -14,4 +14,4 @@ macro_rules! registry {
     };
 }
 
-registry!(signals, payments, chat, lottery);
+registry!(signals, payments, chat, lottery, trivia);

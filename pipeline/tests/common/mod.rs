@@ -193,6 +193,7 @@ pub async fn drive<S: Stage>(stage: &S, subject: &str, payload: &[u8], commit: b
         subject: subject.to_string(),
         stream_sequence: 1,
         delivered: 1,
+        published_ms: 0,
     };
     let input = stage.decode(payload).unwrap();
     match stage.decide(input, &meta).await.unwrap() {

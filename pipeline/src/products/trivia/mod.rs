@@ -1,0 +1,236 @@
+//! Trivia: quiz games in private chats (native quiz polls) and groups (buttons, timed
+//! by the server), a daily challenge, leaderboards, flags, and a worker that scores
+//! every answer exactly once.
+//!
+//! ```text
+//! herald.cmd.trivia.<user> [COMMANDS] ──> trivia_inbox ──> games bucket (new game, join, start)
+//!     /trivia /daily /top /stats /flag, buttons,     ──> herald.trivia.answer.<game> [TRIVIA]
+//!     poll answers (via the polls bucket)            ──> herald.out.reply.<chat>
+//! herald.trivia.answer.<game> ──> trivia_scorer ──> game (CAS) ──> herald.trivia.result.<game>,
+//!     herald.trivia.board.<player> ──> stats and leaderboards (Redis, once per answer)
+//! herald.trivia.poll.<game> (the bot's reports) ──> trivia_polls ──> polls bucket
+//! trivia_clock (task): watches the games; deadlines, early ends, dropouts, lobbies;
+//!     announces each state ──> herald.out.reply.<chat>, herald.trivia.game.<game>
+//! ```
+//!
+//! Questions are the Open Trivia DB's (see [`bank`]); the rules of points, streaks and
+//! periods are [`scoring`]'s; a game's rules are [`game`]'s.
+
+pub mod bank;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod game;
+pub mod inbox;
+pub mod polls;
+pub mod present;
+pub mod scorer;
+pub mod scoring;
+pub mod service;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, object_store};
+use clap::{Args, FromArgMatches};
+use futures::future::BoxFuture;
+use herald_runtime::setup::{BucketDef, StreamDef};
+use herald_runtime::{StageConfig, StageHandle};
+use herald_schemas::{subjects, MenuCommand};
+use tokio::io::AsyncReadExt;
+
+use crate::core::commands::menu_of;
+use crate::core::limits::Limit;
+use crate::core::product::{sample_command, Ctx, Product, Registration};
+use bank::Bank;
+use config::TriviaArgs;
+use service::Trivia;
+
+/// The registry entry.
+pub const REGISTRATION: Registration = Registration {
+    name: "trivia",
+    args: TriviaArgs::augment_args,
+    build: |m| {
+        let args = TriviaArgs::from_arg_matches(m)?;
+        args.check()?;
+        Ok(Some(Box::new(TriviaProduct(args))))
+    },
+};
+
+/// The object store holding an imported question bank (`bank.json`, an opentdb dump);
+/// without it the built-in sample is played.
+pub const BANK_STORE: &str = "herald_trivia_bank";
+const BANK_OBJECT: &str = "bank.json";
+
+/// Trivia, configured.
+pub struct TriviaProduct(pub TriviaArgs);
+
+impl Product for TriviaProduct {
+    fn name(&self) -> &'static str {
+        "trivia"
+    }
+
+    fn commands(&self) -> Vec<MenuCommand> {
+        menu_of::<commands::TriviaCommand>()
+    }
+
+    fn help(&self) -> Option<String> {
+        Some(commands::HELP.into())
+    }
+
+    fn group_commands(&self) -> &'static [&'static str] {
+        commands::GROUP
+    }
+
+    fn callback_prefixes(&self) -> &'static [&'static str] {
+        &[present::PREFIX]
+    }
+
+    fn update_kinds(&self) -> &'static [&'static str] {
+        &["poll_answer"]
+    }
+
+    fn admin_commands(&self) -> &'static [&'static str] {
+        commands::ADMIN
+    }
+
+    /// 20 updates per 10 s: a group game's presses come one per question.
+    fn inbound_limit(&self) -> Option<Limit> {
+        Some(Limit {
+            updates: 20,
+            window: Duration::from_secs(10),
+        })
+    }
+
+    fn streams(&self) -> Vec<StreamDef> {
+        vec![crate::stream_def!("trivia.json")]
+    }
+
+    fn buckets(&self) -> Vec<BucketDef> {
+        let day = Duration::from_secs(24 * 3600);
+        vec![
+            BucketDef {
+                name: subjects::TRIVIA_GAMES_BUCKET,
+                max_age: day,
+            },
+            BucketDef {
+                name: subjects::TRIVIA_POLLS_BUCKET,
+                max_age: day,
+            },
+        ]
+    }
+
+    fn consumers(&self) -> Vec<StageConfig> {
+        ["trivia_inbox", "trivia_scorer", "trivia_polls"].into_iter().map(consumer).collect()
+    }
+
+    fn start<'a>(&'a self, ctx: &'a mut Ctx) -> BoxFuture<'a, anyhow::Result<Vec<StageHandle>>> {
+        Box::pin(async move {
+            let trivia = Arc::new(self.open(ctx).await?);
+            let mut stages = Vec::new();
+            if ctx.wants("trivia_inbox") {
+                let stage = inbox::TriviaInbox { trivia: trivia.clone() };
+                let cfg = ctx.configure(consumer("trivia_inbox"));
+                stages.push(StageHandle::new(stage, cfg).with_sample(subjects::routed("trivia", 1), sample_command("/stats")));
+            }
+            if ctx.wants("trivia_scorer") {
+                let stage = scorer::TriviaScorer { trivia: trivia.clone() };
+                let cfg = ctx.configure(consumer("trivia_scorer"));
+                let sample = herald_schemas::TriviaAnswer::new("p0", 0, 1, 0, 0, herald_schemas::AnswerVia::App, "S");
+                stages.push(StageHandle::new(stage, cfg).with_sample(subjects::trivia("answer", "p0"), herald_schemas::encode(&sample)));
+            }
+            if ctx.wants("trivia_polls") {
+                let stage = polls::TriviaPolls { trivia: trivia.clone() };
+                let cfg = ctx.configure(consumer("trivia_polls"));
+                let report = herald_schemas::DeliveryReport::new(
+                    "trivia:p0:q0",
+                    1,
+                    herald_schemas::Content::text("sample"),
+                    herald_schemas::Outcome::Blocked,
+                );
+                stages.push(StageHandle::new(stage, cfg).with_sample(subjects::trivia("poll", "p0"), herald_schemas::encode(&report)));
+            }
+            if ctx.wants("trivia_clock") {
+                ctx.tasks.spawn(clock::run(trivia.clone(), self.0.trivia_tick, ctx.shutdown.clone()));
+            }
+            Ok(stages)
+        })
+    }
+}
+
+impl TriviaProduct {
+    /// Trivia on its stores, with the imported bank or the built-in sample.
+    ///
+    /// Errors: a bucket is missing (`pipeline setup`), Redis or NATS unreachable, an
+    /// imported bank that no longer loads.
+    pub async fn open(&self, ctx: &mut Ctx) -> anyhow::Result<Trivia> {
+        let js = ctx.connect().await?;
+        let bank = load_bank(&js).await?;
+        tracing::info!(questions = bank.questions.len(), categories = bank.categories.len(), "trivia question bank loaded");
+        Ok(Trivia {
+            bank: Arc::new(bank),
+            games: store::Games {
+                kv: js.get_key_value(subjects::TRIVIA_GAMES_BUCKET).await?,
+            },
+            polls: store::Polls {
+                kv: js.get_key_value(subjects::TRIVIA_POLLS_BUCKET).await?,
+            },
+            redis: store::TriviaRedis::new(ctx.redis.connect().await?),
+            js,
+            args: self.0.clone(),
+        })
+    }
+}
+
+/// The imported bank, or the built-in sample when none was imported.
+///
+/// Errors: the store is unreachable, or the imported bank does not load.
+pub async fn load_bank(js: &jetstream::Context) -> anyhow::Result<Bank> {
+    let Ok(store) = js.get_object_store(BANK_STORE).await else {
+        return Ok(Bank::sample());
+    };
+    let Ok(mut object) = store.get(BANK_OBJECT).await else {
+        return Ok(Bank::sample());
+    };
+    let mut json = String::new();
+    object.read_to_string(&mut json).await?;
+    Bank::from_opentdb(&json).map_err(|e| anyhow::anyhow!("the imported trivia bank: {e}"))
+}
+
+/// `pipeline trivia import FILE`: checks an opentdb dump and stores it as the bank
+/// every pipeline loads at start. Returns the bank as loaded (questions, skipped).
+///
+/// Errors: the file is not a usable dump, NATS unreachable.
+pub async fn import_bank(js: &jetstream::Context, json: &str) -> anyhow::Result<Bank> {
+    let bank = Bank::from_opentdb(json)?;
+    let store = match js.get_object_store(BANK_STORE).await {
+        Ok(s) => s,
+        Err(_) => {
+            js.create_object_store(object_store::Config {
+                bucket: BANK_STORE.into(),
+                description: Some("Trivia's imported question bank (bank.json, an opentdb dump)".into()),
+                ..Default::default()
+            })
+            .await?
+        }
+    };
+    store.put(BANK_OBJECT, &mut json.as_bytes()).await?;
+    Ok(bank)
+}
+
+/// The consumer of each trivia stage: the one place its stream and filter are named.
+fn consumer(stage: &str) -> StageConfig {
+    let (stream, filter) = match stage {
+        // one user's updates in order
+        "trivia_inbox" => (subjects::COMMANDS_STREAM, subjects::routed_all("trivia")),
+        // one game's answers in order (the subject ends with the game)
+        "trivia_scorer" => (subjects::TRIVIA_STREAM, "herald.trivia.answer.>".to_string()),
+        "trivia_polls" => (subjects::TRIVIA_STREAM, "herald.trivia.poll.>".to_string()),
+        other => unreachable!("no trivia stage {other}"),
+    };
+    StageConfig {
+        in_order_per_sender: true,
+        ..StageConfig::new(stream, stage, vec![filter])
+    }
+}

@@ -1,0 +1,147 @@
+//! The scoring stage: `herald.trivia.answer.<game>` -> `herald.trivia.result.<game>`
+//! and `herald.trivia.board.<player>`, each (game, question, player) scored exactly
+//! once, also under redelivery and kill -9.
+//!
+//! Per answer, in order per game:
+//! 1. `decide` reads the game and scores the answer against it. A new score is written
+//!    into the game by compare-and-set at once: that write is idempotent per input (the
+//!    game records the score under (question, player), so a redelivery finds it and
+//!    scores nothing again), and it must precede the outputs, or a retried answer could
+//!    be judged against a game the clock has moved on meanwhile. A conflict retries the
+//!    input from a fresh read.
+//! 2. The result and board events are published (message ids
+//!    `result:<game>:<question>:<player>`, `board:<game>:<question>:<player>`).
+//! 3. `commit` adds the points to the player's stats and boards in one Redis script
+//!    guarded by a marker of (game, question, player): applied once, whatever is
+//!    redelivered. `herald_trivia_scored_total` counts the applications.
+//!
+//! An answer found already scored (a redelivery, a second press) republishes the same
+//! events and re-runs the guarded commit, which adds nothing: that heals a crash
+//! between the write and the commit.
+
+use std::sync::Arc;
+
+use herald_runtime::{Decision, MsgMeta, Output, Stage, StageError};
+use herald_schemas::{subjects, BoardChange, TriviaAnswer, TriviaResult};
+
+use super::game::{Game, Mode, Refusal, Scored};
+use super::service::Trivia;
+use super::store::TriviaRedis;
+
+/// The stage.
+pub struct TriviaScorer {
+    pub trivia: Arc<Trivia>,
+}
+
+/// The guarded Redis update of one score.
+#[derive(Debug)]
+pub struct ScoreCommit {
+    game: String,
+    scored: Scored,
+    name: String,
+    boards: Vec<String>,
+    /// A redelivery's commit (the first may or may not have been applied).
+    again: bool,
+}
+
+fn outputs(game: &Game, question_id: &str, s: &Scored, boards: &[String]) -> Vec<Output> {
+    let key = format!("{}:{}:{}", game.id, s.question, s.player);
+    let result = TriviaResult {
+        v: 1,
+        game: game.id.clone(),
+        question: s.question,
+        question_id: question_id.to_string(),
+        player: s.player,
+        correct: s.correct,
+        points: s.points,
+        bonus: s.bonus,
+        streak: s.streak,
+        elapsed_ms: s.elapsed_ms,
+        at_ms: s.at_ms,
+        ranked: game.mode.ranked(),
+        group: (game.mode == Mode::Group).then_some(game.chat_id),
+    };
+    let mut out = vec![Output {
+        subject: subjects::trivia("result", &game.id),
+        msg_id: format!("result:{key}"),
+        payload: herald_schemas::encode(&result),
+    }];
+    if s.total() > 0 && !boards.is_empty() {
+        let change = BoardChange {
+            v: 1,
+            player: s.player,
+            delta: s.total(),
+            boards: boards.to_vec(),
+            source: format!("{}:{}", game.id, s.question),
+            at_ms: s.at_ms,
+        };
+        out.push(Output {
+            subject: subjects::trivia("board", &s.player.to_string()),
+            msg_id: format!("board:{key}"),
+            payload: herald_schemas::encode(&change),
+        });
+    }
+    out
+}
+
+impl Stage for TriviaScorer {
+    const NAME: &'static str = "trivia_scorer";
+    type Input = TriviaAnswer;
+    type Commit = ScoreCommit;
+
+    fn decode(&self, payload: &[u8]) -> Result<TriviaAnswer, String> {
+        herald_schemas::decode(payload).map_err(|e| e.to_string())
+    }
+
+    async fn decide(&self, a: TriviaAnswer, _meta: &MsgMeta) -> Result<Decision<ScoreCommit>, StageError> {
+        let Some((mut game, revision)) = self.trivia.games.load(&a.game).await? else {
+            return Ok(Decision::Drop { reason: "unknown_game" });
+        };
+        let Some(question_id) = game.questions.get(a.question as usize).cloned() else {
+            return Ok(Decision::Drop { reason: "no_such_question" });
+        };
+        let Some(question) = self.trivia.bank.get(&question_id) else {
+            return Err(StageError::Permanent(format!("question {question_id} of game {} is not in the bank", game.id)));
+        };
+        let (scored, again) = match game.answer(&a, question) {
+            Ok(s) => {
+                // the write that makes this answer count once (see the module's notes)
+                self.trivia.games.update(&game, revision).await?;
+                (s, false)
+            }
+            Err(Refusal::AlreadyScored(s)) => {
+                metrics::counter!("herald_trivia_answers_refused_total", "reason" => "already_scored").increment(1);
+                (s, true)
+            }
+            Err(r) => {
+                metrics::counter!("herald_trivia_answers_refused_total", "reason" => r.reason()).increment(1);
+                return Ok(Decision::Drop { reason: r.reason() });
+            }
+        };
+        let boards = TriviaRedis::boards_for(&game, &scored);
+        let name = game.players.get(&scored.player).map(|p| p.name.clone()).unwrap_or_default();
+        Ok(Decision::Forward {
+            outputs: outputs(&game, &question_id, &scored, &boards),
+            commit: ScoreCommit {
+                game: game.id.clone(),
+                scored,
+                name,
+                boards,
+                again,
+            },
+        })
+    }
+
+    async fn commit(&self, c: ScoreCommit) -> Result<(), StageError> {
+        let applied = self.trivia.redis.score(&c.game, &c.scored, &c.name, &c.boards).await?;
+        if applied {
+            metrics::counter!("herald_trivia_scored_total").increment(1);
+            let lag = herald_schemas::now_ms().saturating_sub(c.scored.at_ms);
+            metrics::histogram!("herald_trivia_score_lag_seconds").record(lag as f64 / 1000.0);
+        } else if !c.again {
+            // a first scoring whose marker was set already would be a double count
+            tracing::error!(game = %c.game, question = c.scored.question, player = c.scored.player, "score marker existed for a fresh score");
+        }
+        Ok(())
+    }
+}
