@@ -75,7 +75,12 @@ async fn recorded_real_inputs_become_notifications() {
             "/tickets",
             "/draws",
             "/verify",
-            "/ref"
+            "/ref",
+            "/trivia",
+            "/daily",
+            "/top",
+            "/stats",
+            "/flag"
         ],
         "the menu Telegram shows, from the products' command enums, set at start"
     );

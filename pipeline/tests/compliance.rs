@@ -75,6 +75,9 @@ async fn every_stage_of_every_product_is_compliant() {
         "chat_inbox",
         "chat_delivery",
         "lottery_inbox",
+        "trivia_inbox",
+        "trivia_scorer",
+        "trivia_polls",
     ] {
         assert!(listed.contains(&want), "{want} is missing from the registry's stages: {listed:?}");
     }

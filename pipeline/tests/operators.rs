@@ -203,7 +203,10 @@ async fn streams_table_shows_every_stream_and_consumer() {
     let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
         names,
-        ["UPDATES", "COMMANDS", "OUTBOUND", "DLQ", "CALLS", "SIGNALS", "PRICES", "TRACKED", "DEPOSITS", "LEDGER", "CHAT", "LOTTERY"],
+        [
+            "UPDATES", "COMMANDS", "OUTBOUND", "DLQ", "CALLS", "SIGNALS", "PRICES", "TRACKED", "DEPOSITS", "LEDGER", "CHAT", "LOTTERY",
+            "TRIVIA"
+        ],
         "the core's streams, then each product's"
     );
     let calls = rows.iter().find(|r| r.name == "CALLS").unwrap();

@@ -2,7 +2,8 @@
 //!
 //! Bot API methods under `/bot<token>/<method>` (JSON, form, multipart or query
 //! parameters, see [`request`]):
-//! `getMe`, `getUpdates` (long polling with offsets), `sendMessage`, `sendPhoto` (an
+//! `getMe`, `getUpdates` (long polling with offsets), `sendMessage`, `sendPoll` and
+//! `stopPoll` (quiz rules below), `sendPhoto` (an
 //! uploaded photo is checked as Telegram checks it and any QR code in it read, see
 //! [`photo`]), `editMessageText`, `answerCallbackQuery`, `setWebhook`, `deleteWebhook`,
 //! `setMyCommands`. Limits as
@@ -12,9 +13,16 @@
 //! retry after N","parameters":{"retry_after":N}}` and is not delivered. Short bursts
 //! are tolerated as Telegram does (burst 5 overall, 2 per chat, 3 per group).
 //!
+//! Polls (core.telegram.org/bots/api#sendpoll): a question of 1–300 characters, 2–10
+//! options of 1–100 characters, a quiz needs a `correct_option_id` among them, an
+//! explanation of at most 200 characters, an `open_period` of 5–600 s. A user's vote is
+//! a `poll_answer` update only for a non-anonymous poll the bot sent, while it is open
+//! (`stopPoll` or the open period closes it); one vote per user, as in a quiz.
+//!
 //! Control API for tests: `POST /control/updates` (queue updates, numbered by the
 //! emulator as Telegram numbers them), `GET /control/deliveries`, `GET /control/stats`, `POST /control/fail`
-//! (`{"chat_id":1,"status":429|500|403,"retry_after":2,"times":1}`), `POST /control/block`.
+//! (`{"chat_id":1,"status":429|500|403,"retry_after":2,"times":1}`), `POST /control/block`,
+//! `POST /control/vote` (`{"poll_id":"…","user_id":7,"option":1}`: a user votes).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -84,6 +92,9 @@ pub struct Delivery {
     /// The message it replies to (`reply_parameters.message_id`).
     #[serde(default)]
     pub reply_to: Option<i64>,
+    /// For `sendPoll`: the poll's id, which votes name.
+    #[serde(default)]
+    pub poll_id: Option<String>,
     /// The Bot API call that made it, numbered from 1 (the messages of one
     /// `copyMessages` share it).
     #[serde(default)]
@@ -136,6 +147,21 @@ struct Emu {
     /// Every message the emulator knows, by (chat, message id): users' (from pushed
     /// updates) and the bot's; what `copyMessage` copies.
     messages: Mutex<HashMap<(i64, i64), Value>>,
+    /// The bot's polls, by poll id.
+    polls: Mutex<HashMap<String, SentPoll>>,
+}
+
+/// A poll the bot sent.
+#[derive(Debug, Clone)]
+struct SentPoll {
+    chat_id: i64,
+    message_id: i64,
+    options: usize,
+    anonymous: bool,
+    /// Closes then (ms since the epoch), from `open_period`.
+    closes_at_ms: Option<u64>,
+    stopped: bool,
+    voters: HashSet<i64>,
 }
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -182,6 +208,7 @@ impl Emulator {
             calls: AtomicU64::new(0),
             menu: Mutex::new(Vec::new()),
             messages: Mutex::new(HashMap::new()),
+            polls: Mutex::new(HashMap::new()),
         });
         let app = Router::new()
             .route("/{bot}/{method}", any(bot_api))
@@ -190,6 +217,7 @@ impl Emulator {
             .route("/control/stats", get(control_stats))
             .route("/control/fail", post(control_fail))
             .route("/control/block", post(control_block))
+            .route("/control/vote", post(control_vote))
             .with_state(emu.clone());
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -229,6 +257,14 @@ impl Emulator {
     /// Answers every later send to `chat_id` with 403 (the user blocked the bot).
     pub fn block(&self, chat_id: i64) {
         self.emu.blocked.lock().unwrap().insert(chat_id);
+    }
+
+    /// `user_id` votes `option` in poll `poll_id`: a `poll_answer` update, if Telegram
+    /// would make one. Returns its update id.
+    ///
+    /// Errors: why not (no such poll, anonymous, closed, voted already, no such option).
+    pub fn vote(&self, poll_id: &str, user_id: i64, option: usize) -> Result<i64, String> {
+        vote(&self.emu, poll_id, user_id, option)
     }
 
     /// Makes the next `f.times` sends to `f.chat_id` fail with `f.status`.
@@ -305,6 +341,7 @@ async fn bot_api(
         "editmessagecaption" => send(&emu, "editMessageCaption", &req),
         "editmessagereplymarkup" => send(&emu, "editMessageReplyMarkup", &req),
         "sendpoll" => send(&emu, "sendPoll", &req),
+        "stoppoll" => stop_poll(&emu, p),
         "copymessage" => copy(&emu, &req, false),
         "copymessages" => copy(&emu, &req, true),
         "deletemessage" => delete(&emu, p),
@@ -406,8 +443,9 @@ fn content(method: &str, req: &request::Request) -> Result<(String, Option<photo
 }
 
 /// `sendPoll`'s rules (core.telegram.org/bots/api#sendpoll): a question of 1–300
-/// characters, 2–12 options, a quiz with a `correct_option_id` among them, an
-/// `open_period` of 5–600 s. The question, for the delivery.
+/// characters, 2–10 options of 1–100 characters, a quiz with a `correct_option_id`
+/// among them, an explanation of 0–200 characters, an `open_period` of 5–600 s. The
+/// question, for the delivery.
 fn poll(req: &request::Request) -> Result<String, &'static str> {
     let p = &req.params;
     let question = p.get("question").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -420,8 +458,33 @@ fn poll(req: &request::Request) -> Result<String, &'static str> {
         None => Value::Null,
     };
     let n = options.as_array().map_or(0, Vec::len);
-    if !(2..=12).contains(&n) {
+    if n < 2 {
         return Err("Bad Request: poll must have at least 2 option");
+    }
+    if n > 10 {
+        return Err("Bad Request: poll can't have more than 10 options");
+    }
+    let option_text = |o: &Value| {
+        o.get("text")
+            .and_then(Value::as_str)
+            .or_else(|| o.as_str())
+            .unwrap_or_default()
+            .chars()
+            .count()
+    };
+    if options
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|o| !(1..=100).contains(&option_text(o)))
+    {
+        return Err("Bad Request: poll options length must not exceed 100");
+    }
+    if p.get("explanation")
+        .and_then(Value::as_str)
+        .is_some_and(|e| e.chars().count() > 200)
+    {
+        return Err("Bad Request: explanation is too long");
     }
     let quiz = p.get("type").and_then(Value::as_str) == Some("quiz");
     match int(p, "correct_option_id") {
@@ -551,6 +614,7 @@ fn delete(emu: &Emu, p: &Value) -> Response {
         photo_qr: None,
         source: None,
         reply_to: None,
+        poll_id: None,
         call: emu.calls.fetch_add(1, Ordering::SeqCst) + 1,
         at_ms: herald_schemas::now_ms(),
     };
@@ -664,9 +728,22 @@ fn deliver(emu: &Emu, made: Made, p: &Value) -> Result<Value, Box<Response>> {
         photo_qr: photo.as_ref().and_then(|p| p.qr_text.clone()),
         source: source.and_then(|(chat, m)| Some((chat, m["message_id"].as_i64()?))),
         reply_to: reply_to(p),
+        poll_id: (method == "sendPoll").then(|| format!("poll-{message_id}")),
         call,
         at_ms: herald_schemas::now_ms(),
     };
+    if method == "sendPoll" {
+        let poll = SentPoll {
+            chat_id,
+            message_id,
+            options: poll_options(p).len(),
+            anonymous: p.get("is_anonymous").is_none_or(|v| v == &json!(true) || v == "true"),
+            closes_at_ms: int(p, "open_period").map(|s| herald_schemas::now_ms() + s as u64 * 1000),
+            stopped: false,
+            voters: HashSet::new(),
+        };
+        emu.polls.lock().unwrap().insert(format!("poll-{message_id}"), poll);
+    }
     emu.deliveries.lock().unwrap().push(delivery);
     emu.stats.lock().unwrap().delivered += 1;
     let chat = if chat_id > 0 {
@@ -708,9 +785,9 @@ fn reply_to(p: &Value) -> Option<i64> {
     int(&params, "message_id")
 }
 
-/// The `Poll` object of a sent poll, as Telegram returns it.
-fn poll_object(message_id: i64, question: &str, p: &Value) -> Value {
-    let options: Vec<String> = match p.get("options") {
+/// The option texts of a `sendPoll` call.
+fn poll_options(p: &Value) -> Vec<String> {
+    match p.get("options") {
         Some(Value::String(s)) => serde_json::from_str::<Vec<Value>>(s).unwrap_or_default(),
         Some(v) => serde_json::from_value::<Vec<Value>>(v.clone()).unwrap_or_default(),
         None => Vec::new(),
@@ -723,7 +800,12 @@ fn poll_object(message_id: i64, question: &str, p: &Value) -> Value {
             .or_else(|| o.as_str().map(str::to_string))
             .unwrap_or_default()
     })
-    .collect();
+    .collect()
+}
+
+/// The `Poll` object of a sent poll, as Telegram returns it.
+fn poll_object(message_id: i64, question: &str, p: &Value) -> Value {
+    let options = poll_options(p);
     let quiz = p.get("type").and_then(Value::as_str) == Some("quiz");
     let mut poll = json!({
         "id": format!("poll-{message_id}"),
@@ -739,6 +821,71 @@ fn poll_object(message_id: i64, question: &str, p: &Value) -> Value {
         poll["correct_option_id"] = json!(c);
     }
     poll
+}
+
+/// `stopPoll` (core.telegram.org/bots/api#stoppoll): closes a poll the bot sent and
+/// returns it; "poll has already been closed" the second time.
+fn stop_poll(emu: &Emu, p: &Value) -> Response {
+    let (Some(chat_id), Some(message_id)) = (int(p, "chat_id"), int(p, "message_id")) else {
+        return err(400, "Bad Request: message identifier is not specified", None);
+    };
+    let mut polls = emu.polls.lock().unwrap();
+    let Some((id, poll)) = polls.iter_mut().find(|(_, q)| q.chat_id == chat_id && q.message_id == message_id) else {
+        return err(400, "Bad Request: message with poll to stop not found", None);
+    };
+    let closed = poll.stopped || poll.closes_at_ms.is_some_and(|t| herald_schemas::now_ms() >= t);
+    if closed {
+        return err(400, "Bad Request: poll has already been closed", None);
+    }
+    poll.stopped = true;
+    let mut object = emu
+        .messages
+        .lock()
+        .unwrap()
+        .get(&(chat_id, message_id))
+        .and_then(|m| m.get("poll").cloned())
+        .unwrap_or_else(|| json!({"id": id}));
+    object["is_closed"] = json!(true);
+    ok(object)
+}
+
+/// A vote: a `poll_answer` update if Telegram would send the bot one.
+fn vote(emu: &Emu, poll_id: &str, user_id: i64, option: usize) -> Result<i64, String> {
+    {
+        let mut polls = emu.polls.lock().unwrap();
+        let poll = polls.get_mut(poll_id).ok_or_else(|| format!("no poll {poll_id} sent by the bot"))?;
+        if poll.anonymous {
+            return Err("an anonymous poll sends the bot no poll_answer".into());
+        }
+        if poll.stopped || poll.closes_at_ms.is_some_and(|t| herald_schemas::now_ms() >= t) {
+            return Err("the poll is closed".into());
+        }
+        if option >= poll.options {
+            return Err(format!("the poll has {} options", poll.options));
+        }
+        if !poll.voters.insert(user_id) {
+            return Err("a quiz takes one vote per user".into());
+        }
+    }
+    let user = json!({"id": user_id, "is_bot": false, "first_name": format!("User{user_id}")});
+    Ok(push_update(
+        emu,
+        json!({"poll_answer": {"poll_id": poll_id, "user": user, "option_ids": [option]}}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct Vote {
+    poll_id: String,
+    user_id: i64,
+    option: usize,
+}
+
+async fn control_vote(State(emu): State<Arc<Emu>>, Json(v): Json<Vote>) -> Response {
+    match vote(&emu, &v.poll_id, v.user_id, v.option) {
+        Ok(update_id) => Json(json!({"update_id": update_id})).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response(),
+    }
 }
 
 fn refuse(emu: &Emu, status: u16, retry: u64) -> Response {

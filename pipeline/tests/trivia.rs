@@ -1,0 +1,233 @@
+//! Trivia's scorer and stores against a real nats-server and redis-server: each
+//! (game, question, player) scored exactly once under redelivery and a crash between
+//! the game write and the boards; boards roll over at UTC midnight and on Monday;
+//! flags quarantine a question at three players.
+
+mod common;
+
+use std::sync::Arc;
+
+use clap::{Args, FromArgMatches};
+use common::{drive, Env};
+use herald_pipeline::products::trivia::bank::{Bank, Pool};
+use herald_pipeline::products::trivia::config::TriviaArgs;
+use herald_pipeline::products::trivia::game::{Game, Mode, Setup};
+use herald_pipeline::products::trivia::scorer::TriviaScorer;
+use herald_pipeline::products::trivia::service::Trivia;
+use herald_pipeline::products::trivia::store::{Games, Polls, TriviaRedis};
+use herald_runtime::{Decision, MsgMeta, Stage};
+use herald_schemas::{subjects, AnswerVia, TriviaAnswer};
+
+async fn trivia(env: &Env) -> Arc<Trivia> {
+    let cmd = TriviaArgs::augment_args(clap::Command::new("t").no_binary_name(true));
+    let args = TriviaArgs::from_arg_matches(&cmd.get_matches_from(Vec::<String>::new())).unwrap();
+    let redis = redis::aio::ConnectionManager::new(redis::Client::open(env.redis.url()).unwrap())
+        .await
+        .unwrap();
+    Arc::new(Trivia {
+        bank: Arc::new(Bank::sample()),
+        games: Games {
+            kv: env.js.get_key_value(subjects::TRIVIA_GAMES_BUCKET).await.unwrap(),
+        },
+        polls: Polls {
+            kv: env.js.get_key_value(subjects::TRIVIA_POLLS_BUCKET).await.unwrap(),
+        },
+        redis: TriviaRedis::new(redis),
+        js: env.js.clone(),
+        args,
+    })
+}
+
+/// A ranked game (the daily challenge's mode) of `players`, asking its first question
+/// from `now_ms` for 10 minutes.
+async fn ranked_game(t: &Trivia, id: &str, players: &[i64], now_ms: u64) -> Game {
+    let questions: Vec<String> = t.bank.questions.iter().take(3).map(|q| q.id.clone()).collect();
+    let setup = Setup {
+        id: id.into(),
+        mode: Mode::Daily,
+        chat_id: players[0],
+        pool: Pool::default(),
+        questions,
+        limit_ms: 600_000,
+        now_ms,
+    };
+    let mut game = Game::solo(setup, (players[0], "P0".into()));
+    for p in &players[1..] {
+        game.players.insert(*p, Default::default());
+    }
+    assert!(t.games.create(&game).await.unwrap());
+    game
+}
+
+/// The scorer's counter is one per process: tests that read it take turns.
+static COUNTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits until the scorer has taken and acknowledged `n` deliveries and has none
+/// pending (its outputs share the stream, so the stream's last sequence says nothing).
+async fn scorer_done(env: &Env, n: u64) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let stream = env.js.get_stream(subjects::TRIVIA_STREAM).await.unwrap();
+        let mut c: async_nats::jetstream::consumer::PullConsumer = stream.get_consumer("trivia_scorer").await.unwrap();
+        let info = c.info().await.unwrap();
+        if info.num_pending == 0 && info.num_ack_pending == 0 && info.ack_floor.consumer_sequence >= n {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the scorer did not finish: {info:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// `herald_trivia_scored_total`: the scorer's own count of answers applied.
+fn scored() -> f64 {
+    herald_runtime::telemetry::install_metrics()
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("herald_trivia_scored_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn publish(env: &Env, a: &TriviaAnswer, msg_id: &str) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", msg_id);
+    env.js
+        .publish_with_headers(subjects::trivia("answer", &a.game), headers, herald_schemas::encode(a).into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+fn right(t: &Trivia, game: &Game, q: u32) -> u8 {
+    t.bank.get(&game.questions[q as usize]).unwrap().correct
+}
+
+#[tokio::test]
+async fn each_answer_is_scored_once_under_redelivery() {
+    let env = Env::start().await;
+    let t = trivia(&env).await;
+    let now = herald_schemas::now_ms();
+    let game = ranked_game(&t, "d1", &[11, 12], now).await;
+    let _turn = COUNTER.lock().await;
+    let before = scored();
+    env.spawn(
+        TriviaScorer { trivia: t.clone() },
+        subjects::TRIVIA_STREAM,
+        "herald.trivia.answer.>",
+    );
+    let ann = TriviaAnswer::new("d1", 0, 11, right(&t, &game, 0), now + 2_000, AnswerVia::Poll, "Ann");
+    let ben = TriviaAnswer::new("d1", 0, 12, (right(&t, &game, 0) + 1) % 2, now + 3_000, AnswerVia::Poll, "Ben");
+    // three deliveries of Ann's answer under three message ids: the stream's duplicate
+    // window lets them all through, so only the scorer can keep it once
+    for id in ["a1", "a2", "a3"] {
+        publish(&env, &ann, id).await;
+    }
+    publish(&env, &ben, "b1").await;
+    scorer_done(&env, 4).await;
+
+    assert_eq!(scored() - before, 2.0, "two answers, two scores");
+    let stats = t.redis.stats(11).await.unwrap();
+    assert_eq!((stats.answered, stats.correct), (1, 1));
+    let (g, _) = t.games.load("d1").await.unwrap().unwrap();
+    assert_eq!(g.answers.len(), 2);
+    // Ann: 2 s of 600 -> round(1000·(1 − 2/1200)) = 998
+    assert_eq!(g.players[&11].score, 998);
+    let (top, _) = t.redis.top("global:all", 10, None).await.unwrap();
+    assert_eq!(
+        top.iter().map(|r| (r.player, r.points)).collect::<Vec<_>>(),
+        [(11, 998)],
+        "a wrong answer adds nobody to the board"
+    );
+    assert_eq!(top[0].name, "P0", "the name the game knows");
+    env.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_crash_between_the_game_write_and_the_boards_is_healed_once() {
+    let env = Env::start().await;
+    let t = trivia(&env).await;
+    let now = herald_schemas::now_ms();
+    let game = ranked_game(&t, "d2", &[21], now).await;
+    let scorer = TriviaScorer { trivia: t.clone() };
+    let a = TriviaAnswer::new("d2", 0, 21, right(&t, &game, 0), now, AnswerVia::Poll, "Cy");
+    let subject = subjects::trivia("answer", "d2");
+    let _turn = COUNTER.lock().await;
+    let before = scored();
+    // decide writes the score into the game, then the process dies before the commit
+    let meta = MsgMeta {
+        subject: subject.clone(),
+        stream_sequence: 1,
+        delivered: 1,
+        published_ms: now,
+    };
+    assert!(matches!(scorer.decide(a.clone(), &meta).await.unwrap(), Decision::Forward { .. }));
+    assert_eq!(t.redis.stats(21).await.unwrap().answered, 0, "nothing on the boards yet");
+    // the redelivery finds the score in the game and applies the boards once
+    let outputs = drive(&scorer, &subject, &herald_schemas::encode(&a), true).await;
+    assert_eq!(outputs[0].msg_id, "result:d2:0:21", "the same result event");
+    drive(&scorer, &subject, &herald_schemas::encode(&a), true).await;
+    assert_eq!(scored() - before, 1.0);
+    let stats = t.redis.stats(21).await.unwrap();
+    assert_eq!((stats.answered, stats.points), (1, 1000));
+    assert_eq!(t.games.load("d2").await.unwrap().unwrap().0.answers.len(), 1);
+}
+
+#[tokio::test]
+async fn boards_roll_over_at_utc_midnight_and_on_monday() {
+    let env = Env::start().await;
+    let t = trivia(&env).await;
+    let scorer = TriviaScorer { trivia: t.clone() };
+    let _turn = COUNTER.lock().await;
+    // Sunday 2026-12-06 23:59:50 UTC; one answer 5 s before midnight, one 5 s after
+    let sunday = 1_796_601_590_000;
+    let game = ranked_game(&t, "d3", &[31], sunday).await;
+    let q0 = TriviaAnswer::new("d3", 0, 31, right(&t, &game, 0), sunday + 5_000, AnswerVia::Poll, "Di");
+    drive(&scorer, "herald.trivia.answer.d3", &herald_schemas::encode(&q0), true).await;
+    // the next question, asked at 23:59:58, answered at 00:00:05 on Monday
+    let (mut g, rev) = t.games.load("d3").await.unwrap().unwrap();
+    g.end_question(sunday + 8_000);
+    t.games.update(&g, rev).await.unwrap();
+    let q1 = TriviaAnswer::new("d3", 1, 31, right(&t, &g, 1), sunday + 15_000, AnswerVia::Poll, "Di");
+    drive(&scorer, "herald.trivia.answer.d3", &herald_schemas::encode(&q1), true).await;
+
+    let (g, _) = t.games.load("d3").await.unwrap().unwrap();
+    let (first, second) = (g.answers[0].points + g.answers[0].bonus, g.answers[1].points + g.answers[1].bonus);
+    assert_eq!(g.answers[1].bonus, 100, "a streak of two");
+    let points = |board: &'static str| {
+        let t = t.clone();
+        async move { t.redis.top(board, 10, None).await.unwrap().0.first().map(|r| r.points) }
+    };
+    assert_eq!(points("global:d:2026-12-06").await, Some(first as u64));
+    assert_eq!(points("global:d:2026-12-07").await, Some(second as u64));
+    assert_eq!(points("global:w:2026-W49").await, Some(first as u64));
+    assert_eq!(points("global:w:2026-W50").await, Some(second as u64));
+    assert_eq!(points("global:all").await, Some((first + second) as u64));
+}
+
+#[tokio::test]
+async fn three_distinct_flags_quarantine_a_question_until_reviewed() {
+    let env = Env::start().await;
+    let t = trivia(&env).await;
+    let id = t.bank.questions[0].id.clone();
+    assert_eq!(t.redis.flag(&id, 1, 3).await.unwrap(), 1);
+    assert_eq!(t.redis.flag(&id, 1, 3).await.unwrap(), 1, "one player flags once");
+    assert_eq!(t.redis.flag(&id, 2, 3).await.unwrap(), 2);
+    assert!(t.redis.quarantined().await.unwrap().is_empty());
+    t.redis.flag(&id, 3, 3).await.unwrap();
+    assert!(t.redis.quarantined().await.unwrap().contains(&id));
+    assert!(!t
+        .bank
+        .pool(&Pool::default(), &t.redis.quarantined().await.unwrap())
+        .contains(&id.as_str()));
+    assert_eq!(t.redis.flagged().await.unwrap(), [(id.clone(), 3)]);
+    t.redis.review(&id, true).await.unwrap();
+    assert!(t.redis.quarantined().await.unwrap().is_empty(), "kept: back in play");
+    for p in 4..8 {
+        t.redis.flag(&id, p, 3).await.unwrap();
+    }
+    assert!(
+        t.redis.quarantined().await.unwrap().is_empty(),
+        "a reviewed question is not quarantined again"
+    );
+}
