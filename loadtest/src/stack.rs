@@ -202,6 +202,12 @@ impl Stack {
         let data = tempfile::tempdir()?; // a fresh tracked-call store, kept across restarts
         pipeline_args.extend(["--store-path".to_string(), data.path().join("calls").display().to_string()]);
         pipeline_args.extend(opts.pipeline_args);
+        // the feeds have clients only when signals runs (`--products` without it: none)
+        let products = pipeline_args
+            .iter()
+            .position(|a| a == "--products")
+            .and_then(|i| pipeline_args.get(i + 1));
+        let signals = products.is_none_or(|p| p.split(',').any(|p| p == "signals"));
         let bm = free_port();
         let mut bot_args: Vec<String> = [
             "--token",
@@ -237,8 +243,10 @@ impl Stack {
         bot.spawn()?;
         pipeline.wait_ready().await?;
         bot.wait_ready().await?;
-        feed.wait_for_clients(1, Duration::from_secs(15)).await?;
-        solana.wait_for_clients(1, Duration::from_secs(15)).await?;
+        if signals {
+            feed.wait_for_clients(1, Duration::from_secs(15)).await?;
+            solana.wait_for_clients(1, Duration::from_secs(15)).await?;
+        }
         Ok(Stack {
             nats,
             redis,

@@ -32,6 +32,7 @@ fn chat_command(user: i64) -> Vec<u8> {
         message_id: None,
         admin: false,
         update,
+        received_ms: 0,
     })
 }
 

@@ -35,6 +35,11 @@ pub struct RoutedUpdate {
     pub admin: bool,
     /// The raw Telegram `Update`.
     pub update: serde_json::Value,
+    /// When the server had the update (ms since the epoch, the UPDATES stream's
+    /// timestamp; 0 when unknown): how a product times an answer, whenever it gets to
+    /// process it.
+    #[serde(default)]
+    pub received_ms: u64,
 }
 
 impl Versioned for RoutedUpdate {

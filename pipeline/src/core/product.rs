@@ -45,6 +45,7 @@ pub fn sample_command(text: &str) -> Vec<u8> {
         message_id: None,
         admin: false,
         update,
+        received_ms: 0,
     })
 }
 

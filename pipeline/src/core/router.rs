@@ -200,7 +200,7 @@ impl Router {
     async fn route(
         &self,
         product: &'static str,
-        update: &Value,
+        update: &Inbound,
         kind: &str,
         from: Option<&From>,
         command: Option<String>,
@@ -231,7 +231,8 @@ impl Router {
             callback_data: body.get("data").and_then(Value::as_str).map(str::to_string),
             message_id: from.and_then(|f| f.message_id),
             admin,
-            update: update.clone(),
+            update: update.value.clone(),
+            received_ms: update.received_ms,
         };
         let id = routed.user_id.or(routed.chat_id).unwrap_or_default();
         Ok(Decision::Forward {
@@ -244,7 +245,7 @@ impl Router {
         })
     }
 
-    async fn message(&self, update: &Value, body: &Value) -> Result<Decision<Option<UserChange>>, StageError> {
+    async fn message(&self, update: &Inbound, body: &Value) -> Result<Decision<Option<UserChange>>, StageError> {
         let private = body.pointer("/chat/type").and_then(Value::as_str) == Some("private");
         let text = body.get("text").and_then(Value::as_str).unwrap_or_default();
         let (Some(user_id), Some(chat_id)) = (
@@ -307,7 +308,7 @@ impl Router {
     /// group as the chat; anything else is dropped.
     async fn group_message(
         &self,
-        update: &Value,
+        update: &Inbound,
         user_id: i64,
         chat_id: i64,
         text: &str,
@@ -337,7 +338,7 @@ impl Router {
     }
 
     /// A plain message (or an edit): to the product whose session the user is in.
-    async fn in_session(&self, update: &Value, user_id: i64, chat_id: i64) -> Result<Decision<Option<UserChange>>, StageError> {
+    async fn in_session(&self, update: &Inbound, user_id: i64, chat_id: i64) -> Result<Decision<Option<UserChange>>, StageError> {
         let Some(product) = herald_runtime::sessions::current(&self.sessions, user_id).await? else {
             return Ok(Decision::Drop { reason: "no_session" });
         };
@@ -434,7 +435,7 @@ impl Router {
         }
     }
 
-    async fn callback(&self, update: &Value, body: &Value) -> Result<Decision<Option<UserChange>>, StageError> {
+    async fn callback(&self, update: &Inbound, body: &Value) -> Result<Decision<Option<UserChange>>, StageError> {
         let data = body.get("data").and_then(Value::as_str).unwrap_or_default();
         let (Some(product), Some(user_id), Some(chat_id)) = (
             self.routes.by_prefix(data),
@@ -456,6 +457,19 @@ impl Router {
             Some((user, _)) if user.locked => Ok(self.reply(&from, Reply::plain(super::commands::LOCKED), None)),
             _ => self.route(product, update, "callback_query", Some(&from), None, false).await,
         }
+    }
+}
+
+/// An update and when the server had it (the UPDATES stream's timestamp).
+struct Inbound {
+    value: Value,
+    received_ms: u64,
+}
+
+impl std::ops::Deref for Inbound {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        &self.value
     }
 }
 
@@ -486,7 +500,11 @@ impl Stage for Router {
         serde_json::from_slice(payload).map_err(|e| format!("malformed update: {e}"))
     }
 
-    async fn decide(&self, update: Value, _meta: &MsgMeta) -> Result<Decision<Self::Commit>, StageError> {
+    async fn decide(&self, update: Value, meta: &MsgMeta) -> Result<Decision<Self::Commit>, StageError> {
+        let update = Inbound {
+            value: update,
+            received_ms: meta.published_ms,
+        };
         let kind = update_kind(&update).map_err(StageError::Permanent)?.to_string();
         let body = &update[kind.as_str()];
         if let Some(product) = self.routes.kinds.get(kind.as_str()) {

@@ -116,6 +116,11 @@ pub struct Game {
     pub players: BTreeMap<i64, Player>,
     /// Every scored answer, in the order scored.
     pub answers: Vec<Scored>,
+    /// When each question was asked (ms), by index: an answer received within its
+    /// question's time counts even when it is processed after the question ended (a
+    /// backlog after a restart).
+    #[serde(default)]
+    pub asked: Vec<u64>,
 }
 
 /// What a new game is made of.
@@ -212,6 +217,7 @@ impl Game {
             },
             players,
             answers: Vec::new(),
+            asked: vec![now_ms],
         }
     }
 
@@ -229,6 +235,7 @@ impl Game {
         );
         game.min_players = 2;
         game.phase = Phase::Lobby { until_ms: now_ms + lobby_ms };
+        game.asked.clear();
         game
     }
 
@@ -294,6 +301,7 @@ impl Game {
             asked_ms: now_ms,
             until_ms: now_ms + self.limit_ms,
         };
+        self.asked = vec![now_ms];
         true
     }
 
@@ -304,18 +312,26 @@ impl Game {
         if let Some(s) = self.answers.iter().find(|s| s.question == a.question && s.player == a.player) {
             return Err(Refusal::AlreadyScored(s.clone()));
         }
-        let Phase::Asking { index, asked_ms, until_ms } = self.phase else {
-            return Err(Refusal::NotOpen);
+        let current = match self.phase {
+            Phase::Asking { index, .. } => Some(index),
+            Phase::Finished { .. } => None,
+            Phase::Lobby { .. } => return Err(Refusal::NotOpen),
         };
+        // a question not asked yet; or one that closed, unless the answer came in time
+        let asked_ms = *self.asked.get(a.question as usize).ok_or(Refusal::NotOpen)?;
+        if current.is_some_and(|i| a.question > i) {
+            return Err(Refusal::NotOpen);
+        }
+        let on_time = a.at_ms <= asked_ms + self.limit_ms;
+        let closed = current != Some(a.question);
         let player = self.players.get_mut(&a.player).ok_or(Refusal::NotAPlayer)?;
         if player.dropped {
             return Err(Refusal::Dropped);
         }
-        if index != a.question {
-            return Err(Refusal::NotOpen);
-        }
-        if a.at_ms > until_ms {
-            return Err(Refusal::Late);
+        match (on_time, closed) {
+            (false, false) => return Err(Refusal::Late),
+            (false, true) => return Err(Refusal::NotOpen),
+            _ => {}
         }
         if usize::from(a.option) >= question.options.len() {
             return Err(Refusal::NoSuchOption);
@@ -323,11 +339,15 @@ impl Game {
         let correct = a.option == question.correct;
         let elapsed_ms = a.at_ms.saturating_sub(asked_ms);
         let points = scoring::points(correct, elapsed_ms, self.limit_ms);
-        let bonus = if correct { scoring::streak_bonus(player.streak) } else { 0 };
-        player.streak = if correct { player.streak + 1 } else { 0 };
-        player.best_streak = player.best_streak.max(player.streak);
+        // an answer counted after its question closed earns its points, but the streak
+        // has moved on without it
+        let bonus = if correct && !closed { scoring::streak_bonus(player.streak) } else { 0 };
+        if !closed {
+            player.streak = if correct { player.streak + 1 } else { 0 };
+            player.best_streak = player.best_streak.max(player.streak);
+            player.misses = 0;
+        }
         player.correct += u32::from(correct);
-        player.misses = 0;
         player.score += u64::from(points + bonus);
         if player.name.is_empty() {
             player.name = a.name.clone();
@@ -392,6 +412,7 @@ impl Game {
                 cancelled: false,
             }
         } else {
+            self.asked.push(now_ms);
             Phase::Asking {
                 index: next,
                 asked_ms: now_ms,
@@ -550,6 +571,23 @@ mod tests {
         assert_eq!(g.answer(&other, &question()), Err(Refusal::NotOpen));
         assert_eq!(g.answer(&answer(&g, 9, 1, 2_000), &question()), Err(Refusal::NotAPlayer));
         assert_eq!(g.answer(&answer(&g, 1, 7, 2_000), &question()), Err(Refusal::NoSuchOption));
+    }
+
+    #[test]
+    fn an_answer_sent_in_time_counts_when_processed_after_the_question_closed() {
+        let mut g = group(&[1, 2]);
+        // question 0 asked at 1 s, open until 21 s; the clock ends it at 21 s while the
+        // answers (received at 5 s and 6 s) are still in a backlog
+        g.end_question(21_000);
+        assert_eq!(g.asking(), Some(1));
+        let s = g.answer(&TriviaAnswer::new("g1", 0, 1, 1, 5_000, AnswerVia::Button, ""), &question()).unwrap();
+        assert_eq!((s.points, s.bonus), (900, 0));
+        assert_eq!(g.players[&1].score, 900);
+        assert_eq!(g.players[&1].streak, 0, "the streak moved on without it");
+        // received after its time: refused, even late
+        assert_eq!(g.answer(&TriviaAnswer::new("g1", 0, 2, 1, 21_001, AnswerVia::Button, ""), &question()), Err(Refusal::NotOpen));
+        // a question not asked yet
+        assert_eq!(g.answer(&TriviaAnswer::new("g1", 5, 2, 1, 22_000, AnswerVia::Button, ""), &question()), Err(Refusal::NotOpen));
     }
 
     #[test]

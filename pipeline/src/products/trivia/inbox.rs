@@ -2,8 +2,8 @@
 //! commands (private and group), button presses, and quiz-poll answers.
 //!
 //! An answer (a poll answer, an answer button) becomes a [`TriviaAnswer`] on
-//! `herald.trivia.answer.<game>`, timed by the stream's timestamp of the routed update,
-//! for the scorer. A new game, a join, a start are written to the games bucket in
+//! `herald.trivia.answer.<game>`, timed by when the server had the update (the UPDATES
+//! stream's timestamp, carried in the routed update), for the scorer. A new game, a join, a start are written to the games bucket in
 //! `commit`; the clock announces the state they leave (see [`super::clock`]).
 
 use std::sync::Arc;
@@ -52,7 +52,7 @@ struct Ctx<'a> {
     user: i64,
     chat: i64,
     name: String,
-    /// The stream's timestamp of the routed update: when the server had it.
+    /// When the server had the update (its UPDATES timestamp).
     at_ms: u64,
     routed: &'a RoutedUpdate,
 }
@@ -509,7 +509,9 @@ impl Stage for TriviaInbox {
     }
 
     async fn decide(&self, routed: RoutedUpdate, meta: &MsgMeta) -> Result<Answer, StageError> {
-        let at_ms = if meta.published_ms > 0 { meta.published_ms } else { herald_schemas::now_ms() };
+        // when the server had the update, whenever it is processed (a backlog after a
+        // restart is timed as it arrived)
+        let at_ms = [routed.received_ms, meta.published_ms].into_iter().find(|t| *t > 0).unwrap_or_else(herald_schemas::now_ms);
         if routed.kind == "poll_answer" {
             return self.poll_answer(&routed, at_ms).await;
         }
