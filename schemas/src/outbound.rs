@@ -52,6 +52,9 @@ pub enum Content {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<i32>,
     },
+    /// `sendMessage` with one button that opens a Mini App (`web_app`; Telegram opens
+    /// only `https://` pages, and only from private chats).
+    SendWebApp { text: String, button: String, url: String },
     /// `editMessageText`: replace a message's text and keyboard (inline menus).
     EditMessageText {
         message_id: i32,
@@ -290,7 +293,7 @@ impl OutboundMessage {
     /// The text or caption the user reads, if the call carries one.
     pub fn text(&self) -> Option<&str> {
         match &self.content {
-            Content::SendMessage { text, .. } | Content::EditMessageText { text, .. } => Some(text),
+            Content::SendMessage { text, .. } | Content::EditMessageText { text, .. } | Content::SendWebApp { text, .. } => Some(text),
             Content::SendPhoto { caption, .. } | Content::EditMessageCaption { caption, .. } => Some(caption),
             Content::SendPoll { question, .. } => Some(question),
             Content::AnswerCallbackQuery { text, .. } => text.as_deref(),

@@ -6,6 +6,7 @@ use herald_schemas::{Button, Content, OutboundMessage, Photo};
 use teloxide::prelude::*;
 use teloxide::types::{
     BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, InputPollOption, MessageId, ParseMode, PollType, ReplyParameters,
+    WebAppInfo,
 };
 use teloxide::{ApiError, RequestError};
 
@@ -214,6 +215,19 @@ async fn send_one(bot: &Bot, out: &OutboundMessage, paid_broadcast: bool) -> Res
         }
         Content::CopyMessages { .. } => unreachable!("copyMessages is sent by `send`"),
         Content::SendPoll { .. } => unreachable!("sendPoll is sent by `send`"),
+        Content::SendWebApp { text, button, url } => {
+            let url = url
+                .parse()
+                .map_err(|e| RequestError::Api(ApiError::Unknown(format!("Bad Request: Mini App URL {url:?}: {e}"))))?;
+            let keyboard = InlineKeyboardMarkup::new([[InlineKeyboardButton::web_app(button.clone(), WebAppInfo { url })]]);
+            Ok(bot
+                .send_message(chat, text.clone())
+                .parse_mode(ParseMode::Html)
+                .reply_markup(keyboard)
+                .await?
+                .id
+                .0)
+        }
         Content::AnswerCallbackQuery { callback_query_id, text } => {
             let mut req = bot.answer_callback_query(teloxide::types::CallbackQueryId(callback_query_id.clone()));
             if let Some(t) = text {

@@ -627,6 +627,9 @@ fn send(emu: &Emu, method: &str, req: &request::Request) -> Response {
     let Some(chat_id) = int(p, "chat_id") else {
         return err(400, "Bad Request: chat_id is empty", None);
     };
+    if let Some(refused) = web_app_buttons(p, chat_id) {
+        return err(400, &refused, None);
+    }
     let (text, photo) = match content(method, req) {
         Ok(c) => c,
         Err(description) => return err(400, description, None),
@@ -644,6 +647,30 @@ fn send(emu: &Emu, method: &str, req: &request::Request) -> Response {
         Ok(message) => ok(message),
         Err(refused) => *refused,
     }
+}
+
+/// Telegram's rules for `web_app` buttons (core.telegram.org/bots/api#webappinfo,
+/// #inlinekeyboardbutton): an https URL, in a private chat only.
+fn web_app_buttons(p: &Value, chat_id: i64) -> Option<String> {
+    let markup = match p.get("reply_markup")? {
+        Value::String(s) => serde_json::from_str::<Value>(s).ok()?,
+        other => other.clone(),
+    };
+    let rows = markup["inline_keyboard"].as_array()?;
+    for b in rows.iter().filter_map(Value::as_array).flatten() {
+        let Some(url) = b.pointer("/web_app/url").and_then(Value::as_str) else {
+            continue;
+        };
+        if !url.starts_with("https://") {
+            return Some(format!(
+                "Bad Request: inline keyboard button Web App URL '{url}' is invalid: Only HTTPS links are allowed"
+            ));
+        }
+        if chat_id < 0 {
+            return Some("Bad Request: BUTTON_TYPE_INVALID".into());
+        }
+    }
+    None
 }
 
 /// One message a call makes.

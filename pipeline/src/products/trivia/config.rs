@@ -26,15 +26,39 @@ pub struct TriviaArgs {
     /// How often the clock looks for games whose question or lobby ran out.
     #[arg(long, env = "HERALD_TRIVIA_TICK", default_value = "250ms", value_parser = parse_duration)]
     pub trivia_tick: Duration,
+    /// Where the Mini App and its API listen (`/trivia/app`, `/trivia/api/...`).
+    #[arg(long, env = "HERALD_TRIVIA_HTTP", default_value = "127.0.0.1:8093")]
+    pub trivia_http: std::net::SocketAddr,
+    /// The bot's token, which signs the Mini App's `initData`. Without it the Mini App
+    /// is off (nothing could prove who a player is).
+    #[arg(long, env = "HERALD_TRIVIA_BOT_TOKEN", hide_env_values = true)]
+    pub trivia_bot_token: Option<String>,
+    /// The HS256 key of the Mini App's tokens; by default derived from the bot token,
+    /// so every pipeline of a deployment agrees.
+    #[arg(long, env = "HERALD_TRIVIA_JWT_SECRET", hide_env_values = true)]
+    pub trivia_jwt_secret: Option<String>,
+    /// How long a Mini App token lives.
+    #[arg(long, env = "HERALD_TRIVIA_JWT_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub trivia_jwt_ttl: Duration,
+    /// The oldest `initData` (by its `auth_date`) exchanged for a token.
+    #[arg(long, env = "HERALD_TRIVIA_INIT_DATA_MAX_AGE", default_value = "1h", value_parser = parse_duration)]
+    pub trivia_init_data_max_age: Duration,
+    /// The Mini App's public address (`https://…/trivia/app`; Telegram opens only
+    /// https pages): `/trivia` in a private chat then offers a button that opens it.
+    #[arg(long, env = "HERALD_TRIVIA_APP_URL")]
+    pub trivia_app_url: Option<String>,
 }
 
 impl TriviaArgs {
-    /// Refuses a question time Telegram's quiz polls cannot have.
+    /// Refuses settings Telegram cannot take.
     ///
-    /// Errors: outside 5–600 s.
+    /// Errors: a question time outside 5–600 s; a Mini App address that is not https.
     pub fn check(&self) -> anyhow::Result<()> {
         let s = self.trivia_question_time.as_secs();
         anyhow::ensure!((5..=600).contains(&s), "--trivia-question-time must be 5–600 s (a quiz poll's open_period), not {s} s");
+        if let Some(url) = &self.trivia_app_url {
+            anyhow::ensure!(url.starts_with("https://"), "--trivia-app-url must be https:// (Telegram opens Mini Apps over https only)");
+        }
         Ok(())
     }
 }

@@ -140,7 +140,18 @@ impl TriviaInbox {
                     let list = self.trivia.bank.categories.iter().map(|c| escape_html(c)).collect::<Vec<_>>().join(", ");
                     Ok(forward(vec![ctx.reply(format!("No category matches “{}”. Categories: {list}.", escape_html(&w)))], TriviaCommit::Nothing))
                 }
-                (TriviaArgs::Menu, true) => Ok(forward(vec![self.category_menu(ctx, None)], TriviaCommit::Nothing)),
+                (TriviaArgs::Menu, true) => {
+                    let mut outputs = vec![self.category_menu(ctx, None)];
+                    if let Some(url) = &self.trivia.args.trivia_app_url {
+                        let content = Content::SendWebApp {
+                            text: "…or play in the app, with your leaderboard at hand:".into(),
+                            button: "🎲 Open Trivia".into(),
+                            url: url.clone(),
+                        };
+                        outputs.push(output(&notice(format!("trivia:app:{}", ctx.update_id), ctx.chat, content)));
+                    }
+                    Ok(forward(outputs, TriviaCommit::Nothing))
+                }
                 (TriviaArgs::Play(pool), true) => self.play(ctx, pool).await,
                 (TriviaArgs::Menu, false) => self.lobby(ctx, Pool::default()).await,
                 (TriviaArgs::Play(pool), false) => self.lobby(ctx, pool).await,

@@ -11,11 +11,14 @@
 //! herald.trivia.poll.<game> (the bot's reports) ──> trivia_polls ──> polls bucket
 //! trivia_clock (task): watches the games; deadlines, early ends, dropouts, lobbies;
 //!     announces each state ──> herald.out.reply.<chat>, herald.trivia.game.<game>
+//! trivia_http (task): the Mini App and its JWT API ──> games bucket,
+//!     herald.trivia.answer.<game> (scored by trivia_scorer like every answer)
 //! ```
 //!
 //! Questions are the Open Trivia DB's (see [`bank`]); the rules of points, streaks and
 //! periods are [`scoring`]'s; a game's rules are [`game`]'s.
 
+pub mod app;
 pub mod bank;
 pub mod clock;
 pub mod commands;
@@ -154,12 +157,36 @@ impl Product for TriviaProduct {
             if ctx.wants("trivia_clock") {
                 ctx.tasks.spawn(clock::run(trivia.clone(), self.0.trivia_tick, ctx.shutdown.clone()));
             }
+            if ctx.wants("trivia_http") {
+                match self.mini_app(trivia.clone()) {
+                    Some(app) => {
+                        ctx.tasks.spawn(app::http::serve(self.0.trivia_http, app, ctx.shutdown.clone()));
+                    }
+                    None => tracing::info!("trivia Mini App off: no --trivia-bot-token to check initData with"),
+                }
+            }
             Ok(stages)
         })
     }
 }
 
 impl TriviaProduct {
+    /// The Mini App's state, when a bot token is configured.
+    pub fn mini_app(&self, trivia: Arc<Trivia>) -> Option<app::http::App> {
+        let a = &self.0;
+        let bot_token = a.trivia_bot_token.clone()?;
+        let secret = match &a.trivia_jwt_secret {
+            Some(s) => s.as_bytes().to_vec(),
+            None => app::auth::Tokens::derived_secret(&bot_token),
+        };
+        Some(app::http::App {
+            trivia,
+            tokens: app::auth::Tokens::new(&secret, a.trivia_jwt_ttl.as_secs()),
+            bot_token,
+            init_data_max_age_s: a.trivia_init_data_max_age.as_secs(),
+        })
+    }
+
     /// Trivia on its stores, with the imported bank or the built-in sample.
     ///
     /// Errors: a bucket is missing (`pipeline setup`), Redis or NATS unreachable, an
