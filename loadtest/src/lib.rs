@@ -7,9 +7,11 @@
 //! - [`run`]: drives a rate for a duration with N users and reports throughput and
 //!   latency percentiles (HDR histogram), beside the raw JetStream ceiling
 //! - [`chat_bench`]: the random chat under load (pairing, relay latency, memory)
+//! - [`ai`]: an OpenAI-compatible chat-completions stand-in (errors, 429s, slowness)
 //! - [`drand`]: a drand HTTP relay stand-in: recorded real beacons, and a test chain it signs
 //! - [`demo`]: the README's main job on recorded real inputs, and the random chat's
 
+pub mod ai;
 pub mod bench;
 pub mod chart;
 pub mod chat_bench;

@@ -27,6 +27,7 @@ async fn every_stage_of_every_product_is_compliant() {
     let xpub = herald_pipeline::products::payments::wallet::account_xpub(MNEMONIC).unwrap();
     let names: Vec<&str> = REGISTRY.iter().map(|r| r.name).collect();
     let (nats, redis, path) = (env.nats.url(), env.redis.url(), store.path().join("calls"));
+    let ai = chat_completions().await;
     let args = [
         "--nats-url",
         &nats,
@@ -38,6 +39,9 @@ async fn every_stage_of_every_product_is_compliant() {
         path.to_str().unwrap(),
         "--products",
         &names.join(","),
+        // the explainer runs when an endpoint is set
+        "--trivia-ai-url",
+        &ai,
     ];
     let cmd = CoreArgs::augment_args(compose::with_product_args(clap::Command::new("run").no_binary_name(true)));
     let matches = cmd.get_matches_from(args);
@@ -56,6 +60,8 @@ async fn every_stage_of_every_product_is_compliant() {
     })
     .await;
 
+    // the trivia samples' game: user 1 playing game p0
+    trivia_sample_game(&env).await;
     let mut ctx = Ctx::new(core.nats.clone(), core.redis.clone(), env.js.clone(), env.shutdown.clone());
     ctx.products = names.clone();
     let mut stages = vec![compose::router(&ctx, &products, &core).await.unwrap()];
@@ -78,6 +84,7 @@ async fn every_stage_of_every_product_is_compliant() {
         "trivia_inbox",
         "trivia_scorer",
         "trivia_polls",
+        "trivia_explainer",
     ] {
         assert!(listed.contains(&want), "{want} is missing from the registry's stages: {listed:?}");
     }
@@ -85,6 +92,42 @@ async fn every_stage_of_every_product_is_compliant() {
     let render = move || metrics.render();
     let reports = herald_testkit::compliance::check_all(&env.js, &render, stages).await;
     assert_eq!(reports.len(), listed.len());
+}
+
+/// A chat-completions endpoint that always explains (the trivia explainer's peer; the
+/// stand-in with errors and timeouts is `herald_loadtest::ai`). Its base URL.
+async fn chat_completions() -> String {
+    let app = axum::Router::new().route(
+        "/chat/completions",
+        axum::routing::post(|| async {
+            axum::Json(serde_json::json!({"object": "chat.completion",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Because it is."}, "finish_reason": "stop"}]}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// Game `p0` of user 1, asking the bank's first question: what the trivia scorer's
+/// sample answers.
+async fn trivia_sample_game(env: &Env) {
+    use herald_pipeline::products::trivia::{bank, game, store};
+    let bank = bank::Bank::sample();
+    let setup = game::Setup {
+        id: "p0".into(),
+        mode: game::Mode::Private,
+        chat_id: 1,
+        pool: bank::Pool::default(),
+        questions: vec![bank.questions[0].id.clone()],
+        limit_ms: 20_000,
+        now_ms: 0,
+    };
+    let games = store::Games {
+        kv: env.js.get_key_value(herald_schemas::subjects::TRIVIA_GAMES_BUCKET).await.unwrap(),
+    };
+    games.create(&game::Game::solo(setup, (1, "S".into()))).await.unwrap();
 }
 
 #[tokio::test]

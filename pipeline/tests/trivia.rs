@@ -7,35 +7,19 @@ mod common;
 
 use std::sync::Arc;
 
-use clap::{Args, FromArgMatches};
 use common::{drive, Env};
-use herald_pipeline::products::trivia::bank::{Bank, Pool};
-use herald_pipeline::products::trivia::config::TriviaArgs;
+use herald_pipeline::products::trivia::bank::Pool;
 use herald_pipeline::products::trivia::game::{Game, Mode, Setup};
 use herald_pipeline::products::trivia::scorer::TriviaScorer;
 use herald_pipeline::products::trivia::service::Trivia;
-use herald_pipeline::products::trivia::store::{Games, Polls, TriviaRedis};
 use herald_runtime::{Decision, MsgMeta, Stage};
 use herald_schemas::{subjects, AnswerVia, TriviaAnswer};
 
 async fn trivia(env: &Env) -> Arc<Trivia> {
-    let cmd = TriviaArgs::augment_args(clap::Command::new("t").no_binary_name(true));
-    let args = TriviaArgs::from_arg_matches(&cmd.get_matches_from(Vec::<String>::new())).unwrap();
     let redis = redis::aio::ConnectionManager::new(redis::Client::open(env.redis.url()).unwrap())
         .await
         .unwrap();
-    Arc::new(Trivia {
-        bank: Arc::new(Bank::sample()),
-        games: Games {
-            kv: env.js.get_key_value(subjects::TRIVIA_GAMES_BUCKET).await.unwrap(),
-        },
-        polls: Polls {
-            kv: env.js.get_key_value(subjects::TRIVIA_POLLS_BUCKET).await.unwrap(),
-        },
-        redis: TriviaRedis::new(redis),
-        js: env.js.clone(),
-        args,
-    })
+    Arc::new(Trivia::open(env.js.clone(), redis, Trivia::default_args()).await.unwrap())
 }
 
 /// A ranked game (the daily challenge's mode) of `players`, asking its first question

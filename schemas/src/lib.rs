@@ -29,7 +29,7 @@ pub use outbound::{escape_html, Button, Content, MenuCommand, OutboundMessage, P
 pub use payments::{Deposit, DepositStage, LedgerEntry, LedgerKind};
 pub use routed::RoutedUpdate;
 pub use tracking::{PriceUpdate, Recipient, TrackedCalls};
-pub use trivia::{AnswerVia, BoardChange, FinalScore, GameStep, TriviaAnswer, TriviaGameEvent, TriviaResult};
+pub use trivia::{AnswerVia, BoardChange, ExplainRequest, FinalScore, GameStep, TriviaAnswer, TriviaGameEvent, TriviaResult};
 pub use user::{Access, Filters, LegacyUser, SignalsPrefs, User};
 
 /// A payload type with a schema version.

@@ -6,7 +6,9 @@
 //! - [`TriviaResult`] on `herald.trivia.result.<game>`: that answer scored, once per
 //!   (game, question, player);
 //! - [`TriviaGameEvent`] on `herald.trivia.game.<game>`: a game started or ended;
-//! - [`BoardChange`] on `herald.trivia.board.<player>`: points added to leaderboards.
+//! - [`BoardChange`] on `herald.trivia.board.<player>`: points added to leaderboards;
+//! - [`ExplainRequest`] on `herald.trivia.explain.<question>`: a question asked that has
+//!   no explanation yet, for the optional AI explainer.
 //!
 //! Times are ms since the epoch.
 
@@ -190,6 +192,23 @@ pub struct BoardChange {
 impl Versioned for BoardChange {
     const VERSION: u32 = 1;
     const SCHEMA_NAME: &'static str = "trivia_board_change";
+    fn version(&self) -> u32 {
+        self.v
+    }
+}
+
+/// A question that has no explanation yet, published (message id `explain:<question>`)
+/// when it is asked, for the optional AI explainer to fill in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ExplainRequest {
+    pub v: u32,
+    /// The bank's id of the question.
+    pub question_id: String,
+}
+
+impl Versioned for ExplainRequest {
+    const VERSION: u32 = 1;
+    const SCHEMA_NAME: &'static str = "trivia_explain_request";
     fn version(&self) -> u32 {
         self.v
     }

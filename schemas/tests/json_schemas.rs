@@ -42,6 +42,7 @@ fn checked_in_schemas_match_types() {
         check::<TriviaResult>(),
         check::<TriviaGameEvent>(),
         check::<BoardChange>(),
+        check::<ExplainRequest>(),
     ]
     .into_iter()
     .flatten()

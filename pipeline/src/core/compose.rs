@@ -37,7 +37,7 @@ pub struct CoreArgs {
     /// dedup, fanout, tracker (track, multiplier and their tasks), signals_inbox,
     /// credit, watcher, payments_inbox, chat_inbox, chat_delivery, chat_outbox,
     /// chat_sweeper, lottery_inbox, lottery_scheduler, lottery_http, trivia_inbox,
-    /// trivia_scorer, trivia_polls, trivia_clock, trivia_http.
+    /// trivia_scorer, trivia_polls, trivia_explainer, trivia_clock, trivia_http.
     #[arg(long, env = "HERALD_STAGES", value_delimiter = ',')]
     pub stages: Vec<String>,
     /// Telegram user ids allowed to use `/admin`, checked by the router on every

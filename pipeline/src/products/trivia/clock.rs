@@ -140,11 +140,26 @@ impl Clock {
     }
 
     async fn announce(&self, game: &Game) -> anyhow::Result<()> {
-        let explanation = match game.asking().and_then(|i| game.questions.get(i as usize)) {
-            Some(id) => self.trivia.explanation(id).await,
-            None => None,
+        // the explanations this state can show: the open question's (a poll's), the one
+        // just revealed (a group's), the last one (the end)
+        let shown: Vec<&String> = match &game.phase {
+            Phase::Asking { index, .. } => [Some(*index), index.checked_sub(1)].into_iter().flatten().filter_map(|i| game.questions.get(i as usize)).collect(),
+            Phase::Finished { .. } => game.questions.last().into_iter().collect(),
+            Phase::Lobby { .. } => Vec::new(),
         };
-        let outputs = present::announce(game, &self.trivia.bank, |_| explanation.clone());
+        let mut explanations = HashMap::new();
+        for id in shown {
+            if let Some(e) = self.trivia.explanation(id).await {
+                explanations.insert(id.clone(), e);
+            }
+        }
+        let mut outputs = present::announce(game, &self.trivia.bank, |id| explanations.get(id).cloned());
+        // a question asked without one: the explainer may have one for next time
+        if self.trivia.args.trivia_ai_url.is_some() {
+            if let Some(id) = game.asking().and_then(|i| game.questions.get(i as usize)).filter(|id| !explanations.contains_key(*id)) {
+                outputs.push(present::explain_request(id));
+            }
+        }
         herald_runtime::publish_all(&self.trivia.js, outputs).await?;
         if game.is_finished() && self.trivia.redis.finish(game).await? {
             metrics::counter!("herald_trivia_games_finished_total", "mode" => game.mode.as_str()).increment(1);

@@ -47,6 +47,20 @@ pub struct TriviaArgs {
     /// https pages): `/trivia` in a private chat then offers a button that opens it.
     #[arg(long, env = "HERALD_TRIVIA_APP_URL")]
     pub trivia_app_url: Option<String>,
+    /// An OpenAI-compatible chat-completions endpoint for short explanations
+    /// (`https://api.deepseek.com`, `https://api.openai.com/v1`; requests go to
+    /// `<url>/chat/completions`). Off when unset: questions go without one.
+    #[arg(long, env = "HERALD_TRIVIA_AI_URL")]
+    pub trivia_ai_url: Option<String>,
+    /// The endpoint's API key (a bearer token).
+    #[arg(long, env = "HERALD_TRIVIA_AI_KEY", hide_env_values = true, default_value = "")]
+    pub trivia_ai_key: String,
+    /// The model to ask.
+    #[arg(long, env = "HERALD_TRIVIA_AI_MODEL", default_value = "deepseek-chat")]
+    pub trivia_ai_model: String,
+    /// How long one explanation may take before the question goes without.
+    #[arg(long, env = "HERALD_TRIVIA_AI_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub trivia_ai_timeout: Duration,
 }
 
 impl TriviaArgs {

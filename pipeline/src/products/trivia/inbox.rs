@@ -550,7 +550,7 @@ impl Stage for TriviaInbox {
         match commit {
             TriviaCommit::Nothing => {}
             TriviaCommit::Open { game, who, draw } => {
-                t.open(&game, who, draw.as_ref()).await?;
+                t.start_game(&game, who, draw.as_ref()).await?;
             }
             TriviaCommit::Update { game, revision, draw } => {
                 if let Some(d) = &draw {

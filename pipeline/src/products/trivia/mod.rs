@@ -9,6 +9,8 @@
 //! herald.trivia.answer.<game> ──> trivia_scorer ──> game (CAS) ──> herald.trivia.result.<game>,
 //!     herald.trivia.board.<player> ──> stats and leaderboards (Redis, once per answer)
 //! herald.trivia.poll.<game> (the bot's reports) ──> trivia_polls ──> polls bucket
+//! herald.trivia.explain.<question> ──> trivia_explainer (optional) ──> AI endpoint
+//!     ──> explanations (Redis, once per question)
 //! trivia_clock (task): watches the games; deadlines, early ends, dropouts, lobbies;
 //!     announces each state ──> herald.out.reply.<chat>, herald.trivia.game.<game>
 //! trivia_http (task): the Mini App and its JWT API ──> games bucket,
@@ -18,6 +20,7 @@
 //! Questions are the Open Trivia DB's (see [`bank`]); the rules of points, streaks and
 //! periods are [`scoring`]'s; a game's rules are [`game`]'s.
 
+pub mod ai;
 pub mod app;
 pub mod bank;
 pub mod clock;
@@ -125,7 +128,11 @@ impl Product for TriviaProduct {
     }
 
     fn consumers(&self) -> Vec<StageConfig> {
-        ["trivia_inbox", "trivia_scorer", "trivia_polls"].into_iter().map(consumer).collect()
+        let mut stages = vec!["trivia_inbox", "trivia_scorer", "trivia_polls"];
+        if self.0.trivia_ai_url.is_some() {
+            stages.push("trivia_explainer");
+        }
+        stages.into_iter().map(consumer).collect()
     }
 
     fn start<'a>(&'a self, ctx: &'a mut Ctx) -> BoxFuture<'a, anyhow::Result<Vec<StageHandle>>> {
@@ -146,13 +153,23 @@ impl Product for TriviaProduct {
             if ctx.wants("trivia_polls") {
                 let stage = polls::TriviaPolls { trivia: trivia.clone() };
                 let cfg = ctx.configure(consumer("trivia_polls"));
-                let report = herald_schemas::DeliveryReport::new(
+                let mut report = herald_schemas::DeliveryReport::new(
                     "trivia:p0:q0",
                     1,
                     herald_schemas::Content::text("sample"),
-                    herald_schemas::Outcome::Blocked,
+                    herald_schemas::Outcome::Sent { message_ids: vec![1] },
                 );
+                report.poll_id = Some("sample-poll".into());
                 stages.push(StageHandle::new(stage, cfg).with_sample(subjects::trivia("poll", "p0"), herald_schemas::encode(&report)));
+            }
+            if let (Some(url), true) = (&self.0.trivia_ai_url, ctx.wants("trivia_explainer")) {
+                let a = &self.0;
+                let ai = ai::AiClient::new(url, &a.trivia_ai_key, &a.trivia_ai_model, a.trivia_ai_timeout)?;
+                let stage = ai::TriviaExplainer { trivia: trivia.clone(), ai };
+                let cfg = ctx.configure(consumer("trivia_explainer"));
+                let id = &trivia.bank.questions[0].id;
+                let sample = herald_schemas::ExplainRequest { v: 1, question_id: id.clone() };
+                stages.push(StageHandle::new(stage, cfg).with_sample(subjects::trivia("explain", id), herald_schemas::encode(&sample)));
             }
             if ctx.wants("trivia_clock") {
                 ctx.tasks.spawn(clock::run(trivia.clone(), self.0.trivia_tick, ctx.shutdown.clone()));
@@ -193,20 +210,7 @@ impl TriviaProduct {
     /// imported bank that no longer loads.
     pub async fn open(&self, ctx: &mut Ctx) -> anyhow::Result<Trivia> {
         let js = ctx.connect().await?;
-        let bank = load_bank(&js).await?;
-        tracing::info!(questions = bank.questions.len(), categories = bank.categories.len(), "trivia question bank loaded");
-        Ok(Trivia {
-            bank: Arc::new(bank),
-            games: store::Games {
-                kv: js.get_key_value(subjects::TRIVIA_GAMES_BUCKET).await?,
-            },
-            polls: store::Polls {
-                kv: js.get_key_value(subjects::TRIVIA_POLLS_BUCKET).await?,
-            },
-            redis: store::TriviaRedis::new(ctx.redis.connect().await?),
-            js,
-            args: self.0.clone(),
-        })
+        Trivia::open(js, ctx.redis.connect().await?, self.0.clone()).await
     }
 }
 
@@ -254,6 +258,7 @@ fn consumer(stage: &str) -> StageConfig {
         // one game's answers in order (the subject ends with the game)
         "trivia_scorer" => (subjects::TRIVIA_STREAM, "herald.trivia.answer.>".to_string()),
         "trivia_polls" => (subjects::TRIVIA_STREAM, "herald.trivia.poll.>".to_string()),
+        "trivia_explainer" => (subjects::TRIVIA_STREAM, "herald.trivia.explain.>".to_string()),
         other => unreachable!("no trivia stage {other}"),
     };
     StageConfig {

@@ -53,7 +53,7 @@ pub fn announce(game: &Game, bank: &Bank, explanation: impl Fn(&str) -> Option<S
                     questions: game.questions.len() as u32,
                 }));
             }
-            if let Some(msg) = question(game, bank, *index, explanation) {
+            if let Some(msg) = question(game, bank, *index, &explanation) {
                 outputs.push(out(&msg));
             }
         }
@@ -70,11 +70,24 @@ pub fn announce(game: &Game, bank: &Bank, explanation: impl Fn(&str) -> Option<S
             };
             outputs.push(event(game, step));
             if game.mode != Mode::App {
-                outputs.push(out(&finished(game, bank, *at_ms, *cancelled)));
+                outputs.push(out(&finished(game, bank, *at_ms, *cancelled, &explanation)));
             }
         }
     }
     outputs
+}
+
+/// Asks the explainer for question `id`'s explanation (once per hour at most: the
+/// stream's duplicate window drops repeats of `explain:<id>`).
+pub fn explain_request(id: &str) -> Output {
+    Output {
+        subject: subjects::trivia("explain", id),
+        msg_id: format!("explain:{id}"),
+        payload: herald_schemas::encode(&herald_schemas::ExplainRequest {
+            v: 1,
+            question_id: id.to_string(),
+        }),
+    }
 }
 
 fn event(game: &Game, step: GameStep) -> Output {
@@ -149,7 +162,7 @@ fn game_length(game: &Game) -> usize {
 }
 
 /// The reveal of question `index` in a group: the answer and who scored what.
-fn reveal(game: &Game, bank: &Bank, index: u32) -> String {
+fn reveal(game: &Game, bank: &Bank, index: u32, explanation: &dyn Fn(&str) -> Option<String>) -> String {
     let Some(q) = game.questions.get(index as usize).and_then(|id| bank.get(id)) else {
         return String::new();
     };
@@ -174,12 +187,15 @@ fn reveal(game: &Game, bank: &Bank, index: u32) -> String {
         }
     }
     text.push_str(&lines.join(" · "));
+    if let Some(e) = explanation(&q.id) {
+        text.push_str(&format!("\n💡 {}", escape_html(&e)));
+    }
     text
 }
 
 /// Question `index`: a quiz poll in a private chat, buttons in a group, nothing for
 /// the Mini App (it fetches the question).
-fn question(game: &Game, bank: &Bank, index: u32, explanation: impl Fn(&str) -> Option<String>) -> Option<OutboundMessage> {
+fn question(game: &Game, bank: &Bank, index: u32, explanation: &dyn Fn(&str) -> Option<String>) -> Option<OutboundMessage> {
     let q = bank.get(game.questions.get(index as usize)?)?;
     let n = game.questions.len();
     let key = format!("trivia:{}:q{index}", game.id);
@@ -198,7 +214,7 @@ fn question(game: &Game, bank: &Bank, index: u32, explanation: impl Fn(&str) -> 
         Mode::Group => {
             let mut text = String::new();
             if index > 0 {
-                text.push_str(&reveal(game, bank, index - 1));
+                text.push_str(&reveal(game, bank, index - 1, explanation));
                 text.push_str("\n\n");
             }
             text.push_str(&format!(
@@ -229,7 +245,7 @@ fn duration(ms: u64) -> String {
     format!("{}:{:02}", s / 60, s % 60)
 }
 
-fn finished(game: &Game, bank: &Bank, at_ms: u64, cancelled: bool) -> OutboundMessage {
+fn finished(game: &Game, bank: &Bank, at_ms: u64, cancelled: bool, explanation: &dyn Fn(&str) -> Option<String>) -> OutboundMessage {
     let key = format!("trivia:{}:end", game.id);
     let text = match (game.mode, cancelled) {
         (Mode::Group, true) if game.players.len() < game.min_players as usize => {
@@ -238,7 +254,7 @@ fn finished(game: &Game, bank: &Bank, at_ms: u64, cancelled: bool) -> OutboundMe
         (_, true) => "Game stopped. /trivia starts a new one.".to_string(),
         (Mode::Group, false) => {
             let last = game.answers.iter().map(|s| s.question).max().unwrap_or(0).max(game.questions.len() as u32 - 1);
-            let mut text = reveal(game, bank, last);
+            let mut text = reveal(game, bank, last, explanation);
             text.push_str("\n\n🏁 <b>Final scores</b>\n");
             for (i, (_, p)) in game.standings().iter().enumerate() {
                 let medal = ["🥇", "🥈", "🥉"].get(i).copied().unwrap_or("  ");

@@ -35,6 +35,34 @@ pub struct Draw {
 }
 
 impl Trivia {
+    /// Trivia on its stores, with the imported bank or the built-in sample.
+    ///
+    /// Errors: a bucket is missing (`pipeline setup`), NATS unreachable, an imported
+    /// bank that no longer loads.
+    pub async fn open(js: jetstream::Context, redis: redis::aio::ConnectionManager, args: TriviaArgs) -> anyhow::Result<Self> {
+        let bank = super::load_bank(&js).await?;
+        tracing::info!(questions = bank.questions.len(), categories = bank.categories.len(), "trivia question bank loaded");
+        Ok(Trivia {
+            bank: Arc::new(bank),
+            games: Games {
+                kv: js.get_key_value(herald_schemas::subjects::TRIVIA_GAMES_BUCKET).await?,
+            },
+            polls: Polls {
+                kv: js.get_key_value(herald_schemas::subjects::TRIVIA_POLLS_BUCKET).await?,
+            },
+            redis: TriviaRedis::new(redis),
+            js,
+            args,
+        })
+    }
+
+    /// The defaults of every trivia flag (tests, benchmarks).
+    pub fn default_args() -> TriviaArgs {
+        use clap::{Args, FromArgMatches};
+        let cmd = TriviaArgs::augment_args(clap::Command::new("trivia").no_binary_name(true));
+        TriviaArgs::from_arg_matches(&cmd.get_matches_from(Vec::<String>::new())).expect("the defaults parse")
+    }
+
     pub fn limit_ms(&self) -> u64 {
         self.args.trivia_question_time.as_millis() as u64
     }
@@ -98,7 +126,7 @@ impl Trivia {
     /// and changes nothing).
     ///
     /// Errors: Redis or KV unreachable.
-    pub async fn open(&self, game: &Game, who: i64, draw: Option<&Draw>) -> anyhow::Result<bool> {
+    pub async fn start_game(&self, game: &Game, who: i64, draw: Option<&Draw>) -> anyhow::Result<bool> {
         if let Some(d) = draw {
             self.mark_seen(d).await?;
         }

@@ -49,33 +49,50 @@ pub struct App {
     pub init_data_max_age_s: u64,
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    let mut r = (status, Json(json!({"error": message.into()}))).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        // RFC 6750 §3
-        r.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, "Bearer realm=\"herald-trivia\", error=\"invalid_token\"".parse().expect("a valid header"));
+/// An API error: its status and a message, answered as `{"error": message}`.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.0, Json(json!({"error": self.1}))).into_response();
+        if self.0 == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, "Bearer realm=\"herald-trivia\", error=\"invalid_token\"".parse().expect("a valid header"));
+        }
+        r
     }
-    r
+}
+
+fn api_error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError(status, message.into())
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    api_error(status, message).into_response()
+}
+
+fn unavailable_error(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "trivia API: a store failed");
+    api_error(StatusCode::SERVICE_UNAVAILABLE, "try again in a moment")
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Response {
-    tracing::warn!(error = %e, "trivia API: a store failed");
-    error(StatusCode::SERVICE_UNAVAILABLE, "try again in a moment")
+    unavailable_error(e).into_response()
 }
 
 /// The caller's claims from `Authorization: Bearer`, or the 401 to answer.
-fn caller(app: &App, headers: &HeaderMap) -> Result<(i64, Claims), Response> {
+fn caller(app: &App, headers: &HeaderMap) -> Result<(i64, Claims), ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "an Authorization: Bearer token is required"))?;
+        .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "an Authorization: Bearer token is required"))?;
     let claims = app
         .tokens
         .check(token.trim())
-        .map_err(|e| error(StatusCode::UNAUTHORIZED, format!("invalid token: {e}")))?;
-    let user = claims.user().ok_or_else(|| error(StatusCode::UNAUTHORIZED, "invalid token: bad subject"))?;
+        .map_err(|e| api_error(StatusCode::UNAUTHORIZED, format!("invalid token: {e}")))?;
+    let user = claims.user().ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "invalid token: bad subject"))?;
     Ok((user, claims))
 }
 
@@ -106,7 +123,7 @@ struct NewGame {
 async fn new_game(State(app): State<App>, headers: HeaderMap, body: Option<Json<NewGame>>) -> Response {
     let (user, claims) = match caller(&app, &headers) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let req = body.map(|Json(b)| b).unwrap_or_default();
     let t = &app.trivia;
@@ -149,7 +166,7 @@ async fn new_game(State(app): State<App>, headers: HeaderMap, body: Option<Json<
         now_ms: now,
     };
     let game = Game::solo(setup, (user, claims.name));
-    match t.open(&game, user, Some(&draw)).await {
+    match t.start_game(&game, user, Some(&draw)).await {
         Ok(_) => (StatusCode::CREATED, Json(view(t, &game, user))).into_response(),
         Err(e) => unavailable(e),
     }
@@ -180,15 +197,15 @@ pub fn view(t: &Trivia, g: &Game, player: i64) -> serde_json::Value {
 }
 
 /// The caller's game, or the 401/403/404 to answer.
-async fn own_game(app: &App, headers: &HeaderMap, id: &str) -> Result<(i64, Claims, Game), Response> {
+async fn own_game(app: &App, headers: &HeaderMap, id: &str) -> Result<(i64, Claims, Game), ApiError> {
     let (user, claims) = caller(app, headers)?;
     let game = match app.trivia.games.load(id).await {
         Ok(Some((g, _))) => g,
-        Ok(None) => return Err(error(StatusCode::NOT_FOUND, format!("no game {id}"))),
-        Err(e) => return Err(unavailable(e)),
+        Ok(None) => return Err(api_error(StatusCode::NOT_FOUND, format!("no game {id}"))),
+        Err(e) => return Err(unavailable_error(e)),
     };
     if !game.players.contains_key(&user) {
-        return Err(error(StatusCode::FORBIDDEN, "this is another player's game"));
+        return Err(api_error(StatusCode::FORBIDDEN, "this is another player's game"));
     }
     Ok((user, claims, game))
 }
@@ -196,7 +213,7 @@ async fn own_game(app: &App, headers: &HeaderMap, id: &str) -> Result<(i64, Clai
 async fn get_game(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     match own_game(&app, &headers, &id).await {
         Ok((user, _, game)) => Json(view(&app.trivia, &game, user)).into_response(),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -209,7 +226,7 @@ struct AnswerRequest {
 async fn answer(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>, Json(req): Json<AnswerRequest>) -> Response {
     let (user, claims, game) = match own_game(&app, &headers, &id).await {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if game.mode != Mode::App {
         return error(StatusCode::FORBIDDEN, "answers to this game come from Telegram");
@@ -241,7 +258,7 @@ struct BoardQuery {
 async fn leaderboard(State(app): State<App>, headers: HeaderMap, Query(q): Query<BoardQuery>) -> Response {
     let (user, _) = match caller(&app, &headers) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let period = match q.period.as_deref() {
         None | Some("") => Period::Week,
@@ -260,7 +277,7 @@ async fn leaderboard(State(app): State<App>, headers: HeaderMap, Query(q): Query
 async fn me(State(app): State<App>, headers: HeaderMap) -> Response {
     let (user, claims) = match caller(&app, &headers) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match app.trivia.redis.stats(user).await {
         Ok(s) => Json(json!({"id": user, "name": claims.name, "games": s.games, "answered": s.answered,
