@@ -13,6 +13,7 @@
 //! | `prices` | 2,000 price updates/s for 10 s on ~2,900 tracked tokens, each crossing a threshold |
 //! | `saturation` | signals ramped 2,000 -> 30,000 events/s over 30 s until p99 > 100 ms |
 //! | `chat` | random chat: 10,000 users pair, then 1,000 relayed messages/s for 20 s ([`crate::chat_bench`]; not in `all`) |
+//! | `trivia` | 2,000 players answering at once in group games; leaderboard reads on 100,000 players ([`crate::trivia_bench`]; not in `all`) |
 
 use std::time::Duration;
 
@@ -35,6 +36,8 @@ pub enum Bench {
     Chat,
     /// The lottery ([`crate::lottery_bench`]), run on its own.
     Lottery,
+    /// Trivia ([`crate::trivia_bench`]), run on its own.
+    Trivia,
     All,
 }
 
@@ -61,6 +64,7 @@ impl Bench {
             Bench::Prices => RunArgs::new(Scenario::Prices, 2_000, 10, 10_000),
             Bench::Chat => unreachable!("the chat scenario is run by chat_bench::run"),
             Bench::Lottery => unreachable!("the lottery scenario is run by lottery_bench::run"),
+            Bench::Trivia => unreachable!("the trivia scenario is run by trivia_bench::run"),
             Bench::Saturation | Bench::All => RunArgs {
                 mode: RateMode::Ramp,
                 max_rate: 30_000,

@@ -9,6 +9,7 @@
 //! - [`chat_bench`]: the random chat under load (pairing, relay latency, memory)
 //! - [`ai`]: an OpenAI-compatible chat-completions stand-in (errors, 429s, slowness)
 //! - [`drand`]: a drand HTTP relay stand-in: recorded real beacons, and a test chain it signs
+//! - [`trivia_bench`]: trivia's answers at once and leaderboard reads
 //! - [`demo`]: the README's main job on recorded real inputs, and the random chat's
 
 pub mod ai;
@@ -23,3 +24,4 @@ pub mod lottery_bench;
 pub mod report;
 pub mod run;
 pub mod stack;
+pub mod trivia_bench;

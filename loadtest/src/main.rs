@@ -80,6 +80,8 @@ enum Cmd {
         chat_secs: u64,
         #[command(flatten)]
         lottery: herald_loadtest::lottery_bench::LotteryBenchArgs,
+        #[command(flatten)]
+        trivia: herald_loadtest::trivia_bench::TriviaBenchArgs,
     },
 }
 
@@ -160,6 +162,18 @@ async fn main() -> anyhow::Result<()> {
             ..
         } => {
             let report = herald_loadtest::lottery_bench::run(&lottery).await?;
+            println!("{report}");
+            if let Some(path) = json {
+                std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+            }
+        }
+        Cmd::Bench {
+            scenario: bench::Bench::Trivia,
+            json,
+            trivia,
+            ..
+        } => {
+            let report = herald_loadtest::trivia_bench::run(&trivia).await?;
             println!("{report}");
             if let Some(path) = json {
                 std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
