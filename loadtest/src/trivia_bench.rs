@@ -61,6 +61,10 @@ pub struct TriviaReport {
     pub scored: u64,
     /// The server having the update -> its score recorded.
     pub answer_to_score: Percentiles,
+    /// Of which: the update -> the answer event (router and trivia inbox).
+    pub update_to_answer_event: Percentiles,
+    /// Of which: the answer event -> its score recorded (the scorer: the worker).
+    pub answer_event_to_score: Percentiles,
     /// The update pushed to the emulator -> its score recorded.
     pub push_to_score: Percentiles,
     /// All answers pushed -> the last scored, ms.
@@ -77,6 +81,8 @@ impl std::fmt::Display for TriviaReport {
         let p = |x: &Percentiles| format!("p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms", x.p50_ms, x.p99_ms, x.p999_ms, x.max_ms);
         writeln!(f, "scenario trivia: {} players answering at once in {} group games", self.players, self.games)?;
         writeln!(f, "  answer (server has it) -> score recorded: {} (goal p99 < 100 ms)", p(&self.answer_to_score))?;
+        writeln!(f, "    of which update -> answer event (router, inbox): {}", p(&self.update_to_answer_event))?;
+        writeln!(f, "    of which answer event -> score recorded (the scorer): {}", p(&self.answer_event_to_score))?;
         writeln!(f, "  pushed to Telegram's side -> score recorded: {}", p(&self.push_to_score))?;
         writeln!(f, "  {} scored (scorer's counter), the last {} ms after the push", self.scored, self.all_scored_ms)?;
         writeln!(f, "  leaderboard of {} players, {} readers: {} (goal p99 < 20 ms), {:.0} reads/s", self.board_players, self.readers, p(&self.board_read), self.reads_per_s)
@@ -140,12 +146,27 @@ async fn answers_at_once(stack: &Stack, args: &TriviaBenchArgs) -> anyhow::Resul
     // every result, as the scorer publishes it
     let client = async_nats::connect(stack.nats.url()).await?;
     let mut results = client.subscribe("herald.trivia.result.>").await?;
+    let mut answers = client.subscribe("herald.trivia.answer.>").await?;
     let pushed: Arc<Mutex<HashMap<(String, i64), Instant>>> = Arc::default();
+    // when each answer event was published (seen on its subject), and how long after
+    // the server had the update
+    let events: Arc<Mutex<HashMap<(String, i64), Instant>>> = Arc::default();
+    let ingest = Arc::new(Mutex::new(histogram()));
+    let watcher = {
+        let (events, ingest) = (events.clone(), ingest.clone());
+        tokio::spawn(async move {
+            while let Some(msg) = answers.next().await {
+                let Ok(a) = herald_schemas::decode::<herald_schemas::TriviaAnswer>(&msg.payload) else { continue };
+                ingest.lock().unwrap().record(herald_schemas::now_ms().saturating_sub(a.at_ms).max(1) * 1000).ok();
+                events.lock().unwrap().insert((a.game, a.player), Instant::now());
+            }
+        })
+    };
     let expected = presses.len();
     let collector = {
-        let pushed = pushed.clone();
+        let (pushed, events) = (pushed.clone(), events.clone());
         tokio::spawn(async move {
-            let (mut server, mut push) = (histogram(), histogram());
+            let (mut server, mut push, mut worker) = (histogram(), histogram(), histogram());
             let mut last = Instant::now();
             while (server.len() as usize) < expected {
                 let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(60), results.next()).await else {
@@ -157,9 +178,12 @@ async fn answers_at_once(stack: &Stack, args: &TriviaBenchArgs) -> anyhow::Resul
                 if let Some(t) = pushed.lock().unwrap().get(&(r.game.clone(), r.player)) {
                     push.record(t.elapsed().as_micros().max(1) as u64).ok();
                 }
+                if let Some(t) = events.lock().unwrap().get(&(r.game.clone(), r.player)) {
+                    worker.record(t.elapsed().as_micros().max(1) as u64).ok();
+                }
                 last = Instant::now();
             }
-            (server, push, last)
+            (server, push, worker, last)
         })
     };
     let start = Instant::now();
@@ -167,7 +191,9 @@ async fn answers_at_once(stack: &Stack, args: &TriviaBenchArgs) -> anyhow::Resul
         pushed.lock().unwrap().insert((game.clone(), *user), Instant::now());
         stack.emulator.push_update(press(*user, *group, game, *option));
     }
-    let (server, push, last) = collector.await?;
+    let (server, push, worker, last) = collector.await?;
+    watcher.abort();
+    let ingest = Percentiles::of(&ingest.lock().unwrap());
     anyhow::ensure!(server.len() as usize == expected, "{} of {expected} answers scored within a minute", server.len());
     let metrics = stack.pipeline.metrics().await?;
     let scored = metrics
@@ -180,6 +206,8 @@ async fn answers_at_once(stack: &Stack, args: &TriviaBenchArgs) -> anyhow::Resul
         games: n_games,
         scored,
         answer_to_score: Percentiles::of(&server),
+        update_to_answer_event: ingest,
+        answer_event_to_score: Percentiles::of(&worker),
         push_to_score: Percentiles::of(&push),
         all_scored_ms: last.duration_since(start).as_millis() as u64,
         ..Default::default()

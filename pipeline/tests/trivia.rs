@@ -215,3 +215,19 @@ async fn three_distinct_flags_quarantine_a_question_until_reviewed() {
         "a reviewed question is not quarantined again"
     );
 }
+
+#[tokio::test]
+async fn an_imported_bank_is_what_pipelines_load() {
+    let env = Env::start().await;
+    let dump = r#"{"results":[
+        {"type":"multiple","difficulty":"hard","category":"Science &amp; Nature","question":"What is &quot;H2O&quot;?","correct_answer":"Water","incorrect_answers":["Salt","Sand","Air"]},
+        {"type":"boolean","difficulty":"easy","category":"History","question":"Rome was built in a day.","correct_answer":"False","incorrect_answers":["True"]},
+        {"type":"multiple","difficulty":"easy","category":"History","question":"Too long? ","correct_answer":"a","incorrect_answers":["a","b","c"]}]}"#;
+    let imported = herald_pipeline::products::trivia::import_bank(&env.js, dump).await.unwrap();
+    assert_eq!((imported.questions.len(), imported.skipped.len()), (2, 1), "the question with a repeated answer is skipped");
+    let loaded = herald_pipeline::products::trivia::load_bank(&env.js).await.unwrap();
+    assert_eq!(loaded.questions.len(), 2);
+    assert_eq!(loaded.questions[0].text, "What is \"H2O\"?");
+    assert_eq!(loaded.categories, ["History", "Science & Nature"]);
+    assert!(herald_pipeline::products::trivia::import_bank(&env.js, "{}").await.is_err());
+}

@@ -173,6 +173,19 @@ struct From {
     language: Option<String>,
 }
 
+impl From {
+    /// `user_id` in `chat_id`, answered with a new message.
+    fn plain(update: &Value, user_id: i64, chat_id: i64) -> Self {
+        From {
+            update_id: update["update_id"].as_i64().unwrap_or_default(),
+            user_id,
+            chat_id,
+            message_id: None,
+            language: None,
+        }
+    }
+}
+
 /// The referrer in a `/start` deep-link payload: `ref_<user id>` (or the older
 /// `ref<user id>`). Telegram allows `A-Z a-z 0-9 _ -` in a start payload.
 ///
@@ -326,13 +339,7 @@ impl Router {
         if users::load(&self.users, user_id).await?.is_some_and(|(u, _)| u.locked) {
             return Ok(Decision::Drop { reason: "locked_user" });
         }
-        let from = From {
-            update_id: update["update_id"].as_i64().unwrap_or_default(),
-            user_id,
-            chat_id,
-            message_id: None,
-            language: None,
-        };
+        let from = From::plain(update, user_id, chat_id);
         let command = format!("/{name} {args}").trim_end().to_string();
         self.route(product, update, "message", Some(&from), Some(command), false).await
     }
@@ -348,13 +355,7 @@ impl Router {
             });
         };
         let kind = update_kind(update).map_err(StageError::Permanent)?.to_string();
-        let from = From {
-            update_id: update["update_id"].as_i64().unwrap_or_default(),
-            user_id,
-            chat_id,
-            message_id: None,
-            language: None,
-        };
+        let from = From::plain(update, user_id, chat_id);
         if let Some((user, _)) = users::load(&self.users, user_id).await? {
             if user.locked {
                 return Ok(self.reply(&from, Reply::plain(super::commands::LOCKED), None));

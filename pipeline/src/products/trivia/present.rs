@@ -253,7 +253,7 @@ fn finished(game: &Game, bank: &Bank, at_ms: u64, cancelled: bool, explanation: 
         }
         (_, true) => "Game stopped. /trivia starts a new one.".to_string(),
         (Mode::Group, false) => {
-            let last = game.answers.iter().map(|s| s.question).max().unwrap_or(0).max(game.questions.len() as u32 - 1);
+            let last = game.answers.iter().map(|s| s.question).max().unwrap_or(0).max((game.questions.len() as u32).saturating_sub(1));
             let mut text = reveal(game, bank, last, explanation);
             text.push_str("\n\n🏁 <b>Final scores</b>\n");
             for (i, (_, p)) in game.standings().iter().enumerate() {
