@@ -78,14 +78,46 @@ pub struct TriviaReport {
 
 impl std::fmt::Display for TriviaReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let p = |x: &Percentiles| format!("p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms", x.p50_ms, x.p99_ms, x.p999_ms, x.max_ms);
-        writeln!(f, "scenario trivia: {} players answering at once in {} group games", self.players, self.games)?;
-        writeln!(f, "  answer (server has it) -> score recorded: {} (goal p99 < 100 ms)", p(&self.answer_to_score))?;
-        writeln!(f, "    of which update -> answer event (router, inbox): {}", p(&self.update_to_answer_event))?;
-        writeln!(f, "    of which answer event -> score recorded (the scorer): {}", p(&self.answer_event_to_score))?;
+        let p = |x: &Percentiles| {
+            format!(
+                "p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms",
+                x.p50_ms, x.p99_ms, x.p999_ms, x.max_ms
+            )
+        };
+        writeln!(
+            f,
+            "scenario trivia: {} players answering at once in {} group games",
+            self.players, self.games
+        )?;
+        writeln!(
+            f,
+            "  answer (server has it) -> score recorded: {} (goal p99 < 100 ms)",
+            p(&self.answer_to_score)
+        )?;
+        writeln!(
+            f,
+            "    of which update -> answer event (router, inbox): {}",
+            p(&self.update_to_answer_event)
+        )?;
+        writeln!(
+            f,
+            "    of which answer event -> score recorded (the scorer): {}",
+            p(&self.answer_event_to_score)
+        )?;
         writeln!(f, "  pushed to Telegram's side -> score recorded: {}", p(&self.push_to_score))?;
-        writeln!(f, "  {} scored (scorer's counter), the last {} ms after the push", self.scored, self.all_scored_ms)?;
-        writeln!(f, "  leaderboard of {} players, {} readers: {} (goal p99 < 20 ms), {:.0} reads/s", self.board_players, self.readers, p(&self.board_read), self.reads_per_s)
+        writeln!(
+            f,
+            "  {} scored (scorer's counter), the last {} ms after the push",
+            self.scored, self.all_scored_ms
+        )?;
+        writeln!(
+            f,
+            "  leaderboard of {} players, {} readers: {} (goal p99 < 20 ms), {:.0} reads/s",
+            self.board_players,
+            self.readers,
+            p(&self.board_read),
+            self.reads_per_s
+        )
     }
 }
 
@@ -94,10 +126,17 @@ impl std::fmt::Display for TriviaReport {
 /// Errors: the stack does not start, or an answer is never scored.
 pub async fn run(args: &TriviaBenchArgs) -> anyhow::Result<TriviaReport> {
     let port = free_port();
-    let pipeline_args: Vec<String> = ["--products", "trivia", "--trivia-bot-token", DEMO_TOKEN, "--trivia-http", &format!("127.0.0.1:{port}")]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let pipeline_args: Vec<String> = [
+        "--products",
+        "trivia",
+        "--trivia-bot-token",
+        DEMO_TOKEN,
+        "--trivia-http",
+        &format!("127.0.0.1:{port}"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let stack = Stack::start(StackOptions::unthrottled(pipeline_args)).await?;
     let mut report = answers_at_once(&stack, args).await?;
     leaderboard_reads(&stack, args, &format!("http://127.0.0.1:{port}"), &mut report).await?;
@@ -123,7 +162,10 @@ async fn answers_at_once(stack: &Stack, args: &TriviaBenchArgs) -> anyhow::Resul
     let mut presses = Vec::new();
     for g in 0..n_games {
         let group = -1_000_000 - g as i64;
-        let members: Vec<i64> = (0..args.group_size).map(|i| 10_000_000 + (g * args.group_size + i) as i64).take(args.players - g * args.group_size).collect();
+        let members: Vec<i64> = (0..args.group_size)
+            .map(|i| 10_000_000 + (g * args.group_size + i) as i64)
+            .take(args.players - g * args.group_size)
+            .collect();
         let setup = Setup {
             id: format!("bench{g}"),
             mode: Mode::Group,
@@ -156,8 +198,14 @@ async fn answers_at_once(stack: &Stack, args: &TriviaBenchArgs) -> anyhow::Resul
         let (events, ingest) = (events.clone(), ingest.clone());
         tokio::spawn(async move {
             while let Some(msg) = answers.next().await {
-                let Ok(a) = herald_schemas::decode::<herald_schemas::TriviaAnswer>(&msg.payload) else { continue };
-                ingest.lock().unwrap().record(herald_schemas::now_ms().saturating_sub(a.at_ms).max(1) * 1000).ok();
+                let Ok(a) = herald_schemas::decode::<herald_schemas::TriviaAnswer>(&msg.payload) else {
+                    continue;
+                };
+                ingest
+                    .lock()
+                    .unwrap()
+                    .record(herald_schemas::now_ms().saturating_sub(a.at_ms).max(1) * 1000)
+                    .ok();
                 events.lock().unwrap().insert((a.game, a.player), Instant::now());
             }
         })
@@ -172,7 +220,9 @@ async fn answers_at_once(stack: &Stack, args: &TriviaBenchArgs) -> anyhow::Resul
                 let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(60), results.next()).await else {
                     break;
                 };
-                let Ok(r) = herald_schemas::decode::<TriviaResult>(&msg.payload) else { continue };
+                let Ok(r) = herald_schemas::decode::<TriviaResult>(&msg.payload) else {
+                    continue;
+                };
                 let now_ms = herald_schemas::now_ms();
                 server.record(now_ms.saturating_sub(r.at_ms).max(1) * 1000).ok();
                 if let Some(t) = pushed.lock().unwrap().get(&(r.game.clone(), r.player)) {
@@ -194,7 +244,11 @@ async fn answers_at_once(stack: &Stack, args: &TriviaBenchArgs) -> anyhow::Resul
     let (server, push, worker, last) = collector.await?;
     watcher.abort();
     let ingest = Percentiles::of(&ingest.lock().unwrap());
-    anyhow::ensure!(server.len() as usize == expected, "{} of {expected} answers scored within a minute", server.len());
+    anyhow::ensure!(
+        server.len() as usize == expected,
+        "{} of {expected} answers scored within a minute",
+        server.len()
+    );
     let metrics = stack.pipeline.metrics().await?;
     let scored = metrics
         .lines()

@@ -22,16 +22,33 @@ fn quiz(options: Vec<&str>) -> Value {
 
 #[tokio::test]
 async fn send_poll_refuses_what_telegram_refuses() {
-    let e = Emulator::start("127.0.0.1:0".parse().unwrap(), EmulatorLimits::default()).await.unwrap();
+    let e = Emulator::start("127.0.0.1:0".parse().unwrap(), EmulatorLimits::default())
+        .await
+        .unwrap();
     let cases = [
         (quiz(vec!["4"]), "at least 2 option"),
         (quiz(vec!["1"; 11]), "more than 10 options"),
         (quiz(vec!["3", &"x".repeat(101)]), "options length"),
-        (json!({"chat_id": 5, "question": "q", "options": ["a", "b"], "type": "quiz"}), "correct option ID must be specified"),
-        (json!({"chat_id": 5, "question": "q", "options": ["a", "b"], "type": "quiz", "correct_option_id": 2}), "wrong correct option ID"),
-        (json!({"chat_id": 5, "question": "q", "options": ["a", "b"], "open_period": 4}), "wrong open period"),
-        (json!({"chat_id": 5, "question": "q", "options": ["a", "b"], "open_period": 601}), "wrong open period"),
-        (json!({"chat_id": 5, "question": "q", "options": ["a", "b"], "explanation": "e".repeat(201)}), "explanation is too long"),
+        (
+            json!({"chat_id": 5, "question": "q", "options": ["a", "b"], "type": "quiz"}),
+            "correct option ID must be specified",
+        ),
+        (
+            json!({"chat_id": 5, "question": "q", "options": ["a", "b"], "type": "quiz", "correct_option_id": 2}),
+            "wrong correct option ID",
+        ),
+        (
+            json!({"chat_id": 5, "question": "q", "options": ["a", "b"], "open_period": 4}),
+            "wrong open period",
+        ),
+        (
+            json!({"chat_id": 5, "question": "q", "options": ["a", "b"], "open_period": 601}),
+            "wrong open period",
+        ),
+        (
+            json!({"chat_id": 5, "question": "q", "options": ["a", "b"], "explanation": "e".repeat(201)}),
+            "explanation is too long",
+        ),
         (json!({"chat_id": 5, "question": "", "options": ["a", "b"]}), "question length"),
     ];
     for (body, want) in cases {
@@ -48,12 +65,17 @@ async fn send_poll_refuses_what_telegram_refuses() {
 
 #[tokio::test]
 async fn votes_reach_the_bot_only_for_its_open_non_anonymous_polls() {
-    let e = Emulator::start("127.0.0.1:0".parse().unwrap(), EmulatorLimits::default()).await.unwrap();
+    let e = Emulator::start("127.0.0.1:0".parse().unwrap(), EmulatorLimits::default())
+        .await
+        .unwrap();
     let (_, sent) = call(&e, "sendPoll", quiz(vec!["3", "4"])).await;
     let poll = sent["result"]["poll"]["id"].as_str().unwrap().to_string();
     let message_id = sent["result"]["message_id"].as_i64().unwrap();
     let update = e.vote(&poll, 7, 1).unwrap();
-    assert!(e.vote(&poll, 7, 0).unwrap_err().contains("one vote"), "a second vote by the same user");
+    assert!(
+        e.vote(&poll, 7, 0).unwrap_err().contains("one vote"),
+        "a second vote by the same user"
+    );
     assert!(e.vote(&poll, 8, 2).is_err(), "no option 2");
     assert!(e.vote("poll-999", 8, 0).is_err(), "not a poll the bot sent");
     let (_, updates) = call(&e, "getUpdates", json!({"timeout": 0})).await;
@@ -75,7 +97,7 @@ async fn votes_reach_the_bot_only_for_its_open_non_anonymous_polls() {
     assert!(e.vote(anon_id, 7, 0).unwrap_err().contains("anonymous"));
     // a web_app button needs https, in a private chat
     let app = |url: &str, chat: i64| json!({"chat_id": chat, "text": "play", "reply_markup": {"inline_keyboard": [[{"text": "Open", "web_app": {"url": url}}]]}});
-    assert_eq!(call(&e, "sendMessage", app("http://x/app", 5)).await.0, 400);
+    assert_eq!(call(&e, "sendMessage", app("http://x/app", 6)).await.0, 400);
     assert_eq!(call(&e, "sendMessage", app("https://x/app", -100)).await.0, 400);
-    assert_eq!(call(&e, "sendMessage", app("https://x/app", 5)).await.0, 200);
+    assert_eq!(call(&e, "sendMessage", app("https://x/app", 6)).await.0, 200);
 }

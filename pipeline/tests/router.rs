@@ -70,7 +70,7 @@ async fn plain_messages_follow_the_session() {
     herald_runtime::sessions::leave(&sessions, USER, "payments").await.unwrap();
     assert_eq!(route(&r, message(6, "hi")).await, Err("no_session"));
     // a session of a product this deployment does not run is not followed
-    herald_runtime::sessions::enter(&sessions, USER, "trivia").await.unwrap();
+    herald_runtime::sessions::enter(&sessions, USER, "poker").await.unwrap();
     assert_eq!(route(&r, message(7, "hi")).await, Err("session_of_a_product_not_running"));
 }
 

@@ -224,7 +224,11 @@ async fn an_imported_bank_is_what_pipelines_load() {
         {"type":"boolean","difficulty":"easy","category":"History","question":"Rome was built in a day.","correct_answer":"False","incorrect_answers":["True"]},
         {"type":"multiple","difficulty":"easy","category":"History","question":"Too long? ","correct_answer":"a","incorrect_answers":["a","b","c"]}]}"#;
     let imported = herald_pipeline::products::trivia::import_bank(&env.js, dump).await.unwrap();
-    assert_eq!((imported.questions.len(), imported.skipped.len()), (2, 1), "the question with a repeated answer is skipped");
+    assert_eq!(
+        (imported.questions.len(), imported.skipped.len()),
+        (2, 1),
+        "the question with a repeated answer is skipped"
+    );
     let loaded = herald_pipeline::products::trivia::load_bank(&env.js).await.unwrap();
     assert_eq!(loaded.questions.len(), 2);
     assert_eq!(loaded.questions[0].text, "What is \"H2O\"?");
