@@ -6,12 +6,13 @@ use teloxide::utils::command::BotCommands;
 #[derive(BotCommands, Debug, Clone, PartialEq)]
 #[command(rename_rule = "lowercase")]
 pub enum TriviaCommand {
-    /// `/trivia [category] [easy|medium|hard]`, `/trivia stop`.
+    // `/trivia [category] [easy|medium|hard]`, `/trivia stop` (a comment: teloxide
+    // would join a doc comment to the menu's description)
     #[command(description = "play trivia (in a group: open a game for everyone)")]
     Trivia(String),
     #[command(description = "today's challenge: 5 questions, one attempt, ranked")]
     Daily,
-    /// `/top [today|week|all]`.
+    // `/top [today|week|all]`
     #[command(description = "leaderboard (today, week or all time)")]
     Top(String),
     #[command(description = "your trivia stats")]
