@@ -78,7 +78,7 @@ impl Ctx<'_> {
 }
 
 /// `/trivia`'s arguments: `[category words] [difficulty]`, `stop`.
-enum TriviaArgs {
+enum PlayArgs {
     Stop,
     Menu,
     Play(Pool),
@@ -99,13 +99,13 @@ impl TriviaInbox {
         }
     }
 
-    fn parse_args(&self, args: &str) -> TriviaArgs {
+    fn parse_args(&self, args: &str) -> PlayArgs {
         let words: Vec<&str> = args.split_whitespace().collect();
         if words.len() == 1 && words[0].eq_ignore_ascii_case("stop") {
-            return TriviaArgs::Stop;
+            return PlayArgs::Stop;
         }
         if words.is_empty() {
-            return TriviaArgs::Menu;
+            return PlayArgs::Menu;
         }
         let mut pool = Pool::default();
         let mut rest = Vec::new();
@@ -120,10 +120,10 @@ impl TriviaInbox {
             let wanted = rest.join(" ");
             match self.trivia.bank.category(&wanted) {
                 Some(c) => pool.category = Some(c.to_string()),
-                None => return TriviaArgs::UnknownCategory(wanted),
+                None => return PlayArgs::UnknownCategory(wanted),
             }
         }
-        TriviaArgs::Play(pool)
+        PlayArgs::Play(pool)
     }
 
     async fn command(&self, ctx: &Ctx<'_>, text: &str) -> Result<Answer, StageError> {
@@ -135,12 +135,12 @@ impl TriviaInbox {
         };
         match cmd {
             TriviaCommand::Trivia(args) => match (self.parse_args(&args), ctx.private()) {
-                (TriviaArgs::Stop, _) => self.stop(ctx).await,
-                (TriviaArgs::UnknownCategory(w), _) => {
+                (PlayArgs::Stop, _) => self.stop(ctx).await,
+                (PlayArgs::UnknownCategory(w), _) => {
                     let list = self.trivia.bank.categories.iter().map(|c| escape_html(c)).collect::<Vec<_>>().join(", ");
                     Ok(forward(vec![ctx.reply(format!("No category matches “{}”. Categories: {list}.", escape_html(&w)))], TriviaCommit::Nothing))
                 }
-                (TriviaArgs::Menu, true) => {
+                (PlayArgs::Menu, true) => {
                     let mut outputs = vec![self.category_menu(ctx, None)];
                     if let Some(url) = &self.trivia.args.trivia_app_url {
                         let content = Content::SendWebApp {
@@ -152,9 +152,9 @@ impl TriviaInbox {
                     }
                     Ok(forward(outputs, TriviaCommit::Nothing))
                 }
-                (TriviaArgs::Play(pool), true) => self.play(ctx, pool).await,
-                (TriviaArgs::Menu, false) => self.lobby(ctx, Pool::default()).await,
-                (TriviaArgs::Play(pool), false) => self.lobby(ctx, pool).await,
+                (PlayArgs::Play(pool), true) => self.play(ctx, pool).await,
+                (PlayArgs::Menu, false) => self.lobby(ctx, Pool::default()).await,
+                (PlayArgs::Play(pool), false) => self.lobby(ctx, pool).await,
             },
             TriviaCommand::Daily if !ctx.private() => Ok(forward(vec![ctx.reply("The daily challenge is played in a private chat with me.")], TriviaCommit::Nothing)),
             TriviaCommand::Daily => self.daily(ctx).await,
@@ -222,8 +222,7 @@ impl TriviaInbox {
             };
             return Ok(forward(vec![ctx.reply(text)], TriviaCommit::Nothing));
         }
-        if let Some(g) = self.trivia.current_game(ctx.user).await? {
-            let _ = g;
+        if self.trivia.current_game(ctx.user).await?.is_some() {
             return Ok(forward(vec![ctx.reply("Finish your game first, or /trivia stop.")], TriviaCommit::Nothing));
         }
         let questions = self.trivia.daily_questions(day).await?;
