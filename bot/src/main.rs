@@ -41,7 +41,14 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(telemetry::serve(cli.metrics.metrics_addr, ready.clone(), shutdown.clone()));
 
     let (client, js) = cli.nats.connect().await?;
-    setup::apply(&js, &setup::core_streams(), &setup::core_buckets(), false).await?;
+    setup::apply(
+        &js,
+        &setup::core_streams(),
+        &setup::core_buckets(),
+        false,
+        setup::Replicas::Existing,
+    )
+    .await?;
     let bot = cli.telegram.bot()?;
     if cli.limits.global_rate > cli.limits.effective_global_rate() {
         tracing::warn!(

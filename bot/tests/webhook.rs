@@ -14,6 +14,7 @@ async fn webhook_checks_the_secret_and_stores_each_update_once() {
         &herald_runtime::setup::core_streams(),
         &herald_runtime::setup::core_buckets(),
         false,
+        herald_runtime::setup::Replicas::Existing,
     )
     .await
     .unwrap();

@@ -36,9 +36,15 @@ async fn outbound(js: &async_nats::jetstream::Context, telegram: &Emulator) -> O
 async fn stack() -> (LocalNats, async_nats::jetstream::Context, Emulator) {
     let nats = LocalNats::start().unwrap();
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    setup::apply(&js, &setup::core_streams(), &setup::core_buckets(), false)
-        .await
-        .unwrap();
+    setup::apply(
+        &js,
+        &setup::core_streams(),
+        &setup::core_buckets(),
+        false,
+        setup::Replicas::Existing,
+    )
+    .await
+    .unwrap();
     let telegram = Emulator::start("127.0.0.1:0".parse().unwrap(), EmulatorLimits::default())
         .await
         .unwrap();

@@ -37,7 +37,9 @@ impl World {
     async fn start() -> World {
         let nats = LocalNats::start().expect("nats-server");
         let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-        herald_pipeline::core::compose::setup_all(&js, false).await.unwrap();
+        herald_pipeline::core::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing)
+            .await
+            .unwrap();
         let now = herald_schemas::now_ms() / 1000;
         let relay = Relay::start("127.0.0.1:0".parse().unwrap(), TestChain::new([5; 32], now - 1000, 1))
             .await

@@ -33,7 +33,9 @@ async fn env(timeout: Duration, key: &str) -> Env {
     let nats = LocalNats::start().unwrap();
     let redis = LocalRedis::start().unwrap();
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    herald_pipeline::core::compose::setup_all(&js, false).await.unwrap();
+    herald_pipeline::core::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing)
+        .await
+        .unwrap();
     let conn = redis::aio::ConnectionManager::new(redis::Client::open(redis.url()).unwrap())
         .await
         .unwrap();

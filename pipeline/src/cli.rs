@@ -26,6 +26,11 @@ enum Cmd {
         /// Edit streams whose configuration differs instead of failing.
         #[arg(long)]
         update: bool,
+        /// Copies of every stream and bucket on a JetStream cluster (1, 3 or 5; R3
+        /// survives the loss of one server, see docs/operations.md). Without it,
+        /// existing streams keep theirs and new ones get 1.
+        #[arg(long, env = "HERALD_REPLICAS", value_parser = clap::value_parser!(u8).range(1..=5))]
+        replicas: Option<u8>,
     },
     /// Run the router and the products' stages and sources until SIGTERM (each product
     /// adds its own flags below).
@@ -256,9 +261,13 @@ impl Cli {
 
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
-            Cmd::Setup { nats, update } => {
+            Cmd::Setup { nats, update, replicas } => {
                 let (_, js) = nats.connect().await?;
-                for applied in compose::setup_all(&js, update).await? {
+                let replicas = match replicas {
+                    Some(n) => herald_runtime::setup::Replicas::Exactly(n as usize),
+                    None => herald_runtime::setup::Replicas::Existing,
+                };
+                for applied in compose::setup_all(&js, update, replicas).await? {
                     println!("{applied:?}");
                 }
                 // a stage updates its consumer when it starts; show what it will change

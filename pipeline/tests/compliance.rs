@@ -133,7 +133,9 @@ async fn trivia_sample_game(env: &Env) {
 #[tokio::test]
 async fn setup_is_idempotent_and_names_conflicts() {
     let env = Env::start().await; // Env::start applied it once
-    let again = compose::setup_all(&env.js, false).await.unwrap();
+    let again = compose::setup_all(&env.js, false, herald_runtime::setup::Replicas::Existing)
+        .await
+        .unwrap();
     assert!(again.iter().all(|a| matches!(a, Applied::Unchanged(_))), "{again:?}");
 
     let (streams, _) = compose::definitions_of_all();
@@ -144,11 +146,18 @@ async fn setup_is_idempotent_and_names_conflicts() {
         .unwrap();
     calls.max_age = Duration::from_secs(3 * 3600);
     env.js.update_stream(calls).await.unwrap();
-    let err = compose::setup_all(&env.js, false).await.unwrap_err().to_string();
+    let err = compose::setup_all(&env.js, false, herald_runtime::setup::Replicas::Existing)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("stream CALLS") && err.contains("max_age"), "{err}");
-    let fixed = compose::setup_all(&env.js, true).await.unwrap();
+    let fixed = compose::setup_all(&env.js, true, herald_runtime::setup::Replicas::Existing)
+        .await
+        .unwrap();
     assert!(fixed.contains(&Applied::Updated("CALLS".into())), "{fixed:?}");
-    assert!(compose::setup_all(&env.js, false).await.is_ok());
+    assert!(compose::setup_all(&env.js, false, herald_runtime::setup::Replicas::Existing)
+        .await
+        .is_ok());
 
     // a consumer left with other settings is reported, and its stage puts it right
     let dedup = compose::all_consumers().into_iter().find(|c| c.durable == "dedup").unwrap();

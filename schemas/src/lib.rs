@@ -19,6 +19,8 @@ mod tracking;
 mod trivia;
 mod user;
 
+pub mod checks;
+pub mod html;
 pub mod subjects;
 pub mod telegram;
 

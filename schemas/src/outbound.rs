@@ -117,6 +117,62 @@ pub enum Content {
 }
 
 impl Content {
+    /// The content as Telegram takes it: every HTML text and caption through
+    /// [`crate::html::fit`] (well-formed, stray markup escaped, cut to 4,096 or 1,024
+    /// characters), plain texts cut to their limits (poll question 300, option 100,
+    /// callback toast 200; core.telegram.org/bots/api#sendpoll, #answercallbackquery).
+    /// [`OutboundMessage::new`] applies it, so no product can skip it; applying it twice
+    /// changes nothing.
+    pub fn telegram_safe(self) -> Content {
+        use crate::html::{fit, MAX_CAPTION, MAX_TEXT};
+        match self {
+            Content::SendMessage { text, buttons, reply_to } => Content::SendMessage {
+                text: fit(&text, MAX_TEXT),
+                buttons,
+                reply_to,
+            },
+            Content::SendWebApp { text, button, url } => Content::SendWebApp {
+                text: fit(&text, MAX_TEXT),
+                button: cut_plain(&button, 64),
+                url,
+            },
+            Content::EditMessageText { message_id, text, buttons } => Content::EditMessageText {
+                message_id,
+                text: fit(&text, MAX_TEXT),
+                buttons,
+            },
+            Content::EditMessageCaption { message_id, caption } => Content::EditMessageCaption {
+                message_id,
+                caption: fit(&caption, MAX_CAPTION),
+            },
+            Content::SendPhoto { photo, caption, buttons } => Content::SendPhoto {
+                photo,
+                caption: fit(&caption, MAX_CAPTION),
+                buttons,
+            },
+            Content::SendPoll {
+                question,
+                options,
+                correct_option_id,
+                explanation,
+                open_period,
+                is_anonymous,
+            } => Content::SendPoll {
+                question: cut_plain(&question, 300),
+                options: options.iter().map(|o| cut_plain(o, 100)).collect(),
+                correct_option_id,
+                explanation: explanation.map(|e| fit(&e, 200)),
+                open_period,
+                is_anonymous,
+            },
+            Content::AnswerCallbackQuery { callback_query_id, text } => Content::AnswerCallbackQuery {
+                callback_query_id,
+                text: text.map(|t| cut_plain(&t, 200)),
+            },
+            other => other,
+        }
+    }
+
     /// `sendMessage` with HTML `text`.
     pub fn text(text: impl Into<String>) -> Self {
         Content::SendMessage {
@@ -269,7 +325,7 @@ impl OutboundMessage {
             v: 2,
             idempotency_key: key.into(),
             chat_id,
-            content,
+            content: content.telegram_safe(),
             priority,
             origin_ts_ms,
             report: None,
@@ -390,6 +446,25 @@ impl Versioned for OutboundMessage {
     fn version(&self) -> u32 {
         self.v
     }
+}
+
+/// A plain text cut to `max` UTF-16 code units (Telegram's unit), `…` at the end when
+/// cut.
+fn cut_plain(s: &str, max: usize) -> String {
+    if s.encode_utf16().count() <= max {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        if used + c.len_utf16() > max - 1 {
+            break;
+        }
+        used += c.len_utf16();
+        out.push(c);
+    }
+    out.push('…');
+    out
 }
 
 /// Escapes `&`, `<` and `>` for Telegram's HTML parse mode, the three characters it

@@ -151,12 +151,14 @@ pub fn dead_letter(stage: &str) -> String {
     format!("herald.dlq.{}", token(stage))
 }
 
-/// Makes a string safe as one subject token: `.`, `*`, `>` and whitespace become `_`.
+/// Makes a string safe as one subject token: `.`, `*`, `>` and whitespace become `_`;
+/// one longer than [`MAX_TOKEN`] bytes becomes a prefix and a SHA-256
+/// (see [`bounded`]), so no input can exceed nats-server's control-line limit.
 pub fn token(s: &str) -> String {
     let t: String = s
         .chars()
         .map(|c| {
-            if c == '.' || c == '*' || c == '>' || c.is_whitespace() {
+            if c == '.' || c == '*' || c == '>' || c.is_whitespace() || c.is_control() {
                 '_'
             } else {
                 c
@@ -166,15 +168,48 @@ pub fn token(s: &str) -> String {
     if t.is_empty() {
         "_".into()
     } else {
-        t
+        bounded(t, s, MAX_TOKEN)
     }
 }
 
-/// Makes a string a valid KV key (`[-/_=.a-zA-Z0-9]+`), replacing other characters by `_`.
+/// Longest subject token [`token`] makes (bytes).
+pub const MAX_TOKEN: usize = 128;
+/// Longest KV key [`kv_key`] makes (bytes).
+pub const MAX_KV_KEY: usize = 200;
+
+/// Makes a string a valid KV key (`[-/_=.a-zA-Z0-9]+`), replacing other characters by
+/// `_`; a key longer than [`MAX_KV_KEY`] becomes a prefix, `=`, and the SHA-256 of the
+/// whole input in hex ([`MAX_KV_KEY`] bytes), so a key built from outside input
+/// stays bounded and still unique.
+///
+/// ```
+/// use herald_schemas::subjects::{kv_key, MAX_KV_KEY};
+/// assert_eq!(kv_key("-100:x@y"), "-100_x_y");
+/// assert!(kv_key(&"x".repeat(10_000)).len() <= MAX_KV_KEY);
+/// assert_ne!(kv_key(&"x".repeat(10_000)), kv_key(&"x".repeat(10_001)));
+/// ```
 pub fn kv_key(s: &str) -> String {
-    s.chars()
+    let key: String = s
+        .chars()
         .map(|c| if c.is_ascii_alphanumeric() || "-/_=.".contains(c) { c } else { '_' })
-        .collect()
+        .collect();
+    bounded(key, s, MAX_KV_KEY)
+}
+
+/// `safe` when at most `max` bytes; otherwise as much of it as fits (cut at a char
+/// boundary), `=` and the SHA-256 of `original` in hex (65 bytes), `max` in all.
+fn bounded(safe: String, original: &str, max: usize) -> String {
+    if safe.len() <= max {
+        return safe;
+    }
+    use sha2::Digest;
+    let mut cut = max - 65;
+    while !safe.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let digest = sha2::Sha256::digest(original.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}={hex}", &safe[..cut])
 }
 
 /// `herald.lottery.round.<round>`: a [`crate::LotteryEntry`] of the round's audit trail.
@@ -198,5 +233,7 @@ mod tests {
         assert_eq!(call("sol.ana", "a b"), "herald.calls.sol_ana.a_b");
         assert_eq!(dead_letter(""), "herald.dlq._");
         assert_eq!(kv_key("-100:x@y"), "-100_x_y");
+        let long = token(&"é".repeat(5000));
+        assert!(long.len() <= MAX_TOKEN && !long.contains('.'));
     }
 }

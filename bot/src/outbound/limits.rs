@@ -7,6 +7,9 @@
 //! - a 429 with `retry_after` holds back only that chat until it passes
 //! - interactive messages (replies, relays) take the global permit before any bulk
 //!   message, within their own budget (`interactive_rate`/s), so bulk is never starved
+//! - a retried message (after a 5xx or a 429) keeps its place: once its backoff has
+//!   passed it takes the next permit before fresh messages of its priority, instead of
+//!   waiting behind a whole broadcast queued meanwhile
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -36,28 +39,39 @@ pub struct Limits {
     chat: DefaultKeyedRateLimiter<i64>,
     group: DefaultKeyedRateLimiter<i64>,
     holds: Mutex<HashMap<i64, Instant>>,
-    replies: mpsc::UnboundedSender<oneshot::Sender<()>>,
-    broadcasts: mpsc::UnboundedSender<oneshot::Sender<()>>,
+    /// Waiting requesters, one queue per lane in the order permits go out.
+    lanes: [mpsc::UnboundedSender<oneshot::Sender<()>>; 4],
+}
+
+/// The global permit's queues, first served first: retried replies, replies, retried
+/// broadcasts, broadcasts.
+fn lane(priority: Priority, retry: bool) -> usize {
+    match (priority, retry) {
+        (Priority::Reply, true) => 0,
+        (Priority::Reply, false) => 1,
+        (Priority::Broadcast, true) => 2,
+        (Priority::Broadcast, false) => 3,
+    }
 }
 
 fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n.max(1)).expect("max(1) is non-zero")
 }
 
-/// Hands out global permits one at a time, replies first: at every permit a waiting
-/// reply wins over any waiting broadcast, however long the broadcast queue is.
-async fn dispatch_global(
-    global: Arc<DefaultDirectRateLimiter>,
-    mut replies: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
-    mut broadcasts: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
-) {
+/// Hands out global permits one at a time, lane by lane (see [`lane`]): at every permit
+/// a waiting reply wins over any waiting broadcast, however long the broadcast queue is,
+/// and a retry over a fresh message of its priority.
+async fn dispatch_global(global: Arc<DefaultDirectRateLimiter>, lanes: [mpsc::UnboundedReceiver<oneshot::Sender<()>>; 4]) {
+    let [mut retried_replies, mut replies, mut retried_broadcasts, mut broadcasts] = lanes;
     loop {
         global.until_ready().await;
         // hand this permit to the first requester still waiting
         loop {
             let waiter = tokio::select! {
                 biased;
+                Some(w) = retried_replies.recv() => w,
                 Some(w) = replies.recv() => w,
+                Some(w) = retried_broadcasts.recv() => w,
                 Some(w) = broadcasts.recv() => w,
                 else => return,
             };
@@ -81,22 +95,28 @@ impl Limits {
     pub fn new(args: &LimitArgs) -> Self {
         let rate = args.effective_global_rate();
         let global = Arc::new(RateLimiter::direct(Quota::per_second(nz(rate)).allow_burst(nz(burst(rate)))));
-        let (replies, replies_rx) = mpsc::unbounded_channel();
-        let (broadcasts, broadcasts_rx) = mpsc::unbounded_channel();
-        tokio::spawn(dispatch_global(global, replies_rx, broadcasts_rx));
+        let channels: [_; 4] = std::array::from_fn(|_| mpsc::unbounded_channel());
+        let (senders, receivers): (Vec<_>, Vec<_>) = channels.into_iter().unzip();
+        let receivers: [_; 4] = receivers.try_into().expect("four lanes");
+        tokio::spawn(dispatch_global(global, receivers));
         Limits {
             interactive: RateLimiter::direct(Quota::per_second(nz(args.interactive_rate)).allow_burst(nz(burst(args.interactive_rate)))),
             chat: RateLimiter::keyed(Quota::per_second(nz(args.chat_rate)).allow_burst(nz(1))),
             group: RateLimiter::keyed(Quota::per_minute(nz(args.group_rate_per_min)).allow_burst(nz(1))),
             holds: Mutex::new(HashMap::new()),
-            replies,
-            broadcasts,
+            lanes: senders.try_into().expect("four lanes"),
         }
     }
 
     /// Waits until a message to `chat_id` may be sent now: the chat's hold, its own
     /// rate, then a global permit in priority order.
     pub async fn acquire(&self, chat_id: i64, priority: Priority) {
+        self.acquire_for(chat_id, priority, false).await
+    }
+
+    /// [`Limits::acquire`] for a message's first attempt (`retry` false) or a later one
+    /// (true), which takes the global permit before fresh messages of its priority.
+    pub async fn acquire_for(&self, chat_id: i64, priority: Priority, retry: bool) {
         while let Some(until) = self.hold_of(chat_id) {
             tokio::time::sleep_until(until).await;
         }
@@ -108,11 +128,7 @@ impl Limits {
             self.interactive.until_ready().await;
         }
         let (tx, rx) = oneshot::channel();
-        let queue = match priority {
-            Priority::Reply => &self.replies,
-            Priority::Broadcast => &self.broadcasts,
-        };
-        if queue.send(tx).is_ok() {
+        if self.lanes[lane(priority, retry)].send(tx).is_ok() {
             let _ = rx.await;
         }
     }
@@ -211,6 +227,33 @@ mod tests {
         let order = order.lock().unwrap();
         let at = order.iter().position(|c| *c == 99).unwrap();
         assert!(at <= 1, "the reply takes the next permit, not the seventh: {order:?}");
+    }
+
+    #[tokio::test]
+    async fn a_retried_broadcast_goes_before_fresh_broadcasts() {
+        let limits = Arc::new(Limits::new(&args(10)));
+        limits.acquire(1, Priority::Broadcast).await; // use up the burst
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for chat in 10..16 {
+            let (l, o) = (limits.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                l.acquire(chat, Priority::Broadcast).await;
+                o.lock().unwrap().push(chat);
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await; // fresh broadcasts are queued
+        let (l, o) = (limits.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            l.acquire_for(77, Priority::Broadcast, true).await;
+            o.lock().unwrap().push(77);
+        }));
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let order = order.lock().unwrap();
+        let at = order.iter().position(|c| *c == 77).unwrap();
+        assert!(at <= 1, "the retry keeps its place, not the back of the queue: {order:?}");
     }
 
     #[tokio::test]

@@ -65,10 +65,12 @@ impl Outbound {
     async fn send_with_retries(&self, out: &OutboundMessage) -> Result<(), StageError> {
         let key = subjects::kv_key(&out.idempotency_key);
         let mut attempt = 0;
+        let mut retry = false;
         loop {
             if out.makes_message() {
-                self.limits.acquire(out.chat_id, out.priority).await;
+                self.limits.acquire_for(out.chat_id, out.priority, retry).await;
             }
+            retry = true;
             let paid = self.paid_broadcast && out.priority == Priority::Broadcast;
             match send::send(&self.bot, out, paid).await.map_err(classify) {
                 Ok(sent) => {
@@ -198,8 +200,14 @@ impl Stage for Outbound {
     /// The message to send (`None`: sent already, its report republished).
     type Commit = Option<OutboundMessage>;
 
+    /// The message, its content made [`herald_schemas::Content::telegram_safe`] (producers that built it
+    /// without [`OutboundMessage::new`] included).
     fn decode(&self, payload: &[u8]) -> Result<OutboundMessage, String> {
-        herald_schemas::decode(payload).map_err(|e| e.to_string())
+        let out: OutboundMessage = herald_schemas::decode(payload).map_err(|e| e.to_string())?;
+        Ok(OutboundMessage {
+            content: out.content.telegram_safe(),
+            ..out
+        })
     }
 
     /// Drops a message whose key Telegram has already accepted (publishing its report

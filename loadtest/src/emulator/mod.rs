@@ -40,6 +40,7 @@ use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLim
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+mod entities;
 pub mod photo;
 pub mod request;
 
@@ -412,33 +413,42 @@ fn retry_after(wait: Duration) -> u64 {
 }
 
 /// The text (or caption) and the photo of a send, or Telegram's refusal.
-fn content(method: &str, req: &request::Request) -> Result<(String, Option<photo::Photo>), &'static str> {
+fn content(method: &str, req: &request::Request) -> Result<(String, Option<photo::Photo>), String> {
     let field = |name: &str| req.params.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
     match method {
-        "editMessageCaption" if field("caption").chars().count() > 1024 => return Err("Bad Request: message caption is too long"),
+        "editMessageCaption" if field("caption").chars().count() > 1024 => return Err("Bad Request: message caption is too long".into()),
         "editMessageCaption" => return Ok((field("caption"), None)),
         "editMessageReplyMarkup" => return Ok((String::new(), None)),
-        "sendPoll" => return poll(req).map(|q| (q, None)),
+        "sendPoll" => return poll(req).map(|q| (q, None)).map_err(String::from),
         _ => {}
     }
+    let html = req.params.get("parse_mode").and_then(Value::as_str) == Some("HTML");
+    // the limits count the text after entity parsing
+    let length = |s: &str| -> Result<usize, String> {
+        if html {
+            entities::parse_html(s).map_err(|e| format!("Bad Request: {e}"))
+        } else {
+            Ok(s.encode_utf16().count())
+        }
+    };
     if method != "sendPhoto" {
         let text = field("text");
-        return match text.chars().count() {
-            0 => Err("Bad Request: message text is empty"),
-            4097.. => Err("Bad Request: message is too long"),
+        return match length(&text)? {
+            _ if text.is_empty() => Err("Bad Request: message text is empty".into()),
+            4097.. => Err("Bad Request: message is too long".into()),
             _ => Ok((text, None)),
         };
     }
     let caption = field("caption");
-    if caption.chars().count() > 1024 {
-        return Err("Bad Request: message caption is too long");
+    if length(&caption)? > 1024 {
+        return Err("Bad Request: message caption is too long".into());
     }
     // an upload is the `photo` part itself, or a part named by `photo=attach://<name>`
     let attached = field("photo").strip_prefix("attach://").and_then(|name| req.files.get(name));
     match (req.files.get("photo").or(attached), req.params.get("photo")) {
-        (Some(upload), _) => Ok((caption, Some(photo::read(upload)?))),
+        (Some(upload), _) => Ok((caption, Some(photo::read(upload).map_err(String::from)?))),
         (None, Some(Value::String(id))) if !id.starts_with("attach://") => Ok((caption, Some(photo::Photo::default()))), // a file_id or URL
-        _ => Err("Bad Request: there is no photo in the request"),
+        _ => Err("Bad Request: there is no photo in the request".into()),
     }
 }
 
@@ -632,7 +642,7 @@ fn send(emu: &Emu, method: &str, req: &request::Request) -> Response {
     }
     let (text, photo) = match content(method, req) {
         Ok(c) => c,
-        Err(description) => return err(400, description, None),
+        Err(description) => return err(400, &description, None),
     };
     let made = Made {
         method,

@@ -35,12 +35,13 @@ impl BucketDef {
         }
     }
 
-    fn config(&self) -> kv::Config {
+    fn config(&self, replicas: usize) -> kv::Config {
         kv::Config {
             bucket: self.name.into(),
             history: 1,
             max_age: self.max_age,
             storage: stream::StorageType::File,
+            num_replicas: replicas,
             ..Default::default()
         }
     }
@@ -123,21 +124,63 @@ pub fn stream_configs(defs: &[StreamDef]) -> anyhow::Result<Vec<stream::Config>>
         .collect()
 }
 
+/// How many copies of each stream and bucket a cluster keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Replicas {
+    /// What exists stays as it is (it is not compared); what is created gets the
+    /// definition's count (1). What `pipeline run` and the bot use, so that they accept
+    /// the streams `pipeline setup --replicas N` made.
+    #[default]
+    Existing,
+    /// Every stream and bucket has this many (`pipeline setup --replicas 3`): created so,
+    /// an existing one with another count is a difference (edited with `update`).
+    Exactly(usize),
+}
+
 /// Creates missing streams and KV buckets; checks existing ones.
 ///
 /// Errors: an existing stream differs from its definition and `update` is false (the
-/// message lists each differing field, existing vs wanted), or NATS refused a request.
-pub async fn apply(js: &jetstream::Context, streams: &[StreamDef], buckets: &[BucketDef], update: bool) -> anyhow::Result<Vec<Applied>> {
+/// message lists each differing field, existing vs wanted), or NATS refused a request
+/// (on a cluster, also: fewer JetStream servers than `replicas`).
+pub async fn apply(
+    js: &jetstream::Context,
+    streams: &[StreamDef],
+    buckets: &[BucketDef],
+    update: bool,
+    replicas: Replicas,
+) -> anyhow::Result<Vec<Applied>> {
     let mut applied = Vec::new();
-    for want in stream_configs(streams)? {
-        applied.push(apply_stream(js, want, update).await?);
+    for mut want in stream_configs(streams)? {
+        if let Replicas::Exactly(n) = replicas {
+            want.num_replicas = n;
+        }
+        applied.push(apply_stream(js, want, update, replicas).await?);
     }
     for def in buckets {
         let name = def.name;
         match js.get_key_value(name).await {
-            Ok(_) => applied.push(Applied::Unchanged(format!("KV {name}"))),
+            Ok(store) => {
+                let have = store_replicas(js, name).await?;
+                match replicas {
+                    Replicas::Exactly(n) if have != n && update => {
+                        js.update_key_value(def.config(n))
+                            .await
+                            .map_err(|e| anyhow::anyhow!("updating KV bucket {name}: {e}"))?;
+                        applied.push(Applied::Updated(format!("KV {name}")));
+                    }
+                    Replicas::Exactly(n) if have != n => {
+                        anyhow::bail!("KV bucket {name} has {have} replicas, not {n}: run `pipeline setup --replicas {n} --update`")
+                    }
+                    _ => applied.push(Applied::Unchanged(format!("KV {name}"))),
+                }
+                drop(store);
+            }
             Err(_) => {
-                js.create_key_value(def.config())
+                let n = match replicas {
+                    Replicas::Exactly(n) => n,
+                    Replicas::Existing => 1,
+                };
+                js.create_key_value(def.config(n))
                     .await
                     .map_err(|e| anyhow::anyhow!("creating KV bucket {name}: {e}"))?;
                 applied.push(Applied::Created(format!("KV {name}")));
@@ -147,7 +190,12 @@ pub async fn apply(js: &jetstream::Context, streams: &[StreamDef], buckets: &[Bu
     Ok(applied)
 }
 
-async fn apply_stream(js: &jetstream::Context, want: stream::Config, update: bool) -> anyhow::Result<Applied> {
+/// Replicas of a bucket's stream (`KV_<bucket>`).
+async fn store_replicas(js: &jetstream::Context, bucket: &str) -> anyhow::Result<usize> {
+    Ok(js.get_stream(format!("KV_{bucket}")).await?.info().await?.config.num_replicas)
+}
+
+async fn apply_stream(js: &jetstream::Context, mut want: stream::Config, update: bool, replicas: Replicas) -> anyhow::Result<Applied> {
     let name = want.name.clone();
     let mut existing = match js.get_stream(&name).await {
         Ok(s) => s,
@@ -159,6 +207,9 @@ async fn apply_stream(js: &jetstream::Context, want: stream::Config, update: boo
         }
     };
     let have = existing.info().await?.config.clone();
+    if replicas == Replicas::Existing {
+        want.num_replicas = have.num_replicas;
+    }
     let diffs = differences(&have, &want);
     if diffs.is_empty() {
         return Ok(Applied::Unchanged(name));

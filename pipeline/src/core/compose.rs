@@ -120,9 +120,13 @@ pub fn definitions_of_all() -> (Vec<StreamDef>, Vec<BucketDef>) {
 /// then the user-record migration (see [`super::migrate`]).
 ///
 /// Errors: as [`setup::apply`].
-pub async fn setup_all(js: &async_nats::jetstream::Context, update: bool) -> anyhow::Result<Vec<setup::Applied>> {
+pub async fn setup_all(
+    js: &async_nats::jetstream::Context,
+    update: bool,
+    replicas: setup::Replicas,
+) -> anyhow::Result<Vec<setup::Applied>> {
     let (streams, buckets) = definitions_of_all();
-    let applied = setup::apply(js, &streams, &buckets, update).await?;
+    let applied = setup::apply(js, &streams, &buckets, update, replicas).await?;
     super::migrate::legacy_users(js, &all_products()).await?;
     Ok(applied)
 }
@@ -254,7 +258,7 @@ pub async fn run(core: CoreArgs, matches: &clap::ArgMatches) -> anyhow::Result<(
     let products = build(&core.products, matches)?;
     let (client, js) = core.nats.connect().await?;
     let (streams, buckets) = definitions(&products);
-    setup::apply(&js, &streams, &buckets, false).await?;
+    setup::apply(&js, &streams, &buckets, false, setup::Replicas::Existing).await?;
     // every registered product adopts its part of old records, running or not
     super::migrate::legacy_users(&js, &all_products()).await?;
 

@@ -10,6 +10,7 @@ pub mod compliance;
 pub mod evm;
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -88,10 +89,13 @@ impl LocalServer {
     fn start(bin: &str, args: impl FnOnce(u16, &std::path::Path) -> anyhow::Result<Vec<String>>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = free_port();
+        // its own process group, so that drop ends whatever it starts (npm's `anvil` is
+        // a Node wrapper around the native binary)
         let child = Command::new(bin)
             .args(args(port, dir.path())?)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .map_err(|e| anyhow::anyhow!("cannot start {bin}: {e}; run scripts/install-deps"))?;
         let mut server = LocalServer { child, port, _dir: dir };
@@ -100,11 +104,48 @@ impl LocalServer {
     }
 }
 
+impl LocalServer {
+    /// The server's process group id (the child's pid: it leads its own group).
+    fn group(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for LocalServer {
     fn drop(&mut self) {
+        kill_group(self.group());
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// SIGKILL to every process of group `pgid`.
+fn kill_group(pgid: u32) {
+    // SAFETY: kill(2) with a negative pid signals a process group; no memory is shared
+    unsafe {
+        libc::kill(-(pgid as libc::pid_t), libc::SIGKILL);
+    }
+}
+
+/// Processes still alive in group `pgid` (from `/proc`; zombies not counted).
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // fields after the command's closing parenthesis: state ppid pgrp ...
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
+        })
+        .collect()
 }
 
 /// A nats-server with JetStream (the limits of `nats/nats-server.conf`), file storage in
@@ -138,6 +179,11 @@ impl LocalNats {
         Ok(LocalNats(server))
     }
 
+    /// The server's process group (see [`group_members`]).
+    pub fn process_group(&self) -> u32 {
+        self.0.group()
+    }
+
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.0.port)
     }
@@ -169,6 +215,11 @@ impl LocalRedis {
         Ok(LocalRedis(server))
     }
 
+    /// The server's process group (see [`group_members`]).
+    pub fn process_group(&self) -> u32 {
+        self.0.group()
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.0.port)
     }
@@ -196,6 +247,11 @@ impl LocalAnvil {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.0.port)
+    }
+
+    /// The node's process group: every process it started (see [`group_members`]).
+    pub fn process_group(&self) -> u32 {
+        self.0.group()
     }
 }
 

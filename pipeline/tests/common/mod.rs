@@ -32,7 +32,9 @@ impl Env {
         let redis = LocalRedis::start().expect("redis-server");
         let client = async_nats::connect(nats.url()).await.unwrap();
         let js = jetstream::new(client.clone());
-        herald_pipeline::core::compose::setup_all(&js, false).await.unwrap();
+        herald_pipeline::core::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing)
+            .await
+            .unwrap();
         Env {
             nats,
             redis,
@@ -240,6 +242,7 @@ impl Desk {
                 users: users.clone(),
                 prefs: env.js.get_key_value(subjects::SIGNALS_USERS_BUCKET).await.unwrap(),
                 calls: None,
+                chains: herald_schemas::checks::ChainList::default(),
             },
             payments: herald_pipeline::products::payments::inbox::PaymentsInbox {
                 payments: Arc::new(p),

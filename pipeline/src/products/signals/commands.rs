@@ -4,7 +4,8 @@
 //! Filter edits are absolute ("set win rate to 60%", "add chain solana"), never toggles,
 //! so a redelivered update applies the same change twice harmlessly.
 
-use herald_schemas::{Button, Chain, Filters, SignalsPrefs};
+use herald_schemas::checks::ChainList;
+use herald_schemas::{escape_html, Button, Chain, Filters, SignalsPrefs};
 use teloxide::utils::command::BotCommands;
 
 use crate::core::reply::Reply;
@@ -67,78 +68,147 @@ pub const HELP: &str = "/filters winrate 60 — callers with at least 60% wins\n
 /filters chains solana,bsc — only these chains (<code>all</code> for every chain)\n\
 /filters reset — no filters";
 
-/// `/filters ARGS` -> the edit, `None` when the arguments do not parse.
+/// Highest average-gain filter, percent (a 1000x average).
+pub const MAX_GAIN_PCT: f64 = 100_000.0;
+/// Highest FDV bound, USD (see [`herald_schemas::checks::MAX_FDV_USD`]).
+pub const MAX_FDV: f64 = herald_schemas::checks::MAX_FDV_USD;
+
+/// `/filters ARGS` -> the edit.
+///
+/// Errors: what is wrong, in words for the user (HTML-escaped): an unknown setting, a
+/// value that is not a number, out of range (win rate 0–100, gain 0–100,000, FDV up to
+/// 1e15), an FDV minimum above its maximum, or a chain not in `chains`.
 ///
 /// ```
 /// use herald_pipeline::products::signals::commands::{parse_filter_args, FilterEdit};
-/// assert_eq!(parse_filter_args("winrate 60"), Some(FilterEdit::MinWinRate(Some(0.6))));
-/// assert_eq!(parse_filter_args("winrate abc"), None);
+/// use herald_schemas::checks::ChainList;
+/// let chains = ChainList::default();
+/// assert_eq!(parse_filter_args("winrate 60", &chains), Ok(FilterEdit::MinWinRate(Some(0.6))));
+/// assert!(parse_filter_args("winrate 1000", &chains).unwrap_err().contains("between 0 and 100"));
+/// assert!(parse_filter_args("fdv 1m 10k", &chains).unwrap_err().contains("above the maximum"));
 /// ```
-pub fn parse_filter_args(args: &str) -> Option<FilterEdit> {
-    parse_filter_words(args)
-}
-
-fn bound(s: &str) -> Option<Option<f64>> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "any" | "none" | "-" | "0" => Some(None),
-        v => {
-            let (num, mult) = match v.chars().last()? {
-                'k' => (&v[..v.len() - 1], 1e3),
-                'm' => (&v[..v.len() - 1], 1e6),
-                'b' => (&v[..v.len() - 1], 1e9),
-                _ => (v, 1.0),
-            };
-            num.trim_end_matches('%')
-                .parse::<f64>()
-                .ok()
-                .filter(|n| n.is_finite() && *n >= 0.0)
-                .map(|n| Some(n * mult))
-        }
-    }
-}
-
-fn parse_filter_words(args: &str) -> Option<FilterEdit> {
+pub fn parse_filter_args(args: &str, chains: &ChainList) -> Result<FilterEdit, String> {
     let mut words = args.split_whitespace();
-    let what = words.next()?.to_ascii_lowercase();
+    let what = words.next().unwrap_or_default().to_ascii_lowercase();
     let a = words.next();
     let b = words.next();
-    Some(match what.as_str() {
-        "winrate" | "wr" => FilterEdit::MinWinRate(bound(a?)?.map(|p| p / 100.0).filter(|p| *p <= 1.0).map(Some).unwrap_or(None)),
-        "gain" | "avggain" => FilterEdit::MinAvgGain(bound(a?)?),
-        "fdv" => FilterEdit::Fdv {
-            min: bound(a?)?,
-            max: b.map(bound).unwrap_or(Some(None))?,
-        },
+    Ok(match what.as_str() {
+        "winrate" | "wr" => FilterEdit::MinWinRate(win_rate(need(a, "winrate")?)?),
+        "gain" | "avggain" => FilterEdit::MinAvgGain(gain(need(a, "gain")?)?),
+        "fdv" => {
+            let min = fdv(need(a, "fdv")?)?;
+            let max = b.map(fdv).transpose()?.flatten();
+            check_fdv_range(min, max)?;
+            FilterEdit::Fdv { min, max }
+        }
         "chains" | "chain" => {
-            let list = a?;
+            let list: Vec<&str> = args.split_whitespace().skip(1).collect();
+            let list = list.join("");
+            if list.is_empty() {
+                return Err(format!("Name the chains, e.g. <code>/filters chains solana,bsc</code>. Known: {}.", chains.names().join(", ")));
+            }
             if list.eq_ignore_ascii_case("all") {
                 FilterEdit::Chains(Vec::new())
             } else {
-                FilterEdit::Chains(list.split(',').filter(|c| !c.is_empty()).map(Chain::from).collect())
+                let parsed: Result<Vec<Chain>, String> =
+                    list.split(',').filter(|c| !c.is_empty()).map(|c| chains.parse(c).map_err(|e| escape_html(&e))).collect();
+                FilterEdit::Chains(parsed?)
             }
         }
         "reset" => FilterEdit::Reset,
-        _ => return None,
+        other => {
+            let shown: String = other.chars().take(32).collect();
+            return Err(format!("There is no filter called \"{}\".", escape_html(&shown)));
+        }
     })
 }
 
-/// Parses inline-keyboard callback data (`f:wr:60`, `f:ch:+solana`, `f:reset`...).
-pub fn parse_callback(data: &str) -> Option<FilterEdit> {
-    let mut parts = data.splitn(3, ':');
-    if parts.next()? != "f" {
-        return None;
+/// The value a setting needs, or how to give it.
+fn need<'a>(v: Option<&'a str>, what: &str) -> Result<&'a str, String> {
+    v.ok_or_else(|| format!("Give a value for {what}, e.g. <code>/filters {what} 60</code>."))
+}
+
+/// A bound: `any`/`none`/`-`/`0` for no bound, else a number with an optional `k`, `m`,
+/// `b` (thousand, million, billion) or `%`.
+fn bound(s: &str) -> Result<Option<f64>, String> {
+    let v = s.trim().to_ascii_lowercase();
+    if matches!(v.as_str(), "any" | "none" | "-" | "0") {
+        return Ok(None);
     }
-    let what = parts.next()?;
-    let value = parts.next().unwrap_or("");
+    let (num, mult) = match v.chars().last() {
+        Some('k') => (&v[..v.len() - 1], 1e3),
+        Some('m') => (&v[..v.len() - 1], 1e6),
+        Some('b') => (&v[..v.len() - 1], 1e9),
+        _ => (v.as_str(), 1.0),
+    };
+    let shown: String = s.chars().take(32).collect();
+    num.trim_end_matches('%')
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map(|n| Some(n * mult))
+        .ok_or_else(|| format!("\"{}\" is not a number (try 60, 10k or 1m, or <code>any</code>).", escape_html(&shown)))
+}
+
+fn in_range(v: Option<f64>, max: f64, what: &str, unit: &str) -> Result<Option<f64>, String> {
+    match v {
+        Some(n) if n > max => Err(format!("{what} must be between 0 and {max}{unit}, not {n}.")),
+        v => Ok(v),
+    }
+}
+
+/// A win-rate filter in percent (0–100), stored as a share.
+fn win_rate(s: &str) -> Result<Option<f64>, String> {
+    Ok(in_range(bound(s)?, 100.0, "Win rate", " (percent)")?.map(|p| p / 100.0))
+}
+
+fn gain(s: &str) -> Result<Option<f64>, String> {
+    in_range(bound(s)?, MAX_GAIN_PCT, "Average gain", " (percent)")
+}
+
+fn fdv(s: &str) -> Result<Option<f64>, String> {
+    in_range(bound(s)?, MAX_FDV, "FDV", " USD")
+}
+
+/// Errors: both bounds set and the minimum above the maximum.
+fn check_fdv_range(min: Option<f64>, max: Option<f64>) -> Result<(), String> {
+    match (min, max) {
+        (Some(lo), Some(hi)) if lo > hi => Err(format!(
+            "That FDV range is empty: the minimum {} is above the maximum {}.",
+            usd_compact(lo),
+            usd_compact(hi)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The filters after `edit`, checked as a whole (an FDV minimum from one button above
+/// the maximum from another is refused).
+///
+/// Errors: the reason, for the user.
+pub fn edited(f: &Filters, edit: FilterEdit) -> Result<Filters, String> {
+    let mut g = f.clone();
+    apply_edit(&mut g, edit);
+    check_fdv_range(g.min_fdv_usd, g.max_fdv_usd)?;
+    Ok(g)
+}
+
+/// Parses inline-keyboard callback data (`f:wr:60`, `f:ch:+solana`, `f:reset`...):
+/// `None` when it is not a filter button, `Some(Err)` when it is one with a value no
+/// menu offers (forged or stale data), checked like typed arguments.
+pub fn parse_callback(data: &str, chains: &ChainList) -> Option<Result<FilterEdit, String>> {
+    let rest = data.strip_prefix("f:")?;
+    let (what, value) = rest.split_once(':').unwrap_or((rest, ""));
+    let chain = |v: &str| chains.parse(v).map_err(|e| escape_html(&e));
     Some(match what {
-        "wr" => FilterEdit::MinWinRate(bound(value)?.map(|p| p / 100.0)),
-        "gain" => FilterEdit::MinAvgGain(bound(value)?),
-        "minfdv" => FilterEdit::MinFdv(bound(value)?),
-        "maxfdv" => FilterEdit::MaxFdv(bound(value)?),
-        "ch" if value.starts_with('+') => FilterEdit::AddChain(Chain::from(&value[1..])),
-        "ch" if value.starts_with('-') => FilterEdit::RemoveChain(Chain::from(&value[1..])),
-        "reset" => FilterEdit::Reset,
-        _ => return None,
+        "wr" => win_rate(value).map(FilterEdit::MinWinRate),
+        "gain" => gain(value).map(FilterEdit::MinAvgGain),
+        "minfdv" => fdv(value).map(FilterEdit::MinFdv),
+        "maxfdv" => fdv(value).map(FilterEdit::MaxFdv),
+        "ch" if value.starts_with('+') => chain(&value[1..]).map(FilterEdit::AddChain),
+        "ch" if value.starts_with('-') => chain(&value[1..]).map(FilterEdit::RemoveChain),
+        "reset" => Ok(FilterEdit::Reset),
+        _ => Err("That button is no longer valid: here are your filters.".into()),
     })
 }
 
@@ -168,7 +238,7 @@ pub fn apply_edit(f: &mut Filters, edit: FilterEdit) {
 
 /// Answers `/filters`, `/pause` and `/resume` for a known user: the preferences to
 /// store (`None`: unchanged) and the reply. `/calls` is answered with the tracker.
-pub fn run(current: &SignalsPrefs, cmd: SignalsCommand, now_ms: u64) -> (Option<SignalsPrefs>, Reply) {
+pub fn run(current: &SignalsPrefs, cmd: SignalsCommand, now_ms: u64, chains: &ChainList) -> (Option<SignalsPrefs>, Reply) {
     let changed = |f: &dyn Fn(&mut SignalsPrefs)| {
         let mut s = current.clone();
         f(&mut s);
@@ -179,13 +249,12 @@ pub fn run(current: &SignalsPrefs, cmd: SignalsCommand, now_ms: u64) -> (Option<
         SignalsCommand::Pause => (changed(&|s| s.paused = true), Reply::plain("Paused. /resume to receive calls again.")),
         SignalsCommand::Resume => (changed(&|s| s.paused = false), Reply::plain("Resumed: calls are on.")),
         SignalsCommand::Filters(args) if args.trim().is_empty() => (None, menu(&current.filters)),
-        SignalsCommand::Filters(args) => match parse_filter_args(&args) {
-            Some(edit) => {
-                let new = changed(&|s| apply_edit(&mut s.filters, edit.clone()));
-                let reply = menu(&new.as_ref().expect("changed always returns").filters);
-                (new, reply)
+        SignalsCommand::Filters(args) => match parse_filter_args(&args, chains).and_then(|e| edited(&current.filters, e)) {
+            Ok(filters) => {
+                let reply = menu(&filters);
+                (changed(&|s| s.filters = filters.clone()), reply)
             }
-            None => (None, Reply::plain(format!("I did not understand that.\n\n{HELP}"))),
+            Err(why) => (None, Reply::plain(format!("{why}\n\n{HELP}"))),
         },
         SignalsCommand::Calls(_) => (None, Reply::plain("Tracked calls are not available right now.")),
     }
@@ -276,34 +345,67 @@ pub fn menu(f: &Filters) -> Reply {
 mod tests {
     use super::*;
 
+    fn chains() -> ChainList {
+        ChainList::default()
+    }
+
     #[test]
     fn commands_parse_with_arguments() {
+        let c = chains();
         assert_eq!(SignalsCommand::from_text("/pause"), Some(SignalsCommand::Pause));
         assert_eq!(SignalsCommand::from_text("hello"), None);
-        assert_eq!(parse_filter_args("winrate 60"), Some(FilterEdit::MinWinRate(Some(0.6))));
+        assert_eq!(parse_filter_args("winrate 60", &c), Ok(FilterEdit::MinWinRate(Some(0.6))));
         assert_eq!(
-            parse_filter_args("fdv 10k any"),
-            Some(FilterEdit::Fdv {
+            parse_filter_args("fdv 10k any", &c),
+            Ok(FilterEdit::Fdv {
                 min: Some(10_000.0),
                 max: None
             })
         );
         assert_eq!(
-            parse_filter_args("chains SOL,bnb"),
-            Some(FilterEdit::Chains(vec![Chain::from("solana"), Chain::from("bsc")]))
+            parse_filter_args("chains SOL, bnb", &c),
+            Ok(FilterEdit::Chains(vec![Chain::from("solana"), Chain::from("bsc")]))
         );
-        assert_eq!(parse_filter_args("winrate abc"), None);
+        assert!(parse_filter_args("winrate abc", &c).unwrap_err().contains("not a number"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason() {
+        let c = chains();
+        let why = |args: &str| parse_filter_args(args, &c).unwrap_err();
+        assert!(why("winrate 1000").contains("between 0 and 100"), "{}", why("winrate 1000"));
+        assert!(why("fdv 1m 10k").contains("minimum $1M is above the maximum $10K"), "{}", why("fdv 1m 10k"));
+        assert!(why("gain 1e9").contains("Average gain"));
+        assert!(why("fdv 1e300").contains("FDV must be"));
+        let script = why("chains <script>alert(1)</script>");
+        assert!(script.contains("unknown chain") && !script.contains("<script>"), "{script}");
+        assert!(why("colour red").contains("no filter called"));
+        assert!(why("winrate").contains("Give a value"));
+        // forged or stale callback data
+        for forged in ["f:wr:99999", "f:gain:-5", "f:minfdv:1e400", "f:ch:+a.b", "f:zz:1"] {
+            assert!(matches!(parse_callback(forged, &c), Some(Err(_))), "{forged}");
+        }
+        assert_eq!(parse_callback("c:2", &c), None);
+        let f = Filters {
+            max_fdv_usd: Some(100_000.0),
+            ..Default::default()
+        };
+        let edit = parse_callback("f:minfdv:1000000", &c).unwrap().unwrap();
+        assert!(edited(&f, edit).unwrap_err().contains("range is empty"));
     }
 
     #[test]
     fn every_menu_button_round_trips_through_its_callback() {
+        let c = chains();
         let f = Filters {
             chains: vec![Chain::from("solana")],
             ..Default::default()
         };
         for button in menu(&f).buttons.iter().flatten() {
             assert!(button.callback_data.len() <= 64, "Telegram limits callback data to 64 bytes");
-            let edit = parse_callback(&button.callback_data).unwrap_or_else(|| panic!("{}", button.callback_data));
+            let edit = parse_callback(&button.callback_data, &c)
+                .unwrap_or_else(|| panic!("{}", button.callback_data))
+                .unwrap();
             let mut g = f.clone();
             apply_edit(&mut g, edit.clone());
             let mut h = g.clone();
@@ -311,23 +413,26 @@ mod tests {
             assert_eq!(g, h, "edits are idempotent: {}", button.callback_data);
         }
         let mut g = f.clone();
-        apply_edit(&mut g, parse_callback("f:wr:60").unwrap());
+        apply_edit(&mut g, parse_callback("f:wr:60", &c).unwrap().unwrap());
         assert_eq!(g.min_win_rate, Some(0.6));
-        apply_edit(&mut g, parse_callback("f:ch:-solana").unwrap());
+        apply_edit(&mut g, parse_callback("f:ch:-solana", &c).unwrap().unwrap());
         assert!(g.chains.is_empty());
     }
 
     #[test]
     fn pause_resume_lifecycle() {
+        let c = chains();
         let s = SignalsPrefs::new(7);
         assert!(!s.paused);
-        let (p, r) = run(&s, SignalsCommand::Pause, 2);
+        let (p, r) = run(&s, SignalsCommand::Pause, 2, &c);
         let p = p.unwrap();
         assert!(p.paused);
         assert!(r.text.contains("Paused"));
-        let (q, _) = run(&p, SignalsCommand::Resume, 3);
+        let (q, _) = run(&p, SignalsCommand::Resume, 3, &c);
         assert!(!q.unwrap().paused);
-        let (none, r) = run(&s, SignalsCommand::Filters("winrate abc".into()), 4);
-        assert!(none.is_none() && r.text.contains("did not understand"));
+        let (none, r) = run(&s, SignalsCommand::Filters("winrate abc".into()), 4, &c);
+        assert!(none.is_none() && r.text.contains("not a number"));
+        let (none, r) = run(&s, SignalsCommand::Filters("winrate 1000".into()), 4, &c);
+        assert!(none.is_none() && r.text.contains("between 0 and 100"));
     }
 }

@@ -15,10 +15,23 @@ pub struct SignalsArgs {
     /// Solana transactionSubscribe websocket (Raydium pool creations).
     #[arg(long, env = "HERALD_SOLANA_WS_URL")]
     pub solana_ws_url: Option<String>,
+    /// Chains accepted from sources and in `/filters chains` (a call on another chain is
+    /// dead-lettered; each name must be a subject token, `[a-z0-9_-]`).
+    #[arg(long, env = "HERALD_CHAINS", value_delimiter = ',', default_values_t = herald_schemas::checks::DEFAULT_CHAINS.iter().map(|c| c.to_string()))]
+    pub chains: Vec<String>,
     /// Send signals to every user. Without it, when payments run, signals go only to
     /// users with an active subscription or trial.
     #[arg(long, env = "HERALD_FREE_SIGNALS")]
     pub free_signals: bool,
+}
+
+impl SignalsArgs {
+    /// The accepted chains.
+    ///
+    /// Errors: a name that is not a subject token, or an empty list.
+    pub fn chain_list(&self) -> anyhow::Result<herald_schemas::checks::ChainList> {
+        herald_schemas::checks::ChainList::new(&self.chains).map_err(|e| anyhow::anyhow!("--chains: {e}"))
+    }
 }
 
 /// How long dedup remembers tokens. Defaults are the product's promise (14 days / 1 hour,

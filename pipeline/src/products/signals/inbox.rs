@@ -12,6 +12,8 @@ use async_nats::jetstream::kv;
 use herald_runtime::{records, users, Decision, MsgMeta, Stage, StageError};
 use herald_schemas::{RoutedUpdate, SignalsPrefs};
 
+use herald_schemas::checks::ChainList;
+
 use super::calls;
 use super::commands::{self, SignalsCommand};
 use super::posts::channel_post_call;
@@ -24,8 +26,18 @@ enum Ask {
     Command(SignalsCommand),
     /// A filter button.
     Edit(commands::FilterEdit),
+    /// A filter button with data no menu offers: the reason and the menu again.
+    BadButton(String),
     /// A Prev/Next button of `/calls` (0-based page).
     Page(usize),
+}
+
+/// The menu with why the last press changed nothing above it.
+fn with_reason(why: &str, menu: crate::core::reply::Reply) -> crate::core::reply::Reply {
+    crate::core::reply::Reply {
+        text: format!("⚠️ {why}\n\n{}", menu.text),
+        ..menu
+    }
 }
 
 /// Preferences to store once the reply is out (`revision` `None`: the first).
@@ -42,6 +54,8 @@ pub struct SignalsInbox<S> {
     pub prefs: kv::Store,
     /// The tracker, for `/calls` (when it runs in this process).
     pub calls: Option<Arc<Tracker<S>>>,
+    /// Chains accepted from channel posts and in `/filters chains`.
+    pub chains: ChainList,
 }
 
 impl<S: CallStore> SignalsInbox<S> {
@@ -72,13 +86,14 @@ impl<S: CallStore> Stage for SignalsInbox<S> {
 
     async fn decide(&self, routed: RoutedUpdate, _meta: &MsgMeta) -> Result<Decision<Self::Commit>, StageError> {
         if routed.kind == "channel_post" {
-            return Ok(match channel_post_call(&routed.update["channel_post"], herald_schemas::now_ms()) {
-                Some(call) => Decision::Forward {
+            return match channel_post_call(&routed.update["channel_post"], herald_schemas::now_ms(), &self.chains) {
+                Ok(Some(call)) => Ok(Decision::Forward {
                     outputs: vec![call_output(&call)],
                     commit: None,
-                },
-                None => Decision::Drop { reason: "no_call_in_post" },
-            });
+                }),
+                Ok(None) => Ok(Decision::Drop { reason: "no_call_in_post" }),
+                Err(reason) => Err(StageError::Permanent(reason)),
+            };
         }
         let (Some(user_id), Some(chat_id)) = (routed.user_id, routed.chat_id) else {
             return Err(StageError::Permanent("routed update without a user or chat".into()));
@@ -88,7 +103,12 @@ impl<S: CallStore> Stage for SignalsInbox<S> {
             (Some(text), _) => SignalsCommand::from_text(text).map(Ask::Command),
             (None, Some(data)) => calls::parse_callback(data)
                 .map(Ask::Page)
-                .or_else(|| commands::parse_callback(data).map(Ask::Edit)),
+                .or_else(|| {
+                    commands::parse_callback(data, &self.chains).map(|edit| match edit {
+                        Ok(edit) => Ask::Edit(edit),
+                        Err(why) => Ask::BadButton(why),
+                    })
+                }),
             (None, None) => None,
         };
         let ask = match ask {
@@ -109,14 +129,20 @@ impl<S: CallStore> Stage for SignalsInbox<S> {
         };
         let now = herald_schemas::now_ms();
         let (new, reply) = match ask {
-            Ask::Edit(edit) => {
-                let mut changed = prefs.clone();
-                commands::apply_edit(&mut changed.filters, edit);
-                changed.updated_at_ms = now;
-                let reply = commands::menu(&changed.filters);
-                (Some(changed), reply)
-            }
-            Ask::Command(cmd) => commands::run(&prefs, cmd, now),
+            Ask::Edit(edit) => match commands::edited(&prefs.filters, edit) {
+                Ok(filters) => {
+                    let reply = commands::menu(&filters);
+                    let changed = SignalsPrefs {
+                        filters,
+                        updated_at_ms: now,
+                        ..prefs.clone()
+                    };
+                    (Some(changed), reply)
+                }
+                Err(why) => (None, with_reason(&why, commands::menu(&prefs.filters))),
+            },
+            Ask::BadButton(why) => (None, with_reason(&why, commands::menu(&prefs.filters))),
+            Ask::Command(cmd) => commands::run(&prefs, cmd, now, &self.chains),
             Ask::Page(_) => unreachable!("answered above"),
         };
         Ok(Decision::Forward {

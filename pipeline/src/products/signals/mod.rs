@@ -134,6 +134,7 @@ impl Product for Signals {
                     users: ctx.js.get_key_value(subjects::USERS_BUCKET).await?,
                     prefs: ctx.js.get_key_value(subjects::SIGNALS_USERS_BUCKET).await?,
                     calls: tracker,
+                    chains: args.chain_list()?,
                 };
                 let cfg = ctx.configure(consumer("signals_inbox"));
                 stages.push(StageHandle::new(inbox, cfg).with_sample(subjects::routed("signals", 1), samples::routed_pause()));
@@ -146,6 +147,7 @@ impl Product for Signals {
                     protocol,
                     js: ctx.connect().await?,
                     max_in_flight: ctx.max_in_flight,
+                    chains: args.chain_list()?,
                 };
                 let shutdown = ctx.shutdown.clone();
                 ctx.tasks.spawn(async move {

@@ -11,10 +11,12 @@ use std::time::Duration;
 use async_nats::jetstream;
 use futures::stream::FuturesUnordered;
 use futures::{SinkExt, StreamExt};
+use herald_schemas::checks::{self, ChainList};
 use herald_schemas::{subjects, CallEvent, CallSource, Caller, Chain, FeedFrame, PriceUpdate};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
+use super::raw_text::TextAsBinary;
 use super::raydium;
 use herald_runtime::backoff::Backoff;
 use herald_runtime::{dead_letter, DeadLetter, Output};
@@ -62,14 +64,32 @@ impl FeedEvent {
     }
 }
 
-/// Turns one frame into an event (the frame is parsed once). `Ok(None)` for frames that
-/// carry none (heartbeats, swaps, confirmations).
+/// Turns one frame into an event (the frame is parsed once), checked against
+/// [`checks::call`] / [`checks::price_update`] (`chains`: the accepted chains).
+/// `Ok(None)` for frames that carry none (heartbeats, swaps, confirmations).
 ///
-/// Errors: oversized, not JSON, or not a known frame shape (the reason says which).
-pub fn parse_frame(protocol: Protocol, frame: &[u8], now_ms: u64) -> Result<Option<FeedEvent>, String> {
+/// Errors: oversized, not UTF-8, not JSON, not a known frame shape, or a value out of
+/// range or grammar (the reason says which).
+pub fn parse_frame(protocol: Protocol, frame: &[u8], now_ms: u64, chains: &ChainList) -> Result<Option<FeedEvent>, String> {
     if frame.len() > MAX_FRAME_BYTES {
         return Err(format!("oversized frame: {} bytes > {MAX_FRAME_BYTES}", frame.len()));
     }
+    if let Err(e) = std::str::from_utf8(frame) {
+        return Err(format!("frame is not UTF-8: invalid byte at {}", e.valid_up_to()));
+    }
+    let checked = |event: Option<FeedEvent>| -> Result<Option<FeedEvent>, String> {
+        Ok(match event {
+            Some(FeedEvent::Call(c)) => Some(FeedEvent::Call(checks::call(c, chains).map_err(|e| format!("rejected call: {e}"))?)),
+            Some(FeedEvent::Price(p)) => {
+                Some(FeedEvent::Price(checks::price_update(p, chains).map_err(|e| format!("rejected price: {e}"))?))
+            }
+            None => None,
+        })
+    };
+    checked(parse_unchecked(protocol, frame, now_ms)?)
+}
+
+fn parse_unchecked(protocol: Protocol, frame: &[u8], now_ms: u64) -> Result<Option<FeedEvent>, String> {
     let origin = |ts_ms: u64| if ts_ms > 0 { ts_ms } else { now_ms };
     if protocol == Protocol::SolanaTransactions {
         let value: serde_json::Value = serde_json::from_slice(frame).map_err(|e| format!("malformed Solana frame: {e}"))?;
@@ -84,19 +104,14 @@ pub fn parse_frame(protocol: Protocol, frame: &[u8], now_ms: u64) -> Result<Opti
                 price_usd,
                 ts_ms,
                 ..
-            } => {
-                if token.is_empty() || !(price_usd.is_finite() && price_usd > 0.0) {
-                    return Err("malformed feed frame: empty token or non-positive price".into());
-                }
-                Some(FeedEvent::Price(PriceUpdate {
+            } => Some(FeedEvent::Price(PriceUpdate {
                     v: 1,
                     chain: Chain::from(chain),
                     token,
                     price_usd,
                     source: "feed".into(),
                     ts_ms: origin(ts_ms),
-                }))
-            }
+                })),
             FeedFrame::Call {
                 id,
                 chain,
@@ -109,11 +124,7 @@ pub fn parse_frame(protocol: Protocol, frame: &[u8], now_ms: u64) -> Result<Opti
                 caller_name,
                 caller_stats,
                 ts_ms,
-            } => {
-                if token.is_empty() || caller_id.is_empty() {
-                    return Err("malformed feed frame: empty token or caller_id".into());
-                }
-                Some(FeedEvent::Call(CallEvent {
+            } => Some(FeedEvent::Call(CallEvent {
                     v: 1,
                     source_event_id: id,
                     chain: Chain::from(chain),
@@ -129,17 +140,16 @@ pub fn parse_frame(protocol: Protocol, frame: &[u8], now_ms: u64) -> Result<Opti
                         source: CallSource::Feed,
                     },
                     caller_stats,
-                    links: Vec::new(),
-                    origin_ts_ms: origin(ts_ms),
-                }))
-            }
+                links: Vec::new(),
+                origin_ts_ms: origin(ts_ms),
+            })),
         },
     )
 }
 
 /// The call in a frame, if it carries one (see [`parse_frame`]).
-pub fn frame_to_call(protocol: Protocol, frame: &[u8], now_ms: u64) -> Result<Option<CallEvent>, String> {
-    Ok(match parse_frame(protocol, frame, now_ms)? {
+pub fn frame_to_call(protocol: Protocol, frame: &[u8], now_ms: u64, chains: &ChainList) -> Result<Option<CallEvent>, String> {
+    Ok(match parse_frame(protocol, frame, now_ms, chains)? {
         Some(FeedEvent::Call(call)) => Some(call),
         _ => None,
     })
@@ -162,6 +172,8 @@ pub struct WebsocketSource {
     pub js: jetstream::Context,
     /// Unacknowledged publishes before reading pauses.
     pub max_in_flight: usize,
+    /// The chains accepted (others are dead-lettered).
+    pub chains: ChainList,
 }
 
 impl WebsocketSource {
@@ -189,7 +201,7 @@ impl WebsocketSource {
 
     /// One connection: returns the number of frames read.
     async fn session(&self, shutdown: &CancellationToken) -> anyhow::Result<u64> {
-        let (mut ws, _) = tokio_tungstenite::connect_async(self.url.as_str()).await?;
+        let (mut ws, _) = connect(&self.url).await?;
         tracing::info!(source = self.protocol.name(), url = %self.url, "websocket connected");
         if self.protocol == Protocol::SolanaTransactions {
             ws.send(Message::text(raydium::subscribe_request())).await?;
@@ -218,7 +230,7 @@ impl WebsocketSource {
             };
             frames += 1;
             metrics::counter!("herald_source_frames_total", "source" => self.protocol.name()).increment(1);
-            match parse_frame(self.protocol, &bytes, herald_schemas::now_ms()) {
+            match parse_frame(self.protocol, &bytes, herald_schemas::now_ms(), &self.chains) {
                 Ok(None) => {}
                 Ok(Some(event)) => pending.push(publish_until_acked(self.js.clone(), event.output(), shutdown.clone())),
                 Err(reason) => {
@@ -238,6 +250,24 @@ impl WebsocketSource {
         while pending.next().await.is_some() {}
         Ok(frames)
     }
+}
+
+/// Opens `url` (`ws://` only: this build has no TLS for feeds) through
+/// [`TextAsBinary`], so text frames arrive as bytes.
+async fn connect(
+    url: &str,
+) -> anyhow::Result<(
+    tokio_tungstenite::WebSocketStream<TextAsBinary<tokio::net::TcpStream>>,
+    tokio_tungstenite::tungstenite::handshake::client::Response,
+)> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let request = url.into_client_request()?;
+    let uri = request.uri();
+    anyhow::ensure!(uri.scheme_str() == Some("ws"), "only ws:// feeds are supported, not {url}");
+    let host = uri.host().ok_or_else(|| anyhow::anyhow!("no host in {url}"))?.to_string();
+    let port = uri.port_u16().unwrap_or(80);
+    let tcp = tokio::net::TcpStream::connect((host.trim_matches(|c| c == '[' || c == ']'), port)).await?;
+    Ok(tokio_tungstenite::client_async(request, TextAsBinary::new(tcp)).await?)
 }
 
 /// Publishes and waits for the ack, retrying (same message id) until acknowledged or
@@ -288,6 +318,7 @@ mod tests {
             Protocol::HeraldFeed,
             br#"{"type":"price","chain":"sol","token":"T","price_usd":0.5,"ts_ms":9}"#,
             1,
+            &ChainList::default(),
         )
         .unwrap()
         .unwrap();
@@ -299,22 +330,25 @@ mod tests {
         assert!(parse_frame(
             Protocol::HeraldFeed,
             br#"{"type":"price","chain":"sol","token":"T","price_usd":-1,"ts_ms":9}"#,
-            1
+            1,
+            &ChainList::default(),
         )
         .is_err());
     }
 
     #[test]
     fn bad_frames_have_reasons() {
-        let e = frame_to_call(Protocol::HeraldFeed, b"{not json", 0).unwrap_err();
+        let chains = ChainList::default();
+        let e = frame_to_call(Protocol::HeraldFeed, b"{not json", 0, &chains).unwrap_err();
         assert!(e.starts_with("malformed feed frame"), "{e}");
-        let e = frame_to_call(Protocol::HeraldFeed, &vec![b' '; MAX_FRAME_BYTES + 1], 0).unwrap_err();
+        let e = frame_to_call(Protocol::HeraldFeed, &vec![b' '; MAX_FRAME_BYTES + 1], 0, &chains).unwrap_err();
         assert!(e.starts_with("oversized frame"), "{e}");
-        assert_eq!(frame_to_call(Protocol::HeraldFeed, br#"{"type":"heartbeat"}"#, 0), Ok(None));
+        assert_eq!(frame_to_call(Protocol::HeraldFeed, br#"{"type":"heartbeat"}"#, 0, &chains), Ok(None));
         let call = frame_to_call(
             Protocol::HeraldFeed,
             br#"{"type":"call","id":"1","chain":"SOL","token":"T","caller_id":"c","ts_ms":0}"#,
             42,
+            &chains,
         )
         .unwrap()
         .unwrap();
