@@ -234,3 +234,68 @@ async fn every_kind_of_content_reaches_telegram() {
     assert!(reasons.iter().any(|r| r.contains("message can't be copied")), "{reasons:?}");
     shutdown.cancel();
 }
+
+/// Issue 13, findings 2 and 4: a message keyed by outside input of 10,000 characters, with
+/// raw markup and a 10,000-character text, built without `OutboundMessage::new` (as
+/// another producer might): the delivered-key lookup stays under nats-server's
+/// control-line limit (the key is hashed), the markup is shown, not parsed, the text is
+/// cut to Telegram's limit, and a redelivery is still suppressed by the delivered record.
+#[tokio::test]
+async fn hostile_keys_and_texts_are_delivered_once_and_safely() {
+    let (_nats, js, telegram) = stack().await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    for stage in outbound(&js, &telegram).await.stages(8, 8) {
+        tokio::spawn(stage.run(js.clone(), shutdown.clone()));
+    }
+    let key = format!("sig.7.solana:{}", "T".repeat(10_000));
+    let text = format!("<b>$X</b> chains: <script>alert(1)</script> & {}", "y ".repeat(5_000));
+    let raw = serde_json::json!({
+        "v": 2, "idempotency_key": key, "chat_id": 7,
+        "content": {"method": "send_message", "text": text},
+        "priority": "broadcast", "origin_ts_ms": 0
+    });
+    let publish = |copy: &'static str| {
+        let (js, raw) = (js.clone(), raw.to_string());
+        async move {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", copy);
+            js.publish_with_headers(subjects::notify(7), headers, raw.into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    };
+    publish("copy-1").await;
+    let sent = delivered(&telegram, 1).await;
+    // the same message again (a producer's retry under another message id)
+    publish("copy-2").await;
+    assert!(
+        sent[0]
+            .text
+            .starts_with("<b>$X</b> chains: &lt;script&gt;alert(1)&lt;/script&gt; &amp; y"),
+        "{}",
+        &sent[0].text[..80]
+    );
+    assert!(sent[0].text.ends_with('…'), "cut deliberately");
+    // the second copy is consumed (and suppressed) once the stream has nothing pending
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let mut consumer = js
+            .get_consumer_from_stream::<async_nats::jetstream::consumer::pull::Config, _, _>("bot_notify", subjects::OUTBOUND_STREAM)
+            .await
+            .unwrap();
+        let info = consumer.info().await.unwrap();
+        if info.num_pending == 0 && info.num_ack_pending == 0 && info.delivered.stream_sequence >= 2 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the copy was not consumed: {info:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(telegram.deliveries().len(), 1, "the delivered record suppressed the second copy");
+    assert!(
+        herald_pipeline::ops::dlq::list(&js, Some("bot"), 10).await.unwrap().is_empty(),
+        "nothing dead-lettered"
+    );
+    shutdown.cancel();
+}

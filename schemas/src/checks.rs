@@ -121,24 +121,22 @@ pub fn clean_text(s: &str, max: usize) -> Option<String> {
 ///
 /// Errors: which of those it is not.
 pub fn price(v: f64) -> Result<(), String> {
-    if !v.is_normal() || v <= 0.0 {
-        return Err(format!("price {v:e} is not a positive normal number"));
-    }
-    if v > MAX_PRICE_USD {
-        return Err(format!("price {v:e} is above {MAX_PRICE_USD:e}"));
-    }
-    Ok(())
+    positive("price", v, MAX_PRICE_USD)
 }
 
 /// An FDV in USD: finite, normal, positive, at most [`MAX_FDV_USD`].
 ///
 /// Errors: which of those it is not.
 pub fn fdv(v: f64) -> Result<(), String> {
+    positive("FDV", v, MAX_FDV_USD)
+}
+
+fn positive(what: &str, v: f64, max: f64) -> Result<(), String> {
     if !v.is_normal() || v <= 0.0 {
-        return Err(format!("FDV {v:e} is not a positive normal number"));
+        return Err(format!("{what} {v:e} is not a positive normal number"));
     }
-    if v > MAX_FDV_USD {
-        return Err(format!("FDV {v:e} is above {MAX_FDV_USD:e}"));
+    if v > max {
+        return Err(format!("{what} {v:e} is above {max:e}"));
     }
     Ok(())
 }

@@ -202,8 +202,9 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_reply_overtakes_waiting_broadcasts() {
+    /// Where chat 99, asking (`priority`, `retry`) after six fresh broadcasts queued,
+    /// gets its permit among the seven.
+    async fn place_among_queued_broadcasts(priority: Priority, retry: bool) -> usize {
         let limits = Arc::new(Limits::new(&args(10)));
         limits.acquire(1, Priority::Broadcast).await; // use up the burst
         let order = Arc::new(Mutex::new(Vec::new()));
@@ -218,42 +219,26 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(30)).await; // broadcasts are queued
         let (l, o) = (limits.clone(), order.clone());
         tasks.push(tokio::spawn(async move {
-            l.acquire(99, Priority::Reply).await;
+            l.acquire_for(99, priority, retry).await;
             o.lock().unwrap().push(99);
         }));
         for t in tasks {
             t.await.unwrap();
         }
         let order = order.lock().unwrap();
-        let at = order.iter().position(|c| *c == 99).unwrap();
-        assert!(at <= 1, "the reply takes the next permit, not the seventh: {order:?}");
+        order.iter().position(|c| *c == 99).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_reply_overtakes_waiting_broadcasts() {
+        let at = place_among_queued_broadcasts(Priority::Reply, false).await;
+        assert!(at <= 1, "the reply takes the next permit, not the seventh: {at}");
     }
 
     #[tokio::test]
     async fn a_retried_broadcast_goes_before_fresh_broadcasts() {
-        let limits = Arc::new(Limits::new(&args(10)));
-        limits.acquire(1, Priority::Broadcast).await; // use up the burst
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let mut tasks = Vec::new();
-        for chat in 10..16 {
-            let (l, o) = (limits.clone(), order.clone());
-            tasks.push(tokio::spawn(async move {
-                l.acquire(chat, Priority::Broadcast).await;
-                o.lock().unwrap().push(chat);
-            }));
-        }
-        tokio::time::sleep(Duration::from_millis(30)).await; // fresh broadcasts are queued
-        let (l, o) = (limits.clone(), order.clone());
-        tasks.push(tokio::spawn(async move {
-            l.acquire_for(77, Priority::Broadcast, true).await;
-            o.lock().unwrap().push(77);
-        }));
-        for t in tasks {
-            t.await.unwrap();
-        }
-        let order = order.lock().unwrap();
-        let at = order.iter().position(|c| *c == 77).unwrap();
-        assert!(at <= 1, "the retry keeps its place, not the back of the queue: {order:?}");
+        let at = place_among_queued_broadcasts(Priority::Broadcast, true).await;
+        assert!(at <= 1, "the retry keeps its place, not the back of the queue: {at}");
     }
 
     #[tokio::test]

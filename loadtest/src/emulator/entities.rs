@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn parses_like_the_bot_api() {
-        assert_eq!(parse_html("<b>hi</b> &lt;3"), Ok(4));
+        assert_eq!(parse_html("<b>hi</b> &lt;3"), Ok(5));
         assert!(parse_html("<script>x</script>")
             .unwrap_err()
             .contains("Unsupported start tag \"script\""));
