@@ -222,7 +222,7 @@ struct Measured {
 
 /// Runs a scenario against a stack whose pipeline reads `args.feed_listen`.
 pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
-    let client = async_nats::connect(&args.nats_url).await?;
+    let client = async_nats::connect(herald_runtime::config::servers(&args.nats_url)).await?;
     herald_pipeline::core::compose::setup_all(&jetstream::new(client.clone()), false, herald_runtime::setup::Replicas::Existing).await?;
     let feed = FeedServer::start(args.feed_listen).await?;
     drive(client, &feed, &args).await

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use herald_testkit::{free_port, workspace_bin, LocalNats, LocalRedis};
+use herald_testkit::{free_port, workspace_bin, LocalCluster, LocalNats, LocalRedis};
 
 use crate::emulator::{Emulator, EmulatorLimits};
 use crate::feed::FeedServer;
@@ -112,6 +112,9 @@ pub struct StackOptions {
     pub limits: EmulatorLimits,
     /// Directory for process logs (a temporary one when `None`).
     pub log_dir: Option<PathBuf>,
+    /// A JetStream cluster of this many nats-servers, every stream and bucket with as
+    /// many replicas (`pipeline setup --replicas N`); 0 or 1: one server.
+    pub cluster: usize,
 }
 
 impl StackOptions {
@@ -136,13 +139,38 @@ impl StackOptions {
                 ..Default::default()
             },
             log_dir: None,
+            cluster: 0,
+        }
+    }
+}
+
+/// The stack's NATS: one server, or a cluster.
+pub enum Nats {
+    Single(LocalNats),
+    Cluster(LocalCluster),
+}
+
+impl Nats {
+    /// What `--nats-url` takes: the server's URL, or every cluster member's.
+    pub fn url(&self) -> String {
+        match self {
+            Nats::Single(n) => n.url(),
+            Nats::Cluster(c) => c.url(),
+        }
+    }
+
+    /// The cluster, when the stack runs on one.
+    pub fn cluster(&mut self) -> Option<&mut LocalCluster> {
+        match self {
+            Nats::Single(_) => None,
+            Nats::Cluster(c) => Some(c),
         }
     }
 }
 
 /// The running stack.
 pub struct Stack {
-    pub nats: LocalNats,
+    pub nats: Nats,
     pub redis: LocalRedis,
     pub emulator: Emulator,
     pub feed: FeedServer,
@@ -160,7 +188,13 @@ pub const DEMO_TOKEN: &str = "123456:HERALD-DEMO-TOKEN";
 impl Stack {
     /// Starts everything and waits until pipeline and bot are ready.
     pub async fn start(opts: StackOptions) -> anyhow::Result<Self> {
-        let nats = LocalNats::start()?;
+        let nats = if opts.cluster > 1 {
+            let cluster = LocalCluster::start(opts.cluster)?;
+            cluster.wait_for_jetstream(Duration::from_secs(30)).await?;
+            Nats::Cluster(cluster)
+        } else {
+            Nats::Single(LocalNats::start()?)
+        };
         let redis = LocalRedis::start()?;
         let emulator = Emulator::start("127.0.0.1:0".parse()?, opts.limits.clone()).await?;
         let feed = FeedServer::start("127.0.0.1:0".parse()?).await?;
@@ -177,8 +211,12 @@ impl Stack {
             }
         };
         // setup once, before two processes race to create the same streams
+        let mut setup = vec!["setup".to_string(), "--nats-url".into(), nats.url()];
+        if opts.cluster > 1 {
+            setup.extend(["--replicas".to_string(), opts.cluster.to_string()]);
+        }
         let status = Command::new(workspace_bin("pipeline")?)
-            .args(["setup", "--nats-url", &nats.url()])
+            .args(&setup)
             .stdout(Stdio::null())
             .status()?;
         anyhow::ensure!(status.success(), "pipeline setup failed");
@@ -263,7 +301,9 @@ impl Stack {
 
     /// A JetStream context on the stack's NATS.
     pub async fn jetstream(&self) -> anyhow::Result<async_nats::jetstream::Context> {
-        Ok(async_nats::jetstream::new(async_nats::connect(self.nats.url()).await?))
+        Ok(async_nats::jetstream::new(
+            async_nats::connect(herald_runtime::config::servers(&self.nats.url())).await?,
+        ))
     }
 
     /// Waits until `pred` holds for the emulator's deliveries, or fails after `timeout`.

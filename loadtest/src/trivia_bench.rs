@@ -186,7 +186,7 @@ async fn answers_at_once(stack: &Stack, args: &TriviaBenchArgs) -> anyhow::Resul
         }
     }
     // every result, as the scorer publishes it
-    let client = async_nats::connect(stack.nats.url()).await?;
+    let client = async_nats::connect(herald_runtime::config::servers(&stack.nats.url())).await?;
     let mut results = client.subscribe("herald.trivia.result.>").await?;
     let mut answers = client.subscribe("herald.trivia.answer.>").await?;
     let pushed: Arc<Mutex<HashMap<(String, i64), Instant>>> = Arc::default();

@@ -6,7 +6,8 @@ use std::time::Duration;
 /// Connection to NATS.
 #[derive(clap::Args, Debug, Clone)]
 pub struct NatsArgs {
-    /// NATS server URL.
+    /// NATS server URL; on a cluster, several, comma-separated (the client also
+    /// learns the others from the one it reaches).
     #[arg(long, env = "HERALD_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
 }
@@ -16,12 +17,21 @@ impl NatsArgs {
     pub async fn connect(&self) -> anyhow::Result<(async_nats::Client, async_nats::jetstream::Context)> {
         let client = async_nats::ConnectOptions::new()
             .name("herald")
-            .connect(&self.nats_url)
+            .connect(servers(&self.nats_url))
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect to NATS at {}: {e}", self.nats_url))?;
         let js = async_nats::jetstream::new(client.clone());
         Ok((client, js))
     }
+}
+
+/// The servers of a comma-separated URL list (`nats://a:4222,nats://b:4222`).
+///
+/// ```
+/// assert_eq!(herald_runtime::config::servers("nats://a:1, nats://b:2"), ["nats://a:1", "nats://b:2"]);
+/// ```
+pub fn servers(urls: &str) -> Vec<&str> {
+    urls.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
 }
 
 /// Connection to Redis.

@@ -5,7 +5,10 @@
 //! Binaries: `$HERALD_NATS_SERVER` (default `nats-server`, >= 2.10) and
 //! `$HERALD_REDIS_SERVER` (default `redis-server`); `scripts/install-deps` installs both.
 
+mod cluster;
 pub mod compliance;
+
+pub use cluster::LocalCluster;
 #[cfg(feature = "evm")]
 pub mod evm;
 

@@ -1,0 +1,131 @@
+//! A real 3-node JetStream cluster (issue 13): `pipeline setup --replicas 3`, the
+//! pipeline and the bot connected to all three, calls flowing from the feed; kill -9 of
+//! a follower of CALLS (the stream being written), its restart, then kill -9 of CALLS'
+//! leader. Goal: every notification delivered, none twice; the recovery times printed.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use herald_loadtest::run::{call_frame, seed_users};
+use herald_loadtest::stack::{Stack, StackOptions};
+use herald_schemas::subjects;
+
+const SEC: Duration = Duration::from_secs(1);
+
+/// CALLS' leader and the other servers of its replica group.
+async fn calls_group(js: &async_nats::jetstream::Context) -> (String, Vec<String>) {
+    let deadline = tokio::time::Instant::now() + 30 * SEC;
+    loop {
+        if let Ok(mut s) = js.get_stream(subjects::CALLS_STREAM).await {
+            if let Ok(info) = s.info().await {
+                if let Some(cluster) = info.cluster.clone() {
+                    if let Some(leader) = cluster.leader {
+                        let followers = cluster.replicas.iter().map(|r| r.name.clone()).collect();
+                        return (leader, followers);
+                    }
+                }
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "CALLS has no leader");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// How long until a publish to CALLS is acknowledged again (the stream has a leader
+/// and a quorum).
+async fn writable_after(js: &async_nats::jetstream::Context, since: Instant, probe: &str) -> Duration {
+    let deadline = tokio::time::Instant::now() + 60 * SEC;
+    loop {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", probe);
+        // an unknown chain's subject: no stage takes it as a call
+        let sent = js.publish_with_headers("herald.calls.probe.feed", headers, "{}".into()).await;
+        if let Ok(ack) = sent {
+            if tokio::time::timeout(2 * SEC, ack).await.is_ok_and(|a| a.is_ok()) {
+                return since.elapsed();
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "CALLS not writable within 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_node_lost_loses_and_repeats_no_notification() {
+    let mut stack = Stack::start(StackOptions {
+        cluster: 3,
+        log_dir: std::env::var_os("HERALD_TEST_LOGS").map(Into::into),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let js = stack.jetstream().await.unwrap();
+    let info = js
+        .get_stream(subjects::OUTBOUND_STREAM)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .config
+        .clone();
+    assert_eq!(info.num_replicas, 3, "setup --replicas 3 made R3 streams");
+    const USERS: usize = 90;
+    let bands = seed_users(&js, USERS, 1).await.unwrap();
+    tokio::time::sleep(SEC).await;
+    let feed = stack.feed.clone();
+    let send = move |from: u64, to: u64| {
+        let feed = feed.clone();
+        tokio::spawn(async move {
+            for n in from..to {
+                feed.publish(call_frame("cluster", n, n as usize % bands));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+
+    // a follower of the stream being written dies mid-flow
+    let first = send(0, 30);
+    stack.wait_for_deliveries(30 * SEC, |d| d.len() >= 5).await.unwrap();
+    let (_, followers) = calls_group(&js).await;
+    let follower = followers[0].clone();
+    let killed = Instant::now();
+    stack.nats.cluster().unwrap().kill9(&follower);
+    let follower_recovery = writable_after(&js, killed, "probe-1").await;
+    first.await.unwrap();
+    send(30, 45).await.unwrap();
+    stack.nats.cluster().unwrap().restart(&follower).unwrap();
+    stack.wait_for_deliveries(60 * SEC, |d| d.len() >= 45).await.unwrap();
+
+    // then the leader of that stream
+    let (leader, _) = calls_group(&js).await;
+    let second = send(45, 90);
+    stack.wait_for_deliveries(30 * SEC, |d| d.len() >= 50).await.unwrap();
+    let killed = Instant::now();
+    stack.nats.cluster().unwrap().kill9(&leader);
+    let leader_recovery = writable_after(&js, killed, "probe-2").await;
+    let (new_leader, _) = calls_group(&js).await;
+    second.await.unwrap();
+    let delivered = stack.wait_for_deliveries(120 * SEC, |d| d.len() >= USERS).await.unwrap();
+    let after_last = Instant::now();
+    let d = stack.wait_quiet(3 * SEC, 20 * SEC).await;
+    let mut per_chat: BTreeMap<i64, usize> = BTreeMap::new();
+    for x in &d {
+        *per_chat.entry(x.chat_id).or_default() += 1;
+    }
+    let repeats: usize = per_chat.values().map(|n| n - 1).sum();
+    println!(
+        "cluster: follower {follower} killed: CALLS writable again after {:.2} s; leader {leader} killed: \
+         new leader {new_leader}, writable after {:.2} s; {} notifications delivered to {} chats, {repeats} repeats \
+         (quiet {:.1} s after the last)",
+        follower_recovery.as_secs_f64(),
+        leader_recovery.as_secs_f64(),
+        d.len(),
+        per_chat.len(),
+        after_last.elapsed().as_secs_f64()
+    );
+    assert!(delivered.len() >= USERS);
+    assert_ne!(new_leader, leader, "a new leader took over");
+    assert_eq!(per_chat.len(), USERS, "no notification lost");
+    assert_eq!(repeats, 0, "no notification sent twice");
+}
