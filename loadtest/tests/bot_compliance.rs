@@ -330,8 +330,17 @@ async fn a_retried_broadcast_keeps_its_place_in_the_queue() {
             .await
             .unwrap();
     }
-    let sent = delivered(&telegram, CHATS as usize).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+    while telegram.deliveries().len() < CHATS as usize {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {CHATS} delivered",
+            telegram.deliveries().len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let elapsed = started.elapsed();
+    let sent = telegram.deliveries();
     let mut chats: Vec<i64> = sent.iter().map(|d| d.chat_id).collect();
     chats.sort();
     chats.dedup();

@@ -82,6 +82,8 @@ fn server_conf(store_dir: &std::path::Path) -> String {
 struct LocalServer {
     child: Child,
     port: u16,
+    bin: String,
+    args: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -92,19 +94,50 @@ impl LocalServer {
     fn start(bin: &str, args: impl FnOnce(u16, &std::path::Path) -> anyhow::Result<Vec<String>>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = free_port();
-        // its own process group, so that drop ends whatever it starts (npm's `anvil` is
-        // a Node wrapper around the native binary)
-        let child = Command::new(bin)
-            .args(args(port, dir.path())?)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| anyhow::anyhow!("cannot start {bin}: {e}; run scripts/install-deps"))?;
-        let mut server = LocalServer { child, port, _dir: dir };
+        let args = args(port, dir.path())?;
+        let child = spawn_in_group(bin, &args)?;
+        let mut server = LocalServer {
+            child,
+            port,
+            bin: bin.to_string(),
+            args,
+            _dir: dir,
+        };
         wait_for_port(port, bin, &mut server.child)?;
         Ok(server)
     }
+
+    /// Kills the server (SIGKILL, its whole group) and starts it again with the same
+    /// arguments, on the same port.
+    fn restart(&mut self) -> anyhow::Result<()> {
+        kill_group(self.group());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_in_group(&self.bin, &self.args)?;
+        wait_for_port(self.port, &self.bin, &mut self.child)
+    }
+
+    /// SIGSTOP (`true`) or SIGCONT (`false`) to the server's group: an outage that
+    /// keeps its memory.
+    fn pause(&self, stop: bool) {
+        let signal = if stop { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill(2) on our own child's process group
+        unsafe {
+            libc::kill(-(self.group() as libc::pid_t), signal);
+        }
+    }
+}
+
+/// Starts `bin` in its own process group, so that drop ends whatever it starts (npm's
+/// `anvil` is a Node wrapper around the native binary).
+fn spawn_in_group(bin: &str, args: &[String]) -> anyhow::Result<Child> {
+    Command::new(bin)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start {bin}: {e}; run scripts/install-deps"))
 }
 
 impl LocalServer {
@@ -225,6 +258,19 @@ impl LocalRedis {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.0.port)
+    }
+
+    /// Kills the server and starts it again on the same port, empty (it keeps nothing
+    /// on disk): Redis losing its data.
+    ///
+    /// Errors: it would not start again.
+    pub fn restart_empty(&mut self) -> anyhow::Result<()> {
+        self.0.restart()
+    }
+
+    /// An outage that keeps the data: SIGSTOP (`true`) and later SIGCONT (`false`).
+    pub fn pause(&self, stop: bool) {
+        self.0.pause(stop)
     }
 }
 
