@@ -38,6 +38,8 @@ pub enum Bench {
     Lottery,
     /// Trivia ([`crate::trivia_bench`]), run on its own.
     Trivia,
+    /// The cost of `sync_interval: always` ([`crate::durability_bench`]), on its own.
+    Durability,
     All,
 }
 
@@ -65,6 +67,7 @@ impl Bench {
             Bench::Chat => unreachable!("the chat scenario is run by chat_bench::run"),
             Bench::Lottery => unreachable!("the lottery scenario is run by lottery_bench::run"),
             Bench::Trivia => unreachable!("the trivia scenario is run by trivia_bench::run"),
+            Bench::Durability => unreachable!("the durability scenario is run by durability_bench::run"),
             Bench::Saturation | Bench::All => RunArgs {
                 mode: RateMode::Ramp,
                 max_rate: 30_000,

@@ -18,6 +18,7 @@ pub mod chart;
 pub mod chat_bench;
 pub mod demo;
 pub mod drand;
+pub mod durability_bench;
 pub mod emulator;
 pub mod feed;
 pub mod lottery_bench;

@@ -168,6 +168,17 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Cmd::Bench {
+            scenario: bench::Bench::Durability,
+            json,
+            ..
+        } => {
+            let report = herald_loadtest::durability_bench::run().await?;
+            println!("{report}");
+            if let Some(path) = json {
+                std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+            }
+        }
+        Cmd::Bench {
             scenario: bench::Bench::Trivia,
             json,
             trivia,

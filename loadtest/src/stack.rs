@@ -159,6 +159,14 @@ impl Nats {
         }
     }
 
+    /// The single server, when the stack runs on one.
+    pub fn single(&mut self) -> Option<&mut LocalNats> {
+        match self {
+            Nats::Single(n) => Some(n),
+            Nats::Cluster(_) => None,
+        }
+    }
+
     /// The cluster, when the stack runs on one.
     pub fn cluster(&mut self) -> Option<&mut LocalCluster> {
         match self {

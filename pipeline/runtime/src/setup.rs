@@ -150,7 +150,8 @@ pub async fn apply(
     replicas: Replicas,
 ) -> anyhow::Result<Vec<Applied>> {
     let mut applied = Vec::new();
-    for mut want in stream_configs(streams)? {
+    let configs = stream_configs(streams)?;
+    for mut want in configs.clone() {
         if let Replicas::Exactly(n) = replicas {
             want.num_replicas = n;
         }
@@ -187,7 +188,40 @@ pub async fn apply(
             }
         }
     }
+    if matches!(replicas, Replicas::Exactly(n) if n > 1) {
+        let mut names: Vec<String> = configs.into_iter().map(|c| c.name).collect();
+        names.extend(buckets.iter().map(|b| format!("KV_{}", b.name)));
+        wait_for_leaders(js, &names, LEADER_PATIENCE).await?;
+    }
     Ok(applied)
+}
+
+/// How long `setup` waits for every replicated stream to elect its leader.
+const LEADER_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Waits until each stream in `names` reports a leader, so that the processes started
+/// after `setup` find every stream writable.
+///
+/// Errors: a stream still has no leader after `patience`.
+async fn wait_for_leaders(js: &jetstream::Context, names: &[String], patience: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + patience;
+    for name in names {
+        loop {
+            let leader = match js.get_stream(name).await {
+                Ok(mut s) => s.info().await.ok().and_then(|i| i.cluster.clone()).and_then(|c| c.leader),
+                Err(_) => None,
+            };
+            if leader.is_some() {
+                break;
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "stream {name} has no leader after {patience:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
 }
 
 /// Replicas of a bucket's stream (`KV_<bucket>`).

@@ -350,7 +350,7 @@ async fn decide_publish_commit<S: Stage>(
         }
         Decision::Forward { outputs, commit } => {
             let n = outputs.len() as u64;
-            publish_all(js, outputs).await?;
+            publish_patiently(js, outputs).await?;
             stage.commit(commit).await?;
             counters.forwarded.increment(1);
             counters.output.increment(n);
@@ -415,6 +415,35 @@ pub async fn publish_all(js: &jetstream::Context, outputs: Vec<Output>) -> anyho
         ack?;
     }
     Ok(())
+}
+
+/// How long a stage keeps retrying the publish of its outputs before the failure counts
+/// as one of the message's deliveries: longer than a stream leader election after a
+/// node loss (4-8 s measured on a 3-node cluster, README "Faults").
+pub const PUBLISH_PATIENCE: Duration = Duration::from_secs(60);
+
+/// [`publish_all`], retried in place (250 ms doubling to 5 s; the same message ids, so
+/// nothing is stored twice) for up to [`PUBLISH_PATIENCE`]: a stream without a leader
+/// for a few seconds is not the input's fault, and must not spend its deliveries toward
+/// the dead-letter subject.
+///
+/// Errors: the last publish error once the patience is spent.
+async fn publish_patiently(js: &jetstream::Context, outputs: Vec<Output>) -> anyhow::Result<()> {
+    const RETRY: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
+    let deadline = Instant::now() + PUBLISH_PATIENCE;
+    let mut attempt = 0;
+    loop {
+        let copy = if outputs.is_empty() { Vec::new() } else { outputs.clone() };
+        match publish_all(js, copy).await {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() < deadline => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "publishing outputs failed; retrying");
+                tokio::time::sleep(RETRY.delay(attempt)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Dead-letters and returns `Term`; if even the dead-letter publish fails, `Nak` so the

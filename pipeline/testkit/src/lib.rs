@@ -200,9 +200,26 @@ impl LocalNats {
     ///
     /// Errors: the binary is missing (install with `scripts/install-deps`) or it exited.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_syncing(None)
+    }
+
+    /// [`LocalNats::start`] with JetStream's `sync_interval` replaced (`"2m"`:
+    /// nats-server's default; `None`: the configuration file's `always`), for the
+    /// durability benchmark.
+    ///
+    /// Errors: as [`LocalNats::start`].
+    pub fn start_syncing(sync_interval: Option<&str>) -> anyhow::Result<Self> {
         let server = LocalServer::start(&nats_server_binary(), |port, dir| {
             let conf = dir.join("nats-server.conf");
-            std::fs::write(&conf, server_conf(dir))?;
+            let text = server_conf(dir)
+                .lines()
+                .map(|l| match (l.trim_start().starts_with("sync_interval:"), sync_interval) {
+                    (true, Some(sync)) => format!("  sync_interval: {sync:?}"),
+                    _ => l.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            std::fs::write(&conf, text)?;
             Ok(vec![
                 "-a".into(),
                 "127.0.0.1".into(),
@@ -218,6 +235,13 @@ impl LocalNats {
     /// The server's process group (see [`group_members`]).
     pub fn process_group(&self) -> u32 {
         self.0.group()
+    }
+
+    /// SIGKILL and a start on the same port with the same store: a nats-server crash.
+    ///
+    /// Errors: it would not start again.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.0.restart()
     }
 
     pub fn url(&self) -> String {
