@@ -110,3 +110,68 @@ async fn a_retried_debit_whose_key_was_lost_is_found_in_short_and_long_ledgers()
         assert_eq!(ledger.balance(user).await.unwrap().0, U256::ZERO);
     }
 }
+
+/// One operation of a generated sequence: a credit or a debit of `amount` under
+/// reference number `reference` (small, so references repeat: a repeated reference is a
+/// redelivery and must change nothing).
+#[derive(Debug, Clone)]
+enum Op {
+    Credit { amount: u64, reference: u8 },
+    Debit { amount: u64, reference: u8 },
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (1u64..1_000, 0u8..12).prop_map(|(amount, reference)| Op::Credit { amount, reference }),
+        (1u64..1_500, 0u8..12).prop_map(|(amount, reference)| Op::Debit { amount, reference }),
+    ]
+}
+
+/// The ledger's invariant, as a property over generated operation sequences against a
+/// real nats-server: the balance is never negative (a debit above it is refused), each
+/// reference is applied at most once however often it comes, and the final balance is
+/// the model's (credits applied minus debits applied), entry by entry.
+#[test]
+fn the_ledger_never_overdraws_and_applies_each_reference_once() {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let env = rt.block_on(common::Env::start());
+    let ledger = rt.block_on(Ledger::open(env.js.clone())).unwrap();
+    let next_user = std::sync::atomic::AtomicI64::new(1_000);
+    let config = ProptestConfig {
+        cases: 24,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(ops in proptest::collection::vec(op(), 1..14))| {
+        let user = next_user.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut model: u64 = 0;
+        let mut applied = std::collections::HashSet::new();
+        for o in &ops {
+            let (kind, amount, reference) = match o {
+                Op::Credit { amount, reference } => ("credit", *amount, format!("credit:{reference}")),
+                Op::Debit { amount, reference } => ("debit", *amount, format!("debit:{reference}")),
+            };
+            let result = rt.block_on(async {
+                match kind {
+                    "credit" => ledger.credit(user, U256::from(amount), &reference, "prop").await,
+                    _ => ledger.debit(user, U256::from(amount), &reference, "prop").await,
+                }
+            }).unwrap();
+            let expected = if applied.contains(&reference) {
+                Applied::AlreadyApplied
+            } else if kind == "debit" && amount > model {
+                Applied::Insufficient(U256::from(model))
+            } else {
+                applied.insert(reference.clone());
+                model = if kind == "credit" { model + amount } else { model - amount };
+                Applied::Done(U256::from(model))
+            };
+            prop_assert_eq!(&result, &expected, "{} of {} under {}", kind, amount, reference);
+        }
+        let (balance, _) = rt.block_on(ledger.balance(user)).unwrap();
+        prop_assert_eq!(balance, U256::from(model));
+        let history = rt.block_on(ledger.history(user, 100)).unwrap();
+        prop_assert_eq!(history.len(), applied.len(), "one entry per applied reference");
+    });
+}

@@ -180,7 +180,9 @@ pub const MAX_KV_KEY: usize = 200;
 /// Makes a string a valid KV key (`[-/_=.a-zA-Z0-9]+`), replacing other characters by
 /// `_`; a key longer than [`MAX_KV_KEY`] becomes a prefix, `=`, and the SHA-256 of the
 /// whole input in hex ([`MAX_KV_KEY`] bytes), so a key built from outside input
-/// stays bounded and still unique.
+/// stays bounded, and distinct long inputs keep distinct keys (short ones are
+/// sanitized as before: `a:b` and `a@b` share `a_b`, so ids from outside pass
+/// [`crate::checks`] first).
 ///
 /// ```
 /// use herald_schemas::subjects::{kv_key, MAX_KV_KEY};
@@ -227,6 +229,32 @@ pub fn trivia(kind: &str, key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Whatever the input, a token stays one bounded subject level and a KV key stays
+        /// in the bucket's grammar; distinct long inputs keep distinct keys.
+        #[test]
+        fn tokens_and_keys_keep_their_grammar(s in "\\PC{0,300}", t in "\\PC{190,300}") {
+            let tok = token(&s);
+            proptest::prop_assert!(!tok.is_empty() && tok.len() <= MAX_TOKEN);
+            proptest::prop_assert!(!tok.contains(['.', '*', '>']) && !tok.chars().any(char::is_whitespace));
+            let key = kv_key(&s);
+            proptest::prop_assert!(key.len() <= MAX_KV_KEY);
+            proptest::prop_assert!(key.chars().all(|c| c.is_ascii_alphanumeric() || "-/_=.".contains(c)));
+            // long keys are hashed, so they stay distinct (short ones are sanitized as
+            // they always were: `a:b` and `a@b` share `a_b`)
+            if s != t && s.chars().count() > MAX_KV_KEY && t.chars().count() > MAX_KV_KEY {
+                proptest::prop_assert_ne!(kv_key(&s), kv_key(&t));
+            }
+        }
+
+        /// `checks::subject_token` accepts exactly `[A-Za-z0-9_-]{1,64}`.
+        #[test]
+        fn the_subject_token_grammar_is_exact(s in "[A-Za-z0-9_.*> -]{0,70}") {
+            let ok = !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            proptest::prop_assert_eq!(crate::checks::subject_token(&s).is_ok(), ok);
+        }
+    }
 
     #[test]
     fn subject_tokens_cannot_escape_their_level() {

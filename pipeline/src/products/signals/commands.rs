@@ -419,6 +419,51 @@ mod tests {
         assert!(g.chains.is_empty());
     }
 
+    proptest::proptest! {
+        /// Typed settings round-trip: what `/filters` stores is what the menu shows and
+        /// what its buttons would set again; out-of-range values are refused, never
+        /// stored.
+        #[test]
+        fn filter_settings_round_trip(wr in 0u32..=150, gain in 0u64..=200_000, lo in 0u64..=2_000_000, hi in 0u64..=2_000_000) {
+            let c = ChainList::default();
+            let f = Filters::default();
+            match parse_filter_args(&format!("winrate {wr}"), &c) {
+                Ok(edit) => {
+                    proptest::prop_assert!(wr <= 100);
+                    let g = edited(&f, edit).unwrap();
+                    proptest::prop_assert_eq!(g.min_win_rate, (wr > 0).then(|| wr as f64 / 100.0));
+                    let again = parse_callback(&format!("f:wr:{wr}"), &c).unwrap().unwrap();
+                    proptest::prop_assert_eq!(edited(&f, again).unwrap(), g);
+                }
+                Err(why) => proptest::prop_assert!(wr > 100 && why.contains("between 0 and 100")),
+            }
+            let g = parse_filter_args(&format!("gain {gain}"), &c);
+            proptest::prop_assert_eq!(g.is_ok(), gain as f64 <= MAX_GAIN_PCT);
+            match parse_filter_args(&format!("fdv {lo} {hi}"), &c).and_then(|e| edited(&f, e)) {
+                Ok(g) => {
+                    let (min, max) = ((lo > 0).then_some(lo as f64), (hi > 0).then_some(hi as f64));
+                    proptest::prop_assert_eq!((g.min_fdv_usd, g.max_fdv_usd), (min, max));
+                    proptest::prop_assert!(lo == 0 || hi == 0 || lo <= hi);
+                }
+                Err(why) => proptest::prop_assert!(lo > hi && hi > 0 && why.contains("range is empty"), "{}", why),
+            }
+        }
+
+        /// Any text as `/filters` arguments or callback data: never a panic, and what is
+        /// accepted is in range.
+        #[test]
+        fn any_filter_input_is_refused_or_in_range(text in "\\PC{0,40}") {
+            let c = ChainList::default();
+            for edit in [parse_filter_args(&text, &c).ok(), parse_callback(&text, &c).and_then(Result::ok)].into_iter().flatten() {
+                if let Ok(g) = edited(&Filters::default(), edit) {
+                    proptest::prop_assert!(g.min_win_rate.is_none_or(|w| (0.0..=1.0).contains(&w)));
+                    proptest::prop_assert!(g.min_avg_gain_pct.is_none_or(|v| v <= MAX_GAIN_PCT));
+                    proptest::prop_assert!(g.chains.iter().all(|ch| c.parse(ch.as_str()).is_ok()));
+                }
+            }
+        }
+    }
+
     #[test]
     fn pause_resume_lifecycle() {
         let c = chains();
