@@ -350,6 +350,27 @@ impl Stack {
     }
 }
 
+/// How long after `since` a publish to CALLS is acknowledged again (the stream has a
+/// leader and a quorum): the recovery time after a nats-server is lost. The probe goes
+/// to `herald.calls.probe.feed` (no chain is called `probe`: dedup dead-letters it)
+/// under message id `probe`.
+///
+/// Errors: not writable within 60 s.
+pub async fn writable_after(js: &async_nats::jetstream::Context, since: std::time::Instant, probe: &str) -> anyhow::Result<Duration> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", probe);
+        if let Ok(ack) = js.publish_with_headers("herald.calls.probe.feed", headers, "{}".into()).await {
+            if tokio::time::timeout(Duration::from_secs(2), ack).await.is_ok_and(|a| a.is_ok()) {
+                return Ok(since.elapsed());
+            }
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "not writable within 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A private-chat text message update from `user_id` (Telegram's shape).
 pub fn private_text(user_id: i64, text: &str) -> serde_json::Value {
     serde_json::json!({"message": {"message_id": 1, "from": {"id": user_id, "is_bot": false, "first_name": "Demo"},

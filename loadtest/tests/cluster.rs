@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use herald_loadtest::run::{call_frame, seed_users};
-use herald_loadtest::stack::{Stack, StackOptions};
+use herald_loadtest::stack::{writable_after, Stack, StackOptions};
 use herald_schemas::subjects;
 
 const SEC: Duration = Duration::from_secs(1);
@@ -31,25 +31,6 @@ async fn calls_group(js: &async_nats::jetstream::Context) -> (String, Vec<String
     }
 }
 
-/// How long until a publish to CALLS is acknowledged again (the stream has a leader
-/// and a quorum).
-async fn writable_after(js: &async_nats::jetstream::Context, since: Instant, probe: &str) -> Duration {
-    let deadline = tokio::time::Instant::now() + 60 * SEC;
-    loop {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", probe);
-        // an unknown chain's subject: no stage takes it as a call
-        let sent = js.publish_with_headers("herald.calls.probe.feed", headers, "{}".into()).await;
-        if let Ok(ack) = sent {
-            if tokio::time::timeout(2 * SEC, ack).await.is_ok_and(|a| a.is_ok()) {
-                return since.elapsed();
-            }
-        }
-        assert!(tokio::time::Instant::now() < deadline, "CALLS not writable within 60 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_node_lost_loses_and_repeats_no_notification() {
     let mut stack = Stack::start(StackOptions {
@@ -60,16 +41,8 @@ async fn a_node_lost_loses_and_repeats_no_notification() {
     .await
     .unwrap();
     let js = stack.jetstream().await.unwrap();
-    let info = js
-        .get_stream(subjects::OUTBOUND_STREAM)
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .config
-        .clone();
-    assert_eq!(info.num_replicas, 3, "setup --replicas 3 made R3 streams");
+    let config = herald_testkit::stream_config(&js, subjects::OUTBOUND_STREAM).await.unwrap();
+    assert_eq!(config.num_replicas, 3, "setup --replicas 3 made R3 streams");
     const USERS: usize = 90;
     let bands = seed_users(&js, USERS, 1).await.unwrap();
     tokio::time::sleep(SEC).await;
@@ -91,7 +64,7 @@ async fn a_node_lost_loses_and_repeats_no_notification() {
     let follower = followers[0].clone();
     let killed = Instant::now();
     stack.nats.cluster().unwrap().kill9(&follower);
-    let follower_recovery = writable_after(&js, killed, "probe-1").await;
+    let follower_recovery = writable_after(&js, killed, "probe-1").await.unwrap();
     first.await.unwrap();
     send(30, 45).await.unwrap();
     stack.nats.cluster().unwrap().restart(&follower).unwrap();
@@ -103,7 +76,7 @@ async fn a_node_lost_loses_and_repeats_no_notification() {
     stack.wait_for_deliveries(30 * SEC, |d| d.len() >= 50).await.unwrap();
     let killed = Instant::now();
     stack.nats.cluster().unwrap().kill9(&leader);
-    let leader_recovery = writable_after(&js, killed, "probe-2").await;
+    let leader_recovery = writable_after(&js, killed, "probe-2").await.unwrap();
     let (new_leader, _) = calls_group(&js).await;
     second.await.unwrap();
     let delivered = stack.wait_for_deliveries(120 * SEC, |d| d.len() >= USERS).await.unwrap();

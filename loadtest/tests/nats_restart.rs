@@ -5,24 +5,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use herald_loadtest::run::{call_frame, seed_users};
-use herald_loadtest::stack::{Stack, StackOptions};
+use herald_loadtest::stack::{writable_after, Stack, StackOptions};
 
 const SEC: Duration = Duration::from_secs(1);
-
-/// How long until a publish is acknowledged again.
-async fn writable_after(js: &async_nats::jetstream::Context, since: Instant) -> Duration {
-    let deadline = tokio::time::Instant::now() + 60 * SEC;
-    loop {
-        let sent = js.publish("herald.calls.probe.feed", "{}".into()).await;
-        if let Ok(ack) = sent {
-            if tokio::time::timeout(2 * SEC, ack).await.is_ok_and(|a| a.is_ok()) {
-                return since.elapsed();
-            }
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not writable within 60 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test]
 async fn a_nats_server_crash_and_restart_loses_and_repeats_no_notification() {
@@ -42,7 +27,7 @@ async fn a_nats_server_crash_and_restart_loses_and_repeats_no_notification() {
     let killed = Instant::now();
     stack.nats.single().unwrap().restart().unwrap();
     let js = stack.jetstream().await.unwrap();
-    let recovery = writable_after(&js, killed).await;
+    let recovery = writable_after(&js, killed, "probe-restart").await.unwrap();
     sender.await.unwrap();
     stack.wait_for_deliveries(120 * SEC, |d| d.len() >= USERS).await.unwrap();
     let d = stack.wait_quiet(3 * SEC, 20 * SEC).await;

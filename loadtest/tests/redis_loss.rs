@@ -47,15 +47,7 @@ fn post(channel: i64, message_id: i64) -> serde_json::Value {
 
 /// Shortens OUTBOUND's duplicate window (10 minutes) to `window`.
 async fn shorten_outbound_window(js: &async_nats::jetstream::Context, window: Duration) {
-    let mut config = js
-        .get_stream(subjects::OUTBOUND_STREAM)
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .config
-        .clone();
+    let mut config = herald_testkit::stream_config(js, subjects::OUTBOUND_STREAM).await.unwrap();
     config.duplicate_window = window;
     js.update_stream(config).await.unwrap();
 }

@@ -345,6 +345,11 @@ pub fn workspace_bin(name: &str) -> anyhow::Result<PathBuf> {
     )
 }
 
+/// `stream`'s configuration as the server holds it.
+pub async fn stream_config(js: &async_nats::jetstream::Context, stream: &str) -> anyhow::Result<async_nats::jetstream::stream::Config> {
+    Ok(js.get_stream(stream).await?.info().await?.config.clone())
+}
+
 /// Messages stored in `stream`.
 pub async fn stream_len(js: &async_nats::jetstream::Context, stream: &str) -> anyhow::Result<u64> {
     Ok(js.get_stream(stream).await?.info().await?.state.messages)
