@@ -101,14 +101,16 @@ pub fn clean_text(s: &str, max: usize) -> Option<String> {
         if c.is_control() || is_bidi_control(c) || c == '\u{FEFF}' {
             continue;
         }
+        // room for this character (and the space before it) and a final `…`
+        let need = 1 + usize::from(space);
+        if count + need >= max {
+            out.push('…');
+            return Some(out);
+        }
         if space {
             out.push(' ');
             count += 1;
             space = false;
-        }
-        if count + 1 >= max {
-            out.push('…');
-            return Some(out);
         }
         out.push(c);
         count += 1;
@@ -282,6 +284,11 @@ mod tests {
         assert_eq!(cut.chars().count(), MAX_SYMBOL);
         assert!(cut.ends_with('…'));
         assert_eq!(clean_text("  \t\n ", 10), None);
+        // found by the feed_frame fuzz target: a space at the limit went over it by one
+        for n in 60..66 {
+            let text = format!("{} b c d e", "a".repeat(n));
+            assert!(clean_text(&text, 64).unwrap().chars().count() <= 64, "{n}");
+        }
         assert_eq!(clean_text("a\u{2066}b\u{200f}  c\u{7}", 10).as_deref(), Some("ab c"));
         assert!(id("").is_err() && id("a b").is_err() && id(&"x".repeat(129)).is_err() && id("feed:1").is_ok());
         assert!(address("   ").is_err() && address("So11111111111111111111111111111111111111112").is_ok());

@@ -38,6 +38,27 @@ impl SignalsCommand {
     pub fn from_text(text: &str) -> Option<Self> {
         <Self as BotCommands>::parse(text, "").ok()
     }
+
+    /// Parses a routed command, saying what is wrong with its arguments for the user
+    /// (HTML-escaped): `/pause now` has one too many, `/calls two` is not a page.
+    ///
+    /// ```
+    /// use herald_pipeline::products::signals::commands::SignalsCommand;
+    /// assert!(SignalsCommand::parse_for_user("/pause now").unwrap_err().contains("/pause"));
+    /// assert!(SignalsCommand::parse_for_user("/calls two").unwrap_err().contains("page number"));
+    /// ```
+    pub fn parse_for_user(text: &str) -> Result<Self, String> {
+        let name = text.split_whitespace().next().unwrap_or_default();
+        let cmd = <Self as BotCommands>::parse(text, "")
+            .map_err(|e| format!("{}: {}. /help lists what I understand.", escape_html(name), escape_html(&e.to_string())))?;
+        if let SignalsCommand::Calls(page) = &cmd {
+            let page = page.trim();
+            if !page.is_empty() && !page.parse::<usize>().is_ok_and(|p| p >= 1) {
+                return Err("Give a page number from 1, e.g. <code>/calls 2</code>.".into());
+            }
+        }
+        Ok(cmd)
+    }
 }
 
 /// One change to a user's filters.

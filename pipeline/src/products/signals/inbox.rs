@@ -14,6 +14,8 @@ use herald_schemas::{RoutedUpdate, SignalsPrefs};
 
 use herald_schemas::checks::ChainList;
 
+use crate::core::reply::Reply;
+
 use super::calls;
 use super::commands::{self, SignalsCommand};
 use super::posts::channel_post_call;
@@ -28,13 +30,15 @@ enum Ask {
     Edit(commands::FilterEdit),
     /// A filter button with data no menu offers: the reason and the menu again.
     BadButton(String),
+    /// A command whose arguments do not parse: the reason.
+    Invalid(String),
     /// A Prev/Next button of `/calls` (0-based page).
     Page(usize),
 }
 
 /// The menu with why the last press changed nothing above it.
-fn with_reason(why: &str, menu: crate::core::reply::Reply) -> crate::core::reply::Reply {
-    crate::core::reply::Reply {
+fn with_reason(why: &str, menu: Reply) -> Reply {
+    Reply {
         text: format!("⚠️ {why}\n\n{}", menu.text),
         ..menu
     }
@@ -66,7 +70,7 @@ impl<S: CallStore> SignalsInbox<S> {
                 let (list, total) = tracker.for_user(user, page * calls::PER_PAGE, calls::PER_PAGE).await?;
                 calls::page(&list, total, page)
             }
-            None => crate::core::reply::Reply::plain("Tracked calls are not available right now."),
+            None => Reply::plain("Tracked calls are not available right now."),
         };
         Ok(Decision::Forward {
             outputs: vec![reply.output(routed.update_id, chat_id, routed.message_id)],
@@ -100,7 +104,10 @@ impl<S: CallStore> Stage for SignalsInbox<S> {
         };
         // a command, or a button: a filter edit or a page of calls (parsed once)
         let ask = match (&routed.command, &routed.callback_data) {
-            (Some(text), _) => SignalsCommand::from_text(text).map(Ask::Command),
+            (Some(text), _) => Some(match SignalsCommand::parse_for_user(text) {
+                Ok(cmd) => Ask::Command(cmd),
+                Err(why) => Ask::Invalid(why),
+            }),
             (None, Some(data)) => calls::parse_callback(data)
                 .map(Ask::Page)
                 .or_else(|| {
@@ -114,6 +121,12 @@ impl<S: CallStore> Stage for SignalsInbox<S> {
         let ask = match ask {
             None => return Ok(Decision::Drop { reason: "not_a_signals_command" }),
             Some(Ask::Page(page)) => return self.calls_page(&routed, chat_id, page).await,
+            Some(Ask::Invalid(why)) => {
+                return Ok(Decision::Forward {
+                    outputs: vec![Reply::plain(why).output(routed.update_id, chat_id, None)],
+                    commit: None,
+                })
+            }
             Some(Ask::Command(SignalsCommand::Calls(page))) => {
                 let page = page.trim().parse::<usize>().map(|p| p.saturating_sub(1)).unwrap_or(0);
                 return self.calls_page(&routed, chat_id, page).await;
@@ -143,7 +156,7 @@ impl<S: CallStore> Stage for SignalsInbox<S> {
             },
             Ask::BadButton(why) => (None, with_reason(&why, commands::menu(&prefs.filters))),
             Ask::Command(cmd) => commands::run(&prefs, cmd, now, &self.chains),
-            Ask::Page(_) => unreachable!("answered above"),
+            Ask::Page(_) | Ask::Invalid(_) => unreachable!("answered above"),
         };
         Ok(Decision::Forward {
             outputs: vec![reply.output(routed.update_id, chat_id, routed.message_id)],
