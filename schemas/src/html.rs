@@ -147,7 +147,8 @@ fn attr_value<'a>(attrs: &'a str, name: &str) -> Option<&'a str> {
 /// The length of the entity at the start of `s` (`&lt;`, `&gt;`, `&amp;`, `&quot;`,
 /// `&#39;`, `&#x1F600;`), if one is there.
 fn entity(s: &str) -> Option<usize> {
-    let end = s[..s.len().min(12)].find(';')?;
+    // by bytes: a cut at byte 12 may fall inside a character (found by fuzzing)
+    let end = s.bytes().take(12).position(|b| b == b';')?;
     let body = &s[1..end];
     let ok = matches!(body, "lt" | "gt" | "amp" | "quot")
         || body
@@ -273,6 +274,17 @@ mod tests {
         ] {
             let once = sanitize(s);
             assert_eq!(sanitize(&once), once, "{s}");
+        }
+    }
+
+    #[test]
+    fn found_by_fuzzing() {
+        // an entity-like `&` followed by a multi-byte character at byte 12 panicked
+        for s in ["<a&hre.fqs:/<\u{6f7}oampope</a>"] {
+            let once = sanitize(s);
+            assert_eq!(sanitize(&once), once, "{s:?} -> {once:?}");
+            let cut = fit(s, MAX_CAPTION);
+            assert_eq!(sanitize(&cut), cut);
         }
     }
 
