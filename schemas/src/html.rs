@@ -280,12 +280,11 @@ mod tests {
     #[test]
     fn found_by_fuzzing() {
         // an entity-like `&` followed by a multi-byte character at byte 12 panicked
-        for s in ["<a&hre.fqs:/<\u{6f7}oampope</a>"] {
-            let once = sanitize(s);
-            assert_eq!(sanitize(&once), once, "{s:?} -> {once:?}");
-            let cut = fit(s, MAX_CAPTION);
-            assert_eq!(sanitize(&cut), cut);
-        }
+        let s = "<a&hre.fqs:/<\u{6f7}oampope</a>";
+        let once = sanitize(s);
+        assert_eq!(sanitize(&once), once, "{s:?} -> {once:?}");
+        let cut = fit(s, MAX_CAPTION);
+        assert_eq!(sanitize(&cut), cut);
     }
 
     #[test]
