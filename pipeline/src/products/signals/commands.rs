@@ -39,13 +39,16 @@ impl SignalsCommand {
         <Self as BotCommands>::parse(text, "").ok()
     }
 
-    /// Parses a routed command, saying what is wrong with its arguments for the user
-    /// (HTML-escaped): `/pause now` has one too many, `/calls two` is not a page.
+    /// Parses a routed command, saying what is wrong for the user (HTML-escaped): a
+    /// command signals does not have, or `/calls` with something other than a page
+    /// number. (Commands without arguments ignore extra words, as teloxide parses them.)
     ///
     /// ```
     /// use herald_pipeline::products::signals::commands::SignalsCommand;
-    /// assert!(SignalsCommand::parse_for_user("/pause now").unwrap_err().contains("/pause"));
     /// assert!(SignalsCommand::parse_for_user("/calls two").unwrap_err().contains("page number"));
+    /// assert!(SignalsCommand::parse_for_user("/calls 0").is_err());
+    /// assert_eq!(SignalsCommand::parse_for_user("/calls 2"), Ok(SignalsCommand::Calls("2".into())));
+    /// assert!(SignalsCommand::parse_for_user("/nosuch").unwrap_err().contains("/nosuch"));
     /// ```
     pub fn parse_for_user(text: &str) -> Result<Self, String> {
         let name = text.split_whitespace().next().unwrap_or_default();
