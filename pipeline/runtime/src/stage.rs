@@ -401,15 +401,43 @@ const ACKS_IN_FLIGHT: usize = 1_000;
 /// Errors: a publish failed or was not acknowledged (some outputs may be stored: each
 /// carries its message id, so publishing them all again stores none twice).
 pub async fn publish_all(js: &jetstream::Context, outputs: Vec<Output>) -> anyhow::Result<()> {
+    publish_ready(js, &ready(outputs)).await
+}
+
+/// An output ready to publish any number of times: subject, headers and payload are
+/// shared buffers, so a retry copies no payload.
+struct Ready {
+    subject: async_nats::Subject,
+    headers: HeaderMap,
+    payload: bytes::Bytes,
+}
+
+fn ready(outputs: Vec<Output>) -> Vec<Ready> {
+    outputs
+        .into_iter()
+        .map(|out| {
+            let mut headers = HeaderMap::new();
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, out.msg_id.as_str());
+            Ready {
+                subject: out.subject.into(),
+                headers,
+                payload: out.payload.into(),
+            }
+        })
+        .collect()
+}
+
+async fn publish_ready(js: &jetstream::Context, outputs: &[Ready]) -> anyhow::Result<()> {
     let mut acks = std::collections::VecDeque::with_capacity(outputs.len().min(ACKS_IN_FLIGHT));
     for out in outputs {
         if acks.len() == ACKS_IN_FLIGHT {
             let oldest: jetstream::context::PublishAckFuture = acks.pop_front().expect("a full window");
             oldest.await?;
         }
-        let mut headers = HeaderMap::new();
-        headers.insert(async_nats::header::NATS_MESSAGE_ID, out.msg_id.as_str());
-        acks.push_back(js.publish_with_headers(out.subject, headers, out.payload.into()).await?);
+        acks.push_back(
+            js.publish_with_headers(out.subject.clone(), out.headers.clone(), out.payload.clone())
+                .await?,
+        );
     }
     for ack in futures::future::join_all(acks.into_iter().map(std::future::IntoFuture::into_future)).await {
         ack?;
@@ -431,10 +459,10 @@ pub const PUBLISH_PATIENCE: Duration = Duration::from_secs(60);
 async fn publish_patiently(js: &jetstream::Context, outputs: Vec<Output>) -> anyhow::Result<()> {
     const RETRY: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     let deadline = Instant::now() + PUBLISH_PATIENCE;
+    let outputs = ready(outputs);
     let mut attempt = 0;
     loop {
-        let copy = if outputs.is_empty() { Vec::new() } else { outputs.clone() };
-        match publish_all(js, copy).await {
+        match publish_ready(js, &outputs).await {
             Ok(()) => return Ok(()),
             Err(e) if Instant::now() < deadline => {
                 attempt += 1;
