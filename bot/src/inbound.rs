@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream;
 use async_nats::HeaderMap;
 use axum::{body::Bytes, extract::State, http::HeaderMap as HttpHeaders, http::StatusCode, routing::post, Router};
 use herald_runtime::{dead_letter, DeadLetter};
@@ -62,7 +61,7 @@ enum Sent {
 
 /// Hands one raw update to NATS (or dead-letters it, waiting for that), without waiting
 /// for the stream's ack.
-async fn send(js: &jetstream::Context, raw: &[u8], max_bytes: usize) -> anyhow::Result<Sent> {
+async fn send(js: &herald_runtime::Js, raw: &[u8], max_bytes: usize) -> anyhow::Result<Sent> {
     metrics::counter!("herald_bot_updates_total").increment(1);
     match route(raw, max_bytes) {
         Routing::Publish {
@@ -95,7 +94,7 @@ async fn send(js: &jetstream::Context, raw: &[u8], max_bytes: usize) -> anyhow::
 /// Returns the callback query id to answer, if any.
 ///
 /// Errors: NATS refused or timed out (nothing is lost: the caller retries).
-pub async fn ingest(js: &jetstream::Context, raw: &[u8], max_bytes: usize) -> anyhow::Result<Option<String>> {
+pub async fn ingest(js: &herald_runtime::Js, raw: &[u8], max_bytes: usize) -> anyhow::Result<Option<String>> {
     ingest_all(js, &[raw], max_bytes).await.map(|mut ids| ids.pop().flatten())
 }
 
@@ -106,7 +105,7 @@ pub async fn ingest(js: &jetstream::Context, raw: &[u8], max_bytes: usize) -> an
 ///
 /// Errors: any publish or ack failed; the caller publishes the batch again, and the
 /// stream's duplicate window drops what was stored.
-pub async fn ingest_all(js: &jetstream::Context, raws: &[&[u8]], max_bytes: usize) -> anyhow::Result<Vec<Option<String>>> {
+pub async fn ingest_all(js: &herald_runtime::Js, raws: &[&[u8]], max_bytes: usize) -> anyhow::Result<Vec<Option<String>>> {
     let mut sent = Vec::with_capacity(raws.len());
     for raw in raws {
         sent.push(send(js, raw, max_bytes).await?);
@@ -145,7 +144,7 @@ pub async fn poll(
     bot: Bot,
     tg: TelegramArgs,
     args: InboundArgs,
-    js: jetstream::Context,
+    js: herald_runtime::Js,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     if let Err(e) = bot.delete_webhook().await {
@@ -223,7 +222,7 @@ pub async fn poll(
 
 #[derive(Clone)]
 struct WebhookCtx {
-    js: jetstream::Context,
+    js: herald_runtime::Js,
     bot: Bot,
     secret: String,
     max_bytes: usize,
@@ -231,7 +230,7 @@ struct WebhookCtx {
 
 /// Router for `POST /telegram/webhook`: checks the secret-token header (401 when it is
 /// wrong), answers 200 only after the update is stored (500 otherwise, so Telegram retries).
-pub fn webhook_router(js: jetstream::Context, bot: Bot, secret: String, max_bytes: usize) -> Router {
+pub fn webhook_router(js: herald_runtime::Js, bot: Bot, secret: String, max_bytes: usize) -> Router {
     Router::new().route("/telegram/webhook", post(webhook)).with_state(WebhookCtx {
         js,
         bot,
@@ -265,7 +264,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Registers the webhook with Telegram and serves it until `shutdown`.
-pub async fn serve_webhook(bot: Bot, args: InboundArgs, js: jetstream::Context, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve_webhook(bot: Bot, args: InboundArgs, js: herald_runtime::Js, shutdown: CancellationToken) -> anyhow::Result<()> {
     let url = args.webhook_url.clone().expect("webhook mode");
     let secret = args
         .webhook_secret

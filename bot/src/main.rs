@@ -44,11 +44,12 @@ async fn main() -> anyhow::Result<()> {
     setup::apply(
         &js,
         &setup::core_streams(),
-        &setup::core_buckets(),
+        &setup::core_events_buckets(),
         false,
         setup::Replicas::Existing,
     )
     .await?;
+    js.watch_servers(&ready, shutdown.clone());
     let bot = cli.telegram.bot()?;
     if cli.limits.global_rate > cli.limits.effective_global_rate() {
         tracing::warn!(

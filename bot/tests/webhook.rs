@@ -8,11 +8,11 @@ use herald_testkit::LocalNats;
 #[tokio::test]
 async fn webhook_checks_the_secret_and_stores_each_update_once() {
     let nats = LocalNats::start().unwrap();
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let js = herald_runtime::config::NatsArgs { nats_url: nats.url() }.connect().await.unwrap().1;
     herald_runtime::setup::apply(
         &js,
         &herald_runtime::setup::core_streams(),
-        &herald_runtime::setup::core_buckets(),
+        &herald_runtime::setup::core_events_buckets(),
         false,
         herald_runtime::setup::Replicas::Existing,
     )
@@ -37,7 +37,7 @@ async fn webhook_checks_the_secret_and_stores_each_update_once() {
     assert_eq!(post(Some("s3cret")).await.unwrap().status(), 200);
     assert_eq!(post(Some("s3cret")).await.unwrap().status(), 200, "Telegram's retry is accepted...");
 
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let js = herald_runtime::config::NatsArgs { nats_url: nats.url() }.connect().await.unwrap().1;
     let mut stream = js.get_stream(subjects::UPDATES_STREAM).await.unwrap();
     assert_eq!(
         stream.info().await.unwrap().state.messages,

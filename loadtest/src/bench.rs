@@ -90,8 +90,7 @@ async fn on_fresh_stack(bench: Bench, chart: Option<&std::path::Path>) -> anyhow
     }
     run.pids = [stack.pipeline.pid(), stack.bot.pid()].into_iter().flatten().collect();
     run.chart = chart.map(|c| c.join(format!("{bench:?}.svg").to_lowercase()));
-    let client = async_nats::connect(herald_runtime::config::servers(&stack.nats.url())).await?;
-    let mut report = drive(client, &stack.feed, &run).await?;
+    let mut report = drive(stack.jetstream().await?, &stack.feed, &run).await?;
     report.scenario = format!("{bench:?}").to_lowercase();
     tokio::time::sleep(Duration::from_millis(200)).await;
     Ok(report)

@@ -171,7 +171,7 @@ pub async fn run(users: usize, rate: u64, secs: u64) -> anyhow::Result<ChatRepor
         }
     }
     let relay = Percentiles::of(&h);
-    let ceiling = crate::run::ceiling(&js, 100_000, 300).await.ok();
+    let ceiling = crate::run::ceiling(js.events(), 100_000, 300).await.ok();
     Ok(ChatReport {
         users,
         pairs: pairs.len(),

@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::U256;
-use async_nats::jetstream;
 use clap::{Args, FromArgMatches};
 use futures::StreamExt;
 use herald_draw::testchain::TestChain;
@@ -127,7 +126,7 @@ fn lottery(relay: &Relay) -> LotteryProduct {
 async fn big_round(tickets: u64, purchases: u64) -> anyhow::Result<LotteryReport> {
     anyhow::ensure!(purchases > 0 && tickets >= purchases, "need tickets >= purchases > 0");
     let nats = LocalNats::start()?;
-    let js = jetstream::new(async_nats::connect(nats.url()).await?);
+    let js = herald_pipeline::core::compose::connect(&nats.servers_args()).await?;
     herald_pipeline::core::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing).await?;
     let now = herald_schemas::now_ms() / 1000;
     let relay = Relay::start("127.0.0.1:0".parse()?, TestChain::new([9; 32], now - 100, 1)).await?;
@@ -194,7 +193,7 @@ async fn big_round(tickets: u64, purchases: u64) -> anyhow::Result<LotteryReport
 /// Appends the purchases to round 1 after its Opened entry, chained as the journal
 /// chains them, publishing ahead of the acks.
 async fn write_purchases(
-    js: &jetstream::Context,
+    js: &herald_runtime::Js,
     opened: &herald_pipeline::products::lottery::round::Round,
     tickets: u64,
     purchases: u64,
@@ -238,7 +237,7 @@ async fn write_purchases(
 }
 
 /// When each step of round 1 was written (ms), from the entries' clocks.
-async fn step_times(js: &jetstream::Context) -> anyhow::Result<HashMap<&'static str, u64>> {
+async fn step_times(js: &herald_runtime::Js) -> anyhow::Result<HashMap<&'static str, u64>> {
     let mut at = HashMap::new();
     let stream = js.get_stream(subjects::LOTTERY_STREAM).await?;
     // the steps after the purchases are the round's last few entries

@@ -59,8 +59,8 @@ pub enum RateMode {
 /// Parameters of a run.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    #[arg(long, env = "HERALD_NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
+    #[command(flatten)]
+    pub nats: herald_runtime::config::ServersArgs,
     #[arg(long, value_enum, default_value = "signals")]
     pub scenario: Scenario,
     #[arg(long, value_enum, default_value = "fixed")]
@@ -112,7 +112,11 @@ impl RunArgs {
     /// Defaults for a run against `emulator_url` (benchmarks and tests).
     pub fn new(scenario: Scenario, rate: u64, duration: u64, users: usize) -> Self {
         RunArgs {
-            nats_url: String::new(),
+            nats: herald_runtime::config::ServersArgs {
+                nats: herald_runtime::config::NatsArgs { nats_url: String::new() },
+                nats_money_url: String::new(),
+                nats_money_monitor: String::new(),
+            },
             scenario,
             mode: RateMode::Fixed,
             rate,
@@ -152,7 +156,7 @@ struct Probe {
 
 /// Seeds `users` users (their core record and signals preferences), split into FDV
 /// bands of `matches_per_event` users each (0 = no filters: every call matches everyone).
-pub async fn seed_users(js: &jetstream::Context, users: usize, matches_per_event: usize) -> anyhow::Result<usize> {
+pub async fn seed_users(js: &herald_runtime::Js, users: usize, matches_per_event: usize) -> anyhow::Result<usize> {
     let kv = js.get_key_value(subjects::USERS_BUCKET).await?;
     let prefs_kv = js.get_key_value(subjects::SIGNALS_USERS_BUCKET).await?;
     let bands = users.checked_div(matches_per_event).map_or(1, |b| b.max(1));
@@ -222,16 +226,16 @@ struct Measured {
 
 /// Runs a scenario against a stack whose pipeline reads `args.feed_listen`.
 pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
-    let client = async_nats::connect(herald_runtime::config::servers(&args.nats_url)).await?;
-    herald_pipeline::core::compose::setup_all(&jetstream::new(client.clone()), false, herald_runtime::setup::Replicas::Existing).await?;
+    let js = herald_pipeline::core::compose::connect(&args.nats).await?;
+    herald_pipeline::core::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing).await?;
     let feed = FeedServer::start(args.feed_listen).await?;
-    drive(client, &feed, &args).await
+    drive(js, &feed, &args).await
 }
 
-/// Seeds the users, waits for a pipeline on `feed`, sends, measures. `args.nats_url`
-/// and `args.feed_listen` are not used (the caller connected and started the feed).
-pub async fn drive(client: async_nats::Client, feed: &FeedServer, args: &RunArgs) -> anyhow::Result<Report> {
-    let js = jetstream::new(client.clone());
+/// Seeds the users, waits for a pipeline on `feed`, sends, measures. `args.nats` and
+/// `args.feed_listen` are not used (the caller connected and started the feed).
+pub async fn drive(js: herald_runtime::Js, feed: &FeedServer, args: &RunArgs) -> anyhow::Result<Report> {
+    let client = js.events().client();
     let needs_emulator = !matches!(args.scenario, Scenario::Signals | Scenario::Prices);
     anyhow::ensure!(
         !needs_emulator || args.emulator_url.is_some(),
@@ -392,7 +396,7 @@ pub async fn drive(client: async_nats::Client, feed: &FeedServer, args: &RunArgs
     let ceiling = if args.no_ceiling {
         None
     } else {
-        Some(ceiling(&js, count.clamp(10_000, 200_000), message_bytes.max(64)).await?)
+        Some(ceiling(js.events(), count.clamp(10_000, 200_000), message_bytes.max(64)).await?)
     };
     let ratio = ceiling.as_ref().map(|c| throughput / c.publish_and_consume_per_s);
     let report = Report {
@@ -439,7 +443,7 @@ const PRICE_ENTRY: f64 = 0.001;
 /// Publishes tracked calls for the prices scenario straight onto `herald.tracked.>`:
 /// `rate * duration / 7` tokens (7 thresholds each), each tracked by
 /// `matches_per_event` users. Returns the number of tokens.
-async fn seed_tracked_calls(js: &jetstream::Context, args: &RunArgs) -> anyhow::Result<u64> {
+async fn seed_tracked_calls(js: &herald_runtime::Js, args: &RunArgs) -> anyhow::Result<u64> {
     let tokens = (args.rate * args.duration).div_ceil(7).max(1);
     let per = args.matches_per_event.max(1);
     for t in 0..tokens {

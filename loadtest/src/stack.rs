@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use herald_testkit::{free_port, workspace_bin, LocalCluster, LocalNats, LocalRedis};
+use herald_testkit::{free_port, workspace_bin, LocalCluster, LocalNats, LocalRedis, ServerClass};
 
 use crate::emulator::{Emulator, EmulatorLimits};
 use crate::feed::FeedServer;
@@ -112,8 +112,9 @@ pub struct StackOptions {
     pub limits: EmulatorLimits,
     /// Directory for process logs (a temporary one when `None`).
     pub log_dir: Option<PathBuf>,
-    /// A JetStream cluster of this many nats-servers, every stream and bucket with as
-    /// many replicas (`pipeline setup --replicas N`); 0 or 1: one server.
+    /// A JetStream cluster of this many nats-servers per durability class (events and
+    /// money: twice as many servers), every stream and bucket with as many replicas
+    /// (`pipeline setup --replicas N`); 0 or 1: one server per class.
     pub cluster: usize,
 }
 
@@ -144,34 +145,79 @@ impl StackOptions {
     }
 }
 
-/// The stack's NATS: one server, or a cluster.
+/// The stack's NATS: one server per durability class, or a cluster per class.
 pub enum Nats {
     Single(LocalNats),
-    Cluster(LocalCluster),
+    Cluster { events: LocalCluster, money: LocalCluster },
 }
 
 impl Nats {
-    /// What `--nats-url` takes: the server's URL, or every cluster member's.
+    /// What `--nats-url` takes: the events server's URL, or every member's.
     pub fn url(&self) -> String {
         match self {
             Nats::Single(n) => n.url(),
-            Nats::Cluster(c) => c.url(),
+            Nats::Cluster { events, .. } => events.url(),
         }
     }
 
-    /// The single server, when the stack runs on one.
+    /// What `--nats-money-url` takes.
+    pub fn money_url(&self) -> String {
+        match self {
+            Nats::Single(n) => n.money_url(),
+            Nats::Cluster { money, .. } => money.url(),
+        }
+    }
+
+    /// What `--nats-money-monitor` takes.
+    pub fn money_monitor(&self) -> String {
+        match self {
+            Nats::Single(n) => n.money_monitor(),
+            Nats::Cluster { money, .. } => money.monitors(),
+        }
+    }
+
+    /// The flags a Herald process takes to reach both classes.
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "--nats-url".into(),
+            self.url(),
+            "--nats-money-url".into(),
+            self.money_url(),
+            "--nats-money-monitor".into(),
+            self.money_monitor(),
+        ]
+    }
+
+    /// The same as parsed flags.
+    pub fn servers_args(&self) -> herald_runtime::config::ServersArgs {
+        herald_runtime::config::ServersArgs {
+            nats: herald_runtime::config::NatsArgs { nats_url: self.url() },
+            nats_money_url: self.money_url(),
+            nats_money_monitor: self.money_monitor(),
+        }
+    }
+
+    /// The single servers, when the stack runs on one per class.
     pub fn single(&mut self) -> Option<&mut LocalNats> {
         match self {
             Nats::Single(n) => Some(n),
-            Nats::Cluster(_) => None,
+            Nats::Cluster { .. } => None,
         }
     }
 
-    /// The cluster, when the stack runs on one.
+    /// The events cluster, when the stack runs on clusters.
     pub fn cluster(&mut self) -> Option<&mut LocalCluster> {
         match self {
             Nats::Single(_) => None,
-            Nats::Cluster(c) => Some(c),
+            Nats::Cluster { events, .. } => Some(events),
+        }
+    }
+
+    /// The money cluster, when the stack runs on clusters.
+    pub fn money_cluster(&mut self) -> Option<&mut LocalCluster> {
+        match self {
+            Nats::Single(_) => None,
+            Nats::Cluster { money, .. } => Some(money),
         }
     }
 }
@@ -197,9 +243,11 @@ impl Stack {
     /// Starts everything and waits until pipeline and bot are ready.
     pub async fn start(opts: StackOptions) -> anyhow::Result<Self> {
         let nats = if opts.cluster > 1 {
-            let cluster = LocalCluster::start(opts.cluster)?;
-            cluster.wait_for_jetstream(Duration::from_secs(30)).await?;
-            Nats::Cluster(cluster)
+            let events = LocalCluster::start(opts.cluster)?;
+            let money = LocalCluster::start_class(opts.cluster, ServerClass::Money, "m")?;
+            events.wait_for_jetstream(Duration::from_secs(30)).await?;
+            money.wait_for_jetstream(Duration::from_secs(30)).await?;
+            Nats::Cluster { events, money }
         } else {
             Nats::Single(LocalNats::start()?)
         };
@@ -219,7 +267,8 @@ impl Stack {
             }
         };
         // setup once, before two processes race to create the same streams
-        let mut setup = vec!["setup".to_string(), "--nats-url".into(), nats.url()];
+        let mut setup = vec!["setup".to_string()];
+        setup.extend(nats.args());
         if opts.cluster > 1 {
             setup.extend(["--replicas".to_string(), opts.cluster.to_string()]);
         }
@@ -231,8 +280,6 @@ impl Stack {
         let pm = free_port();
         let mut pipeline_args: Vec<String> = [
             "run",
-            "--nats-url",
-            &nats.url(),
             "--redis-url",
             &redis.url(),
             "--metrics-addr",
@@ -245,6 +292,7 @@ impl Stack {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        pipeline_args.extend(nats.args());
         let data = tempfile::tempdir()?; // a fresh tracked-call store, kept across restarts
         pipeline_args.extend(["--store-path".to_string(), data.path().join("calls").display().to_string()]);
         pipeline_args.extend(opts.pipeline_args);
@@ -307,11 +355,9 @@ impl Stack {
         })
     }
 
-    /// A JetStream context on the stack's NATS.
-    pub async fn jetstream(&self) -> anyhow::Result<async_nats::jetstream::Context> {
-        Ok(async_nats::jetstream::new(
-            async_nats::connect(herald_runtime::config::servers(&self.nats.url())).await?,
-        ))
+    /// JetStream on the stack's two classes' servers.
+    pub async fn jetstream(&self) -> anyhow::Result<herald_runtime::Js> {
+        herald_pipeline::core::compose::connect(&self.nats.servers_args()).await
     }
 
     /// Waits until `pred` holds for the emulator's deliveries, or fails after `timeout`.
@@ -356,7 +402,7 @@ impl Stack {
 /// under message id `probe`.
 ///
 /// Errors: not writable within 60 s.
-pub async fn writable_after(js: &async_nats::jetstream::Context, since: std::time::Instant, probe: &str) -> anyhow::Result<Duration> {
+pub async fn writable_after(js: &herald_runtime::Js, since: std::time::Instant, probe: &str) -> anyhow::Result<Duration> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let mut headers = async_nats::HeaderMap::new();

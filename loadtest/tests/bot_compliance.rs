@@ -13,7 +13,7 @@ use herald_runtime::setup;
 use herald_schemas::subjects;
 use herald_testkit::LocalNats;
 
-async fn outbound(js: &async_nats::jetstream::Context, telegram: &Emulator) -> Outbound {
+async fn outbound(js: &herald_runtime::Js, telegram: &Emulator) -> Outbound {
     let limits = LimitArgs {
         global_rate: 30,
         paid_broadcast: false,
@@ -33,13 +33,13 @@ async fn outbound(js: &async_nats::jetstream::Context, telegram: &Emulator) -> O
     }
 }
 
-async fn stack() -> (LocalNats, async_nats::jetstream::Context, Emulator) {
+async fn stack() -> (LocalNats, herald_runtime::Js, Emulator) {
     let nats = LocalNats::start().unwrap();
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let js = herald_runtime::config::NatsArgs { nats_url: nats.url() }.connect().await.unwrap().1;
     setup::apply(
         &js,
         &setup::core_streams(),
-        &setup::core_buckets(),
+        &setup::core_events_buckets(),
         false,
         setup::Replicas::Existing,
     )
@@ -114,7 +114,7 @@ async fn a_refused_message_is_dead_lettered_and_a_redrive_sends_it() {
 }
 
 /// Publishes `content` for `chat` on the interactive subject.
-async fn send(js: &async_nats::jetstream::Context, chat: i64, key: &str, content: herald_schemas::Content) {
+async fn send(js: &herald_runtime::Js, chat: i64, key: &str, content: herald_schemas::Content) {
     let msg = herald_schemas::OutboundMessage::new(key, chat, content, herald_schemas::Priority::Reply, 0);
     js.publish(subjects::reply(chat), herald_schemas::encode(&msg).into())
         .await
@@ -282,6 +282,7 @@ async fn hostile_keys_and_texts_are_delivered_once_and_safely() {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let mut consumer = js
+            .events()
             .get_consumer_from_stream::<async_nats::jetstream::consumer::pull::Config, _, _>("bot_notify", subjects::OUTBOUND_STREAM)
             .await
             .unwrap();

@@ -13,7 +13,7 @@ use herald_schemas::subjects;
 const SEC: Duration = Duration::from_secs(1);
 
 /// CALLS' leader and the other servers of its replica group.
-async fn calls_group(js: &async_nats::jetstream::Context) -> (String, Vec<String>) {
+async fn calls_group(js: &herald_runtime::Js) -> (String, Vec<String>) {
     let deadline = tokio::time::Instant::now() + 30 * SEC;
     loop {
         if let Ok(mut s) = js.get_stream(subjects::CALLS_STREAM).await {

@@ -12,7 +12,7 @@ use herald_testkit::stream_len;
 
 const SEC: Duration = Duration::from_secs(1);
 
-async fn stream_messages(js: &async_nats::jetstream::Context, stream: &str, filter: &str) -> Vec<async_nats::jetstream::Message> {
+async fn stream_messages(js: &herald_runtime::Js, stream: &str, filter: &str) -> Vec<async_nats::jetstream::Message> {
     herald_pipeline::ops::streams::read(js, stream, filter).await.unwrap()
 }
 
@@ -367,8 +367,7 @@ async fn load_reports_account_for_every_message_the_emulator_recorded() {
         // prices are measured at the notification subject; the others at the emulator
         args.emulator_url = (scenario != Scenario::Prices).then(|| stack.emulator.url());
         args.pids = [stack.pipeline.pid(), stack.bot.pid()].into_iter().flatten().collect();
-        let client = async_nats::connect(stack.nats.url()).await.unwrap();
-        let report = drive(client, &stack.feed, &args).await.unwrap();
+        let report = drive(stack.jetstream().await.unwrap(), &stack.feed, &args).await.unwrap();
         println!("{report}");
         let recorded = stack.emulator.deliveries().len() as u64;
         assert_eq!(

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::U256;
-use async_nats::jetstream;
 use clap::{Args, FromArgMatches};
 use herald_draw::bundle::{self, Bundle};
 use herald_draw::testchain::TestChain;
@@ -28,7 +27,7 @@ const USD: u128 = 1_000_000_000_000_000_000;
 
 struct World {
     _nats: LocalNats,
-    js: jetstream::Context,
+    js: herald_runtime::Js,
     relay: Relay,
     ledger: Ledger,
 }
@@ -36,7 +35,7 @@ struct World {
 impl World {
     async fn start() -> World {
         let nats = LocalNats::start().expect("nats-server");
-        let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let js = herald_pipeline::core::compose::connect(&nats.servers_args()).await.unwrap();
         herald_pipeline::core::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing)
             .await
             .unwrap();

@@ -46,10 +46,10 @@ fn post(channel: i64, message_id: i64) -> serde_json::Value {
 }
 
 /// Shortens OUTBOUND's duplicate window (10 minutes) to `window`.
-async fn shorten_outbound_window(js: &async_nats::jetstream::Context, window: Duration) {
+async fn shorten_outbound_window(js: &herald_runtime::Js, window: Duration) {
     let mut config = herald_testkit::stream_config(js, subjects::OUTBOUND_STREAM).await.unwrap();
     config.duplicate_window = window;
-    js.update_stream(config).await.unwrap();
+    js.events().update_stream(config).await.unwrap();
 }
 
 #[tokio::test]

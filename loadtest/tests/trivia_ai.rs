@@ -22,7 +22,7 @@ const KEY: &str = "sk-test";
 struct Env {
     _nats: LocalNats,
     _redis: LocalRedis,
-    js: async_nats::jetstream::Context,
+    js: herald_runtime::Js,
     trivia: Arc<Trivia>,
     ai: AiStandIn,
     shutdown: CancellationToken,
@@ -32,7 +32,7 @@ async fn env(timeout: Duration, key: &str) -> Env {
     herald_runtime::telemetry::install_metrics();
     let nats = LocalNats::start().unwrap();
     let redis = LocalRedis::start().unwrap();
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let js = herald_pipeline::core::compose::connect(&nats.servers_args()).await.unwrap();
     herald_pipeline::core::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing)
         .await
         .unwrap();

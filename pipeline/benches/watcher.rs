@@ -100,8 +100,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 2. final -> notified, through NATS and the credit stage
     let nats = LocalNats::start()?;
-    let client = async_nats::connect(nats.url()).await?;
-    let js = async_nats::jetstream::new(client);
+    let js = herald_pipeline::core::compose::connect(&nats.servers_args()).await?;
     herald_pipeline::core::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing).await?;
     let kv = js.get_key_value(subjects::WALLET_BUCKET).await?;
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -2,7 +2,7 @@
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use herald_pipeline::core::compose::{self, CoreArgs};
-use herald_runtime::config::NatsArgs;
+use herald_runtime::config::ServersArgs;
 use herald_schemas::subjects;
 
 /// Herald's stream-processing pipeline: sources, dedup, filter + fan-out, commands.
@@ -22,7 +22,7 @@ enum Cmd {
     /// every registered product; idempotent.
     Setup {
         #[command(flatten)]
-        nats: NatsArgs,
+        nats: ServersArgs,
         /// Edit streams whose configuration differs instead of failing.
         #[arg(long)]
         update: bool,
@@ -31,6 +31,10 @@ enum Cmd {
         /// existing streams keep theirs and new ones get 1.
         #[arg(long, env = "HERALD_REPLICAS", value_parser = clap::value_parser!(u8).range(1..=5))]
         replicas: Option<u8>,
+        /// Create the money class even on a server that does not fsync every write
+        /// (development only).
+        #[arg(long, env = "HERALD_ALLOW_UNSYNCED_MONEY")]
+        allow_unsynced_money: bool,
     },
     /// Run the router and the products' stages and sources until SIGTERM (each product
     /// adds its own flags below).
@@ -43,7 +47,7 @@ enum Cmd {
     /// redeliveries, oldest unacked age.
     Streams {
         #[command(flatten)]
-        nats: NatsArgs,
+        nats: ServersArgs,
     },
     /// Dead-lettered messages: list them with their errors, re-drive them after a fix.
     Dlq {
@@ -71,7 +75,7 @@ enum TriviaCmd {
     /// and questions a quiz poll cannot carry are skipped (and listed).
     Import {
         #[command(flatten)]
-        nats: NatsArgs,
+        nats: ServersArgs,
         /// The dump (JSON).
         file: std::path::PathBuf,
     },
@@ -100,7 +104,7 @@ enum WalletCmd {
         #[arg(long, env = "HERALD_MNEMONIC_FILE")]
         mnemonic_file: Option<std::path::PathBuf>,
         #[command(flatten)]
-        nats: NatsArgs,
+        nats: ServersArgs,
         /// JSON-RPC endpoint of the chain (http or https).
         #[arg(long, env = "HERALD_BSC_RPC_URL")]
         rpc_url: String,
@@ -128,7 +132,7 @@ enum WalletCmd {
 #[derive(clap::Args, Debug)]
 struct ReplayArgs {
     #[command(flatten)]
-    nats: NatsArgs,
+    nats: ServersArgs,
     /// Stream to read: CALLS, SIGNALS, OUTBOUND, UPDATES or DLQ.
     #[arg(long)]
     stream: String,
@@ -168,7 +172,7 @@ enum DlqCmd {
     /// List dead letters, oldest first.
     List {
         #[command(flatten)]
-        nats: NatsArgs,
+        nats: ServersArgs,
         /// Only this stage's dead letters (router, dedup, fanout, signals_inbox, credit,
         /// payments_inbox, feed, solana, bot, bot_inbound, ...).
         #[arg(long)]
@@ -181,7 +185,7 @@ enum DlqCmd {
     /// subject, then delete them from the DLQ.
     Redrive {
         #[command(flatten)]
-        nats: NatsArgs,
+        nats: ServersArgs,
         /// DLQ sequences, comma-separated.
         #[arg(required = true, value_delimiter = ',')]
         seqs: Vec<u64>,
@@ -238,7 +242,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         until: args.until.as_deref().map(parse_time).transpose()?,
         subject: args.subject,
     };
-    let (_, js) = args.nats.connect().await?;
+    let js = compose::connect(&args.nats).await?;
     let opts = replay::Options {
         rate: args.rate,
         dry_run: args.dry_run,
@@ -261,8 +265,14 @@ impl Cli {
 
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
-            Cmd::Setup { nats, update, replicas } => {
-                let (_, js) = nats.connect().await?;
+            Cmd::Setup {
+                nats,
+                update,
+                replicas,
+                allow_unsynced_money,
+            } => {
+                let js = compose::connect(&nats).await?;
+                herald_runtime::durability::require_synced_money(&js, &nats.money_monitors(), allow_unsynced_money).await?;
                 let replicas = match replicas {
                     Some(n) => herald_runtime::setup::Replicas::Exactly(n as usize),
                     None => herald_runtime::setup::Replicas::Existing,
@@ -285,7 +295,7 @@ impl Cli {
                 command: TriviaCmd::Import { nats, file },
             } => {
                 let json = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
-                let (_, js) = nats.connect().await?;
+                let js = compose::connect(&nats).await?;
                 let bank = herald_pipeline::products::trivia::import_bank(&js, &json).await?;
                 for why in &bank.skipped {
                     println!("skipped {why}");
@@ -299,7 +309,7 @@ impl Cli {
                 Ok(())
             }
             Cmd::Streams { nats } => {
-                let (_, js) = nats.connect().await?;
+                let js = compose::connect(&nats).await?;
                 print!(
                     "{}",
                     herald_pipeline::ops::streams::render(&herald_pipeline::ops::streams::status(&js).await?)
@@ -334,7 +344,7 @@ impl Cli {
                 use herald_pipeline::products::payments::sweep::{sweep_assigned, SweepConfig};
                 let mnemonic = read_mnemonic(mnemonic_file)?;
                 let tokens = herald_pipeline::products::payments::config::parse_deposit_tokens(&deposit_tokens)?;
-                let (_, js) = nats.connect().await?;
+                let js = compose::connect(&nats).await?;
                 let cfg = SweepConfig {
                     rpc_url,
                     treasury: to,
@@ -369,7 +379,7 @@ impl Cli {
             Cmd::Dlq {
                 command: DlqCmd::List { nats, stage, limit },
             } => {
-                let (_, js) = nats.connect().await?;
+                let js = compose::connect(&nats).await?;
                 print!(
                     "{}",
                     herald_pipeline::ops::dlq::render(&herald_pipeline::ops::dlq::list(&js, stage.as_deref(), limit).await?)
@@ -379,7 +389,7 @@ impl Cli {
             Cmd::Dlq {
                 command: DlqCmd::Redrive { nats, seqs, to, keep },
             } => {
-                let (_, js) = nats.connect().await?;
+                let js = compose::connect(&nats).await?;
                 let mut failed = 0;
                 for seq in seqs {
                     match herald_pipeline::ops::dlq::redrive(&js, seq, to.as_deref(), keep).await {

@@ -28,9 +28,14 @@ async fn every_stage_of_every_product_is_compliant() {
     let names: Vec<&str> = REGISTRY.iter().map(|r| r.name).collect();
     let (nats, redis, path) = (env.nats.url(), env.redis.url(), store.path().join("calls"));
     let ai = chat_completions().await;
+    let (money, monitor) = (env.nats.money_url(), env.nats.money_monitor());
     let args = [
         "--nats-url",
         &nats,
+        "--nats-money-url",
+        &money,
+        "--nats-money-monitor",
+        &monitor,
         "--redis-url",
         &redis,
         "--deposit-xpub",
@@ -145,7 +150,7 @@ async fn setup_is_idempotent_and_names_conflicts() {
         .find(|c| c.name == "CALLS")
         .unwrap();
     calls.max_age = Duration::from_secs(3 * 3600);
-    env.js.update_stream(calls).await.unwrap();
+    env.js.events().update_stream(calls).await.unwrap();
     let err = compose::setup_all(&env.js, false, herald_runtime::setup::Replicas::Existing)
         .await
         .unwrap_err()

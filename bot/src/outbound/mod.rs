@@ -22,7 +22,7 @@ mod send;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, kv};
+use async_nats::jetstream::kv;
 use herald_runtime::{Decision, MsgMeta, Output, Stage, StageConfig, StageError, StageHandle};
 use herald_schemas::{subjects, DeliveryReport, OutboundMessage, Outcome, Priority};
 
@@ -34,7 +34,7 @@ pub use send::{classify, SendFailure, Sent};
 pub struct Outbound {
     pub bot: teloxide::Bot,
     /// Where delivery reports are published.
-    pub js: jetstream::Context,
+    pub js: herald_runtime::Js,
     pub delivered: kv::Store,
     pub users: kv::Store,
     pub limits: Arc<Limits>,

@@ -105,7 +105,7 @@ fn round_after(text: &str, marker: &str) -> anyhow::Result<u64> {
 }
 
 /// The round's journal: how many entries of each step.
-async fn steps(js: &async_nats::jetstream::Context, round: u64) -> anyhow::Result<BTreeMap<String, usize>> {
+async fn steps(js: &herald_runtime::Js, round: u64) -> anyhow::Result<BTreeMap<String, usize>> {
     let messages = read_from(js, subjects::LOTTERY_STREAM, &subjects::lottery_round(round), 1).await?;
     let mut out = BTreeMap::new();
     for m in messages {

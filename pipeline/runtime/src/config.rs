@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::classes::{Classes, Js};
+
 /// Connection to NATS.
 #[derive(clap::Args, Debug, Clone)]
 pub struct NatsArgs {
@@ -13,15 +15,65 @@ pub struct NatsArgs {
 }
 
 impl NatsArgs {
-    /// Connects and returns the client and its JetStream context.
-    pub async fn connect(&self) -> anyhow::Result<(async_nats::Client, async_nats::jetstream::Context)> {
-        let client = async_nats::ConnectOptions::new()
-            .name("herald")
-            .connect(servers(&self.nats_url))
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to NATS at {}: {e}", self.nats_url))?;
-        let js = async_nats::jetstream::new(client.clone());
+    /// Connects to the events server and returns the client and a [`Js`] with no money
+    /// server (the bot's: every core stream is events).
+    pub async fn connect(&self) -> anyhow::Result<(async_nats::Client, Js)> {
+        let client = connect(&self.nats_url, "events").await?;
+        let js = Js::new(async_nats::jetstream::new(client.clone()), None, Classes::default());
         Ok((client, js))
+    }
+}
+
+/// A named client on `urls` (comma-separated).
+///
+/// Errors: no server answered.
+async fn connect(urls: &str, class: &str) -> anyhow::Result<async_nats::Client> {
+    async_nats::ConnectOptions::new()
+        .name(&format!("herald-{class}"))
+        .connect(servers(urls))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to the NATS {class} server at {urls}: {e}"))
+}
+
+/// Connections to both durability classes' servers (see [`crate::classes`]): the events
+/// server of [`NatsArgs`] and the money server, which must fsync every write.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServersArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// The money server (`nats/nats-money.conf`: `sync_interval: always`): the ledger,
+    /// deposits, the lottery's journal, paid access. On a cluster, several URLs. The
+    /// same URL as `--nats-url` puts both classes on one server.
+    #[arg(long, env = "HERALD_NATS_MONEY_URL", default_value = "nats://127.0.0.1:4223")]
+    pub nats_money_url: String,
+    /// The money server's monitoring address (its `http_port`; on a cluster, every
+    /// node's, comma-separated): `/varz` tells whether it fsyncs every write, checked
+    /// before anything runs.
+    #[arg(long, env = "HERALD_NATS_MONEY_MONITOR", default_value = "http://127.0.0.1:8223")]
+    pub nats_money_monitor: String,
+}
+
+impl ServersArgs {
+    /// Connects to the events server and, if `classes` declares any money, to the
+    /// money server (one client when both URLs are the same).
+    ///
+    /// Errors: a server did not answer.
+    pub async fn connect(&self, classes: Classes) -> anyhow::Result<Js> {
+        let events = connect(&self.nats.nats_url, "events").await?;
+        let events_js = async_nats::jetstream::new(events);
+        if !classes.has_money() {
+            return Ok(Js::new(events_js, None, classes));
+        }
+        if servers(&self.nats_money_url) == servers(&self.nats.nats_url) {
+            return Ok(Js::one_server(events_js, classes));
+        }
+        let money = connect(&self.nats_money_url, "money").await?;
+        Ok(Js::new(events_js, Some(async_nats::jetstream::new(money)), classes))
+    }
+
+    /// The money server's monitoring URLs.
+    pub fn money_monitors(&self) -> Vec<&str> {
+        servers(&self.nats_money_monitor)
     }
 }
 

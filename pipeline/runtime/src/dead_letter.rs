@@ -1,8 +1,9 @@
 //! Publishing to the dead-letter stream.
 
-use async_nats::jetstream;
 use async_nats::HeaderMap;
 use herald_schemas::subjects;
+
+use crate::classes::Js;
 
 /// A message that cannot be processed, with why and where it came from.
 #[derive(Debug, Clone)]
@@ -22,7 +23,7 @@ pub struct DeadLetter<'a> {
 /// Publishes `letter` on `herald.dlq.<stage>` and waits for the stream's ack.
 ///
 /// Errors: the publish or its ack failed (the caller must not ack the original then).
-pub async fn dead_letter(js: &jetstream::Context, letter: DeadLetter<'_>) -> anyhow::Result<()> {
+pub async fn dead_letter(js: &Js, letter: DeadLetter<'_>) -> anyhow::Result<()> {
     let mut headers = HeaderMap::new();
     headers.insert(subjects::HEADER_STAGE, letter.stage);
     // Header values cannot hold newlines.

@@ -5,14 +5,15 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use async_nats::jetstream;
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
+
+use crate::classes::Js;
 
 use crate::stage::{run_stage, Decision, MsgMeta, Stage, StageConfig, StageError};
 
 type Runner = Box<
-    dyn FnOnce(jetstream::Context, StageConfig, CancellationToken, Option<Arc<Faults>>) -> BoxFuture<'static, anyhow::Result<()>> + Send,
+    dyn FnOnce(Js, StageConfig, CancellationToken, Option<Arc<Faults>>) -> BoxFuture<'static, anyhow::Result<()>> + Send,
 >;
 
 /// A stage with where it consumes, ready to run.
@@ -28,7 +29,7 @@ type Runner = Box<
 /// #     async fn decide(&self, _: Vec<u8>, _: &MsgMeta) -> Result<Decision<()>, StageError> { Ok(Decision::Drop { reason: "demo" }) }
 /// #     async fn commit(&self, _: ()) -> Result<(), StageError> { Ok(()) }
 /// # }
-/// # async fn demo(js: async_nats::jetstream::Context) -> anyhow::Result<()> {
+/// # async fn demo(js: herald_runtime::Js) -> anyhow::Result<()> {
 /// let handle = StageHandle::new(Echo, StageConfig::new("DEMO", "echo", vec!["demo.>".into()]))
 ///     .with_sample("demo.in", b"hello".to_vec());
 /// handle.run(js, tokio_util::sync::CancellationToken::new()).await
@@ -69,14 +70,14 @@ impl StageHandle {
     }
 
     /// Runs the stage until `shutdown` (see [`run_stage`]).
-    pub fn run(self, js: jetstream::Context, shutdown: CancellationToken) -> BoxFuture<'static, anyhow::Result<()>> {
+    pub fn run(self, js: Js, shutdown: CancellationToken) -> BoxFuture<'static, anyhow::Result<()>> {
         (self.runner)(js, self.config, shutdown, None)
     }
 
     /// Runs the stage with `faults` injected into its decisions and commits.
     pub fn run_with_faults(
         self,
-        js: jetstream::Context,
+        js: Js,
         shutdown: CancellationToken,
         faults: Arc<Faults>,
     ) -> BoxFuture<'static, anyhow::Result<()>> {

@@ -5,11 +5,13 @@
 //! in-flight work (backpressure), publishing with message ids, retries with
 //! [`backoff`], `max_deliver` and [`dead_letter`]s. Around it: [`periodic`] tasks,
 //! [`telemetry`] (logs, Prometheus, `/healthz`, `/readyz`), [`setup`] of streams and
-//! buckets, [`replica`]s of KV buckets, and the core user record's store ([`users`]).
+//! buckets on their durability [`classes`]' servers ([`durability`] checks the money one), [`replica`]s of KV buckets, and the core user record's store ([`users`]).
 
 pub mod backoff;
+pub mod classes;
 pub mod config;
 pub mod dead_letter;
+pub mod durability;
 pub mod handle;
 pub mod periodic;
 pub mod records;
@@ -21,6 +23,7 @@ pub mod stage;
 pub mod telemetry;
 pub mod users;
 
+pub use classes::{Class, Js};
 pub use dead_letter::{dead_letter, DeadLetter};
 pub use handle::{Faults, StageHandle};
 pub use stage::{publish_all, run_stage, Decision, MsgMeta, Output, Stage, StageConfig, StageError};

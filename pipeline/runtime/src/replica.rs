@@ -5,9 +5,11 @@
 
 use std::sync::{Arc, RwLock};
 
-use async_nats::jetstream::{self, kv};
+use async_nats::jetstream::kv;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
+
+use crate::classes::Js;
 
 /// Receives the current values of one or more buckets and every later change.
 pub trait ReplicaSink: Send + Sync + 'static {
@@ -36,7 +38,7 @@ pub trait ReplicaSink: Send + Sync + 'static {
 ///     }
 /// }
 ///
-/// # async fn demo(js: async_nats::jetstream::Context) -> anyhow::Result<()> {
+/// # async fn demo(js: herald_runtime::Js) -> anyhow::Result<()> {
 /// let users = Replica::start(&js, &["herald_users"], Keys::default(), Default::default()).await?;
 /// println!("{} users", users.read(|k| k.0.len()));
 /// # Ok(()) }
@@ -56,7 +58,7 @@ impl<S: ReplicaSink> Replica<S> {
     /// and keeps applying changes in the background until `shutdown`.
     ///
     /// Errors: a bucket does not exist (run `pipeline setup`) or cannot be watched.
-    pub async fn start(js: &jetstream::Context, buckets: &[&str], sink: S, shutdown: CancellationToken) -> anyhow::Result<Self> {
+    pub async fn start(js: &Js, buckets: &[&str], sink: S, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let replica = Replica {
             sink: Arc::new(RwLock::new(sink)),
         };
@@ -67,7 +69,7 @@ impl<S: ReplicaSink> Replica<S> {
     }
 
     /// Loads one bucket into the sink and keeps following it.
-    async fn follow(&self, js: &jetstream::Context, bucket: &str, shutdown: CancellationToken) -> anyhow::Result<()> {
+    async fn follow(&self, js: &Js, bucket: &str, shutdown: CancellationToken) -> anyhow::Result<()> {
         let store = js
             .get_key_value(bucket)
             .await

@@ -3,11 +3,16 @@
 //!
 //! Idempotent: an identical existing stream is left alone; a conflicting one is an error
 //! naming the differing fields, unless `update` asks to edit it in place.
+//!
+//! Each stream and bucket is created on the server of its durability class
+//! ([`crate::classes`]): money on the server that fsyncs every write, events on the other.
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
 use herald_schemas::subjects;
+
+use crate::classes::{Class, Js, CLASS_KEY};
 
 /// A stream definition checked in under `nats/streams/` (NATS's stream-config JSON),
 /// embedded in the binary with `include_str!` so it needs no files at run time.
@@ -18,20 +23,60 @@ pub struct StreamDef {
     pub json: &'static str,
 }
 
-/// A KV bucket: one revision per key, file storage.
+impl StreamDef {
+    /// The stream configuration the file holds.
+    ///
+    /// Errors: the file is not a valid stream config (names the file).
+    pub fn config(&self) -> anyhow::Result<stream::Config> {
+        serde_json::from_str(self.json).map_err(|e| anyhow::anyhow!("nats/streams/{}: {e}", self.file))
+    }
+
+    /// The durability class the file declares (`"metadata": {"herald.class": "money"}`).
+    ///
+    /// Errors: the file does not parse, declares no class, or an unknown one.
+    pub fn class(&self) -> anyhow::Result<Class> {
+        let config = self.config()?;
+        let class = config.metadata.get(CLASS_KEY).ok_or_else(|| {
+            anyhow::anyhow!(
+                "nats/streams/{}: no durability class: add \"metadata\": {{\"{CLASS_KEY}\": \"events\"}} (or \"money\")",
+                self.file
+            )
+        })?;
+        class.parse().map_err(|e| anyhow::anyhow!("nats/streams/{}: {e}", self.file))
+    }
+}
+
+/// A KV bucket: one revision per key, file storage, on its class's server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BucketDef {
     pub name: &'static str,
     /// How long a key lives; zero = for good.
     pub max_age: Duration,
+    /// Where it is stored: [`Class::Money`] for a bucket whose loss would lose or
+    /// repeat money.
+    pub class: Class,
 }
 
 impl BucketDef {
-    /// A bucket whose keys are kept for good.
+    /// An events bucket whose keys are kept for good.
     pub const fn forever(name: &'static str) -> Self {
+        BucketDef::expiring(name, Duration::ZERO)
+    }
+
+    /// An events bucket whose keys live `max_age`.
+    pub const fn expiring(name: &'static str, max_age: Duration) -> Self {
         BucketDef {
             name,
-            max_age: Duration::ZERO,
+            max_age,
+            class: Class::Events,
+        }
+    }
+
+    /// The same bucket in the money class.
+    pub const fn money(self) -> Self {
+        BucketDef {
+            class: Class::Money,
+            ..self
         }
     }
 
@@ -71,22 +116,21 @@ pub fn core_streams() -> Vec<StreamDef> {
 }
 
 /// The core's buckets: users (the core user record, kept for good), paid access (kept
-/// for good), sessions (a day) and the bot's delivered idempotency keys (7 days, longer than any
-/// redelivery).
+/// for good; money: losing it loses what a user paid for), sessions (a day) and the
+/// bot's delivered idempotency keys (7 days, longer than any redelivery).
 pub fn core_buckets() -> Vec<BucketDef> {
     vec![
         BucketDef::forever(subjects::USERS_BUCKET),
-        BucketDef::forever(subjects::ACCESS_BUCKET),
+        BucketDef::forever(subjects::ACCESS_BUCKET).money(),
         // a session nobody ended (a crash, a product removed) lapses after a day
-        BucketDef {
-            name: subjects::SESSIONS_BUCKET,
-            max_age: Duration::from_secs(24 * 3600),
-        },
-        BucketDef {
-            name: subjects::DELIVERED_BUCKET,
-            max_age: Duration::from_secs(7 * 24 * 3600),
-        },
+        BucketDef::expiring(subjects::SESSIONS_BUCKET, Duration::from_secs(24 * 3600)),
+        BucketDef::expiring(subjects::DELIVERED_BUCKET, Duration::from_secs(7 * 24 * 3600)),
     ]
+}
+
+/// The core's events buckets: what the bot, which holds no money, sets up and uses.
+pub fn core_events_buckets() -> Vec<BucketDef> {
+    core_buckets().into_iter().filter(|b| b.class == Class::Events).collect()
 }
 
 /// The bot's outbound consumers, with their default in-flight bounds: `bot_replies`
@@ -119,9 +163,7 @@ pub enum Applied {
 ///
 /// Errors: a file is not a valid stream config (names the file).
 pub fn stream_configs(defs: &[StreamDef]) -> anyhow::Result<Vec<stream::Config>> {
-    defs.iter()
-        .map(|d| serde_json::from_str(d.json).map_err(|e| anyhow::anyhow!("nats/streams/{}: {e}", d.file)))
-        .collect()
+    defs.iter().map(StreamDef::config).collect()
 }
 
 /// How many copies of each stream and bucket a cluster keeps.
@@ -137,28 +179,29 @@ pub enum Replicas {
     Exactly(usize),
 }
 
-/// Creates missing streams and KV buckets; checks existing ones.
+/// Creates missing streams and KV buckets, each on its class's server; checks existing
+/// ones.
 ///
-/// Errors: an existing stream differs from its definition and `update` is false (the
-/// message lists each differing field, existing vs wanted), or NATS refused a request
-/// (on a cluster, also: fewer JetStream servers than `replicas`).
-pub async fn apply(
-    js: &jetstream::Context,
-    streams: &[StreamDef],
-    buckets: &[BucketDef],
-    update: bool,
-    replicas: Replicas,
-) -> anyhow::Result<Vec<Applied>> {
+/// Errors: a definition declares no class; an existing stream differs from its
+/// definition and `update` is false (the message lists each differing field, existing
+/// vs wanted); a money stream or bucket exists on the events server (it holds money
+/// written before the classes were split: see `docs/operations.md`, "Durability
+/// classes"); or NATS refused a request (on a cluster, also: fewer JetStream servers
+/// than `replicas`).
+pub async fn apply(js: &Js, streams: &[StreamDef], buckets: &[BucketDef], update: bool, replicas: Replicas) -> anyhow::Result<Vec<Applied>> {
     let mut applied = Vec::new();
     let configs = stream_configs(streams)?;
-    for mut want in configs.clone() {
+    refuse_money_on_events(js, &configs, buckets).await?;
+    for (def, mut want) in streams.iter().zip(configs.clone()) {
         if let Replicas::Exactly(n) = replicas {
             want.num_replicas = n;
         }
-        applied.push(apply_stream(js, want, update, replicas).await?);
+        let server = js.of(def.class()?)?;
+        applied.push(apply_stream(server, want, update, replicas).await?);
     }
     for def in buckets {
         let name = def.name;
+        let js = js.of(def.class)?;
         match js.get_key_value(name).await {
             Ok(store) => {
                 let have = store_replicas(js, name).await?;
@@ -196,6 +239,40 @@ pub async fn apply(
     Ok(applied)
 }
 
+/// When money has its own server, no money stream or bucket may sit on the events
+/// server: it would hold the money written before the split, and a fresh, empty one on
+/// the money server would hide it (balances would read zero).
+///
+/// Errors: one exists (the message names it and the way out).
+async fn refuse_money_on_events(js: &Js, configs: &[stream::Config], buckets: &[BucketDef]) -> anyhow::Result<()> {
+    let Ok(money) = js.of(Class::Money) else {
+        return Ok(());
+    };
+    if same_server(js.events(), money) {
+        return Ok(());
+    }
+    let mut names: Vec<String> = configs
+        .iter()
+        .filter(|c| js.classes().of_stream(&c.name) == Class::Money)
+        .map(|c| c.name.clone())
+        .collect();
+    names.extend(buckets.iter().filter(|b| b.class == Class::Money).map(|b| format!("KV_{}", b.name)));
+    for name in names {
+        if js.events().get_stream(&name).await.is_ok() {
+            anyhow::bail!(
+                "stream {name} holds money but exists on the events server: it was made before the durability classes. \
+                 Move it to the money server (`pipeline setup --move-money`) before anything runs, or delete it if it is empty."
+            );
+        }
+    }
+    Ok(())
+}
+
+/// True if both contexts reached the same nats-server (one server serving both classes).
+pub fn same_server(a: &jetstream::Context, b: &jetstream::Context) -> bool {
+    a.client().server_info().server_id == b.client().server_info().server_id
+}
+
 /// How long `setup` waits for every replicated stream to elect its leader.
 const LEADER_PATIENCE: Duration = Duration::from_secs(60);
 
@@ -203,7 +280,7 @@ const LEADER_PATIENCE: Duration = Duration::from_secs(60);
 /// after `setup` find every stream writable.
 ///
 /// Errors: a stream still has no leader after `patience`.
-async fn wait_for_leaders(js: &jetstream::Context, names: &[String], patience: Duration) -> anyhow::Result<()> {
+async fn wait_for_leaders(js: &Js, names: &[String], patience: Duration) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + patience;
     for name in names {
         loop {
@@ -272,6 +349,12 @@ pub fn differences(have: &stream::Config, want: &stream::Config) -> Vec<String> 
         .field("max_message_size", have.max_message_size, want.max_message_size)
         .field("duplicate_window", have.duplicate_window, want.duplicate_window)
         .field("num_replicas", have.num_replicas, want.num_replicas)
+        // a stream made before classes were declared has none: not a difference
+        .field(
+            "metadata.herald.class",
+            have.metadata.get(CLASS_KEY).or(want.metadata.get(CLASS_KEY)),
+            want.metadata.get(CLASS_KEY),
+        )
         .lines()
 }
 

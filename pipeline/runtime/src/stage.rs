@@ -10,6 +10,8 @@ use async_nats::HeaderMap;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use crate::classes::Js;
+
 use crate::backoff::Backoff;
 use crate::dead_letter::{dead_letter, DeadLetter};
 use crate::sequencer::Sequencer;
@@ -95,7 +97,7 @@ pub struct MsgMeta {
 /// }
 ///
 /// # async fn demo() -> anyhow::Result<()> {
-/// let js = async_nats::jetstream::new(async_nats::connect("nats://127.0.0.1:4222").await?);
+/// let js = herald_runtime::config::NatsArgs { nats_url: "nats://127.0.0.1:4222".into() }.connect().await?.1;
 /// let shutdown = tokio_util::sync::CancellationToken::new();
 /// run_stage(js, Arc::new(Shout), StageConfig::new("DEMO", "shout", vec!["demo.in".into()]), shutdown).await?;
 /// # Ok(()) }
@@ -188,7 +190,7 @@ impl StageConfig {
 /// Creates (or binds to) the durable pull consumer. Errors: the stream or consumer
 /// cannot be created, or the message stream ended (connection lost for good).
 pub async fn run_stage<S: Stage>(
-    js: jetstream::Context,
+    js: Js,
     stage: Arc<S>,
     cfg: StageConfig,
     shutdown: CancellationToken,
@@ -282,7 +284,7 @@ impl StageMetrics {
     }
 }
 
-async fn process<S: Stage>(js: &jetstream::Context, stage: &S, cfg: &StageConfig, counters: &StageMetrics, msg: jetstream::Message) {
+async fn process<S: Stage>(js: &Js, stage: &S, cfg: &StageConfig, counters: &StageMetrics, msg: jetstream::Message) {
     let started = Instant::now();
     let name = S::NAME;
     counters.input.increment(1);
@@ -337,7 +339,7 @@ async fn process<S: Stage>(js: &jetstream::Context, stage: &S, cfg: &StageConfig
 }
 
 async fn decide_publish_commit<S: Stage>(
-    js: &jetstream::Context,
+    js: &Js,
     stage: &S,
     input: S::Input,
     meta: &MsgMeta,
@@ -400,7 +402,7 @@ const ACKS_IN_FLIGHT: usize = 1_000;
 ///
 /// Errors: a publish failed or was not acknowledged (some outputs may be stored: each
 /// carries its message id, so publishing them all again stores none twice).
-pub async fn publish_all(js: &jetstream::Context, outputs: Vec<Output>) -> anyhow::Result<()> {
+pub async fn publish_all(js: &Js, outputs: Vec<Output>) -> anyhow::Result<()> {
     publish_ready(js, &ready(outputs)).await
 }
 
@@ -427,7 +429,7 @@ fn ready(outputs: Vec<Output>) -> Vec<Ready> {
         .collect()
 }
 
-async fn publish_ready(js: &jetstream::Context, outputs: &[Ready]) -> anyhow::Result<()> {
+async fn publish_ready(js: &Js, outputs: &[Ready]) -> anyhow::Result<()> {
     let mut acks = std::collections::VecDeque::with_capacity(outputs.len().min(ACKS_IN_FLIGHT));
     for out in outputs {
         if acks.len() == ACKS_IN_FLIGHT {
@@ -456,7 +458,7 @@ pub const PUBLISH_PATIENCE: Duration = Duration::from_secs(60);
 /// the dead-letter subject.
 ///
 /// Errors: the last publish error once the patience is spent.
-async fn publish_patiently(js: &jetstream::Context, outputs: Vec<Output>) -> anyhow::Result<()> {
+async fn publish_patiently(js: &Js, outputs: Vec<Output>) -> anyhow::Result<()> {
     const RETRY: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     let deadline = Instant::now() + PUBLISH_PATIENCE;
     let outputs = ready(outputs);
@@ -476,7 +478,7 @@ async fn publish_patiently(js: &jetstream::Context, outputs: Vec<Output>) -> any
 
 /// Dead-letters and returns `Term`; if even the dead-letter publish fails, `Nak` so the
 /// message is kept (nothing is lost).
-async fn give_up(js: &jetstream::Context, stage: &str, meta: &MsgMeta, payload: &[u8], reason: &str) -> AckKind {
+async fn give_up(js: &Js, stage: &str, meta: &MsgMeta, payload: &[u8], reason: &str) -> AckKind {
     let letter = DeadLetter {
         stage,
         error: reason,

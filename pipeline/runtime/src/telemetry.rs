@@ -55,6 +55,20 @@ struct ReadyState {
     parts: AtomicUsize,
     up: AtomicUsize,
     failed: AtomicBool,
+    /// Named dependencies that come and go (`nats money server`), see [`Readiness::dependency`].
+    dependencies: std::sync::Mutex<Vec<(&'static str, Arc<AtomicBool>)>>,
+}
+
+/// A dependency the process needs now, not only at start (a server): [`Dependency::set`]
+/// as it goes down and comes back; `/readyz` names the ones that are down.
+#[derive(Clone)]
+pub struct Dependency(Arc<AtomicBool>);
+
+impl Dependency {
+    /// Up (`true`) or down.
+    pub fn set(&self, up: bool) {
+        self.0.store(up, Ordering::SeqCst);
+    }
 }
 
 /// One part of a process that must be up before it is ready; [`ReadyPart::set_ready`]
@@ -100,12 +114,26 @@ impl Readiness {
         self.0.failed.store(true, Ordering::SeqCst);
     }
 
-    /// Every part is up and nothing has failed.
+    /// Registers dependency `name` (down until set up).
+    pub fn dependency(&self, name: &'static str) -> Dependency {
+        let up = Arc::new(AtomicBool::new(false));
+        self.0.dependencies.lock().expect("readiness lock").push((name, up.clone()));
+        Dependency(up)
+    }
+
+    /// The dependencies that are down now, by name.
+    pub fn missing(&self) -> Vec<&'static str> {
+        let deps = self.0.dependencies.lock().expect("readiness lock");
+        deps.iter().filter(|(_, up)| !up.load(Ordering::SeqCst)).map(|(n, _)| *n).collect()
+    }
+
+    /// Every part is up, every dependency is up, and nothing has failed.
     pub fn is_ready(&self) -> bool {
         let s = &self.0;
         !s.failed.load(Ordering::SeqCst)
             && s.parts.load(Ordering::SeqCst) > 0
             && s.up.load(Ordering::SeqCst) == s.parts.load(Ordering::SeqCst)
+            && self.missing().is_empty()
     }
 }
 
@@ -116,7 +144,8 @@ struct Ctx {
 }
 
 /// Serves `/metrics` (Prometheus text), `/healthz` (200 while the process runs) and
-/// `/readyz` (200 once ready, 503 before) on `addr` until `shutdown`.
+/// `/readyz` (200 `ready` once ready; 503 before, with what is missing: `missing: nats
+/// money server`) on `addr` until `shutdown`.
 pub async fn serve(addr: SocketAddr, ready: Readiness, shutdown: CancellationToken) -> anyhow::Result<()> {
     let ctx = Ctx {
         handle: install_metrics(),
@@ -128,10 +157,13 @@ pub async fn serve(addr: SocketAddr, ready: Readiness, shutdown: CancellationTok
         .route(
             "/readyz",
             get(|State(c): State<Ctx>| async move {
+                let missing = c.ready.missing();
                 if c.ready.is_ready() {
-                    (StatusCode::OK, "ready")
+                    (StatusCode::OK, "ready".to_string())
+                } else if !missing.is_empty() {
+                    (StatusCode::SERVICE_UNAVAILABLE, format!("missing: {}", missing.join(", ")))
                 } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "starting")
+                    (StatusCode::SERVICE_UNAVAILABLE, "starting".to_string())
                 }
             }),
         )

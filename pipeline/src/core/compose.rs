@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use herald_runtime::config::{MetricsArgs, NatsArgs, RedisArgs};
+use herald_runtime::classes::Classes;
+use herald_runtime::config::{MetricsArgs, RedisArgs, ServersArgs};
 use herald_runtime::setup::{self, BucketDef, StreamDef};
 use herald_runtime::{telemetry, Output, StageConfig, StageHandle};
 use herald_schemas::{subjects, Content, OutboundMessage, Priority};
@@ -18,7 +19,11 @@ use crate::products::REGISTRY;
 #[derive(clap::Args, Debug, Clone)]
 pub struct CoreArgs {
     #[command(flatten)]
-    pub nats: NatsArgs,
+    pub nats: ServersArgs,
+    /// Run even if the money server does not fsync every write (development only: a
+    /// power failure can then lose acknowledged payments). Logged as a warning.
+    #[arg(long, env = "HERALD_ALLOW_UNSYNCED_MONEY")]
+    pub allow_unsynced_money: bool,
     #[command(flatten)]
     pub redis: RedisArgs,
     #[command(flatten)]
@@ -116,12 +121,26 @@ pub fn definitions_of_all() -> (Vec<StreamDef>, Vec<BucketDef>) {
     (streams, buckets)
 }
 
+/// The durability classes of every registered product's and the core's streams and
+/// buckets: one table for every process, whichever products it runs.
+pub fn classes() -> Classes {
+    let (streams, buckets) = definitions_of_all();
+    Classes::from_definitions(&streams, &buckets).expect("every stream definition declares its class (tested)")
+}
+
+/// Connects to both classes' servers with the table of [`classes`].
+///
+/// Errors: a server did not answer.
+pub async fn connect(nats: &ServersArgs) -> anyhow::Result<herald_runtime::Js> {
+    nats.connect(classes()).await
+}
+
 /// `pipeline setup`: the core's and every registered product's streams and buckets,
 /// then the user-record migration (see [`super::migrate`]).
 ///
 /// Errors: as [`setup::apply`].
 pub async fn setup_all(
-    js: &async_nats::jetstream::Context,
+    js: &herald_runtime::Js,
     update: bool,
     replicas: setup::Replicas,
 ) -> anyhow::Result<Vec<setup::Applied>> {
@@ -211,7 +230,7 @@ pub fn all_consumers() -> Vec<StageConfig> {
 /// consumer when it starts; this shows the drift before that.
 ///
 /// Errors: NATS refused a request.
-pub async fn consumer_drift(js: &async_nats::jetstream::Context) -> anyhow::Result<Vec<String>> {
+pub async fn consumer_drift(js: &herald_runtime::Js) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
     for want in all_consumers() {
         let Ok(stream) = js.get_stream(&want.stream).await else { continue };
@@ -256,7 +275,8 @@ pub async fn run(core: CoreArgs, matches: &clap::ArgMatches) -> anyhow::Result<(
     telemetry::install_metrics();
     let shutdown = telemetry::shutdown_on_signal();
     let products = build(&core.products, matches)?;
-    let (client, js) = core.nats.connect().await?;
+    let js = connect(&core.nats).await?;
+    herald_runtime::durability::require_synced_money(&js, &core.nats.money_monitors(), core.allow_unsynced_money).await?;
     let (streams, buckets) = definitions(&products);
     setup::apply(&js, &streams, &buckets, false, setup::Replicas::Existing).await?;
     // every registered product adopts its part of old records, running or not
@@ -268,6 +288,7 @@ pub async fn run(core: CoreArgs, matches: &clap::ArgMatches) -> anyhow::Result<(
     ctx.products = products.iter().map(|p| p.name()).collect();
     ctx.admins = core.admin_ids.clone();
     tokio::spawn(telemetry::serve(core.metrics.metrics_addr, ctx.ready.clone(), shutdown.clone()));
+    js.watch_servers(&ctx.ready, shutdown.clone());
 
     let mut stages = Vec::new();
     if ctx.wants("router") {
@@ -287,7 +308,9 @@ pub async fn run(core: CoreArgs, matches: &clap::ArgMatches) -> anyhow::Result<(
     let tasks = std::mem::take(&mut ctx.tasks);
     let result = telemetry::supervise(tasks, &ctx.ready, &shutdown).await;
     ctx.flush().await?;
-    client.flush().await?;
+    for (_, server) in js.servers() {
+        server.client().flush().await?;
+    }
     tracing::info!("pipeline stopped");
     result
 }
@@ -321,6 +344,31 @@ mod tests {
         assert!(!l.contains_key("payments"));
         assert!(inbound_limits(&products, &["signals=5".into()]).is_err());
         assert!(inbound_limits(&products, &["nope=1/1".into()]).is_err());
+    }
+
+    #[test]
+    fn money_is_the_ledger_deposits_lottery_and_their_buckets() {
+        let classes = classes();
+        assert_eq!(
+            classes.money_stream_names(),
+            [
+                "DEPOSITS",
+                "KV_herald_access",
+                "KV_herald_coupons",
+                "KV_herald_ledger_refs",
+                "KV_herald_lottery",
+                "KV_herald_wallet",
+                "KV_herald_watcher",
+                "LEDGER",
+                "LOTTERY"
+            ]
+        );
+        use herald_runtime::Class;
+        assert_eq!(classes.of_subject(&subjects::ledger(7)), Class::Money);
+        assert_eq!(classes.of_subject(&subjects::lottery_round(3)), Class::Money);
+        assert_eq!(classes.of_subject(&subjects::notify(7)), Class::Events);
+        assert_eq!(classes.of_subject(&subjects::call("solana", "feed")), Class::Events);
+        assert_eq!(classes.of_stream(subjects::TRIVIA_STREAM), Class::Events);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::product::Product;
 /// Migrates every version 1 record of `herald_users`; returns how many it migrated.
 ///
 /// Errors: KV unreachable, or a record is neither version 1 nor 2 of the user record.
-pub async fn legacy_users(js: &jetstream::Context, products: &[Arc<dyn Product>]) -> anyhow::Result<usize> {
+pub async fn legacy_users(js: &herald_runtime::Js, products: &[Arc<dyn Product>]) -> anyhow::Result<usize> {
     use futures::TryStreamExt;
     let users = js.get_key_value(subjects::USERS_BUCKET).await?;
     let access = js.get_key_value(subjects::ACCESS_BUCKET).await?;

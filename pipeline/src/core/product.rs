@@ -6,9 +6,8 @@
 //! callback prefixes and update kinds the router hands it, its streams and buckets, and
 //! its stages and tasks.
 
-use async_nats::jetstream;
 use futures::future::BoxFuture;
-use herald_runtime::config::{NatsArgs, RedisArgs};
+use herald_runtime::config::{RedisArgs, ServersArgs};
 
 use super::limits::Limit;
 use herald_runtime::setup::{BucketDef, StreamDef};
@@ -130,7 +129,7 @@ pub trait Product: Send + Sync + 'static {
     /// it must be idempotent.
     ///
     /// Errors: KV unreachable.
-    fn adopt_legacy<'a>(&'a self, _js: &'a jetstream::Context, _legacy: &'a LegacyUser) -> BoxFuture<'a, anyhow::Result<()>> {
+    fn adopt_legacy<'a>(&'a self, _js: &'a herald_runtime::Js, _legacy: &'a LegacyUser) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async { Ok(()) })
     }
 
@@ -170,11 +169,11 @@ pub struct Welcome {
 
 /// What a product starts with: connections, the shutdown signal, its tasks.
 pub struct Ctx {
-    pub nats: NatsArgs,
+    pub nats: ServersArgs,
     pub redis: RedisArgs,
-    /// The process's JetStream context (stages get their own connection, see
-    /// [`Ctx::connect`]).
-    pub js: jetstream::Context,
+    /// The process's JetStream on both durability classes' servers (stages get their
+    /// own connections, see [`Ctx::connect`]).
+    pub js: herald_runtime::Js,
     pub shutdown: CancellationToken,
     pub ready: Readiness,
     /// Messages each stage processes at once.
@@ -187,13 +186,13 @@ pub struct Ctx {
     pub admins: Vec<i64>,
     /// Tasks besides stages (sources, periodic work), awaited by `pipeline run`.
     pub tasks: tokio::task::JoinSet<anyhow::Result<()>>,
-    clients: Vec<async_nats::Client>,
+    connections: Vec<herald_runtime::Js>,
 }
 
 impl Ctx {
     /// A context on `js`, with 256 messages in flight per stage, every stage wanted and
     /// no product named yet.
-    pub fn new(nats: NatsArgs, redis: RedisArgs, js: jetstream::Context, shutdown: CancellationToken) -> Self {
+    pub fn new(nats: ServersArgs, redis: RedisArgs, js: herald_runtime::Js, shutdown: CancellationToken) -> Self {
         Ctx {
             nats,
             redis,
@@ -205,7 +204,7 @@ impl Ctx {
             products: Vec::new(),
             admins: Vec::new(),
             tasks: tokio::task::JoinSet::new(),
-            clients: Vec::new(),
+            connections: Vec::new(),
         }
     }
 
@@ -219,13 +218,14 @@ impl Ctx {
         self.products.contains(&name)
     }
 
-    /// A JetStream context on a connection of its own: each client multiplexes through
-    /// one connection task, which would otherwise serialise every stage on one core.
+    /// JetStream on connections of its own (to each class's server): each client
+    /// multiplexes through one connection task, which would otherwise serialise every
+    /// stage on one core.
     ///
     /// Errors: NATS unreachable.
-    pub async fn connect(&mut self) -> anyhow::Result<jetstream::Context> {
-        let (client, js) = self.nats.connect().await?;
-        self.clients.push(client);
+    pub async fn connect(&mut self) -> anyhow::Result<herald_runtime::Js> {
+        let js = self.nats.connect(self.js.classes().clone()).await?;
+        self.connections.push(js.clone());
         Ok(js)
     }
 
@@ -242,8 +242,10 @@ impl Ctx {
     ///
     /// Errors: a flush failed.
     pub async fn flush(&self) -> anyhow::Result<()> {
-        for c in &self.clients {
-            c.flush().await?;
+        for js in &self.connections {
+            for (_, server) in js.servers() {
+                server.client().flush().await?;
+            }
         }
         Ok(())
     }

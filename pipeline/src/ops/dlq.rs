@@ -1,7 +1,7 @@
 //! `pipeline dlq`: list dead-lettered messages with their errors, and re-drive chosen
 //! ones to where they came from once the cause is fixed.
 
-use async_nats::jetstream::{self, consumer::DeliverPolicy};
+use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::HeaderMap;
 use herald_schemas::subjects;
 
@@ -27,7 +27,7 @@ fn header(h: Option<&HeaderMap>, name: &str) -> String {
 }
 
 /// Dead letters, oldest first, optionally of one stage, at most `limit`.
-pub async fn list(js: &jetstream::Context, stage: Option<&str>, limit: usize) -> anyhow::Result<Vec<DeadLetterRow>> {
+pub async fn list(js: &herald_runtime::Js, stage: Option<&str>, limit: usize) -> anyhow::Result<Vec<DeadLetterRow>> {
     let filter = stage.map(subjects::dead_letter);
     let mut rows = Vec::new();
     scan(js, subjects::DLQ_STREAM, filter.as_deref(), DeliverPolicy::All, async |m| {
@@ -75,7 +75,7 @@ pub fn render(rows: &[DeadLetterRow]) -> String {
 ///
 /// Errors: no such dead letter; its origin is not a Herald subject (a source's URL)
 /// and no `to` was given; the publish failed (the dead letter is kept).
-pub async fn redrive(js: &jetstream::Context, seq: u64, to: Option<&str>, keep: bool) -> anyhow::Result<String> {
+pub async fn redrive(js: &herald_runtime::Js, seq: u64, to: Option<&str>, keep: bool) -> anyhow::Result<String> {
     let stream = js.get_stream(subjects::DLQ_STREAM).await?;
     let m = stream
         .get_raw_message(seq)

@@ -12,7 +12,7 @@ use futures::StreamExt;
 /// Reads a stream from `start` with an ephemeral consumer that acks nothing, calling
 /// `visit` for each message until it returns `false` or the stream is exhausted.
 pub(crate) async fn scan(
-    js: &jetstream::Context,
+    js: &herald_runtime::Js,
     stream: &str,
     filter: Option<&str>,
     start: DeliverPolicy,

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, consumer::DeliverPolicy};
+use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::HeaderMap;
 use time::OffsetDateTime;
 
@@ -103,13 +103,13 @@ impl std::fmt::Display for Summary {
 /// ```no_run
 /// use herald_pipeline::ops::{parse_time, replay};
 ///
-/// # async fn demo(js: async_nats::jetstream::Context) -> anyhow::Result<()> {
+/// # async fn demo(js: herald_runtime::Js) -> anyhow::Result<()> {
 /// let last_hour = replay::Selection { stream: "CALLS".into(), since: Some(parse_time("1h")?), ..Default::default() };
 /// let summary = replay::replay(&js, &last_hour, &replay::Target::Original, &replay::Options { rate: Some(500), ..Default::default() }).await?;
 /// println!("{summary}");
 /// # Ok(()) }
 /// ```
-pub async fn replay(js: &jetstream::Context, sel: &Selection, target: &Target, opts: &Options) -> anyhow::Result<Summary> {
+pub async fn replay(js: &herald_runtime::Js, sel: &Selection, target: &Target, opts: &Options) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let last = js.get_stream(&sel.stream).await?.info().await?.state.last_sequence;
     let first = sel.from_seq.unwrap_or(1);
@@ -121,7 +121,10 @@ pub async fn replay(js: &jetstream::Context, sel: &Selection, target: &Target, o
     }
     bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta}").expect("static template"));
     let core = match target {
-        Target::Subject(s) if js.stream_by_subject(s.as_str()).await.is_err() => Some(js.client()),
+        Target::Subject(s) => {
+            let server = js.for_subject(s)?;
+            server.stream_by_subject(s.as_str()).await.is_err().then(|| server.client())
+        }
         _ => None,
     };
     let interval = opts.rate.map(|r| Duration::from_secs_f64(1.0 / r.max(1) as f64));

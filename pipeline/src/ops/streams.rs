@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream;
 use futures::TryStreamExt;
 
 /// One consumer's state.
@@ -31,7 +30,7 @@ pub struct StreamRow {
 }
 
 /// Every stream defined in `nats/streams/` that exists on the server, with consumers.
-pub async fn status(js: &jetstream::Context) -> anyhow::Result<Vec<StreamRow>> {
+pub async fn status(js: &herald_runtime::Js) -> anyhow::Result<Vec<StreamRow>> {
     let mut rows = Vec::new();
     let (streams, _) = crate::core::compose::definitions_of_all();
     for cfg in herald_runtime::setup::stream_configs(&streams)? {
@@ -100,7 +99,7 @@ pub fn render(rows: &[StreamRow]) -> String {
 /// pending, so it returns as soon as they are in (no fetch expiry to wait out).
 ///
 /// Errors: the stream is missing, or NATS failed.
-pub async fn read(js: &async_nats::jetstream::Context, stream: &str, filter: &str) -> anyhow::Result<Vec<async_nats::jetstream::Message>> {
+pub async fn read(js: &herald_runtime::Js, stream: &str, filter: &str) -> anyhow::Result<Vec<async_nats::jetstream::Message>> {
     read_from(js, stream, filter, 1).await
 }
 
@@ -108,7 +107,7 @@ pub async fn read(js: &async_nats::jetstream::Context, stream: &str, filter: &st
 ///
 /// Errors: the stream is missing, or NATS failed.
 pub async fn read_from(
-    js: &async_nats::jetstream::Context,
+    js: &herald_runtime::Js,
     stream: &str,
     filter: &str,
     start: u64,

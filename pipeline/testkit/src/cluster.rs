@@ -6,12 +6,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{free_port, kill_group, nats_server_binary, server_conf};
+use crate::{free_port, kill_group, nats_server_binary, server_conf, ServerClass};
 
 /// One server of the cluster.
 struct Node {
     name: String,
     port: u16,
+    /// Monitoring port (`/varz`).
+    monitor: u16,
     conf: PathBuf,
     child: Option<Child>,
 }
@@ -37,24 +39,34 @@ impl LocalCluster {
     ///
     /// Errors: a server would not start (binary missing, port taken).
     pub fn start(n: usize) -> anyhow::Result<Self> {
+        Self::start_class(n, ServerClass::Events, "n")
+    }
+
+    /// [`LocalCluster::start`] with `class`'s configuration (the money class: every
+    /// node fsyncs every write), servers named `prefix1`, `prefix2`, ... in a cluster of
+    /// that prefix.
+    ///
+    /// Errors: as [`LocalCluster::start`].
+    pub fn start_class(n: usize, class: ServerClass, prefix: &str) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let routes: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let route_urls: Vec<String> = routes.iter().map(|p| format!("\"nats-route://127.0.0.1:{p}\"")).collect();
         let mut nodes = Vec::new();
         for (i, route) in routes.iter().enumerate() {
-            let name = format!("n{}", i + 1);
+            let name = format!("{prefix}{}", i + 1);
             let store = dir.path().join(&name);
             std::fs::create_dir_all(&store)?;
             let conf = dir.path().join(format!("{name}.conf"));
             let text = format!(
-                "{}\nserver_name: \"{name}\"\ncluster {{\n  name: \"herald\"\n  listen: \"127.0.0.1:{route}\"\n  routes: [{}]\n}}\n",
-                server_conf(&store),
+                "{}\nserver_name: \"{name}\"\ncluster {{\n  name: \"herald-{prefix}\"\n  listen: \"127.0.0.1:{route}\"\n  routes: [{}]\n}}\n",
+                server_conf(class, &store),
                 route_urls.join(", ")
             );
             std::fs::write(&conf, text)?;
             nodes.push(Node {
                 name,
                 port: free_port(),
+                monitor: free_port(),
                 conf,
                 child: None,
             });
@@ -72,7 +84,7 @@ impl LocalCluster {
     fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
         let node = &mut self.nodes[i];
         let child = Command::new(nats_server_binary())
-            .args(["-a", "127.0.0.1", "-p", &node.port.to_string(), "-c"])
+            .args(["-a", "127.0.0.1", "-p", &node.port.to_string(), "-m", &node.monitor.to_string(), "-c"])
             .arg(&node.conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -103,6 +115,12 @@ impl LocalCluster {
     /// Every server's client URL.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(|n| format!("nats://127.0.0.1:{}", n.port)).collect()
+    }
+
+    /// Every server's monitoring URL, comma-separated (what `--nats-money-monitor` takes).
+    pub fn monitors(&self) -> String {
+        let urls: Vec<String> = self.nodes.iter().map(|n| format!("http://127.0.0.1:{}", n.monitor)).collect();
+        urls.join(",")
     }
 
     /// The servers' names, `n1`...

@@ -57,7 +57,7 @@ fn cut(s: &str) -> String {
 }
 
 /// A stream's messages on `subject`, waiting up to 10 s for at least `n`.
-async fn wait_for(js: &jetstream::Context, stream: &str, subject: &str, n: usize) -> Vec<jetstream::message::StreamMessage> {
+async fn wait_for(js: &herald_runtime::Js, stream: &str, subject: &str, n: usize) -> Vec<jetstream::message::StreamMessage> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let mut s = js.get_stream(stream).await.expect("stream exists");
@@ -81,7 +81,7 @@ async fn wait_for(js: &jetstream::Context, stream: &str, subject: &str, n: usize
 }
 
 /// Publishes `payload` on `subject` with message id `id`; the stream sequence.
-async fn publish(js: &jetstream::Context, subject: &str, id: &str, payload: Vec<u8>) -> u64 {
+async fn publish(js: &herald_runtime::Js, subject: &str, id: &str, payload: Vec<u8>) -> u64 {
     let mut h = async_nats::HeaderMap::new();
     h.insert(async_nats::header::NATS_MESSAGE_ID, id);
     js.publish_with_headers(subject.to_string(), h, payload.into())
@@ -110,7 +110,7 @@ async fn wait_decisions(faults: &Faults, seq: u64, deliveries: usize, stage: &st
 }
 
 /// The reason header of the dead letter of stream sequence `original` of `stage`.
-async fn dead_letter_reason(js: &jetstream::Context, stage: &str, original: u64) -> Option<String> {
+async fn dead_letter_reason(js: &herald_runtime::Js, stage: &str, original: u64) -> Option<String> {
     let subject = format!("herald.dlq.{stage}");
     let letters = wait_for(js, "DLQ", &subject, 1).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -133,7 +133,7 @@ async fn dead_letter_reason(js: &jetstream::Context, stage: &str, original: u64)
 
 /// Runs the whole contract on one stage. Panics, naming the stage and the check, on
 /// the first failure.
-pub async fn check(js: &jetstream::Context, metrics: &Render, mut handle: StageHandle) -> Report {
+pub async fn check(js: &herald_runtime::Js, metrics: &Render, mut handle: StageHandle) -> Report {
     let stage = handle.name;
     let (subject, sample) = handle.sample.clone().unwrap_or_else(|| panic!("{stage}: no sample input"));
     // quick retries: the harness waits for max_deliver of them
@@ -218,7 +218,7 @@ pub async fn check(js: &jetstream::Context, metrics: &Render, mut handle: StageH
 pub type Render = dyn Fn() -> String + Send + Sync;
 
 /// Runs [`check`] on every handle in turn and prints the table.
-pub async fn check_all(js: &jetstream::Context, metrics: &Render, handles: Vec<StageHandle>) -> Vec<Report> {
+pub async fn check_all(js: &herald_runtime::Js, metrics: &Render, handles: Vec<StageHandle>) -> Vec<Report> {
     let mut reports = Vec::new();
     for h in handles {
         reports.push(check(js, metrics, h).await);

@@ -1,6 +1,7 @@
-//! Real local services for tests, benchmarks and the demo: a `nats-server` with
-//! JetStream and a `redis-server`, each on a free loopback port with its own temporary
-//! storage, killed on drop. Also finds the workspace's own binaries.
+//! Real local services for tests, benchmarks and the demo: Herald's two nats-servers
+//! (the events and the money durability classes, `nats/nats-server.conf` and
+//! `nats/nats-money.conf`) and a `redis-server`, each on a free loopback port with its
+//! own temporary storage, killed on drop. Also finds the workspace's own binaries.
 //!
 //! Binaries: `$HERALD_NATS_SERVER` (default `nats-server`, >= 2.10) and
 //! `$HERALD_REDIS_SERVER` (default `redis-server`); `scripts/install-deps` installs both.
@@ -62,13 +63,25 @@ fn nats_server_binary() -> String {
     .clone()
 }
 
-/// `nats/nats-server.conf` without its fixed ports, storing in `store_dir`: tests run
-/// under the production JetStream limits, so stream definitions that reserve more than
-/// `max_file_store` fail here, whatever the disk's free space (nats-server's default
-/// limit is 75% of it).
-fn server_conf(store_dir: &std::path::Path) -> String {
-    include_str!("../../../nats/nats-server.conf")
-        .lines()
+/// Which of Herald's two nats-server configurations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerClass {
+    /// `nats/nats-server.conf`: the default flush timer.
+    Events,
+    /// `nats/nats-money.conf`: `sync_interval: always`.
+    Money,
+}
+
+/// The configuration file of `class` without its fixed ports, storing in `store_dir`:
+/// tests run under the production JetStream limits and sync policy, so stream
+/// definitions that reserve more than `max_file_store` fail here, whatever the disk's
+/// free space (nats-server's default limit is 75% of it).
+fn server_conf(class: ServerClass, store_dir: &std::path::Path) -> String {
+    let file = match class {
+        ServerClass::Events => include_str!("../../../nats/nats-server.conf"),
+        ServerClass::Money => include_str!("../../../nats/nats-money.conf"),
+    };
+    file.lines()
         .filter(|l| !l.starts_with("port:") && !l.starts_with("http_port:"))
         .map(|l| match l.trim_start().starts_with("store_dir:") {
             true => format!("  store_dir: {:?}", store_dir.display().to_string()),
@@ -110,9 +123,19 @@ impl LocalServer {
     /// Kills the server (SIGKILL, its whole group) and starts it again with the same
     /// arguments, on the same port.
     fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill9();
+        self.start_again()
+    }
+
+    /// SIGKILL to the server's whole group; [`LocalServer::start_again`] brings it back.
+    fn kill9(&mut self) {
         kill_group(self.group());
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Starts the (killed) server with the same arguments, on the same port and store.
+    fn start_again(&mut self) -> anyhow::Result<()> {
         self.child = spawn_in_group(&self.bin, &self.args)?;
         wait_for_port(self.port, &self.bin, &mut self.child)
     }
@@ -184,34 +207,34 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
         .collect()
 }
 
-/// A nats-server with JetStream (the limits of `nats/nats-server.conf`), file storage in
-/// a temporary directory.
+/// Herald's NATS on one machine: the events server (`nats/nats-server.conf`) and the
+/// money server (`nats/nats-money.conf`, fsync on every write), each with JetStream,
+/// file storage in a temporary directory and a monitoring port.
 ///
 /// ```no_run
 /// let nats = herald_testkit::LocalNats::start()?;
 /// let redis = herald_testkit::LocalRedis::start()?;
-/// println!("{} {}", nats.url(), redis.url());
+/// println!("{} {} {}", nats.url(), nats.money_url(), redis.url());
+/// let args = nats.args(); // --nats-url ... --nats-money-url ... --nats-money-monitor ...
 /// # anyhow::Ok(())
 /// ```
-pub struct LocalNats(LocalServer);
+pub struct LocalNats {
+    events: LocalNatsServer,
+    money: LocalNatsServer,
+}
 
-impl LocalNats {
-    /// Starts the server and waits until it accepts connections.
-    ///
-    /// Errors: the binary is missing (install with `scripts/install-deps`) or it exited.
-    pub fn start() -> anyhow::Result<Self> {
-        Self::start_syncing(None)
-    }
+/// One nats-server of a [`LocalNats`].
+struct LocalNatsServer {
+    server: LocalServer,
+    monitor: u16,
+}
 
-    /// [`LocalNats::start`] with JetStream's `sync_interval` replaced (`"2m"`:
-    /// nats-server's default; `None`: the configuration file's `always`), for the
-    /// durability benchmark.
-    ///
-    /// Errors: as [`LocalNats::start`].
-    pub fn start_syncing(sync_interval: Option<&str>) -> anyhow::Result<Self> {
+impl LocalNatsServer {
+    fn start(class: ServerClass, sync_interval: Option<&str>) -> anyhow::Result<Self> {
+        let monitor = free_port();
         let server = LocalServer::start(&nats_server_binary(), |port, dir| {
             let conf = dir.join("nats-server.conf");
-            let text = server_conf(dir)
+            let text = server_conf(class, dir)
                 .lines()
                 .map(|l| match (l.trim_start().starts_with("sync_interval:"), sync_interval) {
                     (true, Some(sync)) => format!("  sync_interval: {sync:?}"),
@@ -225,27 +248,140 @@ impl LocalNats {
                 "127.0.0.1".into(),
                 "-p".into(),
                 port.to_string(),
+                "-m".into(),
+                monitor.to_string(),
                 "-c".into(),
                 conf.display().to_string(),
             ])
         })?;
-        Ok(LocalNats(server))
+        Ok(LocalNatsServer { server, monitor })
     }
 
-    /// The server's process group (see [`group_members`]).
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.server.port)
+    }
+
+    fn monitor(&self) -> String {
+        format!("http://127.0.0.1:{}", self.monitor)
+    }
+}
+
+impl LocalNats {
+    /// Starts both servers and waits until they accept connections.
+    ///
+    /// Errors: the binary is missing (install with `scripts/install-deps`) or one exited.
+    pub fn start() -> anyhow::Result<Self> {
+        Ok(LocalNats {
+            events: LocalNatsServer::start(ServerClass::Events, None)?,
+            money: LocalNatsServer::start(ServerClass::Money, None)?,
+        })
+    }
+
+    /// One nats-server of `class` with JetStream's `sync_interval` replaced (`"2m"`:
+    /// nats-server's default; `"always"`; `None`: the configuration file's), for the
+    /// durability benchmark: both handles are that one server.
+    ///
+    /// Errors: as [`LocalNats::start`].
+    pub fn start_syncing(sync_interval: Option<&str>) -> anyhow::Result<LocalNatsOne> {
+        Ok(LocalNatsOne(LocalNatsServer::start(ServerClass::Events, sync_interval)?))
+    }
+
+    /// The events server's URL (`--nats-url`).
+    pub fn url(&self) -> String {
+        self.events.url()
+    }
+
+    /// The money server's URL (`--nats-money-url`).
+    pub fn money_url(&self) -> String {
+        self.money.url()
+    }
+
+    /// The events server's monitoring URL (`/varz`, `/jsz`).
+    pub fn events_monitor(&self) -> String {
+        self.events.monitor()
+    }
+
+    /// The money server's monitoring URL (`--nats-money-monitor`).
+    pub fn money_monitor(&self) -> String {
+        self.money.monitor()
+    }
+
+    /// The flags a Herald process takes to reach both servers.
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "--nats-url".into(),
+            self.url(),
+            "--nats-money-url".into(),
+            self.money_url(),
+            "--nats-money-monitor".into(),
+            self.money_monitor(),
+        ]
+    }
+
+    /// The same as parsed flags.
+    pub fn servers_args(&self) -> herald_runtime::config::ServersArgs {
+        herald_runtime::config::ServersArgs {
+            nats: herald_runtime::config::NatsArgs { nats_url: self.url() },
+            nats_money_url: self.money_url(),
+            nats_money_monitor: self.money_monitor(),
+        }
+    }
+
+    /// The events server's process group (see [`group_members`]).
     pub fn process_group(&self) -> u32 {
-        self.0.group()
+        self.events.server.group()
     }
 
-    /// SIGKILL and a start on the same port with the same store: a nats-server crash.
+    /// Both servers' process groups: events, money.
+    pub fn process_groups(&self) -> [u32; 2] {
+        [self.events.server.group(), self.money.server.group()]
+    }
+
+    /// SIGKILL and a start on the same port with the same store: an events-server crash.
     ///
     /// Errors: it would not start again.
     pub fn restart(&mut self) -> anyhow::Result<()> {
-        self.0.restart()
+        self.events.server.restart()
     }
 
+    /// The same for the money server.
+    ///
+    /// Errors: it would not start again.
+    pub fn restart_money(&mut self) -> anyhow::Result<()> {
+        self.money.server.restart()
+    }
+
+    /// SIGKILL to the server of `class`, left down until [`LocalNats::start_again`].
+    pub fn kill9(&mut self, class: ServerClass) {
+        self.server(class).kill9()
+    }
+
+    /// Starts the killed server of `class` on its port and store.
+    ///
+    /// Errors: it would not start.
+    pub fn start_again(&mut self, class: ServerClass) -> anyhow::Result<()> {
+        self.server(class).start_again()
+    }
+
+    fn server(&mut self, class: ServerClass) -> &mut LocalServer {
+        match class {
+            ServerClass::Events => &mut self.events.server,
+            ServerClass::Money => &mut self.money.server,
+        }
+    }
+}
+
+/// A single nats-server (the durability benchmark's): [`LocalNats::start_syncing`].
+pub struct LocalNatsOne(LocalNatsServer);
+
+impl LocalNatsOne {
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.0.port)
+        self.0.url()
+    }
+
+    /// Its monitoring URL.
+    pub fn monitor(&self) -> String {
+        self.0.monitor()
     }
 }
 
@@ -346,11 +482,11 @@ pub fn workspace_bin(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// `stream`'s configuration as the server holds it.
-pub async fn stream_config(js: &async_nats::jetstream::Context, stream: &str) -> anyhow::Result<async_nats::jetstream::stream::Config> {
+pub async fn stream_config(js: &herald_runtime::Js, stream: &str) -> anyhow::Result<async_nats::jetstream::stream::Config> {
     Ok(js.get_stream(stream).await?.info().await?.config.clone())
 }
 
 /// Messages stored in `stream`.
-pub async fn stream_len(js: &async_nats::jetstream::Context, stream: &str) -> anyhow::Result<u64> {
+pub async fn stream_len(js: &herald_runtime::Js, stream: &str) -> anyhow::Result<u64> {
     Ok(js.get_stream(stream).await?.info().await?.state.messages)
 }

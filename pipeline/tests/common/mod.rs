@@ -1,4 +1,5 @@
-//! Test environment: a real nats-server and redis-server on free ports, streams set up.
+//! Test environment: real nats-servers (events and money) and redis-server on free
+//! ports, streams set up on their classes' servers.
 #![allow(dead_code)]
 
 use std::sync::Arc;
@@ -18,8 +19,9 @@ use tokio_util::sync::CancellationToken;
 pub struct Env {
     pub nats: LocalNats,
     pub redis: LocalRedis,
+    /// A client of the events server.
     pub client: async_nats::Client,
-    pub js: jetstream::Context,
+    pub js: herald_runtime::Js,
     pub shutdown: CancellationToken,
 }
 
@@ -30,8 +32,8 @@ impl Env {
         herald_runtime::telemetry::install_metrics();
         let nats = LocalNats::start().expect("nats-server");
         let redis = LocalRedis::start().expect("redis-server");
-        let client = async_nats::connect(nats.url()).await.unwrap();
-        let js = jetstream::new(client.clone());
+        let js = herald_pipeline::core::compose::connect(&nats.servers_args()).await.unwrap();
+        let client = js.events().client();
         herald_pipeline::core::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing)
             .await
             .unwrap();

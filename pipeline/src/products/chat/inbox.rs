@@ -8,7 +8,7 @@
 //! message is put in the partner's [`Outbox`] in `commit`, once per message, and sent
 //! from there (copies of one sender's burst batched, albums whole).
 
-use async_nats::jetstream::{self, kv};
+use async_nats::jetstream::kv;
 use herald_runtime::{Decision, MsgMeta, Output, Stage, StageError};
 use herald_schemas::{escape_html, subjects, Content, RoutedUpdate};
 use serde_json::Value;
@@ -35,7 +35,7 @@ pub struct ChatInbox {
     pub state: ChatState,
     pub outbox: Outbox,
     /// Where the outbox publishes.
-    pub js: jetstream::Context,
+    pub js: herald_runtime::Js,
     /// `herald_sessions`.
     pub sessions: kv::Store,
     /// The moderators' chat, for reports' evidence.

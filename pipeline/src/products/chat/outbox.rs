@@ -11,7 +11,6 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream;
 use herald_schemas::{subjects, Content, OutboundMessage, Priority};
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
@@ -91,7 +90,7 @@ impl Outbox {
     ///
     /// Errors: Redis or the publish failed (the batch stays in flight; the next flush
     /// sends it).
-    pub async fn flush(&self, js: &jetstream::Context, recipient: i64) -> anyhow::Result<bool> {
+    pub async fn flush(&self, js: &herald_runtime::Js, recipient: i64) -> anyhow::Result<bool> {
         let t = self.timing;
         let taken: Option<String> = self
             .script

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream;
 use herald_schemas::{Content, OutboundMessage};
 
 use super::commands as say;
@@ -18,7 +17,7 @@ use crate::core::reply::notice;
 /// Sends every due outbox once.
 ///
 /// Errors: Redis or NATS failed (the next tick tries again).
-pub async fn flush_due(outbox: &Outbox, js: &jetstream::Context) -> anyhow::Result<()> {
+pub async fn flush_due(outbox: &Outbox, js: &herald_runtime::Js) -> anyhow::Result<()> {
     for recipient in outbox.due().await? {
         outbox.flush(js, recipient).await?;
     }
@@ -28,7 +27,7 @@ pub async fn flush_due(outbox: &Outbox, js: &jetstream::Context) -> anyhow::Resu
 /// Ends chats idle for `timeout` and expires queue entries older than the queue TTL.
 ///
 /// Errors: Redis or NATS failed (the next tick tries again).
-pub async fn sweep(state: &ChatState, js: &jetstream::Context, timeout: Duration) -> anyhow::Result<()> {
+pub async fn sweep(state: &ChatState, js: &herald_runtime::Js, timeout: Duration) -> anyhow::Result<()> {
     let minutes = timeout.as_secs().div_ceil(60);
     for chat in state.idle_chats(timeout).await? {
         if let Some(ended) = state.end_chat(chat, "timeout", &format!("timeout:{chat}")).await? {
@@ -48,7 +47,7 @@ pub async fn sweep(state: &ChatState, js: &jetstream::Context, timeout: Duration
     Ok(())
 }
 
-async fn publish(js: &jetstream::Context, m: OutboundMessage) -> anyhow::Result<()> {
+async fn publish(js: &herald_runtime::Js, m: OutboundMessage) -> anyhow::Result<()> {
     let subject = herald_schemas::subjects::reply(m.chat_id);
     js.publish_with_headers(subject, msg_id(&m.idempotency_key), herald_schemas::encode(&m).into())
         .await?

@@ -75,13 +75,13 @@ pub enum Appended {
 /// The LOTTERY stream.
 #[derive(Clone)]
 pub struct Journal {
-    js: jetstream::Context,
+    js: herald_runtime::Js,
     stream: jetstream::stream::Stream,
 }
 
 impl Journal {
     /// Errors: the LOTTERY stream is missing (`pipeline setup`).
-    pub async fn open(js: jetstream::Context) -> anyhow::Result<Self> {
+    pub async fn open(js: herald_runtime::Js) -> anyhow::Result<Self> {
         let stream = js.get_stream(subjects::LOTTERY_STREAM).await?;
         Ok(Journal { js, stream })
     }

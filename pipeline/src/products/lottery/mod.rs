@@ -32,7 +32,7 @@ pub mod views;
 
 use std::sync::Arc;
 
-use async_nats::jetstream::{self, object_store};
+use async_nats::jetstream::object_store;
 use clap::{Args, FromArgMatches};
 use futures::future::BoxFuture;
 use herald_runtime::setup::{BucketDef, StreamDef};
@@ -83,7 +83,8 @@ impl Product for LotteryProduct {
     }
 
     fn buckets(&self) -> Vec<BucketDef> {
-        vec![BucketDef::forever(subjects::LOTTERY_BUCKET)]
+        // money: rounds' state and purchase records
+        vec![BucketDef::forever(subjects::LOTTERY_BUCKET).money()]
     }
 
     fn consumers(&self) -> Vec<StageConfig> {
@@ -131,7 +132,7 @@ impl LotteryProduct {
     /// The lottery on its stores (the bundles' object store created if missing).
     ///
     /// Errors: a stream or bucket is missing (`pipeline setup`), NATS failed.
-    pub async fn open(&self, js: &jetstream::Context, admins: &[i64]) -> anyhow::Result<Arc<Lottery>> {
+    pub async fn open(&self, js: &herald_runtime::Js, admins: &[i64]) -> anyhow::Result<Arc<Lottery>> {
         let args = &self.0;
         let bundles = match js.get_object_store(subjects::LOTTERY_BUNDLES).await {
             Ok(store) => store,

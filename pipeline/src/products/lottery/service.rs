@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use async_nats::jetstream::{self, kv, object_store::ObjectStore};
+use async_nats::jetstream::{kv, object_store::ObjectStore};
 use herald_draw::beacon::ChainInfo;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -25,7 +25,7 @@ pub struct Lottery {
     pub ledger: Ledger,
     /// The core user records (referrers).
     pub users: kv::Store,
-    pub js: jetstream::Context,
+    pub js: herald_runtime::Js,
     pub rules: RoundRules,
     pub chain: ChainInfo,
     pub relays: Relays,
@@ -66,7 +66,7 @@ impl Lottery {
         bundles: ObjectStore,
         ledger: Ledger,
         users: kv::Store,
-        js: jetstream::Context,
+        js: herald_runtime::Js,
         rules: RoundRules,
         chain: ChainInfo,
         relays: Relays,

@@ -31,7 +31,7 @@ pub enum Applied {
 /// Users' balances and histories.
 #[derive(Clone)]
 pub struct Ledger {
-    js: jetstream::Context,
+    js: herald_runtime::Js,
     /// LEDGER, looked up once (each lookup is a request to the server).
     stream: jetstream::stream::Stream,
     refs: kv::Store,
@@ -47,14 +47,14 @@ fn parse_amount(s: &str) -> anyhow::Result<U256> {
 
 impl Ledger {
     /// Errors: the LEDGER stream or `herald_ledger_refs` bucket is missing (`pipeline setup`).
-    pub async fn open(js: jetstream::Context) -> anyhow::Result<Self> {
+    pub async fn open(js: herald_runtime::Js) -> anyhow::Result<Self> {
         let stream = js.get_stream(subjects::LEDGER_STREAM).await?;
         let refs = js.get_key_value(subjects::CREDITS_BUCKET).await?;
         Ok(Ledger { js, stream, refs })
     }
 
     /// The JetStream context the ledger writes through.
-    pub fn context(&self) -> &jetstream::Context {
+    pub fn context(&self) -> &herald_runtime::Js {
         &self.js
     }
 

@@ -109,6 +109,8 @@ impl Product for PaymentsProduct {
         vec![crate::stream_def!("payments.deposits.json"), crate::stream_def!("payments.ledger.json")]
     }
 
+    /// All money: a lost ledger reference or coupon redemption would pay twice, a lost
+    /// address assignment or watcher cursor would miss or misplace a deposit.
     fn buckets(&self) -> Vec<BucketDef> {
         [
             subjects::CREDITS_BUCKET,
@@ -117,7 +119,7 @@ impl Product for PaymentsProduct {
             subjects::WATCHER_BUCKET,
         ]
         .into_iter()
-        .map(BucketDef::forever)
+        .map(|name| BucketDef::forever(name).money())
         .collect()
     }
 

@@ -49,7 +49,7 @@ pub fn due(users: &[User], access: &[Access], now_ms: u64) -> Vec<Output> {
 ///
 /// Errors: reading the users or publishing failed (the next round retries).
 pub async fn publish_due(
-    js: &async_nats::jetstream::Context,
+    js: &herald_runtime::Js,
     users: &async_nats::jetstream::kv::Store,
     access: &async_nats::jetstream::kv::Store,
 ) -> anyhow::Result<()> {

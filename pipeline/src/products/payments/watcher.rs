@@ -224,7 +224,7 @@ pub fn deposit(event: &DepositEvent, chain: &str, user_id: i64) -> herald_schema
 /// Where the watcher of `chain` stopped (`herald_watcher` KV, key `cursor.<chain>`).
 ///
 /// Errors: the bucket is missing (run `pipeline setup`) or the value is not a number.
-pub async fn stored_resume_point(js: &async_nats::jetstream::Context, chain: &str) -> anyhow::Result<Option<u64>> {
+pub async fn stored_resume_point(js: &herald_runtime::Js, chain: &str) -> anyhow::Result<Option<u64>> {
     let kv = js.get_key_value(herald_schemas::subjects::WATCHER_BUCKET).await?;
     match kv.get(format!("cursor.{chain}")).await? {
         Some(v) => Ok(Some(std::str::from_utf8(&v)?.trim().parse()?)),
@@ -250,7 +250,7 @@ pub async fn run(
     mut watcher: Watcher,
     wallet: super::wallet::DepositWallet,
     chain: String,
-    js: async_nats::jetstream::Context,
+    js: herald_runtime::Js,
     poll: std::time::Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<u64> {

@@ -88,7 +88,7 @@ impl Product for Signals {
     }
 
     /// A version 1 user record's pause and filters.
-    fn adopt_legacy<'a>(&'a self, js: &'a async_nats::jetstream::Context, legacy: &'a LegacyUser) -> BoxFuture<'a, anyhow::Result<()>> {
+    fn adopt_legacy<'a>(&'a self, js: &'a herald_runtime::Js, legacy: &'a LegacyUser) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let prefs = js.get_key_value(subjects::SIGNALS_USERS_BUCKET).await?;
             herald_runtime::records::upsert::<SignalsPrefs>(&prefs, legacy.user_id, || legacy.signals(), |_| {}).await?;

@@ -38,7 +38,7 @@ pub mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, object_store};
+use async_nats::jetstream::object_store;
 use clap::{Args, FromArgMatches};
 use futures::future::BoxFuture;
 use herald_runtime::setup::{BucketDef, StreamDef};
@@ -116,14 +116,8 @@ impl Product for TriviaProduct {
     fn buckets(&self) -> Vec<BucketDef> {
         let day = Duration::from_secs(24 * 3600);
         vec![
-            BucketDef {
-                name: subjects::TRIVIA_GAMES_BUCKET,
-                max_age: day,
-            },
-            BucketDef {
-                name: subjects::TRIVIA_POLLS_BUCKET,
-                max_age: day,
-            },
+            BucketDef::expiring(subjects::TRIVIA_GAMES_BUCKET, day),
+            BucketDef::expiring(subjects::TRIVIA_POLLS_BUCKET, day),
         ]
     }
 
@@ -217,7 +211,7 @@ impl TriviaProduct {
 /// The imported bank, or the built-in sample when none was imported.
 ///
 /// Errors: the store is unreachable, or the imported bank does not load.
-pub async fn load_bank(js: &jetstream::Context) -> anyhow::Result<Bank> {
+pub async fn load_bank(js: &herald_runtime::Js) -> anyhow::Result<Bank> {
     let Ok(store) = js.get_object_store(BANK_STORE).await else {
         return Ok(Bank::sample());
     };
@@ -233,7 +227,7 @@ pub async fn load_bank(js: &jetstream::Context) -> anyhow::Result<Bank> {
 /// every pipeline loads at start. Returns the bank as loaded (questions, skipped).
 ///
 /// Errors: the file is not a usable dump, NATS unreachable.
-pub async fn import_bank(js: &jetstream::Context, json: &str) -> anyhow::Result<Bank> {
+pub async fn import_bank(js: &herald_runtime::Js, json: &str) -> anyhow::Result<Bank> {
     let bank = Bank::from_opentdb(json)?;
     let store = match js.get_object_store(BANK_STORE).await {
         Ok(s) => s,

@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use async_nats::jetstream;
 use redis::AsyncCommands;
 
 use super::bank::{pick, Bank, Picked, Pool};
@@ -21,7 +20,7 @@ pub struct Trivia {
     pub games: Games,
     pub polls: Polls,
     pub redis: TriviaRedis,
-    pub js: jetstream::Context,
+    pub js: herald_runtime::Js,
     pub args: TriviaArgs,
 }
 
@@ -39,7 +38,7 @@ impl Trivia {
     ///
     /// Errors: a bucket is missing (`pipeline setup`), NATS unreachable, an imported
     /// bank that no longer loads.
-    pub async fn open(js: jetstream::Context, redis: redis::aio::ConnectionManager, args: TriviaArgs) -> anyhow::Result<Self> {
+    pub async fn open(js: herald_runtime::Js, redis: redis::aio::ConnectionManager, args: TriviaArgs) -> anyhow::Result<Self> {
         let bank = super::load_bank(&js).await?;
         tracing::info!(questions = bank.questions.len(), categories = bank.categories.len(), "trivia question bank loaded");
         Ok(Trivia {

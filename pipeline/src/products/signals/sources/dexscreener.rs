@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use async_nats::jetstream;
 use governor::{Quota, RateLimiter};
 use herald_schemas::{Chain, PriceUpdate};
 use serde::Deserialize;
@@ -96,7 +95,7 @@ pub struct PollerConfig {
 
 /// Polls until `shutdown`: each round asks `tokens()` for the tracked tokens and fetches
 /// their prices in batches.
-pub async fn run(cfg: PollerConfig, js: jetstream::Context, tokens: impl Fn() -> Vec<String> + Send, shutdown: CancellationToken) {
+pub async fn run(cfg: PollerConfig, js: herald_runtime::Js, tokens: impl Fn() -> Vec<String> + Send, shutdown: CancellationToken) {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -164,7 +163,7 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, Retry> {
     response.bytes().await.map(|b| b.to_vec()).map_err(|_| Retry(None))
 }
 
-async fn publish(js: &jetstream::Context, prices: Vec<(Chain, String, f64)>) {
+async fn publish(js: &herald_runtime::Js, prices: Vec<(Chain, String, f64)>) {
     let ts_ms = herald_schemas::now_ms();
     let outputs = prices
         .into_iter()

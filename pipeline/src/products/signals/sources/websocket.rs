@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream;
 use futures::stream::FuturesUnordered;
 use futures::{SinkExt, StreamExt};
 use herald_schemas::checks::{self, ChainList};
@@ -169,7 +168,7 @@ pub fn call_output(call: &CallEvent) -> Output {
 pub struct WebsocketSource {
     pub url: String,
     pub protocol: Protocol,
-    pub js: jetstream::Context,
+    pub js: herald_runtime::Js,
     /// Unacknowledged publishes before reading pauses.
     pub max_in_flight: usize,
     /// The chains accepted (others are dead-lettered).
@@ -272,7 +271,7 @@ async fn connect(
 
 /// Publishes and waits for the ack, retrying (same message id) until acknowledged or
 /// shut down.
-async fn publish_until_acked(js: jetstream::Context, out: Output, shutdown: CancellationToken) {
+async fn publish_until_acked(js: herald_runtime::Js, out: Output, shutdown: CancellationToken) {
     let mut attempt = 0;
     loop {
         match herald_runtime::publish_all(&js, vec![out.clone()]).await {
