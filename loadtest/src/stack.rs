@@ -50,6 +50,31 @@ impl Proc {
         anyhow::bail!("{} not ready after 30 s; see {}", self.name, self.log.display())
     }
 
+    /// `/readyz`'s status code and body (`ready`, `starting`, `missing: nats money server`).
+    ///
+    /// Errors: the process does not answer.
+    pub async fn readyz(&self) -> anyhow::Result<(u16, String)> {
+        let r = reqwest::get(format!("http://127.0.0.1:{}/readyz", self.metrics_port)).await?;
+        Ok((r.status().as_u16(), r.text().await?))
+    }
+
+    /// Waits until `/readyz`'s body is `body` (at most 30 s).
+    ///
+    /// Errors: it did not come to say so.
+    pub async fn wait_readyz(&self, body: &str) -> anyhow::Result<()> {
+        let mut last = (0, String::new());
+        for _ in 0..300 {
+            if let Ok(r) = self.readyz().await {
+                if r.1 == body {
+                    return Ok(());
+                }
+                last = r;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("{}'s /readyz never said {body:?}; last {last:?}", self.name)
+    }
+
     /// SIGKILL: no chance to finish anything.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -358,6 +383,36 @@ impl Stack {
     /// JetStream on the stack's two classes' servers.
     pub async fn jetstream(&self) -> anyhow::Result<herald_runtime::Js> {
         herald_pipeline::core::compose::connect(&self.nats.servers_args()).await
+    }
+
+    /// Waits until the pipeline's fan-out index holds what `seed_users` wrote for `users`
+    /// users: its replica counted that many changes of the users and the signals-users
+    /// buckets (`herald_replica_changes_total`). A call fanned out before would find
+    /// nobody, and its token would count as notified.
+    ///
+    /// Errors: not within 60 s.
+    pub async fn wait_for_users(&self, users: usize) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let changes = |metrics: &str, bucket: &str| -> f64 {
+            let name = format!("herald_replica_changes_total{{bucket=\"{bucket}\"}}");
+            metrics
+                .lines()
+                .filter(|l| l.starts_with(&name))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        loop {
+            let metrics = self.pipeline.metrics().await.unwrap_or_default();
+            let seen = [herald_schemas::subjects::USERS_BUCKET, herald_schemas::subjects::SIGNALS_USERS_BUCKET].map(|b| changes(&metrics, b));
+            if seen.iter().all(|&n| n >= users as f64) {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the pipeline's user index has {seen:?} of {users} users after 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until `pred` holds for the emulator's deliveries, or fails after `timeout`.

@@ -50,7 +50,7 @@ async fn a_node_lost_loses_and_repeats_no_notification() {
     assert_eq!(config.num_replicas, 3, "setup --replicas 3 made R3 streams");
     const USERS: usize = 90;
     let bands = seed_users(&js, USERS, 1).await.unwrap();
-    tokio::time::sleep(SEC).await;
+    stack.wait_for_users(USERS).await.unwrap();
     let feed = stack.feed.clone();
     let send = move |from: u64, to: u64| {
         let feed = feed.clone();
