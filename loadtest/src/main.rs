@@ -38,6 +38,10 @@ enum Cmd {
         /// SIGKILL the pipeline between the close and the draw, and restart it.
         #[arg(long)]
         kill9_after_close: bool,
+        /// SIGKILL the money server during the purchases, then the events and the money
+        /// server between the close and the draw; each restarts on its store.
+        #[arg(long)]
+        kill9_servers: bool,
     },
     /// Serve the Telegram Bot API emulator until Ctrl-C.
     Emulator {
@@ -106,10 +110,12 @@ async fn main() -> anyhow::Result<()> {
         Cmd::DemoLottery {
             log_dir,
             kill9_after_close,
+            kill9_servers,
         } => {
             let s = demo::lottery::run(demo::lottery::Options {
                 log_dir,
                 kill9_after_close,
+                kill9_servers,
             })
             .await?;
             println!(

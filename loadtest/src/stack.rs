@@ -403,7 +403,11 @@ impl Stack {
         };
         loop {
             let metrics = self.pipeline.metrics().await.unwrap_or_default();
-            let seen = [herald_schemas::subjects::USERS_BUCKET, herald_schemas::subjects::SIGNALS_USERS_BUCKET].map(|b| changes(&metrics, b));
+            let seen = [
+                herald_schemas::subjects::USERS_BUCKET,
+                herald_schemas::subjects::SIGNALS_USERS_BUCKET,
+            ]
+            .map(|b| changes(&metrics, b));
             if seen.iter().all(|&n| n >= users as f64) {
                 return Ok(());
             }

@@ -47,7 +47,10 @@ async fn each_class_works_while_the_other_s_server_is_down() {
     stack.nats.single().unwrap().kill9(ServerClass::Events);
     stack.pipeline.wait_readyz("missing: nats events server").await.unwrap();
     let amount = U256::from(7_000_000u64);
-    let applied = ledger.credit(1, amount, "test:events-down", "while the events server is down").await.unwrap();
+    let applied = ledger
+        .credit(1, amount, "test:events-down", "while the events server is down")
+        .await
+        .unwrap();
     assert!(matches!(applied, Applied::Done(_)), "{applied:?}");
     assert_eq!(ledger.balance(1).await.unwrap().0, amount);
     stack.nats.single().unwrap().start_again(ServerClass::Events).unwrap();

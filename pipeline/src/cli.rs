@@ -35,6 +35,11 @@ enum Cmd {
         /// (development only).
         #[arg(long, env = "HERALD_ALLOW_UNSYNCED_MONEY")]
         allow_unsynced_money: bool,
+        /// First move the money streams and buckets made before the durability classes
+        /// from the events server to the money server (copied, checked, then deleted
+        /// from the events server). Run it once, with nothing else running.
+        #[arg(long)]
+        move_money: bool,
     },
     /// Run the router and the products' stages and sources until SIGTERM (each product
     /// adds its own flags below).
@@ -270,9 +275,16 @@ impl Cli {
                 update,
                 replicas,
                 allow_unsynced_money,
+                move_money,
             } => {
                 let js = compose::connect(&nats).await?;
                 herald_runtime::durability::require_synced_money(&js, &nats.money_monitors(), allow_unsynced_money).await?;
+                if move_money {
+                    let names = js.classes().money_stream_names();
+                    for moved in herald_runtime::relocate::move_money(&js, &names).await? {
+                        println!("moved {} ({} messages) to the money server", moved.stream, moved.messages);
+                    }
+                }
                 let replicas = match replicas {
                     Some(n) => herald_runtime::setup::Replicas::Exactly(n as usize),
                     None => herald_runtime::setup::Replicas::Existing,

@@ -58,32 +58,83 @@ async fn money_is_on_the_server_that_fsyncs_and_events_on_the_other() {
     let on_money = streams_on(&money).await;
     let on_events = streams_on(&events).await;
     assert_eq!(on_money, want_money, "the money server holds the money class, nothing else");
-    assert!(want_events.is_subset(&on_events), "missing on events: {:?}", want_events.difference(&on_events));
-    assert!(on_events.is_disjoint(&want_money), "money on the events server: {:?}", on_events.intersection(&want_money));
+    assert!(
+        want_events.is_subset(&on_events),
+        "missing on events: {:?}",
+        want_events.difference(&on_events)
+    );
+    assert!(
+        on_events.is_disjoint(&want_money),
+        "money on the events server: {:?}",
+        on_events.intersection(&want_money)
+    );
 
     // a write goes where its class says: a ledger entry lands on the money server only
     let before = herald_testkit::stream_len(&env.js, subjects::LEDGER_STREAM).await.unwrap();
     env.js.publish(subjects::ledger(42), "{}".into()).await.unwrap().await.unwrap();
-    assert_eq!(herald_testkit::stream_len(&env.js, subjects::LEDGER_STREAM).await.unwrap(), before + 1);
+    assert_eq!(
+        herald_testkit::stream_len(&env.js, subjects::LEDGER_STREAM).await.unwrap(),
+        before + 1
+    );
     assert!(env.js.events().get_stream(subjects::LEDGER_STREAM).await.is_err());
 }
 
 #[tokio::test]
-async fn setup_refuses_money_left_on_the_events_server() {
+async fn setup_refuses_money_left_on_the_events_server_until_it_is_moved() {
     let env = Env::start().await;
-    // a LEDGER made before the classes, on the events server
+    // the money class as a deployment made it before the classes: on the events server
+    for name in [subjects::LEDGER_STREAM.to_string(), format!("KV_{}", subjects::ACCESS_BUCKET)] {
+        env.js.of(herald_runtime::Class::Money).unwrap().delete_stream(&name).await.unwrap();
+    }
     let (streams, _) = compose::definitions_of_all();
     let ledger = setup::stream_configs(&streams)
         .unwrap()
         .into_iter()
         .find(|c| c.name == subjects::LEDGER_STREAM)
         .unwrap();
-    env.js.events().create_stream(ledger).await.unwrap();
+    let events = env.js.events();
+    events.create_stream(ledger).await.unwrap();
+    let access = events
+        .create_key_value(async_nats::jetstream::kv::Config {
+            bucket: subjects::ACCESS_BUCKET.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for (user, entry) in [(1, "a"), (2, "b"), (1, "c")] {
+        events.publish(subjects::ledger(user), entry.into()).await.unwrap().await.unwrap();
+    }
+    access.put("7", "paid".into()).await.unwrap();
+    access.put("8", "paid".into()).await.unwrap();
+    access.delete("8").await.unwrap();
+
     let err = compose::setup_all(&env.js, false, setup::Replicas::Existing)
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("LEDGER") && err.contains("events server"), "{err}");
+    assert!(err.contains("events server") && err.contains("--move-money"), "{err}");
+
+    let moved = herald_runtime::relocate::move_money(&env.js, &compose::classes().money_stream_names())
+        .await
+        .unwrap();
+    let counts: Vec<(String, u64)> = moved.iter().map(|m| (m.stream.clone(), m.messages)).collect();
+    assert_eq!(
+        counts,
+        [("KV_herald_access".to_string(), 2), (subjects::LEDGER_STREAM.to_string(), 3)],
+        "both moved, every message (the bucket keeps one per key: 7, and 8's deletion)"
+    );
+    assert!(
+        events.get_stream(subjects::LEDGER_STREAM).await.is_err(),
+        "gone from the events server"
+    );
+    compose::setup_all(&env.js, false, setup::Replicas::Existing).await.unwrap();
+    // on the money server, in order, keys and deletions intact
+    let ledger = env.js.get_stream(subjects::LEDGER_STREAM).await.unwrap();
+    let last = ledger.get_last_raw_message_by_subject(&subjects::ledger(1)).await.unwrap();
+    assert_eq!(&last.payload[..], b"c");
+    let access = env.js.get_key_value(subjects::ACCESS_BUCKET).await.unwrap();
+    assert_eq!(access.get("7").await.unwrap().as_deref(), Some(&b"paid"[..]));
+    assert_eq!(access.get("8").await.unwrap(), None, "the deletion moved too");
 }
 
 /// `pipeline run` with the money class pointed at `money_url` / `money_monitor`, and

@@ -9,7 +9,10 @@
 //!
 //! With `kill9_after_close`, the pipeline is killed with SIGKILL once the sale has
 //! closed and before the draw, and started again: the draw and the payouts still
-//! happen once (the test `loadtest/tests/lottery_stack.rs` checks it).
+//! happen once (the test `loadtest/tests/lottery_stack.rs` checks it). With
+//! `kill9_servers`, the nats-servers are: the money server while the purchases are in
+//! flight, then the events server and the money server again between the close and the
+//! draw, each started again on its store.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,7 +24,7 @@ use herald_pipeline::ops::streams::read_from;
 use herald_pipeline::products::lottery::journal::step_name;
 use herald_pipeline::products::payments::ledger::Ledger;
 use herald_schemas::{subjects, LotteryEntry};
-use herald_testkit::{evm, free_port, workspace_bin};
+use herald_testkit::{evm, free_port, workspace_bin, ServerClass};
 
 use super::payments::{deposit_address, DemoChain};
 use crate::drand::Relay;
@@ -46,6 +49,10 @@ pub struct Options {
     pub log_dir: Option<PathBuf>,
     /// SIGKILL the pipeline between the sale's close and the draw, then restart it.
     pub kill9_after_close: bool,
+    /// SIGKILL the money server while the purchases are in flight, then the events
+    /// server and the money server between the close and the draw; each restarts on its
+    /// store at once.
+    pub kill9_servers: bool,
 }
 
 /// What happened, for the test and the printout.
@@ -58,6 +65,8 @@ pub struct Summary {
     pub steps: BTreeMap<String, usize>,
     /// Ledger entries per lottery reference (`lottery:<r>:prize:1`: 1 means paid once).
     pub payouts: BTreeMap<String, usize>,
+    /// Ledger entries per purchase debit (`lottery:buy:<update id>`: 1 means once).
+    pub purchase_debits: BTreeMap<String, usize>,
     /// `herald_lottery_payouts_total` of the pipeline that settled (after a restart, the
     /// restarted one's: every payout it made).
     pub payouts_counter: u64,
@@ -115,6 +124,18 @@ async fn steps(js: &herald_runtime::Js, round: u64) -> anyhow::Result<BTreeMap<S
     Ok(out)
 }
 
+/// SIGKILL to the stack's nats-server of `class` and a start on its store.
+///
+/// Errors: it would not start again.
+fn restart_server(stack: &mut Stack, class: ServerClass) -> anyhow::Result<()> {
+    let nats = stack
+        .nats
+        .single()
+        .ok_or_else(|| anyhow::anyhow!("the demo runs on one server per class"))?;
+    nats.kill9(class);
+    nats.start_again(class)
+}
+
 /// Runs the round and prints what happened.
 ///
 /// Errors: a step's reply did not arrive in time (named), a process failed to start.
@@ -128,7 +149,11 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
     )
     .await?;
     // long enough for the kill to land between the close and beacon R
-    let delay = if opts.kill9_after_close { "10s" } else { "3s" };
+    let delay = if opts.kill9_after_close || opts.kill9_servers {
+        "10s"
+    } else {
+        "3s"
+    };
     let http_port = free_port();
     let mut pipeline_args = chain.pipeline_args();
     pipeline_args.extend(lottery_args(&relay, delay, http_port));
@@ -171,6 +196,10 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
     for (user, _, n) in PLAYERS {
         stack.emulator.push_update(private_text(user, &format!("/buy {n}")));
     }
+    if opts.kill9_servers {
+        println!("SIGKILL to the money server while the purchases are in flight");
+        restart_server(&mut stack, ServerClass::Money)?;
+    }
     let mut rounds = Vec::new();
     for (user, _, _) in PLAYERS {
         let receipt = wait_for(&stack, user, "Receipt", 30).await?;
@@ -209,6 +238,12 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
     let proof_verified = proof.status.success() && notice.contains(&proof_root(&proof_path)?);
     let js = stack.jetstream().await?;
     let mut killed_before_draw = None;
+    if opts.kill9_servers {
+        killed_before_draw = Some(!steps(&js, round).await?.contains_key("drawn"));
+        println!("SIGKILL to the events server, then to the money server (round {round} closed, not drawn)");
+        restart_server(&mut stack, ServerClass::Events)?;
+        restart_server(&mut stack, ServerClass::Money)?;
+    }
     if opts.kill9_after_close {
         let undrawn = !steps(&js, round).await?.contains_key("drawn");
         println!("SIGKILL to the pipeline (round {round} drawn yet: {})", !undrawn);
@@ -243,11 +278,13 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
     print!("{verifier_output}");
 
     let ledger = Ledger::open(js.clone()).await?;
-    let mut payouts = BTreeMap::new();
+    let (mut payouts, mut purchase_debits) = (BTreeMap::new(), BTreeMap::new());
     for (user, _, _) in PLAYERS {
         for e in ledger.history(user, 1000).await? {
             if e.reference.starts_with(&format!("lottery:{round}:")) {
                 *payouts.entry(e.reference.clone()).or_insert(0) += 1;
+            } else if e.reference.starts_with("lottery:buy:") {
+                *purchase_debits.entry(e.reference.clone()).or_insert(0) += 1;
             }
         }
     }
@@ -272,6 +309,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
         deliveries,
         steps,
         payouts,
+        purchase_debits,
         payouts_counter,
         killed_before_draw,
         verifier_output,

@@ -70,7 +70,8 @@ impl std::fmt::Display for Class {
 /// ```
 /// use herald_runtime::classes::{Class, Classes};
 /// use herald_runtime::setup::{BucketDef, StreamDef};
-/// let ledger = StreamDef { file: "ledger.json", json: r#"{"name": "LEDGER", "subjects": ["herald.ledger.>"], "metadata": {"herald.class": "money"}}"# };
+/// let ledger = StreamDef { file: "ledger.json", json: r#"{"name": "LEDGER", "subjects": ["herald.ledger.>"],
+///     "retention": "limits", "storage": "file", "discard": "old", "num_replicas": 1, "metadata": {"herald.class": "money"}}"# };
 /// let classes = Classes::from_definitions(&[ledger], &[BucketDef::forever("herald_access").money()]).unwrap();
 /// assert_eq!(classes.of_subject("herald.ledger.42"), Class::Money);
 /// assert_eq!(classes.of_subject("herald.out.reply.42"), Class::Events);
@@ -296,10 +297,7 @@ impl Js {
         payload: bytes::Bytes,
     ) -> anyhow::Result<PublishAckFuture> {
         let subject = subject.into();
-        Ok(self
-            .for_subject(&subject)?
-            .publish_with_headers(subject, headers, payload)
-            .await?)
+        Ok(self.for_subject(&subject)?.publish_with_headers(subject, headers, payload).await?)
     }
 
     /// Keeps a `/readyz` dependency per class (`nats events server`, `nats money
@@ -316,7 +314,10 @@ impl Js {
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
                 while !shutdown.is_cancelled() {
-                    let up = matches!(tokio::time::timeout(std::time::Duration::from_secs(2), client.flush()).await, Ok(Ok(())));
+                    let up = matches!(
+                        tokio::time::timeout(std::time::Duration::from_secs(2), client.flush()).await,
+                        Ok(Ok(()))
+                    );
                     dependency.set(up);
                     tokio::select! {
                         _ = shutdown.cancelled() => {}
@@ -356,7 +357,7 @@ mod tests {
     fn an_undeclared_stream_is_an_error() {
         let def = StreamDef {
             file: "x.json",
-            json: r#"{"name": "X", "subjects": ["x.>"]}"#,
+            json: r#"{"name": "X", "subjects": ["x.>"], "retention": "limits", "storage": "file", "discard": "old", "num_replicas": 1}"#,
         };
         let err = Classes::from_definitions(&[def], &[]).unwrap_err().to_string();
         assert!(err.contains("x.json") && err.contains("herald.class"), "{err}");

@@ -64,7 +64,10 @@ pub async fn read_varz(monitor: &str) -> anyhow::Result<ServerSync> {
 pub async fn check_money(js: &Js, monitors: &[&str]) -> anyhow::Result<Vec<ServerSync>> {
     let money = js.of(Class::Money)?;
     let connected = money.client().server_info();
-    anyhow::ensure!(!monitors.is_empty(), "no monitoring URL for the money server (--nats-money-monitor)");
+    anyhow::ensure!(
+        !monitors.is_empty(),
+        "no monitoring URL for the money server (--nats-money-monitor)"
+    );
     let mut seen = Vec::new();
     for monitor in monitors {
         let sync = read_varz(monitor).await?;

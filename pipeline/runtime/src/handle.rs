@@ -12,9 +12,7 @@ use crate::classes::Js;
 
 use crate::stage::{run_stage, Decision, MsgMeta, Stage, StageConfig, StageError};
 
-type Runner = Box<
-    dyn FnOnce(Js, StageConfig, CancellationToken, Option<Arc<Faults>>) -> BoxFuture<'static, anyhow::Result<()>> + Send,
->;
+type Runner = Box<dyn FnOnce(Js, StageConfig, CancellationToken, Option<Arc<Faults>>) -> BoxFuture<'static, anyhow::Result<()>> + Send>;
 
 /// A stage with where it consumes, ready to run.
 ///
@@ -75,12 +73,7 @@ impl StageHandle {
     }
 
     /// Runs the stage with `faults` injected into its decisions and commits.
-    pub fn run_with_faults(
-        self,
-        js: Js,
-        shutdown: CancellationToken,
-        faults: Arc<Faults>,
-    ) -> BoxFuture<'static, anyhow::Result<()>> {
+    pub fn run_with_faults(self, js: Js, shutdown: CancellationToken, faults: Arc<Faults>) -> BoxFuture<'static, anyhow::Result<()>> {
         (self.runner)(js, self.config, shutdown, Some(faults))
     }
 }

@@ -15,6 +15,7 @@ pub mod durability;
 pub mod handle;
 pub mod periodic;
 pub mod records;
+pub mod relocate;
 pub mod replica;
 pub mod sequencer;
 pub mod sessions;

@@ -188,7 +188,13 @@ pub enum Replicas {
 /// written before the classes were split: see `docs/operations.md`, "Durability
 /// classes"); or NATS refused a request (on a cluster, also: fewer JetStream servers
 /// than `replicas`).
-pub async fn apply(js: &Js, streams: &[StreamDef], buckets: &[BucketDef], update: bool, replicas: Replicas) -> anyhow::Result<Vec<Applied>> {
+pub async fn apply(
+    js: &Js,
+    streams: &[StreamDef],
+    buckets: &[BucketDef],
+    update: bool,
+    replicas: Replicas,
+) -> anyhow::Result<Vec<Applied>> {
     let mut applied = Vec::new();
     let configs = stream_configs(streams)?;
     refuse_money_on_events(js, &configs, buckets).await?;

@@ -189,12 +189,7 @@ impl StageConfig {
 ///
 /// Creates (or binds to) the durable pull consumer. Errors: the stream or consumer
 /// cannot be created, or the message stream ended (connection lost for good).
-pub async fn run_stage<S: Stage>(
-    js: Js,
-    stage: Arc<S>,
-    cfg: StageConfig,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run_stage<S: Stage>(js: Js, stage: Arc<S>, cfg: StageConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     let stream = js
         .get_stream(&cfg.stream)
         .await

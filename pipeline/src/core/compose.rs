@@ -139,11 +139,7 @@ pub async fn connect(nats: &ServersArgs) -> anyhow::Result<herald_runtime::Js> {
 /// then the user-record migration (see [`super::migrate`]).
 ///
 /// Errors: as [`setup::apply`].
-pub async fn setup_all(
-    js: &herald_runtime::Js,
-    update: bool,
-    replicas: setup::Replicas,
-) -> anyhow::Result<Vec<setup::Applied>> {
+pub async fn setup_all(js: &herald_runtime::Js, update: bool, replicas: setup::Replicas) -> anyhow::Result<Vec<setup::Applied>> {
     let (streams, buckets) = definitions_of_all();
     let applied = setup::apply(js, &streams, &buckets, update, replicas).await?;
     super::migrate::legacy_users(js, &all_products()).await?;

@@ -84,7 +84,15 @@ impl LocalCluster {
     fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
         let node = &mut self.nodes[i];
         let child = Command::new(nats_server_binary())
-            .args(["-a", "127.0.0.1", "-p", &node.port.to_string(), "-m", &node.monitor.to_string(), "-c"])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &node.port.to_string(),
+                "-m",
+                &node.monitor.to_string(),
+                "-c",
+            ])
             .arg(&node.conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -230,19 +230,11 @@ struct LocalNatsServer {
 }
 
 impl LocalNatsServer {
-    fn start(class: ServerClass, sync_interval: Option<&str>) -> anyhow::Result<Self> {
+    fn start(class: ServerClass) -> anyhow::Result<Self> {
         let monitor = free_port();
         let server = LocalServer::start(&nats_server_binary(), |port, dir| {
             let conf = dir.join("nats-server.conf");
-            let text = server_conf(class, dir)
-                .lines()
-                .map(|l| match (l.trim_start().starts_with("sync_interval:"), sync_interval) {
-                    (true, Some(sync)) => format!("  sync_interval: {sync:?}"),
-                    _ => l.to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join("\n");
-            std::fs::write(&conf, text)?;
+            std::fs::write(&conf, server_conf(class, dir))?;
             Ok(vec![
                 "-a".into(),
                 "127.0.0.1".into(),
@@ -272,18 +264,9 @@ impl LocalNats {
     /// Errors: the binary is missing (install with `scripts/install-deps`) or one exited.
     pub fn start() -> anyhow::Result<Self> {
         Ok(LocalNats {
-            events: LocalNatsServer::start(ServerClass::Events, None)?,
-            money: LocalNatsServer::start(ServerClass::Money, None)?,
+            events: LocalNatsServer::start(ServerClass::Events)?,
+            money: LocalNatsServer::start(ServerClass::Money)?,
         })
-    }
-
-    /// One nats-server of `class` with JetStream's `sync_interval` replaced (`"2m"`:
-    /// nats-server's default; `"always"`; `None`: the configuration file's), for the
-    /// durability benchmark: both handles are that one server.
-    ///
-    /// Errors: as [`LocalNats::start`].
-    pub fn start_syncing(sync_interval: Option<&str>) -> anyhow::Result<LocalNatsOne> {
-        Ok(LocalNatsOne(LocalNatsServer::start(ServerClass::Events, sync_interval)?))
     }
 
     /// The events server's URL (`--nats-url`).
@@ -368,20 +351,6 @@ impl LocalNats {
             ServerClass::Events => &mut self.events.server,
             ServerClass::Money => &mut self.money.server,
         }
-    }
-}
-
-/// A single nats-server (the durability benchmark's): [`LocalNats::start_syncing`].
-pub struct LocalNatsOne(LocalNatsServer);
-
-impl LocalNatsOne {
-    pub fn url(&self) -> String {
-        self.0.url()
-    }
-
-    /// Its monitoring URL.
-    pub fn monitor(&self) -> String {
-        self.0.monitor()
     }
 }
 
