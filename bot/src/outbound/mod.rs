@@ -61,6 +61,33 @@ impl Outbound {
         ]
     }
 
+    /// Records that Telegram accepted `key`, retried in place (the same put: idempotent)
+    /// for up to [`herald_runtime::stage::PUBLISH_PATIENCE`]: the bucket can be briefly
+    /// unwritable (a cluster electing its leaders), and a key not recorded is one a
+    /// redelivery could send again. Logged as an error if it still fails.
+    async fn record_delivered(&self, key: &str, record: String) {
+        const RETRY: herald_runtime::backoff::Backoff =
+            herald_runtime::backoff::Backoff::new(std::time::Duration::from_millis(250), std::time::Duration::from_secs(5));
+        let deadline = std::time::Instant::now() + herald_runtime::stage::PUBLISH_PATIENCE;
+        let record = bytes::Bytes::from(record);
+        let mut attempt = 0;
+        loop {
+            match self.delivered.put(key, record.clone()).await {
+                Ok(_) => return,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "recording a delivered key failed; retrying");
+                    tokio::time::sleep(RETRY.delay(attempt)).await;
+                }
+                Err(e) => {
+                    // Telegram has it; only a redelivery could repeat it now
+                    tracing::error!(error = %e, "recording a delivered key failed");
+                    return;
+                }
+            }
+        }
+    }
+
     /// Sends until Telegram accepts, or says why not.
     async fn send_with_retries(&self, out: &OutboundMessage) -> Result<(), StageError> {
         let key = subjects::kv_key(&out.idempotency_key);
@@ -74,10 +101,7 @@ impl Outbound {
             let paid = self.paid_broadcast && out.priority == Priority::Broadcast;
             match send::send(&self.bot, out, paid).await.map_err(classify) {
                 Ok(sent) => {
-                    if let Err(e) = self.delivered.put(&key, delivered_record(&sent).into()).await {
-                        // Telegram has it; only a redelivery in this window could repeat it
-                        tracing::error!(error = %e, "recording a delivered key failed");
-                    }
+                    self.record_delivered(&key, delivered_record(&sent)).await;
                     record_sent(out);
                     // a failed report is published again by the redelivery (see `decide`)
                     return self.report(out, sent).await;

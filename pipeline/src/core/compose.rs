@@ -405,20 +405,31 @@ mod tests {
     /// `max_file_store` ("insufficient storage resources available").
     #[test]
     fn stream_reservations_fit_the_server_config() {
-        let conf = include_str!("../../../nats/nats-server.conf");
-        let limit = conf
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("max_file_store:"))
-            .and_then(|v| v.trim().strip_suffix("GB"))
-            .and_then(|gb| gb.parse::<i64>().ok())
-            .expect("nats-server.conf sets max_file_store in GB")
-            << 30;
+        use herald_runtime::Class;
+        let limit = |conf: &str| {
+            conf.lines()
+                .find_map(|l| l.trim().strip_prefix("max_file_store:"))
+                .and_then(|v| v.trim().strip_suffix("GB"))
+                .and_then(|gb| gb.parse::<i64>().ok())
+                .expect("the server configuration sets max_file_store in GB")
+                << 30
+        };
         let (streams, _) = definitions_of_all();
-        let reserved: i64 = setup::stream_configs(&streams).unwrap().iter().map(|c| c.max_bytes.max(0)).sum();
-        assert!(
-            reserved <= limit / 4 * 3,
-            "streams reserve {reserved} bytes; keep a quarter of max_file_store ({limit}) for KV buckets and growth"
-        );
+        for (class, conf) in [
+            (Class::Events, include_str!("../../../nats/nats-server.conf")),
+            (Class::Money, include_str!("../../../nats/nats-money.conf")),
+        ] {
+            let limit = limit(conf);
+            let reserved: i64 = streams
+                .iter()
+                .filter(|d| d.class().unwrap() == class)
+                .map(|d| d.config().unwrap().max_bytes.max(0))
+                .sum();
+            assert!(
+                reserved <= limit / 4 * 3,
+                "{class} streams reserve {reserved} bytes; keep a quarter of its server's max_file_store ({limit}) for KV buckets and growth"
+            );
+        }
     }
 
     #[test]
