@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use herald_testkit::{free_port, workspace_bin, LocalCluster, LocalNats, LocalRedis, ServerClass};
+use herald_testkit::{free_port, workspace_bin, Endpoints, LocalCluster, LocalNats, LocalRedis, ServerClass};
 
 use crate::emulator::{Emulator, EmulatorLimits};
 use crate::feed::FeedServer;
@@ -177,49 +177,36 @@ pub enum Nats {
 }
 
 impl Nats {
-    /// What `--nats-url` takes: the events server's URL, or every member's.
-    pub fn url(&self) -> String {
+    /// Where both classes' servers are.
+    pub fn endpoints(&self) -> Endpoints {
         match self {
-            Nats::Single(n) => n.url(),
-            Nats::Cluster { events, .. } => events.url(),
+            Nats::Single(n) => n.endpoints(),
+            Nats::Cluster { events, money } => Endpoints {
+                url: events.url(),
+                money_url: money.url(),
+                money_monitor: money.monitors(),
+            },
         }
     }
 
-    /// What `--nats-money-url` takes.
-    pub fn money_url(&self) -> String {
-        match self {
-            Nats::Single(n) => n.money_url(),
-            Nats::Cluster { money, .. } => money.url(),
-        }
+    /// What `--nats-url` takes: the events server's URL, or every member's.
+    pub fn url(&self) -> String {
+        self.endpoints().url
     }
 
     /// What `--nats-money-monitor` takes.
     pub fn money_monitor(&self) -> String {
-        match self {
-            Nats::Single(n) => n.money_monitor(),
-            Nats::Cluster { money, .. } => money.monitors(),
-        }
+        self.endpoints().money_monitor
     }
 
     /// The flags a Herald process takes to reach both classes.
     pub fn args(&self) -> Vec<String> {
-        vec![
-            "--nats-url".into(),
-            self.url(),
-            "--nats-money-url".into(),
-            self.money_url(),
-            "--nats-money-monitor".into(),
-            self.money_monitor(),
-        ]
+        self.endpoints().args()
     }
 
     /// The same as parsed flags.
     pub fn servers_args(&self) -> herald_runtime::config::ServersArgs {
-        herald_runtime::config::ServersArgs {
-            nats: herald_runtime::config::NatsArgs { nats_url: self.url() },
-            nats_money_url: self.money_url(),
-            nats_money_monitor: self.money_monitor(),
-        }
+        self.endpoints().servers_args()
     }
 
     /// The single servers, when the stack runs on one per class.

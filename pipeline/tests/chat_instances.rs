@@ -49,21 +49,14 @@ fn counter(name: &str) -> f64 {
 #[tokio::test]
 async fn a_thousand_chats_through_two_inbox_instances_pair_everyone_once() {
     let env = Env::start().await;
-    let (nats, redis) = (env.nats.url(), env.redis.url());
+    let redis = env.redis.url();
     let cmd = CoreArgs::augment_args(compose::with_product_args(clap::Command::new("run").no_binary_name(true)));
-    let (money, monitor) = (env.nats.money_url(), env.nats.money_monitor());
-    let matches = cmd.get_matches_from([
-        "--nats-url",
-        &nats,
-        "--nats-money-url",
-        &money,
-        "--nats-money-monitor",
-        &monitor,
-        "--redis-url",
-        &redis,
-        "--products",
-        "chat",
-    ]);
+    let args = env
+        .nats
+        .args()
+        .into_iter()
+        .chain(["--redis-url".into(), redis, "--products".into(), "chat".into()]);
+    let matches = cmd.get_matches_from(args);
     let core = CoreArgs::from_arg_matches(&matches).unwrap();
     let products = compose::build(&core.products, &matches).unwrap();
     let mut running = Vec::new();

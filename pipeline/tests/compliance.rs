@@ -26,16 +26,9 @@ async fn every_stage_of_every_product_is_compliant() {
     let store = tempfile::tempdir().unwrap();
     let xpub = herald_pipeline::products::payments::wallet::account_xpub(MNEMONIC).unwrap();
     let names: Vec<&str> = REGISTRY.iter().map(|r| r.name).collect();
-    let (nats, redis, path) = (env.nats.url(), env.redis.url(), store.path().join("calls"));
+    let (redis, path) = (env.redis.url(), store.path().join("calls"));
     let ai = chat_completions().await;
-    let (money, monitor) = (env.nats.money_url(), env.nats.money_monitor());
     let args = [
-        "--nats-url",
-        &nats,
-        "--nats-money-url",
-        &money,
-        "--nats-money-monitor",
-        &monitor,
         "--redis-url",
         &redis,
         "--deposit-xpub",
@@ -49,7 +42,7 @@ async fn every_stage_of_every_product_is_compliant() {
         &ai,
     ];
     let cmd = CoreArgs::augment_args(compose::with_product_args(clap::Command::new("run").no_binary_name(true)));
-    let matches = cmd.get_matches_from(args);
+    let matches = cmd.get_matches_from(env.nats.args().iter().map(String::as_str).chain(args));
     let core = CoreArgs::from_arg_matches(&matches).unwrap();
     let products = compose::build(&core.products, &matches).unwrap();
     assert_eq!(

@@ -184,17 +184,21 @@ pub fn subject_matches(filter: &str, subject: &str) -> bool {
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct Js {
+pub struct Js(Arc<Servers>);
+
+/// What a [`Js`] shares: cloned per message by the stage runner, so one reference count
+/// (a `jetstream::Context` clone copies its API prefix string).
+struct Servers {
     events: jetstream::Context,
     money: Option<jetstream::Context>,
-    classes: Arc<Classes>,
+    classes: Classes,
 }
 
 impl std::fmt::Debug for Js {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Js")
-            .field("money_server", &self.money.is_some())
-            .field("classes", &self.classes)
+            .field("money_server", &self.0.money.is_some())
+            .field("classes", &self.0.classes)
             .finish()
     }
 }
@@ -202,11 +206,7 @@ impl std::fmt::Debug for Js {
 impl Js {
     /// Both classes' servers.
     pub fn new(events: jetstream::Context, money: Option<jetstream::Context>, classes: Classes) -> Self {
-        Js {
-            events,
-            money,
-            classes: Arc::new(classes),
-        }
+        Js(Arc::new(Servers { events, money, classes }))
     }
 
     /// Everything on one server (tests of one stage, operator tools pointed at one
@@ -217,12 +217,12 @@ impl Js {
 
     /// The routing table.
     pub fn classes(&self) -> &Classes {
-        &self.classes
+        &self.0.classes
     }
 
     /// The events server's context.
     pub fn events(&self) -> &jetstream::Context {
-        &self.events
+        &self.0.events
     }
 
     /// The context serving `class`.
@@ -230,8 +230,9 @@ impl Js {
     /// Errors: money asked of a process connected to no money server.
     pub fn of(&self, class: Class) -> anyhow::Result<&jetstream::Context> {
         match class {
-            Class::Events => Ok(&self.events),
+            Class::Events => Ok(&self.0.events),
             Class::Money => self
+                .0
                 .money
                 .as_ref()
                 .ok_or_else(|| anyhow::anyhow!("this process has no money server (--nats-money-url)")),
@@ -240,12 +241,12 @@ impl Js {
 
     /// The context of stream `name`'s class.
     pub fn for_stream(&self, name: &str) -> anyhow::Result<&jetstream::Context> {
-        self.of(self.classes.of_stream(name))
+        self.of(self.0.classes.of_stream(name))
     }
 
     /// The context of the stream that stores `subject`.
     pub fn for_subject(&self, subject: &str) -> anyhow::Result<&jetstream::Context> {
-        self.of(self.classes.of_subject(subject))
+        self.of(self.0.classes.of_subject(subject))
     }
 
     /// Stream `name`, from its class's server.
@@ -261,21 +262,21 @@ impl Js {
     /// Errors: no such bucket there, or the server cannot be reached.
     pub async fn get_key_value(&self, name: impl AsRef<str>) -> anyhow::Result<kv::Store> {
         let name = name.as_ref();
-        Ok(self.of(self.classes.of_bucket(name))?.get_key_value(name).await?)
+        Ok(self.of(self.0.classes.of_bucket(name))?.get_key_value(name).await?)
     }
 
     /// Object store `name` (always events: bundles and question banks can be rebuilt).
     ///
     /// Errors: no such store, or the server cannot be reached.
     pub async fn get_object_store(&self, name: impl AsRef<str>) -> anyhow::Result<object_store::ObjectStore> {
-        Ok(self.events.get_object_store(name.as_ref()).await?)
+        Ok(self.0.events.get_object_store(name.as_ref()).await?)
     }
 
     /// Creates object store `config.bucket` on the events server.
     ///
     /// Errors: NATS refused it.
     pub async fn create_object_store(&self, config: object_store::Config) -> anyhow::Result<object_store::ObjectStore> {
-        Ok(self.events.create_object_store(config).await?)
+        Ok(self.0.events.create_object_store(config).await?)
     }
 
     /// Publishes `payload` on `subject` to its class's server; await the returned future
@@ -331,8 +332,8 @@ impl Js {
     /// Each class's server, with the class: events first, then money if it is another
     /// connection.
     pub fn servers(&self) -> Vec<(Class, &jetstream::Context)> {
-        let mut out = vec![(Class::Events, &self.events)];
-        if let Some(money) = &self.money {
+        let mut out = vec![(Class::Events, &self.0.events)];
+        if let Some(money) = &self.0.money {
             out.push((Class::Money, money));
         }
         out

@@ -22,6 +22,8 @@ pub struct ConsumerRow {
 #[derive(Debug, Clone)]
 pub struct StreamRow {
     pub name: String,
+    /// Its durability class: which server holds it.
+    pub class: herald_runtime::Class,
     pub messages: u64,
     pub bytes: u64,
     pub first_seq: u64,
@@ -58,6 +60,7 @@ pub async fn status(js: &herald_runtime::Js) -> anyhow::Result<Vec<StreamRow>> {
         consumers.sort_by(|a, b| a.name.cmp(&b.name));
         rows.push(StreamRow {
             name: cfg.name.clone(),
+            class: js.classes().of_stream(&cfg.name),
             messages: state.messages,
             bytes: state.bytes,
             first_seq: state.first_sequence,
@@ -71,13 +74,18 @@ pub async fn status(js: &herald_runtime::Js) -> anyhow::Result<Vec<StreamRow>> {
 /// The rows as an aligned text table.
 pub fn render(rows: &[StreamRow]) -> String {
     let mut out = format!(
-        "{:<10} {:>10} {:>12} {:>10} {:>10}\n",
-        "STREAM", "MESSAGES", "BYTES", "FIRST", "LAST"
+        "{:<10} {:<6} {:>10} {:>12} {:>10} {:>10}\n",
+        "STREAM", "CLASS", "MESSAGES", "BYTES", "FIRST", "LAST"
     );
     for r in rows {
         out += &format!(
-            "{:<10} {:>10} {:>12} {:>10} {:>10}\n",
-            r.name, r.messages, r.bytes, r.first_seq, r.last_seq
+            "{:<10} {:<6} {:>10} {:>12} {:>10} {:>10}\n",
+            r.name,
+            r.class.as_str(),
+            r.messages,
+            r.bytes,
+            r.first_seq,
+            r.last_seq
         );
         for c in &r.consumers {
             let age = c

@@ -223,6 +223,42 @@ pub struct LocalNats {
     money: LocalNatsServer,
 }
 
+/// Where Herald's two durability classes' servers are (one server or a cluster each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// `--nats-url`: the events server(s).
+    pub url: String,
+    /// `--nats-money-url`: the money server(s).
+    pub money_url: String,
+    /// `--nats-money-monitor`: the money servers' monitoring URLs.
+    pub money_monitor: String,
+}
+
+impl Endpoints {
+    /// The flags a Herald process takes to reach both classes.
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "--nats-url".into(),
+            self.url.clone(),
+            "--nats-money-url".into(),
+            self.money_url.clone(),
+            "--nats-money-monitor".into(),
+            self.money_monitor.clone(),
+        ]
+    }
+
+    /// The same as parsed flags.
+    pub fn servers_args(&self) -> herald_runtime::config::ServersArgs {
+        herald_runtime::config::ServersArgs {
+            nats: herald_runtime::config::NatsArgs {
+                nats_url: self.url.clone(),
+            },
+            nats_money_url: self.money_url.clone(),
+            nats_money_monitor: self.money_monitor.clone(),
+        }
+    }
+}
+
 /// One nats-server of a [`LocalNats`].
 struct LocalNatsServer {
     server: LocalServer,
@@ -289,25 +325,23 @@ impl LocalNats {
         self.money.monitor()
     }
 
+    /// Where both servers are.
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints {
+            url: self.url(),
+            money_url: self.money_url(),
+            money_monitor: self.money_monitor(),
+        }
+    }
+
     /// The flags a Herald process takes to reach both servers.
     pub fn args(&self) -> Vec<String> {
-        vec![
-            "--nats-url".into(),
-            self.url(),
-            "--nats-money-url".into(),
-            self.money_url(),
-            "--nats-money-monitor".into(),
-            self.money_monitor(),
-        ]
+        self.endpoints().args()
     }
 
     /// The same as parsed flags.
     pub fn servers_args(&self) -> herald_runtime::config::ServersArgs {
-        herald_runtime::config::ServersArgs {
-            nats: herald_runtime::config::NatsArgs { nats_url: self.url() },
-            nats_money_url: self.money_url(),
-            nats_money_monitor: self.money_monitor(),
-        }
+        self.endpoints().servers_args()
     }
 
     /// The events server's process group (see [`group_members`]).
