@@ -208,7 +208,7 @@ impl Outbound {
             .js
             .publish_with_headers(o.subject, headers, o.payload.into())
             .await
-            .map_err(|e| StageError::Transient(e.into()))?;
+            .map_err(StageError::Transient)?;
         ack.await.map_err(|e| StageError::Transient(e.into()))?;
         Ok(())
     }

@@ -29,7 +29,7 @@ impl NatsArgs {
 /// Errors: no server answered.
 async fn connect(urls: &str, class: &str) -> anyhow::Result<async_nats::Client> {
     async_nats::ConnectOptions::new()
-        .name(&format!("herald-{class}"))
+        .name(format!("herald-{class}"))
         .connect(servers(urls))
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to the NATS {class} server at {urls}: {e}"))
