@@ -224,6 +224,16 @@ pub async fn run_stage<S: Stage>(js: Js, stage: Arc<S>, cfg: StageConfig, shutdo
         };
         messages
             .take_until(shutdown.clone().cancelled_owned())
+            // a pull nobody answered (the consumer not yet reachable from this server: a
+            // cluster's start, a leader moving) would otherwise wait out the pull's 30 s
+            // expiry before asking again; end the stream and pull anew at once
+            .take_while(|m| {
+                let unanswered = matches!(m, Err(e) if e.kind() == pull::MessagesErrorKind::NoResponders);
+                if unanswered {
+                    tracing::warn!(stage = S::NAME, "no responders to the pull; pulling again");
+                }
+                std::future::ready(!unanswered)
+            })
             // turns are taken in delivery order, before the messages run concurrently
             .map(|msg| {
                 let turn = match (&msg, cfg.in_order_per_sender) {
