@@ -64,7 +64,14 @@ pub fn newcomer_may_send(message: &Value) -> bool {
 }
 
 /// The text or caption of an edited message as HTML, with its formatting (its
-/// entities) kept; which of the two it is.
+/// entities) kept; which of the two it is. What the user typed stays text: its visible
+/// text is the original, whatever entities come with it (`tests/chat_markup.rs`).
+///
+/// ```
+/// use herald_pipeline::products::chat::relay::edited;
+/// let m = serde_json::json!({"caption": "x.com <b>not</b>", "caption_entities": [{"type": "url", "offset": 0, "length": 5}]});
+/// assert_eq!(edited(&m).unwrap().html, "x.com &lt;b&gt;not&lt;/b&gt;");
+/// ```
 pub fn edited(message: &Value) -> Option<Edited> {
     let (body, entities, caption) = match (message.get("text"), message.get("caption")) {
         (Some(t), _) => (t.as_str()?, message.get("entities"), false),
@@ -72,11 +79,36 @@ pub fn edited(message: &Value) -> Option<Edited> {
         _ => return None,
     };
     let entities: Vec<teloxide::types::MessageEntity> = entities.and_then(|e| serde_json::from_value(e.clone()).ok()).unwrap_or_default();
-    let html = match entities.is_empty() {
-        true => escape_html(body),
-        false => teloxide::utils::render::Renderer::new(body, &entities).as_html(),
+    let entities = well_nested(entities, body.encode_utf16().count());
+    let html = match teloxide::utils::render::Renderer::new(body, &entities).as_html() {
+        // no formatting entity among them (only url, mention, hashtag, ...): teloxide
+        // returns the text as it is, unescaped, and typed tags would become markup
+        rendered if rendered == body => escape_html(body),
+        rendered => rendered,
     };
     Some(Edited { html, caption })
+}
+
+/// The entities Telegram's rules allow (core.telegram.org/bots/api#messageentity: "if
+/// two entities have common characters, then one of them is fully contained inside
+/// another"), within the text (`units`, UTF-16) and not empty; the others are dropped,
+/// so the rendered tags always nest (a zero-length or overlapping entity would render
+/// `</b><b>` or `<b><i></b></i>`, which the sanitizer then shows as text).
+fn well_nested(mut entities: Vec<teloxide::types::MessageEntity>, units: usize) -> Vec<teloxide::types::MessageEntity> {
+    entities.sort_by_key(|e| (e.offset, std::cmp::Reverse(e.length)));
+    let mut kept: Vec<teloxide::types::MessageEntity> = Vec::with_capacity(entities.len());
+    for e in entities {
+        let (start, end) = (e.offset, e.offset.saturating_add(e.length));
+        let inside = e.length > 0 && end <= units;
+        let crosses = kept.iter().any(|k| {
+            let (ks, ke) = (k.offset, k.offset + k.length);
+            start < ke && ks < end && !(ks <= start && end <= ke) && !(start <= ks && ke <= end)
+        });
+        if inside && !crosses {
+            kept.push(e);
+        }
+    }
+    kept
 }
 
 /// An edit's new text or caption.
