@@ -150,7 +150,9 @@ async fn a_crash_between_the_game_write_and_the_boards_is_healed_once() {
     // the redelivery finds the score in the game and applies the boards once
     let outputs = drive(&scorer, &subject, &herald_schemas::encode(&a), true).await;
     assert_eq!(outputs[0].msg_id, "result:d2:0:21", "the same result event");
-    drive(&scorer, &subject, &herald_schemas::encode(&a), true).await;
+    // once committed, a repeat publishes nothing (issue 21: it re-published the result)
+    let repeat = scorer.decide(a.clone(), &meta).await.unwrap();
+    assert!(matches!(repeat, Decision::Drop { reason: "already_scored" }), "{repeat:?}");
     assert_eq!(scored() - before, 1.0);
     let stats = t.redis.stats(21).await.unwrap();
     assert_eq!((stats.answered, stats.points), (1, 1000));
@@ -234,4 +236,45 @@ async fn an_imported_bank_is_what_pipelines_load() {
     assert_eq!(loaded.questions[0].text, "What is \"H2O\"?");
     assert_eq!(loaded.categories, ["History", "Science & Nature"]);
     assert!(herald_pipeline::products::trivia::import_bank(&env.js, "{}").await.is_err());
+}
+
+/// Issue 21: a vote on a poll nobody reported is retried while its report may still be
+/// coming, then dropped under its own reason, not dead-lettered.
+#[tokio::test]
+async fn a_vote_on_an_unknown_poll_is_dropped_not_dead_lettered() {
+    use herald_pipeline::products::trivia::inbox::TriviaInbox;
+    let env = Env::start().await;
+    let inbox = TriviaInbox {
+        trivia: trivia(&env).await,
+    };
+    let update = serde_json::json!({"update_id": 9, "poll_answer": {"poll_id": "5170000000000000000",
+        "user": {"id": 77, "is_bot": false, "first_name": "Stray"}, "option_ids": [1]}});
+    let routed = herald_schemas::RoutedUpdate {
+        v: 1,
+        update_id: 9,
+        kind: "poll_answer".into(),
+        user_id: Some(77),
+        chat_id: None,
+        command: None,
+        callback_data: None,
+        message_id: None,
+        admin: false,
+        update,
+        received_ms: 1,
+    };
+    let meta = |delivered| MsgMeta {
+        subject: subjects::routed("trivia", 77),
+        stream_sequence: 1,
+        delivered,
+        published_ms: 1,
+    };
+    for delivered in 1..=3 {
+        let early = inbox.decide(routed.clone(), &meta(delivered)).await;
+        assert!(
+            matches!(early, Err(herald_runtime::StageError::Transient(_))),
+            "retried while the report may come"
+        );
+    }
+    let late = inbox.decide(routed, &meta(4)).await.unwrap();
+    assert!(matches!(late, Decision::Drop { reason: "unknown_poll" }), "{late:?}");
 }

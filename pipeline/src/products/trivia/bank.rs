@@ -81,7 +81,13 @@ struct RawQuestion {
 
 /// Telegram's quiz-poll limits (core.telegram.org/bots/api#sendpoll): a question of
 /// 1–300 characters, 2–10 options of 1–100 characters each.
-const MAX_QUESTION: usize = 300;
+const POLL_QUESTION_LIMIT: usize = 300;
+/// What the poll puts before a question: `k/n · ` (`present`), at most `50/50 · ` with
+/// games of up to 50 questions (`--trivia-questions`).
+pub const POLL_PREFIX_ROOM: usize = 8;
+/// The longest question a poll carries whole, after its prefix (issue 21: a question of
+/// exactly 300 characters passed the importer and lost its end).
+const MAX_QUESTION: usize = POLL_QUESTION_LIMIT - POLL_PREFIX_ROOM;
 const MAX_OPTION: usize = 100;
 
 /// Decodes every HTML entity (named, decimal, hex) and trims.
@@ -101,7 +107,10 @@ impl Question {
         let wrong: Vec<String> = raw.incorrect_answers.iter().map(|a| decode(a)).collect();
         let difficulty = Difficulty::parse(&raw.difficulty).ok_or_else(|| format!("unknown difficulty {:?}", raw.difficulty))?;
         if text.is_empty() || text.chars().count() > MAX_QUESTION {
-            return Err(format!("question of {} characters (Telegram takes 1–{MAX_QUESTION})", text.chars().count()));
+            return Err(format!(
+                "question of {} characters (a quiz poll carries 1–{MAX_QUESTION} after its `k/n · ` prefix)",
+                text.chars().count()
+            ));
         }
         if wrong.is_empty() || wrong.len() > 9 {
             return Err(format!("{} wrong answers (a poll has 2–10 options)", wrong.len()));
@@ -355,5 +364,30 @@ mod tests {
         assert_eq!(bank.questions.len(), 1);
         assert_eq!(bank.questions[0].text, "Q's?");
         assert_eq!(bank.skipped.len(), 1);
+    }
+
+    #[test]
+    fn a_question_is_imported_only_if_the_poll_carries_it_whole() {
+        let widest_prefix = format!("{}/{} · ", 50, 50);
+        assert_eq!(widest_prefix.chars().count(), POLL_PREFIX_ROOM);
+        // the question of `len` characters, and a short one so the dump is usable
+        let dump = |len: usize| {
+            format!(
+                r#"{{"results":[{{"type":"boolean","difficulty":"easy","category":"C","question":"{}","correct_answer":"True","incorrect_answers":["False"]}},
+                {{"type":"boolean","difficulty":"easy","category":"C","question":"Short?","correct_answer":"True","incorrect_answers":["False"]}}]}}"#,
+                "x".repeat(len)
+            )
+        };
+        // the issue's case: exactly 300 characters is refused now
+        for refused in [300, MAX_QUESTION + 1] {
+            let bank = Bank::from_opentdb(&dump(refused)).unwrap();
+            assert_eq!((bank.questions.len(), bank.skipped.len()), (1, 1), "{refused} characters");
+        }
+        let bank = Bank::from_opentdb(&dump(MAX_QUESTION)).unwrap();
+        assert_eq!(bank.questions.len(), 2);
+        let longest = bank.questions.iter().map(|q| q.text.chars().count()).max().unwrap();
+        assert_eq!(longest, MAX_QUESTION);
+        let carried = format!("{widest_prefix}{}", "x".repeat(longest));
+        assert!(carried.chars().count() <= POLL_QUESTION_LIMIT, "{}", carried.chars().count());
     }
 }

@@ -12,7 +12,7 @@ pub enum TriviaCommand {
     Trivia(String),
     #[command(description = "today's challenge: 5 questions, one attempt, ranked")]
     Daily,
-    // `/top [today|week|all]`
+    // `/top [today|daily|week|all]` (also day, weekly, alltime: `scoring::Period::parse`)
     #[command(description = "leaderboard (today, week or all time)")]
     Top(String),
     #[command(description = "your trivia stats")]

@@ -479,7 +479,14 @@ impl TriviaInbox {
         Ok(forward(outputs, TriviaCommit::Nothing))
     }
 
-    async fn poll_answer(&self, routed: &RoutedUpdate, at_ms: u64) -> Result<Answer, StageError> {
+    /// Deliveries of a vote on a poll nobody reported before it is dropped (counted as
+    /// `herald_stage_dropped_total{stage="trivia_inbox",reason="unknown_poll"}`) rather
+    /// than dead-lettered: 0.7 s of the stage's backoff (100, 200, 400 ms), far more than
+    /// the moment a report can lag behind its first vote; a stray vote (a poll of another
+    /// bot's era, a forged update) is nothing for an operator to read.
+    const UNKNOWN_POLL_DELIVERIES: i64 = 4;
+
+    async fn poll_answer(&self, routed: &RoutedUpdate, at_ms: u64, delivered: i64) -> Result<Answer, StageError> {
         let body = &routed.update["poll_answer"];
         let (Some(poll), Some(user)) = (body["poll_id"].as_str(), body.pointer("/user/id").and_then(Value::as_i64)) else {
             return Err(StageError::Permanent("poll_answer without poll_id or user".into()));
@@ -491,6 +498,9 @@ impl TriviaInbox {
         let Some((game, question)) = self.trivia.polls.get(poll).await? else {
             // the bot reports a poll right after Telegram takes it; an answer can
             // overtake the report by a moment, so this is retried before it is dropped
+            if delivered >= Self::UNKNOWN_POLL_DELIVERIES {
+                return Ok(Decision::Drop { reason: "unknown_poll" });
+            }
             return Err(StageError::Transient(anyhow::anyhow!("poll {poll} is not known (yet)")));
         };
         let name = body.pointer("/user/first_name").and_then(Value::as_str).unwrap_or_default();
@@ -523,7 +533,7 @@ impl Stage for TriviaInbox {
         // restart is timed as it arrived)
         let at_ms = [routed.received_ms, meta.published_ms].into_iter().find(|t| *t > 0).unwrap_or_else(herald_schemas::now_ms);
         if routed.kind == "poll_answer" {
-            return self.poll_answer(&routed, at_ms).await;
+            return self.poll_answer(&routed, at_ms, meta.delivered).await;
         }
         let (Some(user), Some(chat)) = (routed.user_id, routed.chat_id) else {
             return Ok(Decision::Drop { reason: "no_user_or_chat" });

@@ -15,9 +15,10 @@
 //!    guarded by a marker of (game, question, player): applied once, whatever is
 //!    redelivered. `herald_trivia_scored_total` counts the applications.
 //!
-//! An answer found already scored (a redelivery, a second press) republishes the same
-//! events and re-runs the guarded commit, which adds nothing: that heals a crash
-//! between the write and the commit.
+//! An answer found already scored (a redelivery, a second press) is dropped once its
+//! commit is done (the marker exists, so its events were published); before that (a
+//! crash between the game write and the commit) it republishes the same events and
+//! re-runs the guarded commit, which heals the crash and adds nothing twice.
 
 use std::sync::Arc;
 
@@ -111,6 +112,11 @@ impl Stage for TriviaScorer {
             }
             Err(Refusal::AlreadyScored(s)) => {
                 metrics::counter!("herald_trivia_answers_refused_total", "reason" => "already_scored").increment(1);
+                // committed means published: a repeat publishes nothing (issue 21); only a
+                // crash between the game write and the commit is healed by publishing again
+                if self.trivia.redis.is_scored(&game.id, s.question, s.player).await? {
+                    return Ok(Decision::Drop { reason: "already_scored" });
+                }
                 (s, true)
             }
             Err(r) => {

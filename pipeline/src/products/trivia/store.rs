@@ -248,13 +248,28 @@ impl TriviaRedis {
         }
     }
 
+    /// Whether the score of (`game`, `question`, `player`) was applied (its marker set),
+    /// which the scorer's commit does only after the result was published.
+    ///
+    /// Errors: Redis unreachable.
+    pub async fn is_scored(&self, game: &str, question: u32, player: i64) -> redis::RedisResult<bool> {
+        redis::cmd("EXISTS")
+            .arg(Self::marker(game, question, player))
+            .query_async(&mut self.redis.clone())
+            .await
+    }
+
+    fn marker(game: &str, question: u32, player: i64) -> String {
+        format!("{PREFIX}:scored:{game}:{question}:{player}")
+    }
+
     /// Adds `s` to its player's stats and, for a ranked game, to `boards`, exactly once
     /// per (game, question, player). Returns whether this call applied it.
     ///
     /// Errors: Redis unreachable (the stage retries; the marker keeps it once).
     pub async fn score(&self, game: &str, s: &Scored, name: &str, boards: &[String]) -> redis::RedisResult<bool> {
         let mut inv = self.score.prepare_invoke();
-        inv.key(format!("{PREFIX}:scored:{game}:{}:{}", s.question, s.player))
+        inv.key(Self::marker(game, s.question, s.player))
             .key(format!("{PREFIX}:stats:{}", s.player))
             .key(format!("{PREFIX}:names"));
         for b in boards {

@@ -33,6 +33,8 @@ pub enum InitDataError {
     NoAuthDate,
     #[error("initData is {age_s} s old (at most {max_s} s)")]
     Expired { age_s: u64, max_s: u64 },
+    #[error("initData is dated {ahead_s} s in the future (at most {max_s} s of clock skew)")]
+    FromTheFuture { ahead_s: u64, max_s: u64 },
     #[error("initData has no user")]
     NoUser,
 }
@@ -59,8 +61,12 @@ fn parts(init_data: &str) -> (String, Option<String>) {
     (check, hash)
 }
 
+/// Clock skew allowed between Telegram's servers and this one: an `auth_date` further
+/// ahead than this is refused, as a stale one is (issue 21: a year ahead was accepted).
+pub const MAX_CLOCK_SKEW_S: u64 = 60;
+
 /// Checks raw `initData` for `bot_token` at `now_s` (unix s), accepting an `auth_date`
-/// at most `max_age_s` old. Returns the user.
+/// at most `max_age_s` old and at most [`MAX_CLOCK_SKEW_S`] ahead. Returns the user.
 ///
 /// ```
 /// use herald_pipeline::products::trivia::app::auth::{sign_init_data, validate_init_data};
@@ -69,8 +75,8 @@ fn parts(init_data: &str) -> (String, Option<String>) {
 /// assert!(validate_init_data(&data, "43:OTHER", 1_100, 3_600).is_err());
 /// ```
 ///
-/// Errors: [`InitDataError`]: no hash, a hash that does not match, no or a stale
-/// `auth_date`, no user.
+/// Errors: [`InitDataError`]: no hash, a hash that does not match, no, a stale or a
+/// future `auth_date`, no user.
 pub fn validate_init_data(init_data: &str, bot_token: &str, now_s: u64, max_age_s: u64) -> Result<AppUser, InitDataError> {
     let (check, hash) = parts(init_data);
     let hash = hash.ok_or(InitDataError::NoHash)?;
@@ -81,6 +87,13 @@ pub fn validate_init_data(init_data: &str, bot_token: &str, now_s: u64, max_age_
     let fields: Vec<(String, String)> = form_urlencoded::parse(init_data.as_bytes()).into_owned().collect();
     let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let auth_date: u64 = field("auth_date").and_then(|d| d.parse().ok()).ok_or(InitDataError::NoAuthDate)?;
+    let ahead_s = auth_date.saturating_sub(now_s);
+    if ahead_s > MAX_CLOCK_SKEW_S {
+        return Err(InitDataError::FromTheFuture {
+            ahead_s,
+            max_s: MAX_CLOCK_SKEW_S,
+        });
+    }
     let age_s = now_s.saturating_sub(auth_date);
     if age_s > max_age_s {
         return Err(InitDataError::Expired { age_s, max_s: max_age_s });
@@ -226,6 +239,23 @@ mod tests {
             validate_init_data(data, EXAMPLE_TOKEN, later, 3_600),
             Err(InitDataError::Expired { age_s: 3_601, max_s: 3_600 })
         );
+    }
+
+    #[test]
+    fn init_data_from_the_future_is_refused_beyond_the_skew() {
+        // Telegram's published example, checked a year before it was signed
+        let data = EXAMPLE.trim();
+        let signed = 1_733_509_682;
+        assert_eq!(
+            validate_init_data(data, EXAMPLE_TOKEN, signed - 365 * 86_400, 3_600),
+            Err(InitDataError::FromTheFuture {
+                ahead_s: 365 * 86_400,
+                max_s: MAX_CLOCK_SKEW_S
+            })
+        );
+        // a clock a little behind Telegram's is fine
+        assert!(validate_init_data(data, EXAMPLE_TOKEN, signed - MAX_CLOCK_SKEW_S, 3_600).is_ok());
+        assert!(validate_init_data(data, EXAMPLE_TOKEN, signed - MAX_CLOCK_SKEW_S - 1, 3_600).is_err());
     }
 
     #[test]
