@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use async_nats::HeaderMap;
 use axum::{body::Bytes, extract::State, http::HeaderMap as HttpHeaders, http::StatusCode, routing::post, Router};
 use herald_runtime::{dead_letter, DeadLetter};
 use herald_schemas::subjects;
@@ -69,8 +68,7 @@ async fn send(js: &herald_runtime::Js, raw: &[u8], max_bytes: usize) -> anyhow::
             update_id,
             callback_query_id,
         } => {
-            let mut headers = HeaderMap::new();
-            headers.insert(async_nats::header::NATS_MESSAGE_ID, update_id.to_string().as_str());
+            let headers = herald_runtime::msg_id_headers(&update_id.to_string());
             let ack = js
                 .publish_with_headers(subject, headers, bytes::Bytes::copy_from_slice(raw))
                 .await?;

@@ -71,8 +71,7 @@ async fn measure(label: &str, js: &async_nats::jetstream::Context, subject: impl
     let started = Instant::now();
     const N: u64 = 2_000;
     for i in 0..N {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(async_nats::header::NATS_MESSAGE_ID, format!("durability-bench:{i}").as_str());
+        let headers = herald_runtime::msg_id_headers(&format!("durability-bench:{i}"));
         let t = Instant::now();
         js.publish_with_headers(subject(i), headers, entry.clone()).await?.await?;
         latencies.record(t.elapsed().as_micros() as u64)?;

@@ -466,11 +466,7 @@ async fn seed_tracked_calls(js: &herald_runtime::Js, args: &RunArgs) -> anyhow::
             called_at_ms: herald_schemas::now_ms(),
             recipients,
         };
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(
-            async_nats::header::NATS_MESSAGE_ID,
-            format!("loadtest-tracked-{t}-{}", herald_schemas::now_ms()).as_str(),
-        );
+        let headers = herald_runtime::msg_id_headers(&format!("loadtest-tracked-{t}-{}", herald_schemas::now_ms()));
         js.publish_with_headers(subjects::tracked("solana"), headers, herald_schemas::encode(&event).into())
             .await?
             .await?;

@@ -257,8 +257,7 @@ async fn hostile_keys_and_texts_are_delivered_once_and_safely() {
     let publish = |copy: &'static str| {
         let (js, raw) = (js.clone(), raw.to_string());
         async move {
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", copy);
+            let headers = herald_runtime::msg_id_headers(copy);
             js.publish_with_headers(subjects::notify(7), headers, raw.into())
                 .await
                 .unwrap()

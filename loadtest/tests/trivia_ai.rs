@@ -60,8 +60,7 @@ async fn env(timeout: Duration, key: &str) -> Env {
 }
 
 async fn ask(e: &Env, question: &str, msg_id: &str) {
-    let mut h = async_nats::HeaderMap::new();
-    h.insert("Nats-Msg-Id", msg_id);
+    let h = herald_runtime::msg_id_headers(msg_id);
     let req = ExplainRequest {
         v: 1,
         question_id: question.into(),
@@ -172,8 +171,7 @@ async fn a_timeout_gives_up_and_scoring_never_waits() {
     }
     // ... and an answer is scored meanwhile
     let a = TriviaAnswer::new("p1", 0, 71, q.correct, now + 1_000, AnswerVia::Poll, "Ann");
-    let mut h = async_nats::HeaderMap::new();
-    h.insert("Nats-Msg-Id", "a1");
+    let h = herald_runtime::msg_id_headers("a1");
     e.js.publish_with_headers(subjects::trivia("answer", "p1"), h, herald_schemas::encode(&a).into())
         .await
         .unwrap()

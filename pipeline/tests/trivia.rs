@@ -73,8 +73,7 @@ fn scored() -> f64 {
 }
 
 async fn publish(env: &Env, a: &TriviaAnswer, msg_id: &str) {
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Nats-Msg-Id", msg_id);
+    let headers = herald_runtime::msg_id_headers(msg_id);
     env.js
         .publish_with_headers(subjects::trivia("answer", &a.game), headers, herald_schemas::encode(a).into())
         .await

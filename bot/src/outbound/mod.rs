@@ -202,8 +202,7 @@ impl Outbound {
         let Some(o) = report_output(out, answer) else {
             return Ok(());
         };
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", o.msg_id.as_str());
+        let headers = herald_runtime::msg_id_headers(&o.msg_id);
         let ack = self
             .js
             .publish_with_headers(o.subject, headers, o.payload.into())

@@ -271,25 +271,34 @@ async fn wait_until_writable(js: &Js, subjects: &[String], patience: Duration) -
     use async_nats::jetstream::context::PublishErrorKind;
     let deadline = tokio::time::Instant::now() + patience;
     for subject in subjects {
-        loop {
+        let what = format!("publishes on {subject} reach no stream after {patience:?}");
+        poll_until(deadline, &what, async || {
             let mut headers = async_nats::HeaderMap::new();
             headers.insert(async_nats::header::NATS_EXPECTED_LAST_SEQUENCE, u64::MAX.to_string().as_str());
-            let reached = match js.publish_with_headers(subject.clone(), headers, bytes::Bytes::new()).await {
+            match js.publish_with_headers(subject.clone(), headers, bytes::Bytes::new()).await {
                 Ok(ack) => match ack.await {
                     Ok(_) => anyhow::bail!("the probe on {subject} was stored: the stream ignored its expected sequence"),
-                    Err(e) => e.kind() == PublishErrorKind::WrongLastSequence,
+                    Err(e) => Ok(e.kind() == PublishErrorKind::WrongLastSequence),
                 },
-                Err(_) => false,
-            };
-            if reached {
-                break;
+                Err(_) => Ok(false),
             }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "publishes on {subject} reach no stream after {patience:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// Asks `ready` every 100 ms until it says yes.
+///
+/// Errors: `ready`'s own, or `deadline` passed (the error is `what`).
+async fn poll_until(
+    deadline: tokio::time::Instant,
+    what: &str,
+    mut ready: impl AsyncFnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    while !ready().await? {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
 }
@@ -338,20 +347,14 @@ const LEADER_PATIENCE: Duration = Duration::from_secs(60);
 async fn wait_for_leaders(js: &Js, names: &[String], patience: Duration) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + patience;
     for name in names {
-        loop {
-            let leader = match js.get_stream(name).await {
-                Ok(mut s) => s.info().await.ok().and_then(|i| i.cluster.clone()).and_then(|c| c.leader),
-                Err(_) => None,
-            };
-            if leader.is_some() {
-                break;
-            }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "stream {name} has no leader after {patience:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let what = format!("stream {name} has no leader after {patience:?}");
+        poll_until(deadline, &what, async || {
+            Ok(match js.get_stream(name).await {
+                Ok(mut s) => s.info().await.ok().and_then(|i| i.cluster.clone()).and_then(|c| c.leader).is_some(),
+                Err(_) => false,
+            })
+        })
+        .await?;
     }
     Ok(())
 }

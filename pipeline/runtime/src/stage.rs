@@ -422,16 +422,25 @@ struct Ready {
 fn ready(outputs: Vec<Output>) -> Vec<Ready> {
     outputs
         .into_iter()
-        .map(|out| {
-            let mut headers = HeaderMap::new();
-            headers.insert(async_nats::header::NATS_MESSAGE_ID, out.msg_id.as_str());
-            Ready {
-                subject: out.subject.into(),
-                headers,
-                payload: out.payload.into(),
-            }
+        .map(|out| Ready {
+            headers: msg_id_headers(&out.msg_id),
+            subject: out.subject.into(),
+            payload: out.payload.into(),
         })
         .collect()
+}
+
+/// Headers holding `Nats-Msg-Id: id`: the stream stores a message with that id once
+/// within its duplicate window. Every publish with a message id builds its headers here.
+///
+/// ```
+/// let h = herald_runtime::msg_id_headers("route:42");
+/// assert_eq!(h.get(async_nats::header::NATS_MESSAGE_ID).unwrap().as_str(), "route:42");
+/// ```
+pub fn msg_id_headers(id: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, id);
+    headers
 }
 
 async fn publish_ready(js: &Js, outputs: &[Ready]) -> anyhow::Result<()> {

@@ -91,8 +91,7 @@ pub async fn redrive(js: &herald_runtime::Js, seq: u64, to: Option<&str>, keep: 
         None if original.starts_with("herald.") => original,
         None => anyhow::bail!("dead letter #{seq} came from {original:?}, not a subject; pass --to SUBJECT"),
     };
-    let mut headers = HeaderMap::new();
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, format!("redrive:{seq}").as_str());
+    let mut headers = herald_runtime::msg_id_headers(&format!("redrive:{seq}"));
     headers.insert("Herald-Redrive-Of", seq.to_string().as_str());
     js.publish_with_headers(subject.clone(), headers, m.payload.clone()).await?.await?;
     if !keep {

@@ -108,7 +108,7 @@ impl Outbox {
         let batch: Vec<Item> = serde_json::from_str(&json)?;
         if let Some(out) = self.message(&batch, recipient) {
             let ack = js
-                .publish_with_headers(subjects::reply(recipient), msg_id(&out.idempotency_key), herald_schemas::encode(&out).into())
+                .publish_with_headers(subjects::reply(recipient), herald_runtime::msg_id_headers(&out.idempotency_key), herald_schemas::encode(&out).into())
                 .await?;
             ack.await?;
             metrics::counter!("herald_chat_relayed_total").increment(batch.len() as u64);
@@ -153,9 +153,3 @@ impl Outbox {
     }
 }
 
-/// `Nats-Msg-Id: key`.
-pub fn msg_id(key: &str) -> async_nats::HeaderMap {
-    let mut h = async_nats::HeaderMap::new();
-    h.insert("Nats-Msg-Id", key);
-    h
-}

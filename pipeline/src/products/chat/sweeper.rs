@@ -10,7 +10,7 @@ use std::time::Duration;
 use herald_schemas::{Content, OutboundMessage};
 
 use super::commands as say;
-use super::outbox::{msg_id, Outbox};
+use super::outbox::Outbox;
 use super::state::ChatState;
 use crate::core::reply::notice;
 
@@ -49,7 +49,7 @@ pub async fn sweep(state: &ChatState, js: &herald_runtime::Js, timeout: Duration
 
 async fn publish(js: &herald_runtime::Js, m: OutboundMessage) -> anyhow::Result<()> {
     let subject = herald_schemas::subjects::reply(m.chat_id);
-    js.publish_with_headers(subject, msg_id(&m.idempotency_key), herald_schemas::encode(&m).into())
+    js.publish_with_headers(subject, herald_runtime::msg_id_headers(&m.idempotency_key), herald_schemas::encode(&m).into())
         .await?
         .await?;
     Ok(())

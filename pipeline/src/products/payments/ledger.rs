@@ -165,8 +165,7 @@ impl Ledger {
                 note: note.to_string(),
                 ts_ms: herald_schemas::now_ms(),
             };
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert(async_nats::header::NATS_MESSAGE_ID, format!("{user_id}:{reference}").as_str());
+            let mut headers = herald_runtime::msg_id_headers(&format!("{user_id}:{reference}"));
             headers.insert(async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, last.to_string().as_str());
             let published = self
                 .js

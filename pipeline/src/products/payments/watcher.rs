@@ -294,8 +294,7 @@ pub async fn run(
                     .collect();
             }
             while let Some(d) = outbox.first() {
-                let mut headers = async_nats::HeaderMap::new();
-                headers.insert("Nats-Msg-Id", d.msg_id().as_str());
+                let headers = herald_runtime::msg_id_headers(&d.msg_id());
                 let subject = herald_schemas::subjects::deposit(d.stage, &chain);
                 js.publish_with_headers(subject, headers, herald_schemas::encode(d).into())
                     .await?

@@ -233,8 +233,7 @@ async fn answer(State(app): State<App>, headers: HeaderMap, Path(id): Path<Strin
     }
     let now = herald_schemas::now_ms();
     let a = TriviaAnswer::new(&id, req.question, user, req.option, now, AnswerVia::App, claims.name);
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Nats-Msg-Id", format!("app:{id}:{}:{user}:{now}", req.question).as_str());
+    let headers = herald_runtime::msg_id_headers(&format!("app:{id}:{}:{user}:{now}", req.question));
     let published = app
         .trivia
         .js
