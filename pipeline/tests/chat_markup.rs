@@ -6,31 +6,9 @@
 use herald_pipeline::products::chat::relay::edited;
 use proptest::prelude::*;
 
-/// The text a Telegram client shows for `html`: tags removed, entities decoded.
+/// The text a Telegram client shows for `html` (tags dropped, entities decoded).
 fn visible(html: &str) -> String {
-    let mut out = String::new();
-    let mut rest = html;
-    while let Some(c) = rest.chars().next() {
-        if c == '<' {
-            let end = rest.find('>').expect("a tag closes");
-            rest = &rest[end + 1..];
-        } else if c == '&' {
-            let end = rest.find(';').expect("an entity ends");
-            out.push_str(match &rest[..=end] {
-                "&lt;" => "<",
-                "&gt;" => ">",
-                "&amp;" => "&",
-                "&quot;" => "\"",
-                "&#39;" | "&#x27;" => "'",
-                other => panic!("unexpected entity {other} in {html}"),
-            });
-            rest = &rest[end + 1..];
-        } else {
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
-        }
-    }
-    out
+    herald_schemas::html::visible_text(html)
 }
 
 /// A Bot API `MessageEntity` as JSON.

@@ -195,6 +195,40 @@ pub fn visible_len(s: &str) -> usize {
         .sum()
 }
 
+/// The text a Telegram client shows for `s` once sanitized: tags dropped, entities
+/// decoded (`&lt;` `&gt;` `&amp;` `&quot;` and numeric ones).
+///
+/// ```
+/// use herald_schemas::html::visible_text;
+/// assert_eq!(visible_text("<b>1 &lt; 2</b> &amp; <i>x</i>"), "1 < 2 & x");
+/// ```
+pub fn visible_text(s: &str) -> String {
+    pieces(s)
+        .iter()
+        .filter_map(|p| match p {
+            Piece::Text { raw, .. } => Some(decode_entity(raw)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One piece of visible text as shown: an entity decoded, a character as it is.
+fn decode_entity(raw: &str) -> String {
+    let numeric = |n: &str, radix| u32::from_str_radix(n, radix).ok().and_then(char::from_u32).map(String::from);
+    let decoded = match raw {
+        "&lt;" => Some("<".to_string()),
+        "&gt;" => Some(">".to_string()),
+        "&amp;" => Some("&".to_string()),
+        "&quot;" => Some("\"".to_string()),
+        _ => match raw.strip_prefix("&#").and_then(|r| r.strip_suffix(';')) {
+            Some(hex) if hex.starts_with(['x', 'X']) => numeric(&hex[1..], 16),
+            Some(dec) => numeric(dec, 10),
+            None => None,
+        },
+    };
+    decoded.unwrap_or_else(|| raw.to_string())
+}
+
 /// `s` sanitized and, when longer than `limit` (see [`visible_len`]), cut at the last
 /// line break or space that leaves room for `…`, with open tags closed.
 pub fn fit(s: &str, limit: usize) -> String {

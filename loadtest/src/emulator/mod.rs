@@ -22,6 +22,10 @@
 //! Control API for tests: `POST /control/updates` (queue updates, numbered by the
 //! emulator as Telegram numbers them), `GET /control/deliveries`, `GET /control/stats`, `POST /control/fail`
 //! (`{"chat_id":1,"status":429|500|403,"retry_after":2,"times":1}`), `POST /control/block`,
+//! and random 429s on any send ([`EmulatorLimits::p429`]). `copyMessage(s)` copies what
+//! Telegram can: not a service message, protected content, or a deleted message
+//! ([`Emulator::delete_user_message`]); `copyMessages` skips those and answers the ids
+//! of the copies it made, in order.
 //! `POST /control/vote` (`{"poll_id":"…","user_id":7,"option":1}`: a user votes).
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -59,6 +63,10 @@ pub struct EmulatorLimits {
     /// Messages per minute per group or channel.
     #[arg(long, default_value_t = 20)]
     pub group_rate_per_min: u32,
+    /// Chance (0–1) that a send within the limits still gets a 429 (`retry_after` 1–2 s),
+    /// as Telegram answers under load it does not explain: a fault to test against.
+    #[arg(long, default_value_t = 0.0)]
+    pub p429: f64,
 }
 
 impl Default for EmulatorLimits {
@@ -68,6 +76,7 @@ impl Default for EmulatorLimits {
             paid_rate: 1000,
             chat_rate: 1,
             group_rate_per_min: 20,
+            p429: 0.0,
         }
     }
 }
@@ -100,6 +109,9 @@ pub struct Delivery {
     /// `copyMessages` share it).
     #[serde(default)]
     pub call: u64,
+    /// Sent with `protect_content` (the recipient cannot forward or save it).
+    #[serde(default)]
+    pub protected: bool,
     pub at_ms: u64,
 }
 
@@ -150,6 +162,8 @@ struct Emu {
     messages: Mutex<HashMap<(i64, i64), Value>>,
     /// The bot's polls, by poll id.
     polls: Mutex<HashMap<String, SentPoll>>,
+    /// [`EmulatorLimits::p429`].
+    p429: f64,
 }
 
 /// A poll the bot sent.
@@ -210,6 +224,7 @@ impl Emulator {
             menu: Mutex::new(Vec::new()),
             messages: Mutex::new(HashMap::new()),
             polls: Mutex::new(HashMap::new()),
+            p429: limits.p429,
         });
         let app = Router::new()
             .route("/{bot}/{method}", any(bot_api))
@@ -266,6 +281,13 @@ impl Emulator {
     /// Errors: why not (no such poll, anonymous, closed, voted already, no such option).
     pub fn vote(&self, poll_id: &str, user_id: i64, option: usize) -> Result<i64, String> {
         vote(&self.emu, poll_id, user_id, option)
+    }
+
+    /// The user deletes message `message_id` of chat `chat_id`: a later copy of it finds
+    /// nothing (`copyMessages` skips it, `copyMessage` answers "message to copy not
+    /// found"). Whether it existed.
+    pub fn delete_user_message(&self, chat_id: i64, message_id: i64) -> bool {
+        self.emu.messages.lock().unwrap().remove(&(chat_id, message_id)).is_some()
     }
 
     /// Makes the next `f.times` sends to `f.chat_id` fail with `f.status`.
@@ -566,7 +588,10 @@ fn copy(emu: &Emu, req: &request::Request, many: bool) -> Response {
     // cannot copy ("If some of the specified messages can't be found or copied, they
     // are skipped"), copyMessage refuses it
     let quiz_without_answer = |m: &Value| m.pointer("/poll/type") == Some(&json!("quiz")) && m.pointer("/poll/correct_option_id").is_none();
-    let copyable = |m: &Value| !(is_service(m) || quiz_without_answer(m));
+    // "has_protected_content: True, if the message can't be forwarded" (#message); the
+    // Bot API refuses to copy it too
+    let protected = |m: &Value| m.get("has_protected_content") == Some(&json!(true));
+    let copyable = |m: &Value| !(is_service(m) || quiz_without_answer(m) || protected(m));
     if !many && !sources.iter().all(copyable) {
         return err(400, "Bad Request: message can't be copied", None);
     }
@@ -626,6 +651,7 @@ fn delete(emu: &Emu, p: &Value) -> Response {
         reply_to: None,
         poll_id: None,
         call: emu.calls.fetch_add(1, Ordering::SeqCst) + 1,
+        protected: false,
         at_ms: herald_schemas::now_ms(),
     };
     emu.deliveries.lock().unwrap().push(delivery);
@@ -746,6 +772,9 @@ fn deliver(emu: &Emu, made: Made, p: &Value) -> Result<Value, Box<Response>> {
                 return Err(Box::new(refuse(emu, 429, retry_after(not_until.wait_time_from(now)))));
             }
         }
+        if emu.p429 > 0.0 && rand::random::<f64>() < emu.p429 {
+            return Err(Box::new(refuse(emu, 429, rand::random_range(1..=2))));
+        }
     }
     let message_id = match method {
         "editMessageText" | "editMessageCaption" | "editMessageReplyMarkup" => int(p, "message_id").unwrap_or(0),
@@ -767,6 +796,7 @@ fn deliver(emu: &Emu, made: Made, p: &Value) -> Result<Value, Box<Response>> {
         reply_to: reply_to(p),
         poll_id: (method == "sendPoll").then(|| format!("poll-{message_id}")),
         call,
+        protected: p.get("protect_content").is_some_and(|v| v == &json!(true) || v == "true"),
         at_ms: herald_schemas::now_ms(),
     };
     if method == "sendPoll" {

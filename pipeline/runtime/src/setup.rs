@@ -143,6 +143,9 @@ pub fn bot_consumers() -> [crate::StageConfig; 2] {
     let consumer = |durable: &str, filter: &str, in_flight: usize| crate::StageConfig {
         ack_wait: Duration::from_secs(15),
         max_in_flight: in_flight,
+        // OUTBOUND subjects end with the chat: a chat's messages go out in the order
+        // they were published, and one held by a 429 holds the ones behind it
+        in_order_per_sender: true,
         ..crate::StageConfig::new(subjects::OUTBOUND_STREAM, durable, vec![filter.into()])
     };
     [

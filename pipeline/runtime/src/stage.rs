@@ -150,7 +150,10 @@ pub struct StageConfig {
     /// Process messages whose subjects end with the same token one after another, in
     /// stream order (others still run in parallel). Update and routed subjects end with
     /// the sender's id (`herald.updates.<kind>.<user>`, `herald.cmd.<product>.<user>`),
-    /// so this keeps one user's updates in order, whatever their kinds.
+    /// so this keeps one user's updates in order, whatever their kinds; outbound
+    /// subjects end with the chat (`herald.out.reply.<chat>`), so the bot sends a chat's
+    /// messages in order. A message waiting for its turn sends progress acks. A message
+    /// that fails transiently is handed back (nak) and can be overtaken by the next.
     pub in_order_per_sender: bool,
 }
 
@@ -246,8 +249,8 @@ pub async fn run_stage<S: Stage>(js: Js, stage: Arc<S>, cfg: StageConfig, shutdo
                 let (js, stage, cfg, counters) = (js.clone(), stage.clone(), cfg.clone(), counters.clone());
                 async move {
                     let mut turn = turn;
-                    if let Some(turn) = turn.as_mut() {
-                        turn.wait().await;
+                    if let (Some(turn), Ok(m)) = (turn.as_mut(), &msg) {
+                        wait_for_turn(turn, m, cfg.ack_wait).await;
                     }
                     match msg {
                         Ok(msg) => process(&js, &*stage, &cfg, &counters, msg).await,
@@ -264,6 +267,20 @@ pub async fn run_stage<S: Stage>(js: Js, stage: Arc<S>, cfg: StageConfig, shutdo
     }
     tracing::info!(stage = S::NAME, "stage stopped, in-flight work finished");
     Ok(())
+}
+
+/// Waits for `turn`, telling the server every third of `ack_wait` that `msg` is still
+/// held: a message queued behind a slow one of its key (a chat held by a 429) would
+/// otherwise be redelivered while it waits.
+async fn wait_for_turn(turn: &mut crate::sequencer::Turn, msg: &jetstream::Message, ack_wait: Duration) {
+    let waiting = turn.wait();
+    tokio::pin!(waiting);
+    loop {
+        tokio::select! {
+            _ = &mut waiting => return,
+            _ = tokio::time::sleep(ack_wait / 3) => { let _ = msg.ack_with(AckKind::Progress).await; }
+        }
+    }
 }
 
 /// Metric handles of one stage, registered once (the macros would build and hash a key

@@ -44,7 +44,7 @@ pub const STILL_SEARCHING: &str = "Still searching for a partner… /stop to can
 pub const ALREADY_CHATTING: &str = "You are already in a chat. /next for someone else, /stop to end it.";
 pub const SEARCH_CANCELLED: &str = "Search cancelled. /chat to search again.";
 pub const UNDELIVERABLE: &str = "⚠️ This message could not be delivered.";
-pub const SOME_UNDELIVERABLE: &str = "⚠️ Some of these messages could not be delivered.";
+pub const PROTECTED: &str = "⚠️ Not delivered: this message is protected from copying and forwarding.";
 pub const NEWCOMER: &str = "⚠️ Not delivered: in your first chat you can send text without links, stickers, dice and polls. Media and links unlock in your next chat.";
 pub const NOTHING_TO_REPORT: &str = "There is no recent chat to report.";
 

@@ -28,10 +28,11 @@ pub struct ChatArgs {
     /// (Telegram delivers an album's parts as separate updates within a moment).
     #[arg(long, env = "HERALD_CHAT_ALBUM_WAIT_MS", default_value_t = 700)]
     pub chat_album_wait_ms: u64,
-    /// Spacing of relays toward one chat, ms: Telegram allows about one message per
-    /// second per chat (core.telegram.org/bots/faq); what arrives meanwhile is batched
-    /// into one `copyMessages`.
-    #[arg(long, env = "HERALD_CHAT_PACE_MS", default_value_t = 1000)]
+    /// Spacing of relays toward one chat, ms, counted from Telegram's answer on the
+    /// previous one: Telegram allows about one message per second per chat
+    /// (core.telegram.org/bots/faq), and 1.2 s keeps a busy chat off the limit's edge;
+    /// what arrives meanwhile is batched into one `copyMessages`.
+    #[arg(long, env = "HERALD_CHAT_PACE_MS", default_value_t = 1200)]
     pub chat_pace_ms: u64,
 }
 
@@ -41,6 +42,9 @@ impl ChatArgs {
         super::outbox::Timing {
             album_wait: Duration::from_millis(self.chat_album_wait_ms),
             pace: Duration::from_millis(self.chat_pace_ms),
+            // longer than a 429's usual retry_after; a late report only costs a republish
+            // the stream's dedup window or the bot's delivered key drops
+            report_wait: Duration::from_secs(60),
         }
     }
 }

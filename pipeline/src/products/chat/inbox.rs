@@ -137,31 +137,35 @@ impl ChatInbox {
         })
     }
 
-    /// The report and its evidence for the moderators' chat: a header, then the chat's
-    /// last messages copied in order (one `copyMessages` per run of one sender's).
+    /// The report and its evidence for the moderators' chat: a header, then the
+    /// reported user's last messages, then the reporter's for context (see
+    /// [`evidence`]), each run copied in order by one `copyMessages`, forwardable (no
+    /// `protect_content`) so that moderators can escalate.
     fn evidence(&self, report: &super::state::Report, reporter: i64) -> Vec<Output> {
         let Some(mods) = self.moderators else {
             tracing::warn!(report = report.id, "report filed with no --chat-moderators: its evidence is not copied anywhere");
             return Vec::new();
         };
+        let (theirs, context) = evidence(&report.evidence, report.reported);
         let header = format!(
-            "🚩 Report #{}: user <code>{reporter}</code> reported user <code>{}</code> (chat {}). The last {} messages follow.\n<code>/admin ban {} DAYS reason</code>",
+            "🚩 Report #{}: user <code>{reporter}</code> reported user <code>{}</code> (chat {}). Their last {} messages follow, then {} of the reporter's for context.\n<code>/admin ban {} DAYS reason</code>",
             report.id,
             report.reported,
             report.chat,
-            report.evidence.len(),
+            theirs.len(),
+            context.len(),
             report.reported
         );
         let mut outputs = vec![tell(format!("chat:report:{}", report.id), mods, &header)];
-        let mut runs: Vec<(i64, Vec<i32>)> = Vec::new();
-        for (from, msg) in &report.evidence {
+        let runs = theirs.iter().chain(&context).fold(Vec::<(i64, Vec<i32>)>::new(), |mut runs, (from, msg)| {
             match runs.last_mut() {
                 Some((f, ids)) if f == from && ids.last().is_some_and(|l| l < msg) => ids.push(*msg),
                 _ => runs.push((*from, vec![*msg])),
             }
-        }
+            runs
+        });
         for (i, (from, ids)) in runs.into_iter().enumerate() {
-            if let Ok(content) = Content::copy_many(from, ids, true) {
+            if let Ok(content) = Content::copy_many(from, ids, false) {
                 outputs.push(output(&notice(format!("chat:report:{}:{i}", report.id), mods, content)));
             }
         }
@@ -245,9 +249,14 @@ impl ChatInbox {
             let m = notice(format!("chat:edit:{chat_id}:{message_id}:{stamp}"), partner, edited.content(copy));
             return Ok(forward(vec![output(&m)], ChatCommit::Nothing));
         }
+        // what Telegram cannot copy is never queued: the sender hears at once
         if relay::kind(body).is_none() {
             metrics::counter!("herald_chat_undeliverable_total").increment(1);
             return Ok(forward(vec![reply_to(say::UNDELIVERABLE)], ChatCommit::Nothing));
+        }
+        if body["has_protected_content"] == Value::Bool(true) {
+            metrics::counter!("herald_chat_undeliverable_total").increment(1);
+            return Ok(forward(vec![reply_to(say::PROTECTED)], ChatCommit::Nothing));
         }
         if self.newcomer_text_only && !relay::newcomer_may_send(body) && self.state.chats_of(user).await? <= 1 {
             return Ok(forward(vec![reply_to(say::NEWCOMER)], ChatCommit::Nothing));
@@ -266,6 +275,8 @@ impl ChatInbox {
             g: body["media_group_id"].as_str().map(str::to_string),
             t: herald_schemas::now_ms().to_string(),
             s: relay::kind(body) == Some("poll"),
+            a: false,
+            n: Some(chat.to_string()),
         };
         Ok(forward(
             Vec::new(),
@@ -276,6 +287,35 @@ impl ChatInbox {
             },
         ))
     }
+}
+
+/// A message of a chat: its sender's chat and its id there.
+pub type Sent = (i64, i32);
+
+/// Messages a report's evidence holds at most.
+pub const EVIDENCE_CAP: usize = 20;
+/// Of those, kept for the reporter's context when the reported user sent many.
+const CONTEXT_MIN: usize = 5;
+
+/// A report's evidence from a chat's delivered messages (oldest first): the `reported`
+/// user's last messages, then the others' last for context, each oldest first, at most
+/// [`EVIDENCE_CAP`] in all (at least [`CONTEXT_MIN`] context when there is some).
+///
+/// ```
+/// use herald_pipeline::products::chat::inbox::evidence;
+/// let chat: Vec<(i64, i32)> = (1..=30).map(|m| (1, m)).chain([(2, 7)]).collect();
+/// let (theirs, context) = evidence(&chat, 2);
+/// assert_eq!(theirs, [(2, 7)]);
+/// assert_eq!(context.len(), 19);
+/// assert_eq!(context.last(), Some(&(1, 30)));
+/// ```
+pub fn evidence(chat: &[Sent], reported: i64) -> (Vec<Sent>, Vec<Sent>) {
+    let (theirs, others): (Vec<_>, Vec<_>) = chat.iter().copied().partition(|(from, _)| *from == reported);
+    let last = |v: Vec<Sent>, n: usize| v[v.len().saturating_sub(n)..].to_vec();
+    let context_min = CONTEXT_MIN.min(others.len());
+    let theirs = last(theirs, EVIDENCE_CAP - context_min);
+    let context = last(others, EVIDENCE_CAP - theirs.len());
+    (theirs, context)
 }
 
 /// What a banned user reads.

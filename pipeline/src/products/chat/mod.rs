@@ -6,7 +6,8 @@
 //!     a chatting user's message                     ──> outbox (Redis) ──> herald.out.reply.<partner>
 //!                                                       (copyMessage / copyMessages, report asked)
 //! bot ──> herald.chat.delivery.<sender> [CHAT] ──> chat_delivery ──> message-id map,
-//!     a blocked partner ends the chat, a refused copy is reported to its sender
+//!     evidence, the outbox released for the next batch, a blocked partner ends the
+//!     chat, a refused copy is reported to its sender
 //! chat_outbox (task): paced and album batches · chat_sweeper (task): idle chats, old queue entries
 //! ```
 //!
@@ -103,6 +104,7 @@ impl Product for RandomChat {
             if ctx.wants("chat_delivery") {
                 let stage = delivery::ChatDelivery {
                     state: state.clone(),
+                    outbox: outbox.clone(),
                     redis: redis.clone(),
                 };
                 let cfg = ctx.configure(consumer("chat_delivery"));

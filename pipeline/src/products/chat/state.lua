@@ -129,7 +129,7 @@ elseif op == 'report' then
   if p then
     local id = tostring(redis.call('INCR', P .. 'reports:seq'))
     result = {s = 'reported', p = p, n = n, id = id, ended = (s == 'c') and '1' or nil,
-              evidence = redis.call('LRANGE', P .. 'ev:' .. n, 0, 19)}
+              evidence = redis.call('LRANGE', P .. 'ev:' .. n, 0, 49)}
     redis.call('LPUSH', P .. 'reports', cjson.encode({id = id, by = u, user = p, chat = n, at = ARGV[2]}))
     redis.call('LTRIM', P .. 'reports', 0, 999)
   else

@@ -93,7 +93,8 @@ pub struct Report {
     pub chat: u64,
     /// Whether the report ended the chat (else it was about the last one, ended).
     pub ended_chat: bool,
-    /// The chat's last relayed messages, oldest first: (sender's chat, message id).
+    /// The chat's last 50 messages that reached the partner, oldest first: (sender's
+    /// chat, message id).
     pub evidence: Vec<(i64, i32)>,
 }
 
