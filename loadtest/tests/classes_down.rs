@@ -8,7 +8,7 @@ use std::time::Duration;
 use alloy::primitives::U256;
 use herald_loadtest::run::seed_users;
 use herald_loadtest::stack::{channel_post, private_text, Stack, StackOptions};
-use herald_pipeline::products::payments::ledger::{Applied, Ledger};
+use herald_pipeline::core::ledger::{Applied, Ledger};
 use herald_testkit::ServerClass;
 
 const SEC: Duration = Duration::from_secs(1);

@@ -3,7 +3,22 @@
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use herald_pipeline::core::compose::{self, CoreArgs};
 use herald_runtime::config::ServersArgs;
-use herald_schemas::subjects;
+
+/// What the command line asked for: a core command, or a product's operator command.
+pub enum Invocation {
+    Core(Box<Cli>),
+    Operator(herald_pipeline::core::product::Operator, clap::ArgMatches),
+}
+
+impl Invocation {
+    /// Runs it.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self {
+            Invocation::Core(cli) => cli.run().await,
+            Invocation::Operator(op, matches) => (op.run)(matches, compose::classes()).await,
+        }
+    }
+}
 
 /// Herald's stream-processing pipeline: sources, dedup, filter + fan-out, commands.
 #[derive(Parser, Debug)]
@@ -58,79 +73,6 @@ enum Cmd {
     Dlq {
         #[command(subcommand)]
         command: DlqCmd,
-    },
-    /// The deposit wallet: make the account xpub from the mnemonic, list the addresses an
-    /// xpub derives, sweep deposits to the treasury (xpub, gas-address and sweep are the
-    /// only commands that read the mnemonic).
-    Wallet {
-        #[command(subcommand)]
-        command: WalletCmd,
-    },
-    /// Trivia's question bank.
-    Trivia {
-        #[command(subcommand)]
-        command: TriviaCmd,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-enum TriviaCmd {
-    /// Load an Open Trivia DB dump (`{"results": [...]}`, opentdb's api.php shape) as
-    /// the question bank every pipeline plays from its next start; entities are decoded
-    /// and questions a quiz poll cannot carry are skipped (and listed).
-    Import {
-        #[command(flatten)]
-        nats: ServersArgs,
-        /// The dump (JSON).
-        file: std::path::PathBuf,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-enum WalletCmd {
-    /// Print the extended public key of m/44'/60'/0'/0 for the mnemonic in
-    /// `--mnemonic-file` or `$HERALD_MNEMONIC` (never printed or logged).
-    Xpub {
-        /// File holding the BIP-39 mnemonic (else `$HERALD_MNEMONIC`).
-        #[arg(long, env = "HERALD_MNEMONIC_FILE")]
-        mnemonic_file: Option<std::path::PathBuf>,
-    },
-    /// Print the gas wallet's address (m/44'/60'/1'/0/0 of the mnemonic): fund it with
-    /// BNB for `sweep`'s gas top-ups.
-    GasAddress {
-        /// File holding the BIP-39 mnemonic (else `$HERALD_MNEMONIC`).
-        #[arg(long, env = "HERALD_MNEMONIC_FILE")]
-        mnemonic_file: Option<std::path::PathBuf>,
-    },
-    /// Move every assigned deposit address's accepted tokens to the treasury, topping up
-    /// gas from the gas wallet (`--dry-run` lists them).
-    Sweep {
-        /// File holding the BIP-39 mnemonic (else `$HERALD_MNEMONIC`).
-        #[arg(long, env = "HERALD_MNEMONIC_FILE")]
-        mnemonic_file: Option<std::path::PathBuf>,
-        #[command(flatten)]
-        nats: ServersArgs,
-        /// JSON-RPC endpoint of the chain (http or https).
-        #[arg(long, env = "HERALD_BSC_RPC_URL")]
-        rpc_url: String,
-        /// The treasury address.
-        #[arg(long)]
-        to: alloy::primitives::Address,
-        /// Tokens to sweep, `SYMBOL:contract:decimals`, comma-separated.
-        #[arg(long, env = "HERALD_DEPOSIT_TOKENS", value_delimiter = ',', default_value = herald_pipeline::products::payments::config::DEFAULT_DEPOSIT_TOKENS)]
-        deposit_tokens: Vec<String>,
-        /// List what would move; send nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Print the deposit addresses at indexes `from..from+count` of an xpub.
-    Addresses {
-        #[arg(long, env = "HERALD_DEPOSIT_XPUB")]
-        xpub: String,
-        #[arg(long, default_value_t = 0)]
-        from: u32,
-        #[arg(long, default_value_t = 10)]
-        count: u32,
     },
 }
 
@@ -203,28 +145,17 @@ enum DlqCmd {
     },
 }
 
-/// The stream a stage consumes.
-fn stage_stream(stage: &str) -> anyhow::Result<&'static str> {
-    Ok(match stage {
-        "router" => subjects::UPDATES_STREAM,
-        "dedup" => subjects::CALLS_STREAM,
-        "fanout" => subjects::SIGNALS_STREAM,
-        "track" => subjects::TRACKED_STREAM,
-        "multiplier" => subjects::PRICES_STREAM,
-        "credit" => subjects::DEPOSITS_STREAM,
-        "signals_inbox" | "payments_inbox" => subjects::COMMANDS_STREAM,
-        other => {
-            anyhow::bail!("unknown stage {other:?}: router, dedup, fanout, track, multiplier, signals_inbox, credit or payments_inbox")
-        }
-    })
-}
-
-/// The mnemonic from `--mnemonic-file` or `$HERALD_MNEMONIC` (never printed or logged).
-fn read_mnemonic(file: Option<std::path::PathBuf>) -> anyhow::Result<String> {
-    match file {
-        Some(path) => std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display())),
-        None => std::env::var("HERALD_MNEMONIC").map_err(|_| anyhow::anyhow!("give --mnemonic-file or set HERALD_MNEMONIC")),
-    }
+/// The stream a stage consumes, from the registry's consumers.
+fn stage_stream(stage: &str) -> anyhow::Result<String> {
+    let consumers = compose::all_consumers();
+    consumers
+        .iter()
+        .find(|c| c.durable == stage)
+        .map(|c| c.stream.clone())
+        .ok_or_else(|| {
+            let known: Vec<&str> = consumers.iter().map(|c| c.durable.as_str()).collect();
+            anyhow::anyhow!("unknown stage {stage:?}: {}", known.join(", "))
+        })
 }
 
 async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
@@ -259,13 +190,19 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
 }
 
 impl Cli {
-    /// Parses the command line, with every registered product's flags on `run`.
-    pub fn parse_with_products() -> Self {
-        let cmd = Cli::command().mut_subcommand("run", compose::with_product_args);
+    /// Parses the command line, with every registered product's flags on `run` and its
+    /// operator commands under `pipeline <product>` (see [`compose::with_operators`]).
+    pub fn parse_with_products() -> Invocation {
+        let cmd = compose::with_operators(Cli::command().mut_subcommand("run", compose::with_product_args));
         let matches = cmd.get_matches();
+        if let Some((name, sub)) = matches.subcommand() {
+            if let Some(op) = compose::registration(name).ok().and_then(|r| r.operator) {
+                return Invocation::Operator(op, sub.clone());
+            }
+        }
         let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         cli.matches = matches;
-        cli
+        Invocation::Core(Box::new(cli))
     }
 
     pub async fn run(self) -> anyhow::Result<()> {
@@ -303,89 +240,12 @@ impl Cli {
                 compose::run(*core, run).await
             }
             Cmd::Replay(args) => replay(args).await,
-            Cmd::Trivia {
-                command: TriviaCmd::Import { nats, file },
-            } => {
-                let json = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
-                let js = compose::connect(&nats).await?;
-                let bank = herald_pipeline::products::trivia::import_bank(&js, &json).await?;
-                for why in &bank.skipped {
-                    println!("skipped {why}");
-                }
-                println!(
-                    "imported {} questions in {} categories ({} skipped); pipelines load it when they start",
-                    bank.questions.len(),
-                    bank.categories.len(),
-                    bank.skipped.len()
-                );
-                Ok(())
-            }
             Cmd::Streams { nats } => {
                 let js = compose::connect(&nats).await?;
                 print!(
                     "{}",
                     herald_pipeline::ops::streams::render(&herald_pipeline::ops::streams::status(&js).await?)
                 );
-                Ok(())
-            }
-            Cmd::Wallet {
-                command: WalletCmd::Xpub { mnemonic_file },
-            } => {
-                let mnemonic = read_mnemonic(mnemonic_file)?;
-                println!("{}", herald_pipeline::products::payments::wallet::account_xpub(&mnemonic)?);
-                Ok(())
-            }
-            Cmd::Wallet {
-                command: WalletCmd::GasAddress { mnemonic_file },
-            } => {
-                let mnemonic = read_mnemonic(mnemonic_file)?;
-                println!("{}", herald_pipeline::products::payments::sweep::gas_address(&mnemonic)?);
-                Ok(())
-            }
-            Cmd::Wallet {
-                command:
-                    WalletCmd::Sweep {
-                        mnemonic_file,
-                        nats,
-                        rpc_url,
-                        to,
-                        deposit_tokens,
-                        dry_run,
-                    },
-            } => {
-                use herald_pipeline::products::payments::sweep::{sweep_assigned, SweepConfig};
-                let mnemonic = read_mnemonic(mnemonic_file)?;
-                let tokens = herald_pipeline::products::payments::config::parse_deposit_tokens(&deposit_tokens)?;
-                let js = compose::connect(&nats).await?;
-                let cfg = SweepConfig {
-                    rpc_url,
-                    treasury: to,
-                    tokens: tokens.clone(),
-                    dry_run,
-                };
-                let (looked_at, swept) = sweep_assigned(&js.get_key_value(subjects::WALLET_BUCKET).await?, &mnemonic, &cfg).await?;
-                for s in &swept {
-                    let info = tokens.iter().find(|(t, _)| *t == s.token).map(|(_, i)| i);
-                    let shown = info.map_or(s.amount.to_string(), |i| {
-                        format!(
-                            "{} {}",
-                            herald_pipeline::products::payments::credit::units(s.amount, i.decimals),
-                            i.symbol
-                        )
-                    });
-                    let tx = s.tx.map_or("(dry run)".to_string(), |h| h.to_string());
-                    println!("{}\t{}\t{shown}\t{tx}", s.index, s.address);
-                }
-                println!("{} transfers from {looked_at} addresses", swept.len());
-                Ok(())
-            }
-            Cmd::Wallet {
-                command: WalletCmd::Addresses { xpub, from, count },
-            } => {
-                let wallet = herald_pipeline::products::payments::wallet::DepositWallet::from_xpub(&xpub)?;
-                for i in from..from.saturating_add(count) {
-                    println!("{i}\t{}", wallet.address(i)?);
-                }
                 Ok(())
             }
             Cmd::Dlq {

@@ -58,8 +58,10 @@ async fn every_stage_of_every_product_is_compliant() {
     })
     .await;
 
-    // the trivia samples' game: user 1 playing game p0
-    trivia_sample_game(&env).await;
+    // what each product's samples need (the trivia scorer's game)
+    for p in &products {
+        p.seed_samples(&env.js).await.unwrap();
+    }
     let mut ctx = Ctx::new(core.nats.clone(), core.redis.clone(), env.js.clone(), env.shutdown.clone());
     ctx.products = names.clone();
     let mut stages = vec![compose::router(&ctx, &products, &core).await.unwrap()];
@@ -67,29 +69,27 @@ async fn every_stage_of_every_product_is_compliant() {
         stages.extend(p.start(&mut ctx).await.unwrap());
     }
     let listed: Vec<&str> = stages.iter().map(|s| s.name).collect();
-    for want in [
-        "router",
-        "dedup",
-        "fanout",
-        "track",
-        "multiplier",
-        "signals_inbox",
-        "credit",
-        "payments_inbox",
-        "chat_inbox",
-        "chat_delivery",
-        "lottery_inbox",
-        "trivia_inbox",
-        "trivia_scorer",
-        "trivia_polls",
-        "trivia_explainer",
-    ] {
-        assert!(listed.contains(&want), "{want} is missing from the registry's stages: {listed:?}");
+    // every consumer of the router and the registry's products has its stage here (so
+    // it is checked; the bot's are checked in bot/tests)
+    let products_consumers = all_products_consumers();
+    for want in products_consumers {
+        assert!(
+            listed.contains(&want.durable.as_str()),
+            "{} is missing from the registry's stages: {listed:?}",
+            want.durable
+        );
     }
     let metrics = herald_runtime::telemetry::install_metrics();
     let render = move || metrics.render();
     let reports = herald_testkit::compliance::check_all(&env.js, &render, stages).await;
     assert_eq!(reports.len(), listed.len());
+}
+
+/// The router's consumer and every registered product's.
+fn all_products_consumers() -> Vec<herald_runtime::StageConfig> {
+    let mut all = vec![compose::router_consumer()];
+    all.extend(compose::all_products().iter().flat_map(|p| p.consumers()));
+    all
 }
 
 /// A chat-completions endpoint that always explains (the trivia explainer's peer; the
@@ -106,26 +106,6 @@ async fn chat_completions() -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}")
-}
-
-/// Game `p0` of user 1, asking the bank's first question: what the trivia scorer's
-/// sample answers.
-async fn trivia_sample_game(env: &Env) {
-    use herald_pipeline::products::trivia::{bank, game, store};
-    let bank = bank::Bank::sample();
-    let setup = game::Setup {
-        id: "p0".into(),
-        mode: game::Mode::Private,
-        chat_id: 1,
-        pool: bank::Pool::default(),
-        questions: vec![bank.questions[0].id.clone()],
-        limit_ms: 20_000,
-        now_ms: 0,
-    };
-    let games = store::Games {
-        kv: env.js.get_key_value(herald_schemas::subjects::TRIVIA_GAMES_BUCKET).await.unwrap(),
-    };
-    games.create(&game::Game::solo(setup, (1, "S".into()))).await.unwrap();
 }
 
 #[tokio::test]

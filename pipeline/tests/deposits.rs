@@ -322,8 +322,8 @@ async fn each_user_gets_their_own_index_once_even_under_concurrent_requests() {
 
 #[tokio::test]
 async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
+    use herald_pipeline::core::ledger::Ledger;
     use herald_pipeline::products::payments::credit::CreditStage;
-    use herald_pipeline::products::payments::ledger::Ledger;
     use herald_pipeline::products::payments::watcher::run;
     use herald_schemas::{subjects, OutboundMessage};
     let Fixture {
@@ -502,7 +502,7 @@ async fn deposits_can_be_moved_out_with_the_key_alloy_derives_from_the_mnemonic(
     assert_eq!(moved.map(|t| (t.to, t.value)), Some((treasury, U256::from(500))));
 }
 
-/// `pipeline wallet sweep`: every deposit moves to the treasury, gas topped up from the
+/// `pipeline payments sweep`: every deposit moves to the treasury, gas topped up from the
 /// gas wallet; a dry run moves nothing; a second sweep finds nothing left.
 #[tokio::test]
 async fn a_sweep_moves_every_deposit_to_the_treasury_once() {

@@ -4,7 +4,7 @@
 mod common;
 
 use alloy::primitives::U256;
-use herald_pipeline::products::payments::ledger::{Applied, Ledger};
+use herald_pipeline::core::ledger::{Applied, Ledger};
 use herald_schemas::{subjects, LedgerKind};
 
 #[tokio::test]

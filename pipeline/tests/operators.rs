@@ -204,10 +204,10 @@ async fn streams_table_shows_every_stream_and_consumer() {
     assert_eq!(
         names,
         [
-            "UPDATES", "COMMANDS", "OUTBOUND", "DLQ", "CALLS", "SIGNALS", "PRICES", "TRACKED", "DEPOSITS", "LEDGER", "CHAT", "LOTTERY",
+            "UPDATES", "COMMANDS", "OUTBOUND", "DLQ", "LEDGER", "CALLS", "SIGNALS", "PRICES", "TRACKED", "DEPOSITS", "CHAT", "LOTTERY",
             "TRIVIA"
         ],
-        "the core's streams, then each product's"
+        "the core's streams (the ledger's among them), then each product's"
     );
     let calls = rows.iter().find(|r| r.name == "CALLS").unwrap();
     assert_eq!(calls.messages, 3);

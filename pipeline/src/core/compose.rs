@@ -28,14 +28,9 @@ pub struct CoreArgs {
     pub redis: RedisArgs,
     #[command(flatten)]
     pub metrics: MetricsArgs,
-    /// Products to run, from the registry (a product whose flags turn it off, such as
-    /// payments without `--deposit-xpub`, does not run).
-    #[arg(
-        long,
-        env = "HERALD_PRODUCTS",
-        value_delimiter = ',',
-        default_value = "signals,payments,chat,lottery,trivia"
-    )]
+    /// Products to run, from the registry (default: every one it has). A product whose
+    /// flags turn it off, such as payments without `--deposit-xpub`, does not run.
+    #[arg(long, env = "HERALD_PRODUCTS", value_delimiter = ',')]
     pub products: Vec<String>,
     /// Stages and tasks this process runs (default: all). Several processes may run the
     /// same stage: they share its durable consumer and split the work. Names: router,
@@ -58,14 +53,38 @@ pub struct CoreArgs {
     pub max_in_flight: usize,
 }
 
+impl CoreArgs {
+    /// `--products`, or every product of the registry when it is not given.
+    pub fn product_names(&self) -> Vec<String> {
+        match self.products.is_empty() {
+            true => REGISTRY.iter().map(|r| r.name.to_string()).collect(),
+            false => self.products.clone(),
+        }
+    }
+}
+
 /// The products `names` asks for, built from `matches` (products their flags turn off
-/// are left out).
+/// are left out, and so are those that require them, see [`Registration::requires`]).
+/// A product comes after those it requires in `names` (the registry's order does so).
 ///
-/// Errors: a name is not in the registry, or a product's flags do not parse.
+/// Errors: a name is not in the registry, a product's flags do not parse, or a product
+/// is named without one it requires.
 pub fn build(names: &[String], matches: &clap::ArgMatches) -> anyhow::Result<Vec<Arc<dyn Product>>> {
-    let mut out = Vec::new();
-    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+    let names: Vec<&str> = names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()).collect();
+    let mut out: Vec<Arc<dyn Product>> = Vec::new();
+    for name in &names {
         let reg = registration(name)?;
+        if let Some(missing) = reg.requires.iter().find(|r| !names.contains(r)) {
+            anyhow::bail!("product {name} requires {missing}: add {missing} to --products (HERALD_PRODUCTS)");
+        }
+        if let Some(off) = reg.requires.iter().find(|r| !out.iter().any(|p| p.name() == **r)) {
+            tracing::warn!(
+                product = name,
+                requires = off,
+                "{name} is off: {off}, which it requires, is off (see its flags)"
+            );
+            continue;
+        }
         if let Some(p) = (reg.build)(matches)? {
             out.push(Arc::from(p));
         }
@@ -98,10 +117,18 @@ pub fn with_product_args(cmd: clap::Command) -> clap::Command {
     }
 }
 
-/// The core's streams and buckets, and every product's.
+/// Adds every registered product's operator commands to `cmd`, as `<product> …`
+/// (see [`super::product::Operator`]).
+pub fn with_operators(cmd: clap::Command) -> clap::Command {
+    REGISTRY.iter().fold(cmd, |cmd, reg| match reg.operator {
+        Some(op) => cmd.subcommand((op.command)(clap::Command::new(reg.name)).about(op.about).subcommand_required(true)),
+        None => cmd,
+    })
+}
+
+/// The core's streams and buckets (the runtime's and the ledger's), and every product's.
 pub fn definitions(products: &[Arc<dyn Product>]) -> (Vec<StreamDef>, Vec<BucketDef>) {
-    let mut streams = setup::core_streams();
-    let mut buckets = setup::core_buckets();
+    let (mut streams, mut buckets) = core_definitions();
     for p in products {
         streams.extend(p.streams());
         buckets.extend(p.buckets());
@@ -112,12 +139,16 @@ pub fn definitions(products: &[Arc<dyn Product>]) -> (Vec<StreamDef>, Vec<Bucket
 /// Every registered product built with its defaults, as `pipeline setup` and the
 /// operator commands see them (payments included whatever its flags).
 pub fn definitions_of_all() -> (Vec<StreamDef>, Vec<BucketDef>) {
-    let mut streams = setup::core_streams();
-    let mut buckets = setup::core_buckets();
-    for p in all_products() {
-        streams.extend(p.streams());
-        buckets.extend(p.buckets());
-    }
+    definitions(&all_products())
+}
+
+/// The core's own streams and buckets: the runtime's (updates, commands, outbound, dead
+/// letters, users, sessions...) and the ledger's.
+fn core_definitions() -> (Vec<StreamDef>, Vec<BucketDef>) {
+    let (mut streams, mut buckets) = (setup::core_streams(), setup::core_buckets());
+    let (ledger_streams, ledger_buckets) = super::ledger::definitions();
+    streams.extend(ledger_streams);
+    buckets.extend(ledger_buckets);
     (streams, buckets)
 }
 
@@ -270,7 +301,7 @@ pub fn menu_output(products: &[Arc<dyn Product>]) -> anyhow::Result<Output> {
 pub async fn run(core: CoreArgs, matches: &clap::ArgMatches) -> anyhow::Result<()> {
     telemetry::install_metrics();
     let shutdown = telemetry::shutdown_on_signal();
-    let products = build(&core.products, matches)?;
+    let products = build(&core.product_names(), matches)?;
     let js = connect(&core.nats).await?;
     herald_runtime::durability::require_synced_money(&js, &core.nats.money_monitors(), core.allow_unsynced_money).await?;
     let (streams, buckets) = definitions(&products);
@@ -330,6 +361,32 @@ mod tests {
         for k in CORE_KINDS {
             assert!(telegram::KNOWN_KINDS.contains(k));
         }
+    }
+
+    #[test]
+    fn a_product_needs_what_it_requires() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let matches = |args: &[&str]| {
+            with_product_args(clap::Command::new("run").no_binary_name(true))
+                .try_get_matches_from(args)
+                .unwrap()
+        };
+        let err = build(&names(&["lottery"]), &matches(&[])).err().expect("refused").to_string();
+        assert!(err.contains("lottery requires payments"), "{err}");
+        // named, but payments is off without its xpub: the lottery is left out with it
+        let built = build(&names(&["payments", "lottery", "chat"]), &matches(&[])).unwrap();
+        assert_eq!(built.iter().map(|p| p.name()).collect::<Vec<_>>(), ["chat"]);
+        let built = build(&names(&["payments", "lottery"]), &matches(&["--deposit-xpub", "xpub-placeholder"])).unwrap();
+        assert_eq!(built.iter().map(|p| p.name()).collect::<Vec<_>>(), ["payments", "lottery"]);
+    }
+
+    #[test]
+    fn the_default_product_set_is_the_registry() {
+        use clap::{Args, FromArgMatches};
+        let cmd = CoreArgs::augment_args(clap::Command::new("run").no_binary_name(true));
+        let core = CoreArgs::from_arg_matches(&cmd.try_get_matches_from(Vec::<String>::new()).unwrap()).unwrap();
+        let all: Vec<String> = REGISTRY.iter().map(|r| r.name.to_string()).collect();
+        assert_eq!(core.product_names(), all);
     }
 
     #[test]

@@ -68,6 +68,33 @@ pub struct Registration {
     ///
     /// Errors: a flag does not parse.
     pub build: Build,
+    /// Products it needs in the same deployment (the lottery is paid from deposits:
+    /// `&["payments"]`). Composition refuses a `--products` list that names it without
+    /// them, and leaves it out, with a warning, when their flags turn them off.
+    pub requires: &'static [&'static str],
+    /// Its operator commands, `pipeline <name> …`, if it has any.
+    pub operator: Option<Operator>,
+}
+
+/// A product's operator commands, `pipeline <product> …`: its own `clap::Subcommand`
+/// enum and how to run what was parsed. The registry adds them to the command line.
+///
+/// ```no_run
+/// # use herald_pipeline::core::product::Operator;
+/// // pipeline trivia import FILE
+/// let op: Operator = herald_pipeline::products::trivia::operator::OPERATOR;
+/// let cmd = (op.command)(clap::Command::new("trivia").about(op.about));
+/// # let _ = cmd;
+/// ```
+#[derive(Clone, Copy)]
+pub struct Operator {
+    /// The product's subcommand's help line.
+    pub about: &'static str,
+    /// Adds the subcommands (`Subcommand::augment_subcommands` of its enum).
+    pub command: fn(clap::Command) -> clap::Command,
+    /// Runs the parsed subcommand (the matches of `pipeline <product>`), connecting to
+    /// NATS with the deployment's durability classes when it needs to.
+    pub run: fn(clap::ArgMatches, herald_runtime::classes::Classes) -> BoxFuture<'static, anyhow::Result<()>>,
 }
 
 /// How a [`Registration`] builds its product from the parsed flags.
@@ -148,6 +175,15 @@ pub trait Product: Send + Sync + 'static {
     /// consumers whose settings drifted from these.
     fn consumers(&self) -> Vec<StageConfig> {
         Vec::new()
+    }
+
+    /// Writes what its stages' samples (see [`herald_runtime::StageHandle::with_sample`])
+    /// need to be processed, not refused: the compliance harness runs it before
+    /// starting the stages (the trivia scorer's sample answers a game that must exist).
+    ///
+    /// Errors: NATS failed.
+    fn seed_samples<'a>(&'a self, _js: &'a herald_runtime::Js) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async { Ok(()) })
     }
 
     /// Builds its stages and starts its other tasks (sources, periodic work) on `ctx`.
@@ -236,6 +272,14 @@ impl Ctx {
             max_in_flight: self.max_in_flight,
             ..cfg
         }
+    }
+
+    /// The ledger (the core's, on the money server): what every product that moves
+    /// money writes through.
+    ///
+    /// Errors: the LEDGER stream or its references bucket is missing (`pipeline setup`).
+    pub async fn ledger(&self) -> anyhow::Result<crate::core::ledger::Ledger> {
+        crate::core::ledger::Ledger::open(self.js.clone()).await
     }
 
     /// Flushes every connection opened by [`Ctx::connect`].

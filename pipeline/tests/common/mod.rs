@@ -185,7 +185,7 @@ pub struct Desk {
     pub payments: herald_pipeline::products::payments::inbox::PaymentsInbox,
     pub users: async_nats::jetstream::kv::Store,
     pub access: async_nats::jetstream::kv::Store,
-    pub ledger: herald_pipeline::products::payments::ledger::Ledger,
+    pub ledger: herald_pipeline::core::ledger::Ledger,
 }
 
 /// The BIP-39 test vector: a valid deposit xpub.
@@ -216,8 +216,9 @@ impl Desk {
     /// lifetime; a 3-day trial), `admins` as the admin ids.
     pub async fn open(env: &Env, admins: Vec<i64>) -> Desk {
         use herald_pipeline::core::compose;
+        use herald_pipeline::core::ledger::Ledger;
         use herald_pipeline::core::router::{Router, Routes};
-        use herald_pipeline::products::payments::{self, ledger::Ledger, wallet};
+        use herald_pipeline::products::payments::{self, wallet};
         let products = compose::all_products();
         let users = env.js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
         let access = env.js.get_key_value(subjects::ACCESS_BUCKET).await.unwrap();

@@ -43,6 +43,8 @@ pub const REGISTRATION: Registration = Registration {
     name: "chat",
     args: ChatArgs::augment_args,
     build: |m| Ok(Some(Box::new(RandomChat(ChatArgs::from_arg_matches(m)?)))),
+    requires: &[],
+    operator: None,
 };
 
 /// The random chat, configured.

@@ -82,7 +82,7 @@ impl LotteryArgs {
     /// Errors: a price that is not a USD amount; a fee or shares above 100%; no prize
     /// share; referral rates that could exceed the fee (rule 7).
     pub fn rules(&self) -> anyhow::Result<RoundRules> {
-        let price = crate::products::payments::config::parse_usd(&self.lottery_price_usd)?;
+        let price = crate::core::ledger::money::parse_usd(&self.lottery_price_usd)?;
         let price = u128::try_from(price).map_err(|_| anyhow::anyhow!("--lottery-price-usd too large"))?;
         anyhow::ensure!(price > 0, "--lottery-price-usd must be above zero");
         anyhow::ensure!(self.lottery_fee_bps <= 10_000, "--lottery-fee-bps {} is above 100%", self.lottery_fee_bps);

@@ -1,4 +1,4 @@
-//! Lottery: weekly rounds paid from the payments ledger, multi-level referrals, and
+//! Lottery: weekly rounds paid from the ledger (deposits come from payments), multi-level referrals, and
 //! draws anyone can verify (drand quicknet + commit-reveal + an RFC 6962 root of the
 //! tickets). The rules are `docs/lottery.md`; the draw itself is the `herald-draw`
 //! crate, which the standalone `herald-verify` shares.
@@ -41,7 +41,7 @@ use herald_schemas::{subjects, MenuCommand};
 
 use crate::core::commands::menu_of;
 use crate::core::product::{Ctx, Product, Registration};
-use crate::products::payments::ledger::Ledger;
+use crate::core::ledger::Ledger;
 use config::LotteryArgs;
 use service::Lottery;
 
@@ -56,6 +56,8 @@ pub const REGISTRATION: Registration = Registration {
         args.chain()?;
         Ok(Some(Box::new(LotteryProduct(args))))
     },
+    requires: &["payments"],
+    operator: None,
 };
 
 /// The lottery, configured.
@@ -94,10 +96,6 @@ impl Product for LotteryProduct {
     fn start<'a>(&'a self, ctx: &'a mut Ctx) -> BoxFuture<'a, anyhow::Result<Vec<StageHandle>>> {
         Box::pin(async move {
             let args = &self.0;
-            if !ctx.products.contains(&"payments") {
-                tracing::warn!("lottery off: it is paid from the payments ledger, and payments is not running (--deposit-xpub)");
-                return Ok(Vec::new());
-            }
             let lottery = self.open(&ctx.js, &ctx.admins).await?;
             let mut stages = Vec::new();
             if ctx.wants("lottery_inbox") {

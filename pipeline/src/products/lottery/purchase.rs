@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::journal::{amount, Appended, Phase};
 use super::service::{Holding, Lottery};
-use crate::products::payments::ledger::Applied;
+use crate::core::ledger::Applied;
 
 /// A purchase made: what the receipt shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ use super::config::RoundRules;
 use super::journal::{Journal, Tip};
 use super::relays::Relays;
 use super::round::Round;
-use crate::products::payments::ledger::Ledger;
+use crate::core::ledger::Ledger;
 
 /// Everything the lottery's stage and scheduler share.
 pub struct Lottery {

@@ -14,7 +14,7 @@ use herald_schemas::{subjects, LotteryStep, OutboundMessage, Payout, Priority};
 use super::round::Round;
 use super::service::Lottery;
 use super::texts::{self, ticket_range, usd};
-use crate::products::payments::ledger::Applied;
+use crate::core::ledger::Applied;
 
 /// Ledger credits a settlement makes at once.
 const CREDITS_IN_FLIGHT: usize = 32;

@@ -4,7 +4,7 @@ use alloy::primitives::U256;
 use herald_schemas::escape_html;
 
 use crate::core::reply::date;
-use crate::products::payments::credit::{units, LEDGER_DECIMALS};
+use crate::core::ledger::money::{units, LEDGER_DECIMALS};
 
 /// `12.5` from base units.
 pub fn usd(amount: u128) -> String {

@@ -9,7 +9,7 @@ use super::journal::phase;
 use super::purchase::{Bought, Receipt};
 use super::service::Lottery;
 use super::texts::{self, at, ticket_range, time_left, usd};
-use crate::products::payments::credit::{units, LEDGER_DECIMALS};
+use crate::core::ledger::money::{units, LEDGER_DECIMALS};
 
 /// A settled round's summary (`draw.<round>` in the lottery's bucket), for `/draws`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

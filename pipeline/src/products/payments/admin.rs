@@ -9,7 +9,7 @@ use herald_schemas::{subjects, Access, DepositStage, LedgerEntry, LedgerKind, Ou
 
 use crate::core::reply::Reply;
 use crate::products::payments::coupons::{self, Coupon, Discount};
-use crate::products::payments::credit::{units, LEDGER_DECIMALS};
+use crate::core::ledger::money::{units, LEDGER_DECIMALS};
 use crate::products::payments::Payments;
 use herald_runtime::Output;
 use herald_schemas::escape_html;
@@ -148,7 +148,7 @@ async fn create_coupon(p: &Payments, words: &[&str]) -> anyhow::Result<String> {
             Ok(percent @ 1..=100) => Discount::Percent { percent },
             _ => return Ok("A percent discount is 1% to 100%.".into()),
         },
-        None => match super::config::parse_usd(value) {
+        None => match crate::core::ledger::money::parse_usd(value) {
             Ok(amount) => Discount::Fixed {
                 amount: amount.to_string(),
             },

@@ -6,8 +6,8 @@ use teloxide::utils::command::BotCommands;
 
 use super::replies as wallet;
 use crate::core::reply::{date, Reply};
-use crate::products::payments::credit::{units, LEDGER_DECIMALS};
-use crate::products::payments::ledger::Applied;
+use crate::core::ledger::money::{units, LEDGER_DECIMALS};
+use crate::core::ledger::Applied;
 use crate::products::payments::subscriptions::{extend, Tier};
 use crate::products::payments::Payments;
 use herald_schemas::escape_html;

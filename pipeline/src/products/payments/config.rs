@@ -1,4 +1,4 @@
-//! The payments product's flags (`pipeline run`, `pipeline wallet`) and amount parsing.
+//! The payments product's flags (`pipeline run`, `pipeline payments`) and amount parsing.
 
 /// BSC mainnet USDT and BUSD, both 18 decimals (contract addresses from BscScan), as
 /// `--deposit-tokens` takes them.
@@ -8,7 +8,7 @@ pub const DEFAULT_DEPOSIT_TOKENS: &str =
 /// Deposits on BNB Smart Chain: off unless `--deposit-xpub` is set.
 #[derive(clap::Args, Debug, Clone)]
 pub struct PaymentsArgs {
-    /// Extended public key of m/44'/60'/0'/0 (`pipeline wallet xpub`): deposit addresses
+    /// Extended public key of m/44'/60'/0'/0 (`pipeline payments xpub`): deposit addresses
     /// derive from it. With it, `/deposit`, `/balance` and the `credit` stage run.
     #[arg(long, env = "HERALD_DEPOSIT_XPUB")]
     pub deposit_xpub: Option<String>,
@@ -69,30 +69,6 @@ impl PaymentsArgs {
     pub fn accepted_tokens(&self) -> anyhow::Result<Vec<(alloy::primitives::Address, crate::products::payments::credit::DepositToken)>> {
         parse_deposit_tokens(&self.deposit_tokens)
     }
-}
-
-/// A USD amount (`12`, `0.5`) in 18-decimal ledger units, exactly.
-///
-/// ```
-/// use herald_pipeline::products::payments::config::parse_usd;
-/// assert_eq!(parse_usd("1.5").unwrap().to_string(), "1500000000000000000");
-/// assert!(parse_usd("1.2.3").is_err() && parse_usd("-1").is_err());
-/// ```
-pub fn parse_usd(s: &str) -> anyhow::Result<alloy::primitives::U256> {
-    use alloy::primitives::U256;
-    let (whole, frac) = s.trim().split_once('.').unwrap_or((s.trim(), ""));
-    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
-    anyhow::ensure!(
-        digits(whole) && (frac.is_empty() || digits(frac)) && frac.len() <= 18,
-        "not a USD amount: {s:?}"
-    );
-    let scale = U256::from(10).pow(U256::from(18));
-    let frac_units = if frac.is_empty() {
-        U256::ZERO
-    } else {
-        frac.parse::<U256>()? * U256::from(10).pow(U256::from(18 - frac.len()))
-    };
-    Ok(whole.parse::<U256>()? * scale + frac_units)
 }
 
 /// Every `SYMBOL:contract:decimals` of a list, in order.

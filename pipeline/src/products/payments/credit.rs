@@ -11,11 +11,9 @@ use std::collections::HashMap;
 use alloy::primitives::{Address, U256};
 use herald_schemas::{subjects, Deposit, DepositStage, OutboundMessage, Priority};
 
-use super::ledger::{Applied, Ledger};
+use crate::core::ledger::money::{to_ledger, units, LEDGER_DECIMALS};
+use crate::core::ledger::{Applied, Ledger};
 use herald_runtime::{Decision, MsgMeta, Output, Stage, StageError};
-
-/// Ledger units: USD with 18 decimals.
-pub const LEDGER_DECIMALS: u8 = 18;
 
 /// A token deposits are accepted in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,32 +33,6 @@ impl DepositToken {
     /// ```
     pub fn only(token: Address, (symbol, decimals): (&str, u8)) -> HashMap<Address, DepositToken> {
         [(token, DepositToken { symbol: symbol.into(), decimals })].into()
-    }
-}
-
-/// `amount` base units with `decimals` as a decimal number with two places, truncated
-/// (never rounded up: a balance is never shown larger than it is).
-///
-/// ```
-/// use alloy::primitives::U256;
-/// use herald_pipeline::products::payments::credit::units;
-/// assert_eq!(units(U256::from(1_234_567_890_000_000_000u64), 18), "1.23");
-/// assert_eq!(units(U256::from(5u64), 0), "5.00");
-/// ```
-pub fn units(amount: U256, decimals: u8) -> String {
-    let one = U256::from(10).pow(U256::from(decimals));
-    let cents = (amount % one) * U256::from(100) / one;
-    format!("{}.{:0>2}", amount / one, cents)
-}
-
-/// `amount` of a token with `decimals` in ledger units (18 decimals); `None` if the
-/// token has more than 18 decimals and the amount does not convert exactly.
-pub fn to_ledger(amount: U256, decimals: u8) -> Option<U256> {
-    if decimals <= LEDGER_DECIMALS {
-        amount.checked_mul(U256::from(10).pow(U256::from(LEDGER_DECIMALS - decimals)))
-    } else {
-        let div = U256::from(10).pow(U256::from(decimals - LEDGER_DECIMALS));
-        (amount % div == U256::ZERO).then(|| amount / div)
     }
 }
 

@@ -20,7 +20,7 @@ pub mod coupons;
 pub mod credit;
 pub mod follow;
 pub mod inbox;
-pub mod ledger;
+pub mod operator;
 pub mod reminders;
 pub mod replies;
 pub mod samples;
@@ -56,6 +56,8 @@ pub const REGISTRATION: Registration = Registration {
         }
         Ok(Some(Box::new(PaymentsProduct { args })))
     },
+    requires: &[],
+    operator: Some(operator::OPERATOR),
 };
 
 /// The payments product, configured.
@@ -106,14 +108,13 @@ impl Product for PaymentsProduct {
     }
 
     fn streams(&self) -> Vec<StreamDef> {
-        vec![crate::stream_def!("payments.deposits.json"), crate::stream_def!("payments.ledger.json")]
+        vec![crate::stream_def!("payments.deposits.json")]
     }
 
     /// All money: a lost ledger reference or coupon redemption would pay twice, a lost
     /// address assignment or watcher cursor would miss or misplace a deposit.
     fn buckets(&self) -> Vec<BucketDef> {
         [
-            subjects::CREDITS_BUCKET,
             subjects::COUPONS_BUCKET,
             subjects::WALLET_BUCKET,
             subjects::WATCHER_BUCKET,
@@ -151,7 +152,7 @@ impl Product for PaymentsProduct {
                 let stage = credit::CreditStage {
                     ledger: payments.ledger.clone(),
                     tokens: accepted.iter().cloned().collect(),
-                    min_deposit: config::parse_usd(&args.min_deposit_usd)?,
+                    min_deposit: crate::core::ledger::money::parse_usd(&args.min_deposit_usd)?,
                 };
                 let cfg = ctx.configure(consumer("credit"));
                 stages.push(StageHandle::new(stage, cfg).with_sample(samples::deposit_subject(), samples::deposit()));
@@ -194,7 +195,7 @@ impl PaymentsProduct {
         Ok(Payments {
             wallet: wallet::DepositWallet::from_xpub(xpub)?,
             addresses: ctx.js.get_key_value(subjects::WALLET_BUCKET).await?,
-            ledger: ledger::Ledger::open(ctx.js.clone()).await?,
+            ledger: ctx.ledger().await?,
             tokens: accepted.iter().map(|(address, t)| (t.symbol.clone(), *address)).collect(),
             tiers: subscriptions::parse_tiers(&args.tiers)?,
             coupons: ctx.js.get_key_value(subjects::COUPONS_BUCKET).await?,
@@ -233,7 +234,7 @@ pub struct Payments {
     pub wallet: wallet::DepositWallet,
     /// The `herald_wallet` bucket ([`addresses`]).
     pub addresses: async_nats::jetstream::kv::Store,
-    pub ledger: ledger::Ledger,
+    pub ledger: crate::core::ledger::Ledger,
     /// Accepted tokens: symbol and contract.
     pub tokens: Vec<(String, alloy::primitives::Address)>,
     /// What `/subscribe` offers.

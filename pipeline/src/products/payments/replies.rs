@@ -5,7 +5,7 @@ use herald_schemas::{LedgerEntry, LedgerKind};
 
 use crate::core::reply::Reply;
 use herald_schemas::Photo;
-use crate::products::payments::credit::{units, LEDGER_DECIMALS};
+use crate::core::ledger::money::{units, LEDGER_DECIMALS};
 use herald_schemas::escape_html;
 
 /// The user's deposit address and the tokens it accepts, with the address as a QR code.

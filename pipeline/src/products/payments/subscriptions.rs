@@ -33,7 +33,7 @@ pub fn parse_tiers(specs: &[String]) -> anyhow::Result<Vec<Tier>> {
             Ok(Tier {
                 name: name.to_ascii_lowercase(),
                 days: (days > 0).then_some(days),
-                price: super::config::parse_usd(usd)?,
+                price: crate::core::ledger::money::parse_usd(usd)?,
             })
         })
         .collect()

@@ -1,4 +1,4 @@
-//! Moving deposits to the treasury (`pipeline wallet sweep`): with `pipeline wallet
+//! Moving deposits to the treasury (`pipeline payments sweep`): with `pipeline payments
 //! xpub`, the only code that holds the mnemonic.
 //!
 //! For each deposit address holding an accepted token: top up its gas (BNB) from the
@@ -8,7 +8,7 @@
 //! price, so the top-up is exactly gas limit x price (BSC prices gas that way).
 //!
 //! The gas wallet is `m/44'/60'/1'/0/0` of the same mnemonic: another BIP-44 account, so
-//! it is never a deposit address. Fund it with BNB (`pipeline wallet gas-address`).
+//! it is never a deposit address. Fund it with BNB (`pipeline payments gas-address`).
 //!
 //! Crediting is untouched: the watcher looks only at transfers *to* deposit addresses.
 

@@ -2,7 +2,7 @@
 //! `m/44'/60'/0'/0/i` (Ethereum's coin type; BNB Smart Chain uses the same addresses).
 //!
 //! The mnemonic is needed only to make the account's extended public key
-//! (`pipeline wallet xpub`); every other process derives addresses from that xpub, which
+//! (`pipeline payments xpub`); every other process derives addresses from that xpub, which
 //! cannot sign anything.
 
 use alloy::primitives::Address;
@@ -50,7 +50,7 @@ impl DepositWallet {
         // 82 bytes in base58 are 111 characters; coins-bip32 panics on shorter input
         anyhow::ensure!(
             xpub.len() == 111,
-            "not an xpub: expected 111 characters (pipeline wallet xpub makes one)"
+            "not an xpub: expected 111 characters (pipeline payments xpub makes one)"
         );
         let account = MainnetEncoder::xpub_from_base58(xpub).map_err(|e| anyhow::anyhow!("not an xpub: {e}"))?;
         Ok(DepositWallet { account })

@@ -46,6 +46,8 @@ pub const REGISTRATION: Registration = Registration {
     name: "signals",
     args: SignalsArgs::augment_args,
     build: |m| Ok(Some(Box::new(Signals(SignalsArgs::from_arg_matches(m)?)))),
+    requires: &[],
+    operator: None,
 };
 
 /// The signals product, configured.

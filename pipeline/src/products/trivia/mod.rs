@@ -28,6 +28,7 @@ pub mod commands;
 pub mod config;
 pub mod game;
 pub mod inbox;
+pub mod operator;
 pub mod polls;
 pub mod present;
 pub mod scorer;
@@ -62,6 +63,8 @@ pub const REGISTRATION: Registration = Registration {
         args.check()?;
         Ok(Some(Box::new(TriviaProduct(args))))
     },
+    requires: &[],
+    operator: Some(operator::OPERATOR),
 };
 
 /// The object store holding an imported question bank (`bank.json`, an opentdb dump);
@@ -127,6 +130,28 @@ impl Product for TriviaProduct {
             stages.push("trivia_explainer");
         }
         stages.into_iter().map(consumer).collect()
+    }
+
+    /// Game `p0` of user 1, asking the sample bank's first question: what the scorer's
+    /// sample answers.
+    fn seed_samples<'a>(&'a self, js: &'a herald_runtime::Js) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let first = bank::Bank::sample().questions[0].id.clone();
+            let setup = game::Setup {
+                id: "p0".into(),
+                mode: game::Mode::Private,
+                chat_id: 1,
+                pool: bank::Pool::default(),
+                questions: vec![first],
+                limit_ms: 20_000,
+                now_ms: 0,
+            };
+            let games = store::Games {
+                kv: js.get_key_value(subjects::TRIVIA_GAMES_BUCKET).await?,
+            };
+            games.create(&game::Game::solo(setup, (1, "S".into()))).await?;
+            Ok(())
+        })
     }
 
     fn start<'a>(&'a self, ctx: &'a mut Ctx) -> BoxFuture<'a, anyhow::Result<Vec<StageHandle>>> {

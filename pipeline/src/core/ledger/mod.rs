@@ -1,6 +1,9 @@
-//! The ledger: each user's entries on `herald.ledger.<user_id>` (stream LEDGER), the
-//! last one carrying the balance. Amounts are exact integers (`U256`, 18-decimal USD
-//! base units); no float anywhere.
+//! The ledger, part of the core: each user's entries on `herald.ledger.<user_id>`
+//! (stream LEDGER, money class), the last one carrying the balance. Amounts are exact
+//! integers (`U256`, 18-decimal USD base units, see [`money`]); no float anywhere.
+//! Every product that moves money (payments' deposits and subscriptions, the
+//! lottery's tickets and prizes) writes through [`Ledger`]; [`crate::core::product::Ctx::ledger`]
+//! opens it.
 //!
 //! - **Exactly once**: an entry's reference (`deposit:<tx>:<log index>`, ...) is applied
 //!   once per user. The publish carries it as `Nats-Msg-Id` (the stream drops a repeat
@@ -13,9 +16,20 @@
 //!   saw enough balance, the second is refused by the server and re-decided on the new
 //!   balance.
 
+pub mod money;
+
 use alloy::primitives::U256;
 use async_nats::jetstream::{self, context::PublishErrorKind, kv};
 use herald_schemas::{subjects, LedgerEntry, LedgerKind};
+
+/// The ledger's stream (LEDGER) and its references bucket (`herald_ledger_refs`), both
+/// money class: the core's, whichever products run.
+pub fn definitions() -> (Vec<herald_runtime::setup::StreamDef>, Vec<herald_runtime::setup::BucketDef>) {
+    (
+        vec![crate::stream_def!("core.ledger.json")],
+        vec![herald_runtime::setup::BucketDef::forever(subjects::CREDITS_BUCKET).money()],
+    )
+}
 
 /// What a write did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +127,13 @@ impl Ledger {
         let subject = subjects::ledger(user_id);
         let mut seq = 1;
         for _ in 0..SHORT_LEDGER {
-            let next = self.stream.raw_message_builder().sequence(seq).next_by_subject(subject.as_str()).send().await;
+            let next = self
+                .stream
+                .raw_message_builder()
+                .sequence(seq)
+                .next_by_subject(subject.as_str())
+                .send()
+                .await;
             match next {
                 Ok(m) => {
                     if herald_schemas::decode::<LedgerEntry>(&m.payload)?.reference == reference {
