@@ -61,7 +61,7 @@ enum Sent {
 /// Hands one raw update to NATS (or dead-letters it, waiting for that), without waiting
 /// for the stream's ack.
 async fn send(js: &herald_runtime::Js, raw: &[u8], max_bytes: usize) -> anyhow::Result<Sent> {
-    metrics::counter!("herald_bot_updates_total").increment(1);
+    metrics::counter!(crate::metrics::UPDATES.name).increment(1);
     match route(raw, max_bytes) {
         Routing::Publish {
             subject,
@@ -240,7 +240,7 @@ pub fn webhook_router(js: herald_runtime::Js, bot: Bot, secret: String, max_byte
 async fn webhook(State(ctx): State<WebhookCtx>, headers: HttpHeaders, body: Bytes) -> StatusCode {
     let given = headers.get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
     if !constant_time_eq(given, ctx.secret.as_bytes()) {
-        metrics::counter!("herald_bot_webhook_rejected_total").increment(1);
+        metrics::counter!(crate::metrics::WEBHOOK_REJECTED.name).increment(1);
         return StatusCode::UNAUTHORIZED;
     }
     match ingest(&ctx.js, &body, ctx.max_bytes).await {

@@ -9,4 +9,5 @@
 
 pub mod config;
 pub mod inbound;
+pub mod metrics;
 pub mod outbound;

@@ -36,6 +36,8 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init_logging();
     let cli = Cli::parse();
     telemetry::install_metrics();
+    herald_runtime::metric::describe(herald_runtime::metric::RUNTIME);
+    herald_runtime::metric::describe(herald_bot::metrics::ALL);
     let shutdown = telemetry::shutdown_on_signal();
     let ready = telemetry::Readiness::default();
     tokio::spawn(telemetry::serve(cli.metrics.metrics_addr, ready.clone(), shutdown.clone()));

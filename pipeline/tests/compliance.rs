@@ -80,9 +80,27 @@ async fn every_stage_of_every_product_is_compliant() {
         );
     }
     let metrics = herald_runtime::telemetry::install_metrics();
+    compose::describe_metrics(&products);
     let render = move || metrics.render();
     let reports = herald_testkit::compliance::check_all(&env.js, &render, stages).await;
     assert_eq!(reports.len(), listed.len());
+    // every name the stages exported is described (a `# HELP` line) and declared
+    let text = render();
+    let declared: Vec<&str> = compose::metrics_of(&products).iter().map(|m| m.name).collect();
+    let exported: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with("herald_"))
+        .collect();
+    assert!(exported.len() >= 6, "the stages exported their metrics: {exported:?}");
+    for name in exported {
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "{name} is exported without a description"
+        );
+        assert!(declared.contains(&name), "{name} is exported but declared nowhere");
+    }
 }
 
 /// The router's consumer and every registered product's.

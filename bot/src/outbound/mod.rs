@@ -107,13 +107,13 @@ impl Outbound {
                     return self.report(out, sent).await;
                 }
                 Err(SendFailure::RetryAfter(wait)) => {
-                    metrics::counter!("herald_bot_429_total").increment(1);
+                    metrics::counter!(crate::metrics::TOO_MANY_REQUESTS.name).increment(1);
                     tracing::info!(retry_after_secs = wait.as_secs(), "429 from Telegram; holding that chat");
                     self.limits.hold(out.chat_id, wait);
                 }
                 Err(SendFailure::Transient(e)) if attempt + 1 < SEND_ATTEMPTS => {
                     attempt += 1;
-                    metrics::counter!("herald_bot_send_retries_total").increment(1);
+                    metrics::counter!(crate::metrics::SEND_RETRIES.name).increment(1);
                     tracing::warn!(error = %e, attempt, "send failed, retrying");
                     tokio::time::sleep(SEND_BACKOFF.delay(attempt)).await;
                 }
@@ -121,7 +121,7 @@ impl Outbound {
                     return Err(StageError::Transient(anyhow::anyhow!("send failed {SEND_ATTEMPTS} times: {e}")));
                 }
                 Err(SendFailure::Blocked) => {
-                    metrics::counter!("herald_bot_blocked_total").increment(1);
+                    metrics::counter!(crate::metrics::BLOCKED.name).increment(1);
                     if out.chat_id > 0 {
                         herald_runtime::users::set_active(&self.users, out.chat_id, false).await?;
                     }
@@ -240,7 +240,7 @@ impl Stage for Outbound {
         let key = subjects::kv_key(&out.idempotency_key);
         match self.delivered.get(&key).await {
             Ok(Some(record)) => {
-                metrics::counter!("herald_bot_redelivery_suppressed_total").increment(1);
+                metrics::counter!(crate::metrics::REDELIVERY_SUPPRESSED.name).increment(1);
                 match report_output(&out, parse_delivered(&record)) {
                     Some(report) => Ok(Decision::Forward {
                         outputs: vec![report],
@@ -272,9 +272,9 @@ fn record_sent(out: &OutboundMessage) {
         Priority::Reply => "reply",
         Priority::Broadcast => "broadcast",
     };
-    metrics::counter!("herald_bot_sent_total", "kind" => kind).increment(1);
+    metrics::counter!(crate::metrics::SENT.name, "kind" => kind).increment(1);
     let latency = herald_schemas::now_ms().saturating_sub(out.origin_ts_ms) as f64 / 1000.0;
-    metrics::histogram!("herald_bot_end_to_end_seconds", "kind" => kind).record(latency);
+    metrics::histogram!(crate::metrics::END_TO_END.name, "kind" => kind).record(latency);
 }
 
 #[cfg(test)]

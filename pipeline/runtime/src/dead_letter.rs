@@ -42,7 +42,7 @@ pub async fn dead_letter(js: &Js, letter: DeadLetter<'_>) -> anyhow::Result<()> 
     js.publish_with_headers(subjects::dead_letter(letter.stage), headers, bytes::Bytes::copy_from_slice(body))
         .await?
         .await?;
-    metrics::counter!("herald_dead_lettered_total", "stage" => letter.stage.to_string()).increment(1);
+    metrics::counter!(crate::metric::DEAD_LETTERED.name, "stage" => letter.stage.to_string()).increment(1);
     tracing::warn!(
         stage = letter.stage,
         error = letter.error,

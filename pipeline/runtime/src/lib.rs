@@ -13,6 +13,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod durability;
 pub mod handle;
+pub mod metric;
 pub mod periodic;
 pub mod records;
 pub mod relocate;

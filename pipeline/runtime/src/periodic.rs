@@ -32,7 +32,7 @@ where
             _ = interval.tick() => {}
         }
         if let Err(e) = tick().await {
-            metrics::counter!("herald_periodic_failures_total", "task" => name).increment(1);
+            metrics::counter!(crate::metric::PERIODIC_FAILURES.name, "task" => name).increment(1);
             tracing::warn!(task = name, error = %format!("{e:#}"), "periodic task failed; next tick as planned");
         }
     }

@@ -114,7 +114,7 @@ impl<S: ReplicaSink> Replica<S> {
                         kv::Operation::Delete | kv::Operation::Purge => s.delete(&bucket_name, &entry.key),
                     }
                 }
-                metrics::counter!("herald_replica_changes_total", "bucket" => bucket_name.clone()).increment(1);
+                metrics::counter!(crate::metric::REPLICA_CHANGES.name, "bucket" => bucket_name.clone()).increment(1);
                 if entry.delta == 0 {
                     synced_tx.take().map(|tx| tx.send(()));
                 }

@@ -297,11 +297,11 @@ struct StageMetrics {
 impl StageMetrics {
     fn new(stage: &'static str) -> Self {
         StageMetrics {
-            input: metrics::counter!("herald_stage_in_total", "stage" => stage),
-            forwarded: metrics::counter!("herald_stage_forwarded_total", "stage" => stage),
-            output: metrics::counter!("herald_stage_out_total", "stage" => stage),
-            retries: metrics::counter!("herald_stage_retries_total", "stage" => stage),
-            seconds: metrics::histogram!("herald_stage_seconds", "stage" => stage),
+            input: metrics::counter!(crate::metric::STAGE_IN.name, "stage" => stage),
+            forwarded: metrics::counter!(crate::metric::STAGE_FORWARDED.name, "stage" => stage),
+            output: metrics::counter!(crate::metric::STAGE_OUT.name, "stage" => stage),
+            retries: metrics::counter!(crate::metric::STAGE_RETRIES.name, "stage" => stage),
+            seconds: metrics::histogram!(crate::metric::STAGE_SECONDS.name, "stage" => stage),
         }
     }
 }
@@ -369,7 +369,7 @@ async fn decide_publish_commit<S: Stage>(
 ) -> Result<(), StageError> {
     match stage.decide(input, meta).await? {
         Decision::Drop { reason } => {
-            metrics::counter!("herald_stage_dropped_total", "stage" => S::NAME, "reason" => reason).increment(1);
+            metrics::counter!(crate::metric::STAGE_DROPPED.name, "stage" => S::NAME, "reason" => reason).increment(1);
             Ok(())
         }
         Decision::Forward { outputs, commit } => {
@@ -535,9 +535,9 @@ fn spawn_pending_gauge(stage: &'static str, consumer: jetstream::consumer::PullC
             let mut consumer = consumer.clone();
             async move {
                 let info = consumer.info().await?;
-                metrics::gauge!("herald_consumer_pending", "stage" => stage).set(info.num_pending as f64);
-                metrics::gauge!("herald_consumer_ack_pending", "stage" => stage).set(info.num_ack_pending as f64);
-                metrics::gauge!("herald_consumer_redelivered", "stage" => stage).set(info.num_redelivered as f64);
+                metrics::gauge!(crate::metric::CONSUMER_PENDING.name, "stage" => stage).set(info.num_pending as f64);
+                metrics::gauge!(crate::metric::CONSUMER_ACK_PENDING.name, "stage" => stage).set(info.num_ack_pending as f64);
+                metrics::gauge!(crate::metric::CONSUMER_REDELIVERED.name, "stage" => stage).set(info.num_redelivered as f64);
                 Ok(())
             }
         },

@@ -213,6 +213,22 @@ pub fn inbound_limits(products: &[Arc<dyn Product>], overrides: &[String]) -> an
     Ok(limits)
 }
 
+/// Every metric a pipeline running `products` exports: the runtime's, the core's and
+/// theirs.
+pub fn metrics_of(products: &[Arc<dyn Product>]) -> Vec<herald_runtime::metric::Metric> {
+    let mut all = herald_runtime::metric::RUNTIME.to_vec();
+    all.extend(super::metrics::ALL);
+    for p in products {
+        all.extend(p.metrics());
+    }
+    all
+}
+
+/// Describes [`metrics_of`] `products` to the exporter (help and unit on `/metrics`).
+pub fn describe_metrics(products: &[Arc<dyn Product>]) {
+    herald_runtime::metric::describe(&metrics_of(products));
+}
+
 /// The router stage for `products`.
 ///
 /// Errors: two products claim the same command, prefix or kind; KV or Redis is down.
@@ -302,6 +318,7 @@ pub async fn run(core: CoreArgs, matches: &clap::ArgMatches) -> anyhow::Result<(
     telemetry::install_metrics();
     let shutdown = telemetry::shutdown_on_signal();
     let products = build(&core.product_names(), matches)?;
+    describe_metrics(&products);
     let js = connect(&core.nats).await?;
     herald_runtime::durability::require_synced_money(&js, &core.nats.money_monitors(), core.allow_unsynced_money).await?;
     let (streams, buckets) = definitions(&products);
@@ -360,6 +377,25 @@ mod tests {
         }
         for k in CORE_KINDS {
             assert!(telegram::KNOWN_KINDS.contains(k));
+        }
+    }
+
+    #[test]
+    fn every_metric_is_declared_once_and_documented() {
+        let docs = include_str!("../../../docs/operations.md");
+        let all = metrics_of(&all_products());
+        let mut names: Vec<&str> = all.iter().map(|m| m.name).collect();
+        names.sort();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(names.len(), before, "a metric name declared twice");
+        for m in &all {
+            assert!(m.name.starts_with("herald_") && !m.help.is_empty(), "{}", m.name);
+            assert!(
+                docs.contains(&format!("| `{}` |", m.name)),
+                "{} is missing from docs/operations.md's table",
+                m.name
+            );
         }
     }
 

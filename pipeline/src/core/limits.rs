@@ -118,7 +118,7 @@ impl InboundLimits {
             .await?;
         let v = verdict(before, limit.updates);
         if v != Verdict::Allowed {
-            metrics::counter!("herald_inbound_limited_total", "product" => product.to_string()).increment(1);
+            metrics::counter!(crate::core::metrics::INBOUND_LIMITED.name, "product" => product.to_string()).increment(1);
         }
         Ok(v)
     }

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod compose;
 pub mod ledger;
 pub mod limits;
+pub mod metrics;
 pub mod migrate;
 pub mod product;
 pub mod reply;

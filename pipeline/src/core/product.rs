@@ -177,6 +177,11 @@ pub trait Product: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Its metrics (its `metrics::ALL`): described at start, so `/metrics` explains them.
+    fn metrics(&self) -> &'static [herald_runtime::metric::Metric] {
+        &[]
+    }
+
     /// Writes what its stages' samples (see [`herald_runtime::StageHandle::with_sample`])
     /// need to be processed, not refused: the compliance harness runs it before
     /// starting the stages (the trivia scorer's sample answers a game that must exist).

@@ -199,7 +199,7 @@ impl Ledger {
                         return Ok(Applied::AlreadyApplied);
                     }
                     // the ledger's own count of entries written: a repeat would show here
-                    metrics::counter!("herald_ledger_entries_total", "kind" => kind.as_str()).increment(1);
+                    metrics::counter!(crate::core::metrics::LEDGER_ENTRIES.name, "kind" => kind.as_str()).increment(1);
                     return Ok(Applied::Done(balance));
                 }
                 // another write got there first: decide again on the new balance

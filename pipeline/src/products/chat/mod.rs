@@ -19,6 +19,7 @@ pub mod config;
 pub mod delivery;
 pub mod ids;
 pub mod inbox;
+pub mod metrics;
 pub mod outbox;
 pub mod relay;
 pub mod samples;
@@ -81,6 +82,10 @@ impl Product for RandomChat {
 
     fn consumers(&self) -> Vec<StageConfig> {
         ["chat_inbox", "chat_delivery"].into_iter().map(consumer).collect()
+    }
+
+    fn metrics(&self) -> &'static [herald_runtime::metric::Metric] {
+        metrics::ALL
     }
 
     fn start<'a>(&'a self, ctx: &'a mut Ctx) -> BoxFuture<'a, anyhow::Result<Vec<StageHandle>>> {

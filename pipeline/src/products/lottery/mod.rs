@@ -19,6 +19,7 @@ pub mod commands;
 pub mod config;
 pub mod http;
 pub mod inbox;
+pub mod metrics;
 pub mod journal;
 pub mod purchase;
 pub mod relays;
@@ -91,6 +92,10 @@ impl Product for LotteryProduct {
 
     fn consumers(&self) -> Vec<StageConfig> {
         vec![consumer()]
+    }
+
+    fn metrics(&self) -> &'static [herald_runtime::metric::Metric] {
+        metrics::ALL
     }
 
     fn start<'a>(&'a self, ctx: &'a mut Ctx) -> BoxFuture<'a, anyhow::Result<Vec<StageHandle>>> {

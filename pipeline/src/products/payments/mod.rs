@@ -20,6 +20,7 @@ pub mod coupons;
 pub mod credit;
 pub mod follow;
 pub mod inbox;
+pub mod metrics;
 pub mod operator;
 pub mod reminders;
 pub mod replies;
@@ -126,6 +127,10 @@ impl Product for PaymentsProduct {
 
     fn consumers(&self) -> Vec<StageConfig> {
         ["credit", "payments_inbox"].into_iter().map(consumer).collect()
+    }
+
+    fn metrics(&self) -> &'static [herald_runtime::metric::Metric] {
+        metrics::ALL
     }
 
     fn start<'a>(&'a self, ctx: &'a mut Ctx) -> BoxFuture<'a, anyhow::Result<Vec<StageHandle>>> {

@@ -15,6 +15,7 @@ pub mod config;
 pub mod dedup;
 pub mod fanout;
 pub mod inbox;
+pub mod metrics;
 pub mod posts;
 pub mod samples;
 pub mod sources;
@@ -116,6 +117,10 @@ impl Product for Signals {
 
     fn consumers(&self) -> Vec<StageConfig> {
         STAGES.iter().map(|s| consumer(s)).collect()
+    }
+
+    fn metrics(&self) -> &'static [herald_runtime::metric::Metric] {
+        metrics::ALL
     }
 
     fn start<'a>(&'a self, ctx: &'a mut Ctx) -> BoxFuture<'a, anyhow::Result<Vec<StageHandle>>> {

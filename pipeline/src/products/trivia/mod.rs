@@ -28,6 +28,7 @@ pub mod commands;
 pub mod config;
 pub mod game;
 pub mod inbox;
+pub mod metrics;
 pub mod operator;
 pub mod polls;
 pub mod present;
@@ -152,6 +153,10 @@ impl Product for TriviaProduct {
             games.create(&game::Game::solo(setup, (1, "S".into()))).await?;
             Ok(())
         })
+    }
+
+    fn metrics(&self) -> &'static [herald_runtime::metric::Metric] {
+        metrics::ALL
     }
 
     fn start<'a>(&'a self, ctx: &'a mut Ctx) -> BoxFuture<'a, anyhow::Result<Vec<StageHandle>>> {

@@ -353,13 +353,13 @@ pub async fn run_checkpoints<S: CallStore>(
         let t = t.clone();
         async move {
             let n = t.checkpoint().await?;
-            metrics::counter!("herald_tracker_checkpointed_calls_total").increment(n as u64);
+            metrics::counter!(crate::products::signals::metrics::TRACKER_CHECKPOINTED.name).increment(n as u64);
             Ok(())
         }
     })
     .await?;
     let n = tracker.checkpoint().await.map_err(|e| e.context("final checkpoint"))?;
-    metrics::counter!("herald_tracker_checkpointed_calls_total").increment(n as u64);
+    metrics::counter!(crate::products::signals::metrics::TRACKER_CHECKPOINTED.name).increment(n as u64);
     Ok(())
 }
 

@@ -1,0 +1,19 @@
+//! Payments' metrics: the deposit watcher, credits and reminders. Declared once here (see `herald_runtime::metric`), described at start.
+
+use herald_runtime::metric::Metric;
+
+/// Deposit events the watcher published, by stage (seen, final, orphaned).
+pub const DEPOSITS: Metric = Metric::counter("herald_deposits_total", "Deposit events the watcher published, by stage (seen, final, orphaned)").labelled(&["stage"]);
+/// Final deposits below the minimum, recorded but not credited.
+pub const DEPOSITS_BELOW_MINIMUM: Metric = Metric::counter("herald_deposits_below_minimum_total", "Final deposits below the minimum, recorded but not credited");
+/// Chain reorganisations the watcher followed.
+pub const WATCHER_REORGS: Metric = Metric::counter("herald_watcher_reorgs_total", "Chain reorganisations the watcher followed");
+/// Transfer logs the watcher could not decode.
+pub const WATCHER_MALFORMED_LOGS: Metric = Metric::counter("herald_watcher_malformed_logs_total", "Transfer logs the watcher could not decode");
+/// Watcher rounds that failed (RPC errors), retried with backoff.
+pub const WATCHER_ERRORS: Metric = Metric::counter("herald_watcher_errors_total", "Watcher rounds that failed (RPC errors), retried with backoff");
+/// Subscription expiry reminders sent.
+pub const REMINDERS: Metric = Metric::counter("herald_reminders_total", "Subscription expiry reminders sent");
+
+/// All of them.
+pub const ALL: &[Metric] = &[DEPOSITS, DEPOSITS_BELOW_MINIMUM, WATCHER_REORGS, WATCHER_MALFORMED_LOGS, WATCHER_ERRORS, REMINDERS];
