@@ -17,9 +17,12 @@ struct Cli {
 enum Cmd {
     /// The main job: real recorded inputs through a whole local stack, printed.
     Demo {
-        /// Keep process logs here (default: a temporary directory).
+        /// Keep every log here, the processes' and this one's (default: a new temporary
+        /// directory, printed at the end).
         #[arg(long)]
         log_dir: Option<std::path::PathBuf>,
+        /// Products to play: signals, payments, chat, lottery, trivia (default: all).
+        products: Vec<String>,
     },
     /// The random chat through a whole local stack: pairing, every message kind, an
     /// album, a reply, an edit, /next, /report and a ban, printed as a transcript.
@@ -91,11 +94,20 @@ enum Cmd {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Cmd::Demo { log_dir, products } = cli.command {
+        // the transcript alone on the terminal; library lines go to the log folder
+        let log_dir = match log_dir {
+            Some(dir) => dir,
+            None => tempfile::Builder::new().prefix("herald-demo-").tempdir()?.keep(),
+        };
+        std::fs::create_dir_all(&log_dir)?;
+        herald_runtime::telemetry::init_logging_to(&log_dir.join("loadtest.log"))?;
+        return demo::play(&products, log_dir).await;
+    }
     herald_runtime::telemetry::init_logging();
-    match Cli::parse().command {
-        Cmd::Demo { log_dir } => {
-            demo::run(log_dir).await?;
-        }
+    match cli.command {
+        Cmd::Demo { .. } => unreachable!("played above"),
         Cmd::DemoChat { log_dir } => {
             let summary = demo::chat::run(log_dir).await?;
             print!("{}", demo::chat::transcript(&summary));

@@ -284,11 +284,13 @@ impl Stack {
         if opts.cluster > 1 {
             setup.extend(["--replicas".to_string(), opts.cluster.to_string()]);
         }
+        let setup_log = log_dir.join("setup.log");
         let status = Command::new(workspace_bin("pipeline")?)
             .args(&setup)
             .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&setup_log)?)
             .status()?;
-        anyhow::ensure!(status.success(), "pipeline setup failed");
+        anyhow::ensure!(status.success(), "pipeline setup failed; see {}", setup_log.display());
         let pm = free_port();
         let mut pipeline_args: Vec<String> = [
             "run",

@@ -390,3 +390,31 @@ async fn load_reports_account_for_every_message_the_emulator_recorded() {
         assert!(std::fs::read_to_string(chart.path()).unwrap().contains("<svg"));
     }
 }
+
+/// The front door's trivia section (`scripts/demo trivia`): a private game of three
+/// quiz polls answered by votes, each scored once, the end and `/stats` agreeing.
+#[tokio::test]
+async fn the_demo_s_trivia_game_is_scored_once_per_answer() {
+    use herald_loadtest::demo::trivia;
+    let s = trivia::run(None).await.unwrap();
+    assert_eq!(s.right, 2, "right, wrong, right");
+    assert!(s.end.contains("Correct: 2/3"), "{}", s.end);
+    assert_eq!(s.scored, 3.0, "three answers, each scored once by the scorer");
+    assert!(s.stats.contains("Answers: 3 (66% correct)"), "{}", s.stats);
+    let transcript = trivia::transcript(&s);
+    assert!(transcript.contains("2/3 right, 3 answers scored"), "{transcript}");
+}
+
+/// `loadtest demo` knows the five products and refuses anything else.
+#[tokio::test]
+async fn the_demo_plays_the_five_products_and_names_the_unknown() {
+    assert_eq!(
+        herald_loadtest::demo::SECTIONS,
+        ["signals", "payments", "chat", "lottery", "trivia"]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let err = herald_loadtest::demo::play(&["poker".to_string()], dir.path().to_path_buf())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no demo of \"poker\""), "{err}");
+}

@@ -11,6 +11,71 @@
 pub mod chat;
 pub mod lottery;
 pub mod payments;
+pub mod trivia;
+
+/// What `loadtest demo` can play, in the order it plays them.
+pub const SECTIONS: &[&str] = &["signals", "payments", "chat", "lottery", "trivia"];
+
+/// Plays the named products (empty: all five), each on a fresh stack, each with a
+/// transcript section; logs of every process in a folder per section under `log_dir`.
+/// Signals and payments share one run (a deposit buys the signals subscription).
+///
+/// Errors: a name is not a product, or a section failed (its logs say why).
+pub async fn play(products: &[String], log_dir: PathBuf) -> anyhow::Result<()> {
+    let wanted: Vec<&str> = match products.is_empty() {
+        true => SECTIONS.to_vec(),
+        false => products.iter().map(String::as_str).collect(),
+    };
+    if let Some(unknown) = wanted.iter().find(|w| !SECTIONS.contains(w)) {
+        anyhow::bail!("no demo of {unknown:?}: the demos are {}", SECTIONS.join(", "));
+    }
+    let started = std::time::Instant::now();
+    let header = |title: &str| println!("\n################ {title} ################\n");
+    if wanted.iter().any(|w| *w == "signals" || *w == "payments") {
+        header("Signals and payments");
+        run(Some(log_dir.join("signals"))).await?;
+    }
+    if wanted.contains(&"chat") {
+        header("Random chat");
+        let s = chat::run(Some(log_dir.join("chat"))).await?;
+        print!("{}", chat::transcript(&s));
+        println!(
+            "\nchat: {} kinds relayed, {} refusals told, an album of {} as one copyMessages, a reply and an edit",
+            s.kinds.len(),
+            s.refused.len(),
+            s.album.len()
+        );
+    }
+    if wanted.contains(&"lottery") {
+        header("Lottery");
+        let s = lottery::run(lottery::Options {
+            log_dir: Some(log_dir.join("lottery")),
+            kill9_after_close: false,
+            kill9_servers: false,
+        })
+        .await?;
+        println!(
+            "\nlottery: round {} drawn, {} payouts, inclusion proof {}, herald-verify {}",
+            s.round,
+            s.payouts.len(),
+            if s.proof_verified { "verified" } else { "NOT verified" },
+            if s.verified { "verified" } else { "NOT verified" }
+        );
+        anyhow::ensure!(s.verified && s.proof_verified, "the verifier refused the draw or the proof");
+    }
+    if wanted.contains(&"trivia") {
+        header("Trivia");
+        let s = trivia::run(Some(log_dir.join("trivia"))).await?;
+        print!("{}", trivia::transcript(&s));
+    }
+    println!(
+        "\nDemo of {} in {:.0} s; every process's logs under {}",
+        wanted.join(", "),
+        started.elapsed().as_secs_f64(),
+        log_dir.display()
+    );
+    Ok(())
+}
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

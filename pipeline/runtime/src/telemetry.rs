@@ -20,6 +20,21 @@ pub fn init_logging() {
     }
 }
 
+/// Logs to `file` (appended) instead of the terminal: the demo keeps library lines out
+/// of the transcript it prints. Same filter and format as [`init_logging`].
+///
+/// Errors: the file cannot be opened.
+pub fn init_logging_to(file: &std::path::Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(file)?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+    Ok(())
+}
+
 /// Installs the global Prometheus recorder (once per process) and returns its handle.
 pub fn install_metrics() -> PrometheusHandle {
     static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
