@@ -13,7 +13,7 @@ use herald_testkit::stream_len;
 const SEC: Duration = Duration::from_secs(1);
 
 async fn stream_messages(js: &herald_runtime::Js, stream: &str, filter: &str) -> Vec<async_nats::jetstream::Message> {
-    herald_pipeline::ops::streams::read(js, stream, filter).await.unwrap()
+    herald_runtime::reader::read(js, stream, filter).await.unwrap()
 }
 
 fn dead_letter_reasons(msgs: &[async_nats::jetstream::Message]) -> Vec<(String, String)> {

@@ -21,8 +21,8 @@ use std::time::Duration;
 use alloy::primitives::U256;
 use herald_draw::testchain::TestChain;
 use herald_pipeline::core::ledger::Ledger;
-use herald_pipeline::ops::streams::read_from;
 use herald_pipeline::products::lottery::journal::step_name;
+use herald_runtime::reader::read_from;
 use herald_schemas::{subjects, LotteryEntry};
 use herald_testkit::{evm, free_port, workspace_bin, ServerClass};
 

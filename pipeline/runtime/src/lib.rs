@@ -15,6 +15,7 @@ pub mod durability;
 pub mod handle;
 pub mod metric;
 pub mod periodic;
+pub mod reader;
 pub mod records;
 pub mod relocate;
 pub mod replica;

@@ -5,7 +5,7 @@ use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::HeaderMap;
 use herald_schemas::subjects;
 
-use super::scan;
+use herald_runtime::reader::scan;
 
 /// One dead letter.
 #[derive(Debug, Clone)]

@@ -6,48 +6,6 @@ pub mod dlq;
 pub mod replay;
 pub mod streams;
 
-use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, consumer::DeliverPolicy};
-use futures::StreamExt;
-
-/// Reads a stream from `start` with an ephemeral consumer that acks nothing, calling
-/// `visit` for each message until it returns `false` or the stream is exhausted.
-pub(crate) async fn scan(
-    js: &herald_runtime::Js,
-    stream: &str,
-    filter: Option<&str>,
-    start: DeliverPolicy,
-    mut visit: impl AsyncFnMut(jetstream::Message) -> anyhow::Result<bool>,
-) -> anyhow::Result<()> {
-    let s = js.get_stream(stream).await.map_err(|e| anyhow::anyhow!("stream {stream}: {e}"))?;
-    let consumer = s
-        .create_consumer(pull::Config {
-            deliver_policy: start,
-            ack_policy: AckPolicy::None,
-            filter_subject: filter.unwrap_or_default().to_string(),
-            inactive_threshold: std::time::Duration::from_secs(60),
-            ..Default::default()
-        })
-        .await?;
-    loop {
-        let mut batch = consumer
-            .fetch()
-            .max_messages(500)
-            .expires(std::time::Duration::from_millis(300))
-            .messages()
-            .await?;
-        let mut got = 0;
-        while let Some(m) = batch.next().await {
-            got += 1;
-            if !visit(m.map_err(|e| anyhow::anyhow!("{e}"))?).await? {
-                return Ok(());
-            }
-        }
-        if got == 0 {
-            return Ok(());
-        }
-    }
-}
-
 /// Parses a point in time: RFC 3339 (`2026-11-20T23:00:00Z`) or an age before now
 /// (`90s`, `15m`, `2h`, `7d`).
 pub fn parse_time(s: &str) -> anyhow::Result<time::OffsetDateTime> {

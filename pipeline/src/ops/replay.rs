@@ -11,7 +11,7 @@ use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::HeaderMap;
 use time::OffsetDateTime;
 
-use super::scan;
+use herald_runtime::reader::scan;
 
 /// Which messages to replay. Bounds are inclusive; unset bounds are open.
 #[derive(Debug, Clone, Default)]

@@ -266,7 +266,22 @@ struct LocalNatsServer {
 }
 
 impl LocalNatsServer {
+    /// Starts one server on free ports. A port found free can be taken by a parallel
+    /// test's server before this one binds it (the server then exits): up to 5 tries,
+    /// each on new ports.
     fn start(class: ServerClass) -> anyhow::Result<Self> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Self::start_once(class) {
+                Ok(s) => return Ok(s),
+                Err(e) if tries < 5 => eprintln!("nats-server did not start ({e:#}); trying other ports"),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn start_once(class: ServerClass) -> anyhow::Result<Self> {
         let monitor = free_port();
         let server = LocalServer::start(&nats_server_binary(), |port, dir| {
             let conf = dir.join("nats-server.conf");

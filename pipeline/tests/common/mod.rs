@@ -132,7 +132,7 @@ impl Env {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
-        herald_pipeline::ops::streams::read(&self.js, stream, filter).await.unwrap()
+        herald_runtime::reader::read(&self.js, stream, filter).await.unwrap()
     }
 
     pub async fn count(&self, stream: &str, filter: &str) -> usize {

@@ -95,7 +95,7 @@ impl Ledger {
 
     async fn entries(&self, user_id: i64) -> anyhow::Result<Vec<LedgerEntry>> {
         // a user's ledger is short (deposits and purchases), read in full
-        crate::ops::streams::read(&self.js, subjects::LEDGER_STREAM, &subjects::ledger(user_id))
+        herald_runtime::reader::read(&self.js, subjects::LEDGER_STREAM, &subjects::ledger(user_id))
             .await?
             .iter()
             .map(|m| herald_schemas::decode::<LedgerEntry>(&m.payload).map_err(Into::into))

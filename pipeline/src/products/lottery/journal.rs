@@ -132,7 +132,7 @@ impl Journal {
     ///
     /// Errors: NATS failed, an entry does not decode, or the chain is broken.
     pub async fn entries_after(&self, round: u64, after: u64, after_hash: Option<[u8; 32]>) -> anyhow::Result<Vec<(LotteryEntry, [u8; 32], u64)>> {
-        let messages = crate::ops::streams::read_from(&self.js, subjects::LOTTERY_STREAM, &subjects::lottery_round(round), after + 1).await?;
+        let messages = herald_runtime::reader::read_from(&self.js, subjects::LOTTERY_STREAM, &subjects::lottery_round(round), after + 1).await?;
         let mut out: Vec<(LotteryEntry, [u8; 32], u64)> = Vec::with_capacity(messages.len());
         let mut prev = after_hash;
         for m in &messages {

@@ -92,7 +92,7 @@ pub async fn answer(
 }
 
 async fn ledger_entries(p: &Payments) -> anyhow::Result<Vec<LedgerEntry>> {
-    crate::ops::streams::read(p.ledger.context(), subjects::LEDGER_STREAM, "herald.ledger.>")
+    herald_runtime::reader::read(p.ledger.context(), subjects::LEDGER_STREAM, "herald.ledger.>")
         .await?
         .iter()
         .map(|m| herald_schemas::decode::<LedgerEntry>(&m.payload).map_err(Into::into))
@@ -101,7 +101,7 @@ async fn ledger_entries(p: &Payments) -> anyhow::Result<Vec<LedgerEntry>> {
 
 async fn final_deposits(p: &Payments) -> anyhow::Result<Vec<herald_schemas::Deposit>> {
     let filter = format!("herald.deposits.{}.>", DepositStage::Final.as_str()); // every chain
-    crate::ops::streams::read(p.ledger.context(), subjects::DEPOSITS_STREAM, &filter)
+    herald_runtime::reader::read(p.ledger.context(), subjects::DEPOSITS_STREAM, &filter)
         .await?
         .iter()
         .map(|m| herald_schemas::decode(&m.payload).map_err(Into::into))
