@@ -94,8 +94,8 @@ async fn measure(label: &str, js: &async_nats::jetstream::Context, subject: impl
 /// Errors: a server would not start, or a publish failed.
 pub async fn run() -> anyhow::Result<Report> {
     let nats = LocalNats::start()?;
-    let js = herald_pipeline::core::compose::connect(&nats.servers_args()).await?;
-    herald_pipeline::core::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing).await?;
+    let js = herald_pipeline::app::compose::connect(&nats.servers_args()).await?;
+    herald_pipeline::app::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing).await?;
     let events = js.events();
     events
         .create_stream(async_nats::jetstream::stream::Config {

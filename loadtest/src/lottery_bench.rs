@@ -126,8 +126,8 @@ fn lottery(relay: &Relay) -> LotteryProduct {
 async fn big_round(tickets: u64, purchases: u64) -> anyhow::Result<LotteryReport> {
     anyhow::ensure!(purchases > 0 && tickets >= purchases, "need tickets >= purchases > 0");
     let nats = LocalNats::start()?;
-    let js = herald_pipeline::core::compose::connect(&nats.servers_args()).await?;
-    herald_pipeline::core::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing).await?;
+    let js = herald_pipeline::app::compose::connect(&nats.servers_args()).await?;
+    herald_pipeline::app::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing).await?;
     let now = herald_schemas::now_ms() / 1000;
     let relay = Relay::start("127.0.0.1:0".parse()?, TestChain::new([9; 32], now - 100, 1)).await?;
     let product = lottery(&relay);

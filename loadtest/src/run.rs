@@ -226,8 +226,8 @@ struct Measured {
 
 /// Runs a scenario against a stack whose pipeline reads `args.feed_listen`.
 pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
-    let js = herald_pipeline::core::compose::connect(&args.nats).await?;
-    herald_pipeline::core::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing).await?;
+    let js = herald_pipeline::app::compose::connect(&args.nats).await?;
+    herald_pipeline::app::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing).await?;
     let feed = FeedServer::start(args.feed_listen).await?;
     drive(js, &feed, &args).await
 }

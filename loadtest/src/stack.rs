@@ -371,7 +371,7 @@ impl Stack {
 
     /// JetStream on the stack's two classes' servers.
     pub async fn jetstream(&self) -> anyhow::Result<herald_runtime::Js> {
-        herald_pipeline::core::compose::connect(&self.nats.servers_args()).await
+        herald_pipeline::app::compose::connect(&self.nats.servers_args()).await
     }
 
     /// Waits until the pipeline's fan-out index holds what `seed_users` wrote for `users`

@@ -35,8 +35,8 @@ struct World {
 impl World {
     async fn start() -> World {
         let nats = LocalNats::start().expect("nats-server");
-        let js = herald_pipeline::core::compose::connect(&nats.servers_args()).await.unwrap();
-        herald_pipeline::core::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing)
+        let js = herald_pipeline::app::compose::connect(&nats.servers_args()).await.unwrap();
+        herald_pipeline::app::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing)
             .await
             .unwrap();
         let now = herald_schemas::now_ms() / 1000;

@@ -32,8 +32,8 @@ async fn env(timeout: Duration, key: &str) -> Env {
     herald_runtime::telemetry::install_metrics();
     let nats = LocalNats::start().unwrap();
     let redis = LocalRedis::start().unwrap();
-    let js = herald_pipeline::core::compose::connect(&nats.servers_args()).await.unwrap();
-    herald_pipeline::core::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing)
+    let js = herald_pipeline::app::compose::connect(&nats.servers_args()).await.unwrap();
+    herald_pipeline::app::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing)
         .await
         .unwrap();
     let conn = redis::aio::ConnectionManager::new(redis::Client::open(redis.url()).unwrap())

@@ -100,8 +100,8 @@ async fn main() -> anyhow::Result<()> {
 
     // 2. final -> notified, through NATS and the credit stage
     let nats = LocalNats::start()?;
-    let js = herald_pipeline::core::compose::connect(&nats.servers_args()).await?;
-    herald_pipeline::core::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing).await?;
+    let js = herald_pipeline::app::compose::connect(&nats.servers_args()).await?;
+    herald_pipeline::app::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing).await?;
     let kv = js.get_key_value(subjects::WALLET_BUCKET).await?;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let stage = CreditStage {

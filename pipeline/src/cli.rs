@@ -1,7 +1,7 @@
 //! The `pipeline` command line.
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use herald_pipeline::core::compose::{self, CoreArgs};
+use herald_pipeline::app::compose::{self, CoreArgs};
 use herald_runtime::config::ServersArgs;
 
 /// What the command line asked for: a core command, or a product's operator command.
@@ -244,7 +244,9 @@ impl Cli {
                 let js = compose::connect(&nats).await?;
                 print!(
                     "{}",
-                    herald_pipeline::ops::streams::render(&herald_pipeline::ops::streams::status(&js).await?)
+                    herald_pipeline::ops::streams::render(
+                        &herald_pipeline::ops::streams::status(&js, &compose::definitions_of_all().0).await?
+                    )
                 );
                 Ok(())
             }

@@ -1,4 +1,6 @@
-//! Herald's stream-processing pipeline: the [`core`] and the [`products`] on it.
+//! Herald's stream-processing pipeline: the [`core`], the [`products`] on it, and the
+//! [`app`] that composes them (layers point one way: app -> products -> core ->
+//! `herald_runtime`; [`ops`], the operator tools, sit beside the core).
 //!
 //! Every stage reads: consume subject -> decide -> publish subject -> commit -> ack. The
 //! machinery for that (acks, retries, dead letters, backpressure) is the shared runtime
@@ -7,6 +9,7 @@
 //! owns its commands, stages, streams and buckets, and plugs in through
 //! [`core::product::Product`] and one line of [`products::REGISTRY`].
 
+pub mod app;
 pub mod core;
 pub mod ops;
 pub mod products;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, FromArgMatches};
 use common::Env;
-use herald_pipeline::core::compose::{self, CoreArgs};
+use herald_pipeline::app::compose::{self, CoreArgs};
 use herald_pipeline::core::product::Ctx;
 use herald_pipeline::products::chat::state::{ChatState, Peer};
 use herald_schemas::{subjects, OutboundMessage, RoutedUpdate};

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::Env;
-use herald_pipeline::core::compose;
+use herald_pipeline::app::compose;
 use herald_runtime::durability::read_varz;
 use herald_runtime::setup;
 use herald_schemas::subjects;

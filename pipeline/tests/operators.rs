@@ -199,7 +199,9 @@ async fn streams_table_shows_every_stream_and_consumer() {
     env.spawn(DedupStage { state }, subjects::CALLS_STREAM, "herald.calls.>");
     env.messages(subjects::SIGNALS_STREAM, "herald.signals.>", 3, Duration::from_secs(10))
         .await;
-    let rows = streams::status(&env.js).await.unwrap();
+    let rows = streams::status(&env.js, &herald_pipeline::app::compose::definitions_of_all().0)
+        .await
+        .unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
         names,

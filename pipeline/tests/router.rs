@@ -41,7 +41,7 @@ async fn route(router: &Router, update: Vec<u8>) -> Result<Vec<String>, &'static
 }
 
 async fn router(env: &Env, limits: Option<InboundLimits>) -> Router {
-    let products = herald_pipeline::core::compose::all_products();
+    let products = herald_pipeline::app::compose::all_products();
     Router {
         users: env.js.get_key_value(subjects::USERS_BUCKET).await.unwrap(),
         access: env.js.get_key_value(subjects::ACCESS_BUCKET).await.unwrap(),

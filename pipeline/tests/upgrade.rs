@@ -6,7 +6,8 @@
 mod common;
 
 use common::{Desk, Env};
-use herald_pipeline::core::{compose, migrate};
+use herald_pipeline::app::compose;
+use herald_pipeline::core::migrate;
 use herald_pipeline::products::signals::fanout::{SignalFacts, UserIndex, USER_BUCKETS};
 use herald_runtime::{records, replica::Replica};
 use herald_schemas::{subjects, Access, Chain, SignalsPrefs, User};

@@ -31,11 +31,11 @@ pub struct StreamRow {
     pub consumers: Vec<ConsumerRow>,
 }
 
-/// Every stream defined in `nats/streams/` that exists on the server, with consumers.
-pub async fn status(js: &herald_runtime::Js) -> anyhow::Result<Vec<StreamRow>> {
+/// Every stream of `definitions` (the deployment's, `app::compose::definitions_of_all`)
+/// that exists on the server, with consumers.
+pub async fn status(js: &herald_runtime::Js, definitions: &[herald_runtime::setup::StreamDef]) -> anyhow::Result<Vec<StreamRow>> {
     let mut rows = Vec::new();
-    let (streams, _) = crate::core::compose::definitions_of_all();
-    for cfg in herald_runtime::setup::stream_configs(&streams)? {
+    for cfg in herald_runtime::setup::stream_configs(definitions)? {
         let Ok(mut stream) = js.get_stream(&cfg.name).await else { continue };
         let state = stream.info().await?.state.clone();
         let mut consumers = Vec::new();

@@ -32,9 +32,9 @@ impl Env {
         herald_runtime::telemetry::install_metrics();
         let nats = LocalNats::start().expect("nats-server");
         let redis = LocalRedis::start().expect("redis-server");
-        let js = herald_pipeline::core::compose::connect(&nats.servers_args()).await.unwrap();
+        let js = herald_pipeline::app::compose::connect(&nats.servers_args()).await.unwrap();
         let client = js.events().client();
-        herald_pipeline::core::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing)
+        herald_pipeline::app::compose::setup_all(&js, false, herald_runtime::setup::Replicas::Existing)
             .await
             .unwrap();
         Env {
@@ -215,7 +215,7 @@ impl Desk {
     /// Every registered product with its defaults (tiers daily, weekly, monthly,
     /// lifetime; a 3-day trial), `admins` as the admin ids.
     pub async fn open(env: &Env, admins: Vec<i64>) -> Desk {
-        use herald_pipeline::core::compose;
+        use herald_pipeline::app::compose;
         use herald_pipeline::core::ledger::Ledger;
         use herald_pipeline::core::router::{Router, Routes};
         use herald_pipeline::products::payments::{self, wallet};

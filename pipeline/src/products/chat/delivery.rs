@@ -64,7 +64,7 @@ pub const PARTNER_GONE: &str = "Your partner left the chat. /chat to find someon
 /// Tells the sender (`from`) that each of `originals` was not delivered, as a reply to
 /// it (one notice per message, keyed by the batch `key` and the message).
 fn undelivered(key: &str, from: i64, originals: &[i32]) -> Vec<Output> {
-    metrics::counter!(crate::products::chat::metrics::UNDELIVERABLE.name).increment(originals.len() as u64);
+    metrics::counter!(super::metrics::UNDELIVERABLE.name).increment(originals.len() as u64);
     let tell = |m: i32| {
         let content = Content::SendMessage {
             text: say::UNDELIVERABLE.into(),
@@ -80,7 +80,7 @@ impl ChatDelivery {
     /// `copyMessages` made `copies.len()` of the batch's `originals.len()`: undo the
     /// copies (so nothing shows twice) and send the batch's messages again one by one.
     async fn partial(&self, report: &DeliveryReport, copies: &[i32]) -> Result<Decision<Delivered>, StageError> {
-        metrics::counter!(crate::products::chat::metrics::PARTIAL_BATCHES.name).increment(1);
+        metrics::counter!(super::metrics::PARTIAL_BATCHES.name).increment(1);
         let (recipient, key) = (report.chat_id, &report.idempotency_key);
         let again: Vec<Item> = match self.outbox.in_flight(recipient).await.map_err(StageError::Transient)? {
             Some(batch) if &batch.key == key => batch.items.into_iter().map(|i| Item { a: true, ..i }).collect(),

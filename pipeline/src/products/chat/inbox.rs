@@ -101,7 +101,7 @@ impl ChatInbox {
                     outputs.push(partner_left(report.chat, report.reported, say::PARTNER_LEFT));
                 }
                 outputs.extend(self.evidence(&report, user));
-                metrics::counter!(crate::products::chat::metrics::REPORTS.name).increment(1);
+                metrics::counter!(super::metrics::REPORTS.name).increment(1);
                 forward(outputs, ChatCommit::Nothing)
             }
         })
@@ -112,7 +112,7 @@ impl ChatInbox {
         let reply = |text: String| Reply::plain(text).output(update_id, chat_id, None);
         Ok(match change {
             Change::Paired { partner, chat, .. } => {
-                metrics::counter!(crate::products::chat::metrics::PAIRS.name).increment(1);
+                metrics::counter!(super::metrics::PAIRS.name).increment(1);
                 [user, partner]
                     .into_iter()
                     .map(|u| {
@@ -251,11 +251,11 @@ impl ChatInbox {
         }
         // what Telegram cannot copy is never queued: the sender hears at once
         if relay::kind(body).is_none() {
-            metrics::counter!(crate::products::chat::metrics::UNDELIVERABLE.name).increment(1);
+            metrics::counter!(super::metrics::UNDELIVERABLE.name).increment(1);
             return Ok(forward(vec![reply_to(say::UNDELIVERABLE)], ChatCommit::Nothing));
         }
         if body["has_protected_content"] == Value::Bool(true) {
-            metrics::counter!(crate::products::chat::metrics::UNDELIVERABLE.name).increment(1);
+            metrics::counter!(super::metrics::UNDELIVERABLE.name).increment(1);
             return Ok(forward(vec![reply_to(say::PROTECTED)], ChatCommit::Nothing));
         }
         if self.newcomer_text_only && !relay::newcomer_may_send(body) && self.state.chats_of(user).await? <= 1 {

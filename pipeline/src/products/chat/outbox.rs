@@ -134,7 +134,7 @@ impl Outbox {
             js.publish_with_headers(subjects::reply(recipient), headers, herald_schemas::encode(&out).into())
                 .await?
                 .await?;
-            metrics::counter!(crate::products::chat::metrics::RELAYED.name).increment(batch.items.len() as u64);
+            metrics::counter!(super::metrics::RELAYED.name).increment(batch.items.len() as u64);
         }
         let _: i64 = self
             .script

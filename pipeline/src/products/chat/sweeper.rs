@@ -31,7 +31,7 @@ pub async fn sweep(state: &ChatState, js: &herald_runtime::Js, timeout: Duration
     let minutes = timeout.as_secs().div_ceil(60);
     for chat in state.idle_chats(timeout).await? {
         if let Some(ended) = state.end_chat(chat, "timeout", &format!("timeout:{chat}")).await? {
-            metrics::counter!(crate::products::chat::metrics::TIMEOUTS.name).increment(1);
+            metrics::counter!(super::metrics::TIMEOUTS.name).increment(1);
             for u in ended.users {
                 publish(js, notice(format!("chat:end:{chat}:{u}"), u, Content::text(say::timed_out(minutes)))).await?;
             }

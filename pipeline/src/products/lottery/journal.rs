@@ -114,7 +114,7 @@ impl Journal {
         match published {
             Ok(ack) => {
                 // the journal's own count of steps written: a step taken twice would show here
-                metrics::counter!(crate::products::lottery::metrics::STEPS.name, "step" => name).increment(1);
+                metrics::counter!(super::metrics::STEPS.name, "step" => name).increment(1);
                 Ok(Appended::Done(Box::new(Tip {
                     entry,
                     hash: Sha256::digest(&bytes).into(),

@@ -67,7 +67,7 @@ impl Relays {
             match self.ask_relay(url, round).await {
                 Ok(b) => return Ok(b),
                 Err(r) => {
-                    metrics::counter!(crate::products::lottery::metrics::BEACON_REFUSALS.name, "reason" => r.label()).increment(1);
+                    metrics::counter!(super::metrics::BEACON_REFUSALS.name, "reason" => r.label()).increment(1);
                     tracing::warn!(relay = %url, round, refusal = ?r, "drand relay gave no usable beacon");
                     refusals.push((url.clone(), r));
                 }

@@ -143,7 +143,7 @@ pub async fn settle(l: &Lottery, round: &Round) -> anyhow::Result<Option<Lottery
     let payouts = match payouts(l, round) {
         Ok(p) => p,
         Err(e) => {
-            metrics::counter!(crate::products::lottery::metrics::SETTLEMENTS_REFUSED.name).increment(1);
+            metrics::counter!(super::metrics::SETTLEMENTS_REFUSED.name).increment(1);
             tracing::error!(round = round.id, error = %e, "lottery settlement refused");
             let outputs = l
                 .admins
@@ -162,7 +162,7 @@ pub async fn settle(l: &Lottery, round: &Round) -> anyhow::Result<Option<Lottery
             let note = format!("lottery round {} {kind}", round.id);
             if let Applied::Done(_) = l.ledger.credit(*user, U256::from(*amount), reference, &note).await? {
                 // the lottery's own count of credits made: a payout made twice would show here
-                metrics::counter!(crate::products::lottery::metrics::PAYOUTS.name, "kind" => *kind).increment(1);
+                metrics::counter!(super::metrics::PAYOUTS.name, "kind" => *kind).increment(1);
             }
             anyhow::Ok(())
         });

@@ -8,9 +8,9 @@ use alloy::primitives::U256;
 use herald_schemas::{subjects, Access, DepositStage, LedgerEntry, LedgerKind, OutboundMessage, Priority};
 
 use crate::core::reply::Reply;
-use crate::products::payments::coupons::{self, Coupon, Discount};
+use super::coupons::{self, Coupon, Discount};
 use crate::core::ledger::money::{units, LEDGER_DECIMALS};
-use crate::products::payments::Payments;
+use super::Payments;
 use herald_runtime::Output;
 use herald_schemas::escape_html;
 use herald_runtime::users;
@@ -42,7 +42,7 @@ pub async fn answer(
                 return reply(USAGE.into());
             };
             let reference = format!("admin:{update_id}");
-            let tier = crate::products::payments::subscriptions::Tier {
+            let tier = super::subscriptions::Tier {
                 name: "admin".into(),
                 days: Some(days),
                 price: U256::ZERO,
@@ -52,7 +52,7 @@ pub async fn answer(
                 // once per update: the grant's reference is remembered
                 herald_runtime::records::upsert(access, user, || Access::none(user), |a| {
                     if a.last_grant.as_deref() != Some(reference.as_str()) {
-                        a.paid_until_ms = Some(crate::products::payments::subscriptions::extend(
+                        a.paid_until_ms = Some(super::subscriptions::extend(
                             a.paid_until_ms,
                             herald_schemas::now_ms(),
                             &tier,

@@ -8,8 +8,8 @@ use super::replies as wallet;
 use crate::core::reply::{date, Reply};
 use crate::core::ledger::money::{units, LEDGER_DECIMALS};
 use crate::core::ledger::Applied;
-use crate::products::payments::subscriptions::{extend, Tier};
-use crate::products::payments::Payments;
+use super::subscriptions::{extend, Tier};
+use super::Payments;
 use herald_schemas::escape_html;
 
 /// The commands the router hands to payments.
@@ -95,7 +95,7 @@ pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &Access, update_id
     let user_id = user.user_id;
     Ok(match cmd {
         PaymentsCommand::Deposit => {
-            let assigned = crate::products::payments::addresses::assign(&p.addresses, &p.wallet, user_id).await?;
+            let assigned = super::addresses::assign(&p.addresses, &p.wallet, user_id).await?;
             (wallet::deposit(assigned.address, &p.tokens), None)
         }
         PaymentsCommand::Balance => {
@@ -121,8 +121,8 @@ pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &Access, update_id
             let coupon = match words.next() {
                 None => None,
                 Some(code) => {
-                    let found = match crate::products::payments::coupons::key(code) {
-                        Some(code) => crate::products::payments::coupons::reserve(&p.coupons, &code, &reference, herald_schemas::now_ms()).await?,
+                    let found = match super::coupons::key(code) {
+                        Some(code) => super::coupons::reserve(&p.coupons, &code, &reference, herald_schemas::now_ms()).await?,
                         None => Err("no such coupon"),
                     };
                     match found {
@@ -139,7 +139,7 @@ pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &Access, update_id
             let balance = match p.ledger.debit(user_id, price, &reference, &note).await? {
                 Applied::Insufficient(balance) => {
                     if let Some(c) = &coupon {
-                        crate::products::payments::coupons::release(&p.coupons, &c.code, &reference).await?;
+                        super::coupons::release(&p.coupons, &c.code, &reference).await?;
                     }
                     let text = format!(
                         "The {} subscription costs {} USD; your balance is {} USD. /deposit to top it up.",

@@ -66,7 +66,7 @@ impl PaymentsArgs {
     /// `--deposit-tokens`, parsed, in the order given.
     ///
     /// Errors: a token is not `SYMBOL:contract:decimals` (see [`parse_deposit_token`]).
-    pub fn accepted_tokens(&self) -> anyhow::Result<Vec<(alloy::primitives::Address, crate::products::payments::credit::DepositToken)>> {
+    pub fn accepted_tokens(&self) -> anyhow::Result<Vec<(alloy::primitives::Address, super::credit::DepositToken)>> {
         parse_deposit_tokens(&self.deposit_tokens)
     }
 }
@@ -74,21 +74,21 @@ impl PaymentsArgs {
 /// Every `SYMBOL:contract:decimals` of a list, in order.
 ///
 /// Errors: the first that does not parse (see [`parse_deposit_token`]).
-pub fn parse_deposit_tokens(list: &[String]) -> anyhow::Result<Vec<(alloy::primitives::Address, crate::products::payments::credit::DepositToken)>> {
+pub fn parse_deposit_tokens(list: &[String]) -> anyhow::Result<Vec<(alloy::primitives::Address, super::credit::DepositToken)>> {
     list.iter().map(|t| parse_deposit_token(t)).collect()
 }
 
 /// `SYMBOL:contract:decimals` -> the token.
 ///
 /// Errors: not three parts, a bad address, or decimals not a number.
-pub fn parse_deposit_token(s: &str) -> anyhow::Result<(alloy::primitives::Address, crate::products::payments::credit::DepositToken)> {
+pub fn parse_deposit_token(s: &str) -> anyhow::Result<(alloy::primitives::Address, super::credit::DepositToken)> {
     let parts: Vec<&str> = s.trim().split(':').collect();
     let [symbol, contract, decimals] = parts[..] else {
         anyhow::bail!("deposit token {s:?}: expected SYMBOL:contract:decimals")
     };
     Ok((
         contract.parse().map_err(|e| anyhow::anyhow!("deposit token {s:?}: {e}"))?,
-        crate::products::payments::credit::DepositToken {
+        super::credit::DepositToken {
             symbol: symbol.to_string(),
             decimals: decimals.parse()?,
         },

@@ -84,7 +84,7 @@ impl Stage for CreditStage {
                 let amount =
                     to_ledger(value, info.decimals).ok_or_else(|| StageError::Permanent("amount does not convert exactly".into()))?;
                 if amount < self.min_deposit {
-                    metrics::counter!(crate::products::payments::metrics::DEPOSITS_BELOW_MINIMUM.name).increment(1);
+                    metrics::counter!(super::metrics::DEPOSITS_BELOW_MINIMUM.name).increment(1);
                     format!(
                         "The deposit of <b>{shown}</b> is below the minimum of {} USD: recorded, not credited. Contact support.",
                         units(self.min_deposit, LEDGER_DECIMALS)

@@ -58,7 +58,7 @@ pub async fn publish_due(
     let outputs = due(&all, &paid, herald_schemas::now_ms());
     let n = outputs.len();
     herald_runtime::publish_all(js, outputs).await?;
-    metrics::counter!(crate::products::payments::metrics::REMINDERS.name).increment(n as u64);
+    metrics::counter!(super::metrics::REMINDERS.name).increment(n as u64);
     Ok(())
 }
 

@@ -131,7 +131,7 @@ impl Watcher {
         }
         let (decided, reorged) = self.follower.finalize(final_block, |n| hashes.get(&n).copied().flatten());
         if reorged {
-            metrics::counter!(crate::products::payments::metrics::WATCHER_REORGS.name).increment(1);
+            metrics::counter!(super::metrics::WATCHER_REORGS.name).increment(1);
             tracing::warn!(final_block, "a seen transfer's block was reorganised out; rescanning");
         }
         events.extend(decided);
@@ -187,7 +187,7 @@ impl Watcher {
                 Ok(_) => {}
                 Err(e) => {
                     // a token contract emitting a malformed Transfer is not ours to fix
-                    metrics::counter!(crate::products::payments::metrics::WATCHER_MALFORMED_LOGS.name).increment(1);
+                    metrics::counter!(super::metrics::WATCHER_MALFORMED_LOGS.name).increment(1);
                     tracing::warn!(error = %e, tx = ?log.transaction_hash, "skipping a malformed Transfer log");
                 }
             }
@@ -299,7 +299,7 @@ pub async fn run(
                 js.publish_with_headers(subject, headers, herald_schemas::encode(d).into())
                     .await?
                     .await?;
-                metrics::counter!(crate::products::payments::metrics::DEPOSITS.name, "stage" => d.stage.as_str()).increment(1);
+                metrics::counter!(super::metrics::DEPOSITS.name, "stage" => d.stage.as_str()).increment(1);
                 published += 1;
                 outbox.remove(0);
             }
@@ -311,7 +311,7 @@ pub async fn run(
             Ok(()) => failures = 0,
             Err(e) => {
                 failures += 1;
-                metrics::counter!(crate::products::payments::metrics::WATCHER_ERRORS.name).increment(1);
+                metrics::counter!(super::metrics::WATCHER_ERRORS.name).increment(1);
                 tracing::warn!(error = %format!("{e:#}"), failures, "watcher round failed; backing off");
             }
         }

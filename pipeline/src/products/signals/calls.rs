@@ -3,9 +3,9 @@
 use herald_schemas::Button;
 
 use crate::core::reply::Reply;
-use crate::products::signals::fanout::render::price;
+use super::fanout::render::price;
 use herald_schemas::escape_html;
-use crate::products::signals::tracking::store::TrackedCall;
+use super::tracking::store::TrackedCall;
 
 /// Calls per page.
 pub const PER_PAGE: usize = 5;

@@ -9,7 +9,7 @@ use herald_schemas::{escape_html, Button, Chain, Filters, SignalsPrefs};
 use teloxide::utils::command::BotCommands;
 
 use crate::core::reply::Reply;
-use crate::products::signals::fanout::render::usd_compact;
+use super::fanout::render::usd_compact;
 
 /// The commands the router hands to signals.
 #[derive(BotCommands, Debug, Clone, PartialEq)]

@@ -79,7 +79,7 @@ pub struct TrackerArgs {
     #[arg(long, env = "HERALD_STORE_CACHE_MB", default_value_t = 64)]
     pub store_cache_mb: usize,
     /// Alert thresholds, multiples of the entry price, ascending.
-    #[arg(long, env = "HERALD_THRESHOLDS", value_delimiter = ',', default_values_t = crate::products::signals::tracking::tracker::DEFAULT_THRESHOLDS)]
+    #[arg(long, env = "HERALD_THRESHOLDS", value_delimiter = ',', default_values_t = super::tracking::tracker::DEFAULT_THRESHOLDS)]
     pub thresholds: Vec<f64>,
     /// Hours after a call within which reaching 2x counts as a win for its callers.
     #[arg(long, env = "HERALD_WIN_WINDOW_HOURS", default_value_t = 24)]

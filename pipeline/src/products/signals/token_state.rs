@@ -7,7 +7,7 @@
 //! - `herald:tok:{<chain>:<token>}:sent`: SET of user ids already sent the token
 //!
 //! All three expire together: 1 hour while rejected, 14 days once accepted (defaults;
-//! see [`crate::products::signals::config::DedupArgs`]).
+//! see [`super::config::DedupArgs`]).
 
 use std::time::Duration;
 

@@ -151,7 +151,7 @@ impl Stage for TriviaExplainer {
             Err(e) => {
                 // the question goes without; a later asking tries again
                 tracing::warn!(question = %req.question_id, error = %e, "no AI explanation");
-                metrics::counter!(crate::products::trivia::metrics::AI_FAILURES.name).increment(1);
+                metrics::counter!(super::metrics::AI_FAILURES.name).increment(1);
                 Ok(Decision::Drop { reason: "ai_failed" })
             }
         }
@@ -159,7 +159,7 @@ impl Stage for TriviaExplainer {
 
     async fn commit(&self, (id, text): Self::Commit) -> Result<(), StageError> {
         let _: () = self.trivia.redis.redis.clone().hset_nx(EXPLANATIONS, id, text).await?;
-        metrics::counter!(crate::products::trivia::metrics::AI_EXPLANATIONS.name).increment(1);
+        metrics::counter!(super::metrics::AI_EXPLANATIONS.name).increment(1);
         Ok(())
     }
 }

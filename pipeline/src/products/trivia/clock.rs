@@ -162,7 +162,7 @@ impl Clock {
         }
         herald_runtime::publish_all(&self.trivia.js, outputs).await?;
         if game.is_finished() && self.trivia.redis.finish(game).await? {
-            metrics::counter!(crate::products::trivia::metrics::GAMES_FINISHED.name, "mode" => game.mode.as_str()).increment(1);
+            metrics::counter!(super::metrics::GAMES_FINISHED.name, "mode" => game.mode.as_str()).increment(1);
         }
         Ok(())
     }
@@ -189,7 +189,7 @@ impl Clock {
         }
         match self.trivia.games.update(&game, revision).await {
             Ok(_) => {
-                metrics::counter!(crate::products::trivia::metrics::CLOCK_MOVES.name).increment(1);
+                metrics::counter!(super::metrics::CLOCK_MOVES.name).increment(1);
                 if let (Some(d), Phase::Asking { .. }) = (&draw, &game.phase) {
                     if let Err(e) = self.trivia.mark_seen(d).await {
                         tracing::warn!(game = %game.id, error = %e, "recording a group's seen questions failed");

@@ -569,7 +569,7 @@ impl Stage for TriviaInbox {
             }
             TriviaCommit::Flag { id, player } => {
                 let n = t.redis.flag(&id, player, t.args.trivia_flags).await?;
-                metrics::counter!(crate::products::trivia::metrics::FLAGS.name).increment(1);
+                metrics::counter!(super::metrics::FLAGS.name).increment(1);
                 if n == t.args.trivia_flags {
                     tracing::info!(question = %id, "question quarantined by {n} flags");
                 }

@@ -111,7 +111,7 @@ impl Stage for TriviaScorer {
                 (s, false)
             }
             Err(Refusal::AlreadyScored(s)) => {
-                metrics::counter!(crate::products::trivia::metrics::ANSWERS_REFUSED.name, "reason" => "already_scored").increment(1);
+                metrics::counter!(super::metrics::ANSWERS_REFUSED.name, "reason" => "already_scored").increment(1);
                 // committed means published: a repeat publishes nothing (issue 21); only a
                 // crash between the game write and the commit is healed by publishing again
                 if self.trivia.redis.is_scored(&game.id, s.question, s.player).await? {
@@ -120,7 +120,7 @@ impl Stage for TriviaScorer {
                 (s, true)
             }
             Err(r) => {
-                metrics::counter!(crate::products::trivia::metrics::ANSWERS_REFUSED.name, "reason" => r.reason()).increment(1);
+                metrics::counter!(super::metrics::ANSWERS_REFUSED.name, "reason" => r.reason()).increment(1);
                 return Ok(Decision::Drop { reason: r.reason() });
             }
         };
@@ -141,9 +141,9 @@ impl Stage for TriviaScorer {
     async fn commit(&self, c: ScoreCommit) -> Result<(), StageError> {
         let applied = self.trivia.redis.score(&c.game, &c.scored, &c.name, &c.boards).await?;
         if applied {
-            metrics::counter!(crate::products::trivia::metrics::SCORED.name).increment(1);
+            metrics::counter!(super::metrics::SCORED.name).increment(1);
             let lag = herald_schemas::now_ms().saturating_sub(c.scored.at_ms);
-            metrics::histogram!(crate::products::trivia::metrics::SCORE_LAG.name).record(lag as f64 / 1000.0);
+            metrics::histogram!(super::metrics::SCORE_LAG.name).record(lag as f64 / 1000.0);
         } else if !c.again {
             // a first scoring whose marker was set already would be a double count
             tracing::error!(game = %c.game, question = c.scored.question, player = c.scored.player, "score marker existed for a fresh score");

@@ -123,13 +123,13 @@ pub async fn run(cfg: PollerConfig, js: herald_runtime::Js, tokens: impl Fn() ->
                         Duration::ZERO
                     }
                     Err(e) => {
-                        metrics::counter!(crate::products::signals::metrics::DEXSCREENER_ERRORS.name, "kind" => "malformed").increment(1);
+                        metrics::counter!(super::super::metrics::DEXSCREENER_ERRORS.name, "kind" => "malformed").increment(1);
                         tracing::error!(error = %e, "DexScreener answer skipped");
                         Duration::ZERO
                     }
                 },
                 Err(Retry(wait)) => {
-                    metrics::counter!(crate::products::signals::metrics::DEXSCREENER_ERRORS.name, "kind" => "retry").increment(1);
+                    metrics::counter!(super::super::metrics::DEXSCREENER_ERRORS.name, "kind" => "retry").increment(1);
                     let next = wait.unwrap_or((backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(60)));
                     tracing::warn!(
                         wait_ms = next.as_millis() as u64,

@@ -189,7 +189,7 @@ impl WebsocketSource {
                     tracing::warn!(source = self.protocol.name(), error = %e, attempt, "websocket disconnected");
                 }
             }
-            metrics::counter!(crate::products::signals::metrics::SOURCE_RECONNECTS.name, "source" => self.protocol.name()).increment(1);
+            metrics::counter!(super::super::metrics::SOURCE_RECONNECTS.name, "source" => self.protocol.name()).increment(1);
             let delay = RECONNECT.delay(attempt);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -228,7 +228,7 @@ impl WebsocketSource {
                 Some(Ok(_)) => continue,
             };
             frames += 1;
-            metrics::counter!(crate::products::signals::metrics::SOURCE_FRAMES.name, "source" => self.protocol.name()).increment(1);
+            metrics::counter!(super::super::metrics::SOURCE_FRAMES.name, "source" => self.protocol.name()).increment(1);
             match parse_frame(self.protocol, &bytes, herald_schemas::now_ms(), &self.chains) {
                 Ok(None) => {}
                 Ok(Some(event)) => pending.push(publish_until_acked(self.js.clone(), event.output(), shutdown.clone())),
@@ -276,7 +276,7 @@ async fn publish_until_acked(js: herald_runtime::Js, out: Output, shutdown: Canc
     loop {
         match herald_runtime::publish_all(&js, vec![out.clone()]).await {
             Ok(()) => {
-                metrics::counter!(crate::products::signals::metrics::SOURCE_PUBLISHED.name).increment(1);
+                metrics::counter!(super::super::metrics::SOURCE_PUBLISHED.name).increment(1);
                 return;
             }
             Err(e) => {

@@ -5,7 +5,7 @@ use futures::stream::BoxStream;
 use super::embedded::EmbeddedStore;
 use super::scylla::{ScyllaConfig, ScyllaStore};
 use super::store::{CallStore, Progress, TrackedCall};
-use crate::products::signals::config::{StoreKind, TrackerArgs};
+use super::super::config::{StoreKind, TrackerArgs};
 
 /// One of the two backends, behind [`CallStore`].
 pub enum Backend {

@@ -9,7 +9,7 @@ use herald_schemas::{subjects, OutboundMessage, PriceUpdate, Priority, TrackedCa
 use super::stats::CallerBook;
 use super::store::{CallStore, Progress, TrackedCall};
 use herald_runtime::{Decision, MsgMeta, Output, Stage, StageError};
-use crate::products::signals::fanout::render::price;
+use super::super::fanout::render::price;
 use herald_schemas::escape_html;
 
 /// Default alert thresholds, multiples of the entry price.
@@ -353,13 +353,13 @@ pub async fn run_checkpoints<S: CallStore>(
         let t = t.clone();
         async move {
             let n = t.checkpoint().await?;
-            metrics::counter!(crate::products::signals::metrics::TRACKER_CHECKPOINTED.name).increment(n as u64);
+            metrics::counter!(super::super::metrics::TRACKER_CHECKPOINTED.name).increment(n as u64);
             Ok(())
         }
     })
     .await?;
     let n = tracker.checkpoint().await.map_err(|e| e.context("final checkpoint"))?;
-    metrics::counter!(crate::products::signals::metrics::TRACKER_CHECKPOINTED.name).increment(n as u64);
+    metrics::counter!(super::super::metrics::TRACKER_CHECKPOINTED.name).increment(n as u64);
     Ok(())
 }
 

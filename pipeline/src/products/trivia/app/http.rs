@@ -30,10 +30,10 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::auth::{validate_init_data, Claims, Tokens};
-use crate::products::trivia::bank::{Difficulty, Pool};
-use crate::products::trivia::game::{Game, Mode, Phase, Setup};
-use crate::products::trivia::scoring::{board, Period};
-use crate::products::trivia::service::Trivia;
+use super::super::bank::{Difficulty, Pool};
+use super::super::game::{Game, Mode, Phase, Setup};
+use super::super::scoring::{board, Period};
+use super::super::service::Trivia;
 
 /// The page: `page.html`, served as is.
 pub const PAGE: &str = include_str!("page.html");

@@ -10,9 +10,9 @@ use herald_runtime::setup::{self, BucketDef, StreamDef};
 use herald_runtime::{telemetry, Output, StageConfig, StageHandle};
 use herald_schemas::{subjects, Content, OutboundMessage, Priority};
 
-use super::limits::{InboundLimits, Limit};
-use super::product::{Ctx, Product, Registration};
-use super::router::{Router, Routes};
+use crate::core::limits::{InboundLimits, Limit};
+use crate::core::product::{Ctx, Product, Registration};
+use crate::core::router::{Router, Routes};
 use crate::products::REGISTRY;
 
 /// `pipeline run`'s own flags (each product adds its own, see [`Registration::args`]).
@@ -118,7 +118,7 @@ pub fn with_product_args(cmd: clap::Command) -> clap::Command {
 }
 
 /// Adds every registered product's operator commands to `cmd`, as `<product> …`
-/// (see [`super::product::Operator`]).
+/// (see [`crate::core::product::Operator`]).
 pub fn with_operators(cmd: clap::Command) -> clap::Command {
     REGISTRY.iter().fold(cmd, |cmd, reg| match reg.operator {
         Some(op) => cmd.subcommand((op.command)(clap::Command::new(reg.name)).about(op.about).subcommand_required(true)),
@@ -146,7 +146,7 @@ pub fn definitions_of_all() -> (Vec<StreamDef>, Vec<BucketDef>) {
 /// letters, users, sessions...) and the ledger's.
 fn core_definitions() -> (Vec<StreamDef>, Vec<BucketDef>) {
     let (mut streams, mut buckets) = (setup::core_streams(), setup::core_buckets());
-    let (ledger_streams, ledger_buckets) = super::ledger::definitions();
+    let (ledger_streams, ledger_buckets) = crate::core::ledger::definitions();
     streams.extend(ledger_streams);
     buckets.extend(ledger_buckets);
     (streams, buckets)
@@ -167,13 +167,13 @@ pub async fn connect(nats: &ServersArgs) -> anyhow::Result<herald_runtime::Js> {
 }
 
 /// `pipeline setup`: the core's and every registered product's streams and buckets,
-/// then the user-record migration (see [`super::migrate`]).
+/// then the user-record migration (see [`crate::core::migrate`]).
 ///
 /// Errors: as [`setup::apply`].
 pub async fn setup_all(js: &herald_runtime::Js, update: bool, replicas: setup::Replicas) -> anyhow::Result<Vec<setup::Applied>> {
     let (streams, buckets) = definitions_of_all();
     let applied = setup::apply(js, &streams, &buckets, update, replicas).await?;
-    super::migrate::legacy_users(js, &all_products()).await?;
+    crate::core::migrate::legacy_users(js, &all_products()).await?;
     Ok(applied)
 }
 
@@ -217,7 +217,7 @@ pub fn inbound_limits(products: &[Arc<dyn Product>], overrides: &[String]) -> an
 /// theirs.
 pub fn metrics_of(products: &[Arc<dyn Product>]) -> Vec<herald_runtime::metric::Metric> {
     let mut all = herald_runtime::metric::RUNTIME.to_vec();
-    all.extend(super::metrics::ALL);
+    all.extend(crate::core::metrics::ALL);
     for p in products {
         all.extend(p.metrics());
     }
@@ -324,7 +324,7 @@ pub async fn run(core: CoreArgs, matches: &clap::ArgMatches) -> anyhow::Result<(
     let (streams, buckets) = definitions(&products);
     setup::apply(&js, &streams, &buckets, false, setup::Replicas::Existing).await?;
     // every registered product adopts its part of old records, running or not
-    super::migrate::legacy_users(&js, &all_products()).await?;
+    crate::core::migrate::legacy_users(&js, &all_products()).await?;
 
     let mut ctx = Ctx::new(core.nats.clone(), core.redis.clone(), js.clone(), shutdown.clone());
     ctx.max_in_flight = core.max_in_flight;
