@@ -1,13 +1,20 @@
-//! The router's update decoding and command split, and every product's command and
-//! callback parsers: never a panic; a parsed filter edit is in range.
+//! The router's update decoding and command split, and every registered product's
+//! parsers of user input (`Product::check_parsers`: commands, arguments, callback
+//! data, with each product's own invariants): never a panic.
 #![no_main]
 
+use std::sync::{Arc, OnceLock};
+
+use herald_pipeline::app::compose;
+use herald_pipeline::core::product::Product;
 use herald_pipeline::core::router::{referrer, split_command};
-use herald_pipeline::products::signals::commands::{edited, parse_callback, parse_filter_args, SignalsCommand};
-use herald_pipeline::products::{chat, lottery, payments, signals, trivia};
-use herald_schemas::checks::ChainList;
-use herald_schemas::Filters;
 use libfuzzer_sys::fuzz_target;
+
+/// The registry's products, built once.
+fn products() -> &'static [Arc<dyn Product>] {
+    static PRODUCTS: OnceLock<Vec<Arc<dyn Product>>> = OnceLock::new();
+    PRODUCTS.get_or_init(compose::all_products)
+}
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(update) = serde_json::from_slice::<serde_json::Value>(data) {
@@ -19,23 +26,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let chains = ChainList::default();
     let _ = split_command(text);
     let _ = referrer(text);
-    let _ = SignalsCommand::from_text(text);
-    let _ = chat::commands::ChatCommand::from_text(text);
-    let _ = lottery::commands::LotteryCommand::from_text(text);
-    let _ = payments::commands::PaymentsCommand::from_text(text);
-    let _ = payments::commands::parse_callback(text);
-    let _ = trivia::commands::TriviaCommand::from_text(text);
-    let _ = signals::calls::parse_callback(text);
-    let filters = Filters::default();
-    for edit in [parse_filter_args(text, &chains).ok(), parse_callback(text, &chains).and_then(Result::ok)].into_iter().flatten() {
-        if let Ok(f) = edited(&filters, edit) {
-            assert!(f.min_win_rate.is_none_or(|w| (0.0..=1.0).contains(&w)), "{text:?}");
-            if let (Some(lo), Some(hi)) = (f.min_fdv_usd, f.max_fdv_usd) {
-                assert!(lo <= hi, "{text:?}");
-            }
-        }
+    for p in products() {
+        p.check_parsers(text);
     }
 });

@@ -400,6 +400,25 @@ mod tests {
     }
 
     #[test]
+    fn every_product_s_parsers_take_hostile_text() {
+        let hostile = [
+            "/filters fdv 300k 50k",
+            "/filters winrate 999",
+            "f:wr:-5",
+            "/buy 99999999999999999999",
+            "/trivia \u{202e}x",
+            "",
+            "/",
+            "pay:weekly:\0",
+        ];
+        for p in all_products() {
+            for text in hostile {
+                p.check_parsers(text);
+            }
+        }
+    }
+
+    #[test]
     fn a_product_needs_what_it_requires() {
         let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let matches = |args: &[&str]| {

@@ -182,6 +182,12 @@ pub trait Product: Send + Sync + 'static {
         &[]
     }
 
+    /// Runs every parser of user input it has (commands, arguments, callback data) on
+    /// `text`, asserting its own invariants on what parses: the fuzz target `commands`
+    /// calls it for every registered product. Must not panic on any input unless an
+    /// invariant breaks.
+    fn check_parsers(&self, _text: &str) {}
+
     /// Writes what its stages' samples (see [`herald_runtime::StageHandle::with_sample`])
     /// need to be processed, not refused: the compliance harness runs it before
     /// starting the stages (the trivia scorer's sample answers a game that must exist).

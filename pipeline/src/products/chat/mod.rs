@@ -84,6 +84,10 @@ impl Product for RandomChat {
         ["chat_inbox", "chat_delivery"].into_iter().map(consumer).collect()
     }
 
+    fn check_parsers(&self, text: &str) {
+        let _ = commands::ChatCommand::from_text(text);
+    }
+
     fn metrics(&self) -> &'static [herald_runtime::metric::Metric] {
         metrics::ALL
     }

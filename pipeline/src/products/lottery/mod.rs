@@ -94,6 +94,10 @@ impl Product for LotteryProduct {
         vec![consumer()]
     }
 
+    fn check_parsers(&self, text: &str) {
+        let _ = commands::LotteryCommand::from_text(text);
+    }
+
     fn metrics(&self) -> &'static [herald_runtime::metric::Metric] {
         metrics::ALL
     }

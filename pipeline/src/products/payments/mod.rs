@@ -129,6 +129,11 @@ impl Product for PaymentsProduct {
         ["credit", "payments_inbox"].into_iter().map(consumer).collect()
     }
 
+    fn check_parsers(&self, text: &str) {
+        let _ = commands::PaymentsCommand::from_text(text);
+        let _ = commands::parse_callback(text);
+    }
+
     fn metrics(&self) -> &'static [herald_runtime::metric::Metric] {
         metrics::ALL
     }

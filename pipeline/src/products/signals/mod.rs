@@ -119,6 +119,24 @@ impl Product for Signals {
         STAGES.iter().map(|s| consumer(s)).collect()
     }
 
+    /// Its commands and buttons; a filter edit that parses stays in range (a win rate
+    /// within 0–1, an FDV band whose low end is not above its high end).
+    fn check_parsers(&self, text: &str) {
+        let chains = herald_schemas::checks::ChainList::default();
+        let _ = commands::SignalsCommand::from_text(text);
+        let _ = calls::parse_callback(text);
+        let filters = herald_schemas::Filters::default();
+        let edits = [commands::parse_filter_args(text, &chains).ok(), commands::parse_callback(text, &chains).and_then(Result::ok)];
+        for edit in edits.into_iter().flatten() {
+            if let Ok(f) = commands::edited(&filters, edit) {
+                assert!(f.min_win_rate.is_none_or(|w| (0.0..=1.0).contains(&w)), "{text:?}");
+                if let (Some(lo), Some(hi)) = (f.min_fdv_usd, f.max_fdv_usd) {
+                    assert!(lo <= hi, "{text:?}");
+                }
+            }
+        }
+    }
+
     fn metrics(&self) -> &'static [herald_runtime::metric::Metric] {
         metrics::ALL
     }

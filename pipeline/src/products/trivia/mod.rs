@@ -155,6 +155,10 @@ impl Product for TriviaProduct {
         })
     }
 
+    fn check_parsers(&self, text: &str) {
+        let _ = commands::TriviaCommand::from_text(text);
+    }
+
     fn metrics(&self) -> &'static [herald_runtime::metric::Metric] {
         metrics::ALL
     }
