@@ -383,12 +383,7 @@ impl Stack {
     pub async fn wait_for_users(&self, users: usize) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         let changes = |metrics: &str, bucket: &str| -> f64 {
-            let name = format!("herald_replica_changes_total{{bucket=\"{bucket}\"}}");
-            metrics
-                .lines()
-                .filter(|l| l.starts_with(&name))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum()
+            herald_runtime::metric::sum_in(metrics, herald_runtime::metric::REPLICA_CHANGES.name, &[("bucket", bucket)])
         };
         loop {
             let metrics = self.pipeline.metrics().await.unwrap_or_default();

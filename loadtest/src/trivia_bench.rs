@@ -250,11 +250,7 @@ async fn answers_at_once(stack: &Stack, args: &TriviaBenchArgs) -> anyhow::Resul
         server.len()
     );
     let metrics = stack.pipeline.metrics().await?;
-    let scored = metrics
-        .lines()
-        .filter(|l| l.starts_with("herald_trivia_scored_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64;
+    let scored = herald_runtime::metric::sum_in(&metrics, "herald_trivia_scored_total", &[]) as u64;
     Ok(TriviaReport {
         players: args.players,
         games: n_games,

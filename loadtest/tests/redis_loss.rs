@@ -19,11 +19,7 @@ const USERS: usize = 20;
 
 /// A counter's value in a Prometheus text (summed over its labels), 0 when absent.
 fn counter(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    herald_runtime::metric::sum_in(metrics, name, &[])
 }
 
 /// Waits until the bot's counter `name` reaches `at_least`.

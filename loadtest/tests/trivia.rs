@@ -82,10 +82,7 @@ async fn wait_for(s: &Stack, what: &str, pred: impl Fn(&Delivery) -> bool) -> De
 /// The pipeline's own count of answers applied to stats and boards.
 async fn scored(s: &Stack) -> f64 {
     let text = s.pipeline.metrics().await.unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("herald_trivia_scored_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    herald_runtime::metric::sum_in(&text, "herald_trivia_scored_total", &[])
 }
 
 fn no_entity_left(d: &Delivery) -> bool {

@@ -38,12 +38,7 @@ fn chat_command(user: i64) -> Vec<u8> {
 
 /// The value of a counter without labels in the process's metrics.
 fn counter(name: &str) -> f64 {
-    herald_runtime::telemetry::install_metrics()
-        .render()
-        .lines()
-        .find(|l| l.starts_with(&format!("{name} ")))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or_default()
+    herald_runtime::metric::sum_in(&herald_runtime::telemetry::install_metrics().render(), name, &[])
 }
 
 #[tokio::test]

@@ -572,10 +572,9 @@ async fn a_sweep_moves_every_deposit_to_the_treasury_once() {
 
 /// Entries the ledger has written in this process (its own counter).
 fn ledger_entries_written() -> f64 {
-    herald_runtime::telemetry::install_metrics()
-        .render()
-        .lines()
-        .filter(|l| l.starts_with("herald_ledger_entries_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    herald_runtime::metric::sum_in(
+        &herald_runtime::telemetry::install_metrics().render(),
+        "herald_ledger_entries_total",
+        &[],
+    )
 }

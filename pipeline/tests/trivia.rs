@@ -64,12 +64,11 @@ async fn scorer_done(env: &Env, n: u64) {
 
 /// `herald_trivia_scored_total`: the scorer's own count of answers applied.
 fn scored() -> f64 {
-    herald_runtime::telemetry::install_metrics()
-        .render()
-        .lines()
-        .filter(|l| l.starts_with("herald_trivia_scored_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    herald_runtime::metric::sum_in(
+        &herald_runtime::telemetry::install_metrics().render(),
+        "herald_trivia_scored_total",
+        &[],
+    )
 }
 
 async fn publish(env: &Env, a: &TriviaAnswer, msg_id: &str) {

@@ -289,11 +289,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
         }
     }
     let metrics = stack.pipeline.metrics().await?;
-    let payouts_counter = metrics
-        .lines()
-        .filter(|l| l.starts_with("herald_lottery_payouts_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64;
+    let payouts_counter = herald_runtime::metric::sum_in(&metrics, "herald_lottery_payouts_total", &[]) as u64;
     let deliveries = stack.emulator.deliveries();
     println!("\n=== What the players were told about round {round} ===");
     for d in deliveries.iter().filter(|d| d.text.contains(&format!("ound {round}"))) {

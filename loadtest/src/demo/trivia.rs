@@ -79,11 +79,7 @@ pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<TriviaSummary> {
     stack.emulator.push_update(private_text(TESS, "/stats"));
     let stats = until(&stack, "/stats", |d| d.chat_id == TESS && d.text.contains("Your trivia")).await?;
     let metrics = stack.pipeline.metrics().await?;
-    let scored = metrics
-        .lines()
-        .filter(|l| l.starts_with("herald_trivia_scored_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let scored = herald_runtime::metric::sum_in(&metrics, "herald_trivia_scored_total", &[]);
     let deliveries = stack.emulator.deliveries();
     stack.pipeline.terminate();
     stack.bot.terminate();

@@ -80,6 +80,24 @@ pub fn describe(metrics: &[Metric]) {
     }
 }
 
+/// The sum of the series of metric `name` in Prometheus text `text` whose labels
+/// include every pair of `labels` (every series when empty); 0 when there is none.
+/// Tests, demos and benches read a process's own counters with it.
+///
+/// ```
+/// use herald_runtime::metric::sum_in;
+/// let text = "herald_x_total{stage=\"a\"} 2\nherald_x_total{stage=\"b\"} 3\nherald_x_total_more 9\n";
+/// assert_eq!(sum_in(text, "herald_x_total", &[]), 5.0);
+/// assert_eq!(sum_in(text, "herald_x_total", &[("stage", "b")]), 3.0);
+/// ```
+pub fn sum_in(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with([' ', '{'])))
+        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// Messages a stage took from its consumer.
 pub const STAGE_IN: Metric = Metric::counter("herald_stage_in_total", "Messages a stage took from its consumer").labelled(&["stage"]);
 /// Inputs decided `Forward` and committed.

@@ -311,11 +311,6 @@ impl Env {
 /// A stage's own counter from the runtime's metrics (`herald_stage_out_total`, ...),
 /// summed over its other labels.
 pub fn stage_metric(metric: &str, stage: &str) -> f64 {
-    let label = format!("stage=\"{stage}\"");
-    herald_runtime::telemetry::install_metrics()
-        .render()
-        .lines()
-        .filter(|l| l.starts_with(&format!("{metric}{{")) && l.contains(&label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    let text = herald_runtime::telemetry::install_metrics().render();
+    herald_runtime::metric::sum_in(&text, metric, &[("stage", stage)])
 }
