@@ -52,7 +52,15 @@ async fn scorer_done(env: &Env, n: u64) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let stream = env.js.get_stream(subjects::TRIVIA_STREAM).await.unwrap();
-        let mut c: async_nats::jetstream::consumer::PullConsumer = stream.get_consumer("trivia_scorer").await.unwrap();
+        // the stage creates its consumer when it starts: until then, wait
+        let Ok(mut c) = stream
+            .get_consumer::<async_nats::jetstream::consumer::pull::Config>("trivia_scorer")
+            .await
+        else {
+            assert!(tokio::time::Instant::now() < deadline, "the scorer's consumer never appeared");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            continue;
+        };
         let info = c.info().await.unwrap();
         if info.num_pending == 0 && info.num_ack_pending == 0 && info.ack_floor.consumer_sequence >= n {
             return;
