@@ -68,9 +68,8 @@ async fn send(js: &herald_runtime::Js, raw: &[u8], max_bytes: usize) -> anyhow::
             update_id,
             callback_query_id,
         } => {
-            let headers = herald_runtime::msg_id_headers(&update_id.to_string());
             let ack = js
-                .publish_with_headers(subject, headers, bytes::Bytes::copy_from_slice(raw))
+                .publish_with_id(subject, &update_id.to_string(), bytes::Bytes::copy_from_slice(raw))
                 .await?;
             Ok(Sent::Pending(ack, callback_query_id))
         }

@@ -62,7 +62,6 @@ async fn main() -> anyhow::Result<()> {
     }
     let outbound = Outbound {
         bot: bot.clone(),
-        js: js.clone(),
         delivered: js.get_key_value(subjects::DELIVERED_BUCKET).await?,
         users: js.get_key_value(subjects::USERS_BUCKET).await?,
         limits: Arc::new(Limits::new(&cli.limits)),

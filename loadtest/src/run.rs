@@ -466,8 +466,8 @@ async fn seed_tracked_calls(js: &herald_runtime::Js, args: &RunArgs) -> anyhow::
             called_at_ms: herald_schemas::now_ms(),
             recipients,
         };
-        let headers = herald_runtime::msg_id_headers(&format!("loadtest-tracked-{t}-{}", herald_schemas::now_ms()));
-        js.publish_with_headers(subjects::tracked("solana"), headers, herald_schemas::encode(&event).into())
+        let id = format!("loadtest-tracked-{t}-{}", herald_schemas::now_ms());
+        js.publish_with_id(subjects::tracked("solana"), &id, herald_schemas::encode(&event).into())
             .await?
             .await?;
     }

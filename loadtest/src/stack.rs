@@ -448,8 +448,7 @@ impl Stack {
 pub async fn writable_after(js: &herald_runtime::Js, since: std::time::Instant, probe: &str) -> anyhow::Result<Duration> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let headers = herald_runtime::msg_id_headers(probe);
-        if let Ok(ack) = js.publish_with_headers("herald.calls.probe.feed", headers, "{}".into()).await {
+        if let Ok(ack) = js.publish_with_id("herald.calls.probe.feed", probe, "{}".into()).await {
             if tokio::time::timeout(Duration::from_secs(2), ack).await.is_ok_and(|a| a.is_ok()) {
                 return Ok(since.elapsed());
             }

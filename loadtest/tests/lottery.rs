@@ -18,6 +18,7 @@ use herald_pipeline::products::lottery::round::Round;
 use herald_pipeline::products::lottery::scheduler;
 use herald_pipeline::products::lottery::service::Lottery;
 use herald_pipeline::products::lottery::LotteryProduct;
+use herald_runtime::Effect;
 use herald_schemas::{subjects, LedgerKind, User};
 use herald_testkit::LocalNats;
 use tokio::io::AsyncReadExt;
@@ -127,7 +128,9 @@ async fn fresh_round(l: &Lottery) -> Round {
     }
 }
 
-fn receipt(b: Bought) -> Receipt {
+/// The receipt of a purchase made now (not found made by an earlier call).
+fn receipt((b, effect): (Bought, Effect)) -> Receipt {
+    assert_eq!(effect, Effect::Made, "{b:?}");
     match b {
         Bought::Receipt(r) => r,
         other => panic!("not a receipt: {other:?}"),
@@ -173,7 +176,8 @@ async fn a_round_is_sold_closed_drawn_paid_and_verified() {
         receipts.push((user, r));
     }
     // a redelivered /buy answers with the same receipt and charges once
-    assert_eq!(receipt(buy(&l, b, b, 1000, 3).await.unwrap()), receipts[0].1);
+    let (again, effect) = buy(&l, b, b, 1000, 3).await.unwrap();
+    assert_eq!((again, effect), (Bought::Receipt(receipts[0].1.clone()), Effect::AlreadyMade));
     assert_eq!(w.balance(b).await, 47 * USD);
 
     let settled = tick_until(&l, round.id, 30, |r| r.phase == Some(Phase::Settled)).await;
@@ -291,10 +295,13 @@ async fn concurrent_buys_never_overdraw() {
         tokio::spawn(async move { buy(&l, 9, 9, 500 + i, 1).await.unwrap() })
     });
     let results = futures::future::join_all(buys).await;
-    let bought = results.iter().filter(|r| matches!(r.as_ref().unwrap(), Bought::Receipt(_))).count();
+    let bought = results
+        .iter()
+        .filter(|r| matches!(r.as_ref().unwrap(), (Bought::Receipt(_), Effect::Made)))
+        .count();
     let refused = results
         .iter()
-        .filter(|r| matches!(r.as_ref().unwrap(), Bought::Insufficient { .. }))
+        .filter(|r| matches!(r.as_ref().unwrap(), (Bought::Insufficient { .. }, Effect::NotMade)))
         .count();
     assert_eq!((bought, refused), (5, 15));
     assert_eq!(w.balance(9).await, 0);

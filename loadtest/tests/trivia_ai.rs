@@ -60,12 +60,11 @@ async fn env(timeout: Duration, key: &str) -> Env {
 }
 
 async fn ask(e: &Env, question: &str, msg_id: &str) {
-    let h = herald_runtime::msg_id_headers(msg_id);
     let req = ExplainRequest {
         v: 1,
         question_id: question.into(),
     };
-    e.js.publish_with_headers(subjects::trivia("explain", question), h, herald_schemas::encode(&req).into())
+    e.js.publish_with_id(subjects::trivia("explain", question), msg_id, herald_schemas::encode(&req).into())
         .await
         .unwrap()
         .await
@@ -171,8 +170,7 @@ async fn a_timeout_gives_up_and_scoring_never_waits() {
     }
     // ... and an answer is scored meanwhile
     let a = TriviaAnswer::new("p1", 0, 71, q.correct, now + 1_000, AnswerVia::Poll, "Ann");
-    let h = herald_runtime::msg_id_headers("a1");
-    e.js.publish_with_headers(subjects::trivia("answer", "p1"), h, herald_schemas::encode(&a).into())
+    e.js.publish_with_id(subjects::trivia("answer", "p1"), "a1", herald_schemas::encode(&a).into())
         .await
         .unwrap()
         .await

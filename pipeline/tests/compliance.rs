@@ -187,6 +187,7 @@ impl herald_runtime::Stage for Forgetful {
     const NAME: &'static str = "forgetful";
     type Input = Vec<u8>;
     type Commit = ();
+    type Effect = std::convert::Infallible;
 
     fn decode(&self, payload: &[u8]) -> Result<Vec<u8>, String> {
         serde_json::from_slice::<serde_json::Value>(payload).map_err(|e| e.to_string())?;
@@ -225,6 +226,67 @@ async fn the_harness_refuses_a_stage_whose_redelivery_publishes_anew() {
     let env = Env::start().await;
     let cfg = herald_runtime::StageConfig::new("CALLS", "forgetful", vec!["herald.calls.>".into()]);
     let handle = herald_runtime::StageHandle::new(Forgetful, cfg).with_sample("herald.calls.x.y", b"{}".to_vec());
+    let metrics = herald_runtime::telemetry::install_metrics();
+    let render = move || metrics.render();
+    herald_testkit::compliance::check(&env.js, &render, handle).await;
+}
+
+/// A stage whose apply step counts each delivery as a new effect (a credit without a
+/// reference): its outputs are stable, so only its own account of the effect shows the
+/// double. The harness must refuse it.
+struct CreditsTwice {
+    credits: std::sync::atomic::AtomicU32,
+}
+
+impl herald_runtime::Stage for CreditsTwice {
+    const NAME: &'static str = "credits_twice";
+    type Input = Vec<u8>;
+    type Commit = ();
+    type Effect = ();
+
+    fn decode(&self, payload: &[u8]) -> Result<Vec<u8>, String> {
+        serde_json::from_slice::<serde_json::Value>(payload).map_err(|e| e.to_string())?;
+        Ok(payload.to_vec())
+    }
+
+    async fn decide(
+        &self,
+        _: Vec<u8>,
+        _: &herald_runtime::MsgMeta,
+    ) -> Result<herald_runtime::Decision<(), ()>, herald_runtime::StageError> {
+        Ok(herald_runtime::Decision::Apply(()))
+    }
+
+    async fn apply(&self, _: (), meta: &herald_runtime::MsgMeta) -> Result<herald_runtime::Applied<()>, herald_runtime::StageError> {
+        self.credits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let out = herald_runtime::Output {
+            subject: herald_schemas::subjects::notify(1),
+            msg_id: format!("credit.{}", meta.stream_sequence),
+            payload: b"{}".to_vec(),
+        };
+        Ok(herald_runtime::Applied {
+            decision: herald_runtime::Decision::Forward {
+                outputs: vec![out],
+                commit: (),
+            },
+            effect: herald_runtime::Effect::Made,
+        })
+    }
+
+    async fn commit(&self, _: ()) -> Result<(), herald_runtime::StageError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+#[should_panic(expected = "made its effect 2 times")]
+async fn the_harness_refuses_a_stage_whose_redelivery_applies_again() {
+    let env = Env::start().await;
+    let cfg = herald_runtime::StageConfig::new("CALLS", "credits_twice", vec!["herald.calls.>".into()]);
+    let stage = CreditsTwice {
+        credits: std::sync::atomic::AtomicU32::new(0),
+    };
+    let handle = herald_runtime::StageHandle::new(stage, cfg).with_sample("herald.calls.x.y", b"{}".to_vec());
     let metrics = herald_runtime::telemetry::install_metrics();
     let render = move || metrics.render();
     herald_testkit::compliance::check(&env.js, &render, handle).await;

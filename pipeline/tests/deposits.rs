@@ -415,7 +415,7 @@ async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
     };
     let users = env.js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
     let access = env.js.get_key_value(subjects::ACCESS_BUCKET).await.unwrap();
-    let (report, _) = herald_pipeline::products::payments::admin::answer(&payments, &users, &access, "reconcile", 1)
+    let (report, _, _) = herald_pipeline::products::payments::admin::answer(&payments, &users, &access, "reconcile", 1)
         .await
         .unwrap();
     assert!(

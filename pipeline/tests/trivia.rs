@@ -80,9 +80,8 @@ fn scored() -> f64 {
 }
 
 async fn publish(env: &Env, a: &TriviaAnswer, msg_id: &str) {
-    let headers = herald_runtime::msg_id_headers(msg_id);
     env.js
-        .publish_with_headers(subjects::trivia("answer", &a.game), headers, herald_schemas::encode(a).into())
+        .publish_with_id(subjects::trivia("answer", &a.game), msg_id, herald_schemas::encode(a).into())
         .await
         .unwrap()
         .await

@@ -5,7 +5,7 @@
 //! `herald.out.reply.>`) and `bot_notify` (bulk, `herald.out.notify.>`).
 //!
 //! Per message: `decide` skips it if its idempotency key is in the `herald_delivered`
-//! KV bucket (a redelivery of something Telegram already accepted); `commit` waits for
+//! KV bucket (a redelivery of something Telegram already accepted); `apply` waits for
 //! the limits, sends, and records the key. A crash between Telegram's answer and the
 //! record is the only window in which a message can be sent twice (Telegram has no
 //! idempotency key). A message Telegram refuses for good is dead-lettered on
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
-use herald_runtime::{Decision, MsgMeta, Output, Stage, StageConfig, StageError, StageHandle};
+use herald_runtime::{Applied, Decision, Effect, MsgMeta, Output, Stage, StageConfig, StageError, StageHandle};
 use herald_schemas::{subjects, DeliveryReport, OutboundMessage, Outcome, Priority};
 
 use limits::Limits;
@@ -33,8 +33,6 @@ pub use send::{classify, SendFailure, Sent};
 #[derive(Clone)]
 pub struct Outbound {
     pub bot: teloxide::Bot,
-    /// Where delivery reports are published.
-    pub js: herald_runtime::Js,
     pub delivered: kv::Store,
     pub users: kv::Store,
     pub limits: Arc<Limits>,
@@ -88,8 +86,11 @@ impl Outbound {
         }
     }
 
-    /// Sends until Telegram accepts, or says why not.
-    async fn send_with_retries(&self, out: &OutboundMessage) -> Result<(), StageError> {
+    /// Sends until Telegram accepts, or says why not: what it answered.
+    ///
+    /// Errors: 5xx or network failures [`SEND_ATTEMPTS`] times (transient), or the
+    /// delivered bucket unreadable.
+    async fn send_with_retries(&self, out: &OutboundMessage) -> Result<Sending, StageError> {
         let key = subjects::kv_key(&out.idempotency_key);
         let mut attempt = 0;
         let mut retry = false;
@@ -103,8 +104,7 @@ impl Outbound {
                 Ok(sent) => {
                     self.record_delivered(&key, delivered_record(&sent)).await;
                     record_sent(out);
-                    // a failed report is published again by the redelivery (see `decide`)
-                    return self.report(out, sent).await;
+                    return Ok(Sending::Sent(sent));
                 }
                 Err(SendFailure::RetryAfter(wait)) => {
                     metrics::counter!(crate::metrics::TOO_MANY_REQUESTS.name).increment(1);
@@ -125,12 +125,9 @@ impl Outbound {
                     if out.chat_id > 0 {
                         herald_runtime::users::set_active(&self.users, out.chat_id, false).await?;
                     }
-                    return self.report(out, refused(Outcome::Blocked)).await;
+                    return Ok(Sending::Blocked);
                 }
-                Err(SendFailure::Rejected(reason)) => {
-                    self.report(out, refused(Outcome::Rejected { reason: reason.clone() })).await?;
-                    return Err(StageError::Permanent(reason));
-                }
+                Err(SendFailure::Rejected(reason)) => return Ok(Sending::Rejected(reason)),
             }
         }
     }
@@ -194,23 +191,13 @@ fn parse_delivered(record: &[u8]) -> Sent {
     }
 }
 
-impl Outbound {
-    /// Publishes `out`'s report (if it asks for one) and waits for the stream's ack.
-    ///
-    /// Errors: the publish failed (transient: the redelivery publishes it again).
-    async fn report(&self, out: &OutboundMessage, answer: impl Into<Answer>) -> Result<(), StageError> {
-        let Some(o) = report_output(out, answer) else {
-            return Ok(());
-        };
-        let headers = herald_runtime::msg_id_headers(&o.msg_id);
-        let ack = self
-            .js
-            .publish_with_headers(o.subject, headers, o.payload.into())
-            .await
-            .map_err(StageError::Transient)?;
-        ack.await.map_err(|e| StageError::Transient(e.into()))?;
-        Ok(())
-    }
+/// How a send ended.
+enum Sending {
+    Sent(Sent),
+    /// 403: the user blocked the bot (marked inactive).
+    Blocked,
+    /// 400: Telegram refused the message, for this reason.
+    Rejected(String),
 }
 
 /// Between send attempts within one delivery: 400 ms doubling, at most 5 s.
@@ -220,8 +207,10 @@ const SEND_BACKOFF: herald_runtime::backoff::Backoff =
 impl Stage for Outbound {
     const NAME: &'static str = "bot";
     type Input = OutboundMessage;
-    /// The message to send (`None`: sent already, its report republished).
-    type Commit = Option<OutboundMessage>;
+    /// Why Telegram refused the message: it is dead-lettered once its report is out.
+    type Commit = Option<String>;
+    /// The message to send.
+    type Effect = OutboundMessage;
 
     /// The message, its content made [`herald_schemas::Content::telegram_safe`] (producers that built it
     /// without [`OutboundMessage::new`] included).
@@ -234,9 +223,8 @@ impl Stage for Outbound {
     }
 
     /// Drops a message whose key Telegram has already accepted (publishing its report
-    /// again, if it asks for one); otherwise hands it to `commit`, which sends it
-    /// (sending is the side effect, so it is not done here).
-    async fn decide(&self, out: OutboundMessage, _meta: &MsgMeta) -> Result<Decision<Self::Commit>, StageError> {
+    /// again, if it asks for one); otherwise asks `apply` to send it.
+    async fn decide(&self, out: OutboundMessage, _meta: &MsgMeta) -> Result<Decision<Self::Commit, OutboundMessage>, StageError> {
         let key = subjects::kv_key(&out.idempotency_key);
         match self.delivered.get(&key).await {
             Ok(Some(record)) => {
@@ -251,17 +239,31 @@ impl Stage for Outbound {
                     }),
                 }
             }
-            Ok(None) => Ok(Decision::Forward {
-                outputs: Vec::new(),
-                commit: Some(out),
-            }),
+            Ok(None) => Ok(Decision::Apply(out)),
             Err(e) => Err(StageError::Transient(anyhow::anyhow!("delivered-key lookup: {e}"))),
         }
     }
 
-    async fn commit(&self, out: Self::Commit) -> Result<(), StageError> {
-        match out {
-            Some(out) => self.send_with_retries(&out).await,
+    /// Sends the message (recording its key as delivered), then publishes its report,
+    /// if it asks for one. A redelivery after the send finds the key in `decide`.
+    async fn apply(&self, out: OutboundMessage, _meta: &MsgMeta) -> Result<Applied<Self::Commit>, StageError> {
+        let (answer, effect, rejected) = match self.send_with_retries(&out).await? {
+            Sending::Sent(sent) => (Answer::from(sent), Effect::Made, None),
+            Sending::Blocked => (refused(Outcome::Blocked), Effect::NotMade, None),
+            Sending::Rejected(reason) => (refused(Outcome::Rejected { reason: reason.clone() }), Effect::NotMade, Some(reason)),
+        };
+        Ok(Applied {
+            decision: Decision::Forward {
+                outputs: report_output(&out, answer).into_iter().collect(),
+                commit: rejected,
+            },
+            effect,
+        })
+    }
+
+    async fn commit(&self, rejected: Self::Commit) -> Result<(), StageError> {
+        match rejected {
+            Some(reason) => Err(StageError::Permanent(reason)),
             None => Ok(()),
         }
     }

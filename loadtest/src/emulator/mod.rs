@@ -151,6 +151,8 @@ struct Emu {
     chat: DefaultKeyedRateLimiter<i64>,
     group: DefaultKeyedRateLimiter<i64>,
     failures: Mutex<HashMap<i64, VecDeque<Fail>>>,
+    /// Failures answered from `failures`: (chat, status, ms since the epoch).
+    injected: Mutex<Vec<(i64, u16, u64)>>,
     blocked: Mutex<HashSet<i64>>,
     stats: Mutex<Stats>,
     seq: AtomicU64,
@@ -217,6 +219,7 @@ impl Emulator {
             chat: RateLimiter::keyed(Quota::per_second(nz(limits.chat_rate)).allow_burst(nz(2))),
             group: RateLimiter::keyed(Quota::per_minute(nz(limits.group_rate_per_min)).allow_burst(nz(3))),
             failures: Mutex::new(HashMap::new()),
+            injected: Mutex::new(Vec::new()),
             blocked: Mutex::new(HashSet::new()),
             stats: Mutex::new(Stats::default()),
             seq: AtomicU64::new(0),
@@ -264,6 +267,12 @@ impl Emulator {
     /// The deliveries after the first `skip` (a reader that keeps its place).
     pub fn deliveries_from(&self, skip: usize) -> Vec<Delivery> {
         self.emu.deliveries.lock().unwrap().iter().skip(skip).cloned().collect()
+    }
+
+    /// The failures injected with [`Emulator::fail`] that were answered, in order:
+    /// (chat, HTTP status, when in ms since the epoch).
+    pub fn injected_failures(&self) -> Vec<(i64, u16, u64)> {
+        self.emu.injected.lock().unwrap().clone()
     }
 
     pub fn stats(&self) -> Stats {
@@ -756,6 +765,7 @@ fn deliver(emu: &Emu, made: Made, p: &Value) -> Result<Value, Box<Response>> {
         Some(out)
     });
     if let Some(f) = injected {
+        emu.injected.lock().unwrap().push((chat_id, f.status, herald_schemas::now_ms()));
         return Err(Box::new(refuse(emu, f.status, f.retry_after)));
     }
     if emu.blocked.lock().unwrap().contains(&chat_id) {

@@ -288,6 +288,27 @@ impl Js {
         Ok(self.for_subject(&subject)?.publish(subject, payload).await?)
     }
 
+    /// [`Js::publish`] under message id `id` (`Nats-Msg-Id`): the stream stores one
+    /// message per id within its duplicate window, so publishing again after a crash or
+    /// a lost ack stores nothing twice. The one way Herald publishes with an id.
+    ///
+    /// ```no_run
+    /// # async fn demo(js: herald_runtime::Js) -> anyhow::Result<()> {
+    /// let ack = js.publish_with_id("herald.updates.message.42", "update:7001", "{}".into()).await?.await?;
+    /// println!("stored at {}, duplicate: {}", ack.sequence, ack.duplicate);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Errors: as [`Js::publish`].
+    pub async fn publish_with_id(
+        &self,
+        subject: impl Into<async_nats::Subject>,
+        id: &str,
+        payload: bytes::Bytes,
+    ) -> anyhow::Result<PublishAckFuture> {
+        self.publish_with_headers(subject, crate::stage::msg_id_headers(id), payload).await
+    }
+
     /// [`Js::publish`] with headers (`Nats-Msg-Id`, expected sequences).
     ///
     /// Errors: as [`Js::publish`].

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::classes::Js;
 
-use crate::stage::{run_stage, Decision, MsgMeta, Stage, StageConfig, StageError};
+use crate::stage::{run_stage, Applied, Decision, Effect, MsgMeta, Stage, StageConfig, StageError};
 
 type Runner = Box<dyn FnOnce(Js, StageConfig, CancellationToken, Option<Arc<Faults>>) -> BoxFuture<'static, anyhow::Result<()>> + Send>;
 
@@ -23,6 +23,7 @@ type Runner = Box<dyn FnOnce(Js, StageConfig, CancellationToken, Option<Arc<Faul
 /// #     const NAME: &'static str = "echo";
 /// #     type Input = Vec<u8>;
 /// #     type Commit = ();
+/// #     type Effect = std::convert::Infallible;
 /// #     fn decode(&self, p: &[u8]) -> Result<Vec<u8>, String> { Ok(p.to_vec()) }
 /// #     async fn decide(&self, _: Vec<u8>, _: &MsgMeta) -> Result<Decision<()>, StageError> { Ok(Decision::Drop { reason: "demo" }) }
 /// #     async fn commit(&self, _: ()) -> Result<(), StageError> { Ok(()) }
@@ -98,6 +99,8 @@ pub struct Faults {
     /// Per input (stream sequence), what each delivery decided: the subjects and message
     /// ids to publish, or `None` for a drop.
     outputs: Mutex<HashMap<u64, Vec<Option<Vec<String>>>>>,
+    /// Per input, what each apply step found.
+    effects: Mutex<HashMap<u64, Vec<Effect>>>,
 }
 
 impl Faults {
@@ -110,6 +113,31 @@ impl Faults {
             .get(&stream_sequence)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// What each apply step run for input `stream_sequence` found, in delivery order
+    /// (empty: the stage decided without one).
+    pub fn effects(&self, stream_sequence: u64) -> Vec<Effect> {
+        self.effects
+            .lock()
+            .expect("faults lock")
+            .get(&stream_sequence)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn record<C, E>(&self, stream_sequence: u64, decision: &Decision<C, E>) {
+        let ids = match decision {
+            Decision::Forward { outputs, .. } => Some(outputs.iter().map(|o| format!("{} {}", o.subject, o.msg_id)).collect()),
+            Decision::Drop { .. } => None,
+            Decision::Apply(_) => return,
+        };
+        self.outputs
+            .lock()
+            .expect("faults lock")
+            .entry(stream_sequence)
+            .or_default()
+            .push(ids);
     }
 
     fn take(counter: &AtomicU32) -> bool {
@@ -129,28 +157,32 @@ impl<S: Stage> Stage for Faulty<S> {
     const NAME: &'static str = S::NAME;
     type Input = S::Input;
     type Commit = S::Commit;
+    type Effect = S::Effect;
 
     fn decode(&self, payload: &[u8]) -> Result<S::Input, String> {
         self.inner.decode(payload)
     }
 
-    async fn decide(&self, input: S::Input, meta: &MsgMeta) -> Result<Decision<S::Commit>, StageError> {
+    async fn decide(&self, input: S::Input, meta: &MsgMeta) -> Result<Decision<S::Commit, S::Effect>, StageError> {
         if Faults::take(&self.faults.transient) {
             return Err(StageError::Transient(anyhow::anyhow!("injected transient failure")));
         }
         let decision = self.inner.decide(input, meta).await?;
-        let ids = match &decision {
-            Decision::Forward { outputs, .. } => Some(outputs.iter().map(|o| format!("{} {}", o.subject, o.msg_id)).collect()),
-            Decision::Drop { .. } => None,
-        };
+        self.faults.record(meta.stream_sequence, &decision);
+        Ok(decision)
+    }
+
+    async fn apply(&self, effect: S::Effect, meta: &MsgMeta) -> Result<Applied<S::Commit>, StageError> {
+        let applied = self.inner.apply(effect, meta).await?;
         self.faults
-            .outputs
+            .effects
             .lock()
             .expect("faults lock")
             .entry(meta.stream_sequence)
             .or_default()
-            .push(ids);
-        Ok(decision)
+            .push(applied.effect);
+        self.faults.record(meta.stream_sequence, &applied.decision);
+        Ok(applied)
     }
 
     async fn commit(&self, commit: S::Commit) -> Result<(), StageError> {

@@ -29,4 +29,4 @@ pub mod users;
 pub use classes::{Class, Js};
 pub use dead_letter::{dead_letter, DeadLetter};
 pub use handle::{Faults, StageHandle};
-pub use stage::{msg_id_headers, publish_all, run_stage, Decision, MsgMeta, Output, Stage, StageConfig, StageError};
+pub use stage::{msg_id_headers, publish_all, run_stage, Applied, Decision, Effect, MsgMeta, Output, Stage, StageConfig, StageError};

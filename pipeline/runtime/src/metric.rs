@@ -117,6 +117,12 @@ pub const STAGE_RETRIES: Metric = Metric::counter(
 /// Inputs decided `Drop`, by reason.
 pub const STAGE_DROPPED: Metric =
     Metric::counter("herald_stage_dropped_total", "Inputs a stage dropped on purpose, by reason").labelled(&["stage", "reason"]);
+/// Apply steps run, by what they found (`made`, `already_made`, `not_made`).
+pub const STAGE_EFFECTS: Metric = Metric::counter(
+    "herald_stage_effects_total",
+    "Apply steps a stage ran, by effect: made now, already made by an earlier delivery, or not made",
+)
+.labelled(&["stage", "effect"]);
 /// Time per message, decode to ack.
 pub const STAGE_SECONDS: Metric =
     Metric::seconds("herald_stage_seconds", "Time a stage spent on one message, decode to ack").labelled(&["stage"]);
@@ -152,6 +158,7 @@ pub const RUNTIME: &[Metric] = &[
     STAGE_OUT,
     STAGE_RETRIES,
     STAGE_DROPPED,
+    STAGE_EFFECTS,
     STAGE_SECONDS,
     DEAD_LETTERED,
     CONSUMER_PENDING,

@@ -26,14 +26,47 @@ pub struct Output {
     pub payload: Vec<u8>,
 }
 
-/// What a stage decided for one input.
+/// What a stage decided for one input. `E` is the stage's [`Stage::Effect`]; a
+/// decision that [`Stage::apply`] returns has none (`Infallible`).
 #[derive(Debug)]
-pub enum Decision<C> {
+pub enum Decision<C, E = std::convert::Infallible> {
     /// Publish `outputs` (all must be acknowledged by their streams), then run
     /// [`Stage::commit`] with `commit`, then ack the input.
     Forward { outputs: Vec<Output>, commit: C },
+    /// Run [`Stage::apply`] with this effect (a change the outputs depend on), then
+    /// carry out the decision it returns.
+    Apply(E),
     /// Nothing to do: ack the input and count it under `reason`.
     Drop { reason: &'static str },
+}
+
+/// What an apply step found: the effect was made now, was already made by an earlier
+/// delivery of the same input (so nothing changed), or was not made (refused: a
+/// balance too low, a game already over). Counted as `herald_stage_effects_total`; the
+/// compliance harness checks that a redelivery never makes an effect again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Made,
+    AlreadyMade,
+    NotMade,
+}
+
+impl Effect {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Made => "made",
+            Effect::AlreadyMade => "already_made",
+            Effect::NotMade => "not_made",
+        }
+    }
+}
+
+/// What [`Stage::apply`] returns: the decision to carry out and what the effect found.
+#[derive(Debug)]
+pub struct Applied<C> {
+    pub decision: Decision<C>,
+    pub effect: Effect,
 }
 
 /// Why a stage could not decide.
@@ -67,11 +100,13 @@ pub struct MsgMeta {
     pub published_ms: u64,
 }
 
-/// A pipeline stage: a pure-as-possible decision plus an optional commit of state that
-/// must only happen once the outputs are safely in their streams.
+/// A pipeline stage: a pure decision, an optional named effect the outputs depend on,
+/// and an optional commit of state that must only happen once the outputs are safely in
+/// their streams.
 ///
-/// The runner calls, per message: [`Stage::decode`] -> [`Stage::decide`] -> publish
-/// outputs and await their acks -> [`Stage::commit`] -> ack.
+/// The runner calls, per message: [`Stage::decode`] -> [`Stage::decide`] -> (if it
+/// asked, [`Stage::apply`]) -> publish outputs and await their acks ->
+/// [`Stage::commit`] -> ack.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -84,6 +119,7 @@ pub struct MsgMeta {
 ///     const NAME: &'static str = "shout";
 ///     type Input = String;
 ///     type Commit = ();
+///     type Effect = std::convert::Infallible;
 ///     fn decode(&self, payload: &[u8]) -> Result<String, String> {
 ///         String::from_utf8(payload.to_vec()).map_err(|e| e.to_string())
 ///     }
@@ -107,6 +143,9 @@ pub trait Stage: Send + Sync + 'static {
     const NAME: &'static str;
     type Input: Send;
     type Commit: Send;
+    /// What [`Stage::decide`] can ask [`Stage::apply`] to change; `Infallible` for a
+    /// stage without an apply step.
+    type Effect: Send;
 
     /// Parses the payload; an `Err` dead-letters the message with that reason.
     fn decode(&self, payload: &[u8]) -> Result<Self::Input, String>;
@@ -117,10 +156,31 @@ pub trait Stage: Send + Sync + 'static {
     /// anything another delivery of the same input could see, because the input can be
     /// redelivered (a crash before the ack, a retry after a transient failure). State
     /// changes go into the returned commit and happen in [`Stage::commit`], after every
-    /// output is in its stream. The one exception is a write that is idempotent per
-    /// input (keyed by the input's id, e.g. a ledger entry keyed by its reference), so a
-    /// redelivery finds it done and changes nothing twice.
-    fn decide(&self, input: Self::Input, meta: &MsgMeta) -> impl Future<Output = Result<Decision<Self::Commit>, StageError>> + Send;
+    /// output is in its stream; a change the outputs depend on (a ledger credit whose
+    /// balance the message shows) is returned as [`Decision::Apply`] and made by
+    /// [`Stage::apply`].
+    fn decide(
+        &self,
+        input: Self::Input,
+        meta: &MsgMeta,
+    ) -> impl Future<Output = Result<Decision<Self::Commit, Self::Effect>, StageError>> + Send;
+
+    /// Makes the change `decide` asked for, and decides the outputs from its result.
+    ///
+    /// Idempotent per input: the change is keyed by the input (a ledger reference, an
+    /// answer's id, an update's op key), so a redelivery finds it made, changes nothing,
+    /// says [`Effect::AlreadyMade`] and returns the same outputs under the same message
+    /// ids. The default is for stages without effects (`Effect = Infallible`, never
+    /// called).
+    fn apply(&self, effect: Self::Effect, meta: &MsgMeta) -> impl Future<Output = Result<Applied<Self::Commit>, StageError>> + Send {
+        let _ = (effect, meta);
+        async {
+            Err(StageError::Permanent(format!(
+                "{}: decide asked for an effect but the stage has no apply step",
+                Self::NAME
+            )))
+        }
+    }
 
     /// Records state after every output was acknowledged downstream. Runs at least
     /// once per input that decided `Forward`, so it must be idempotent too (a crash
@@ -367,7 +427,17 @@ async fn decide_publish_commit<S: Stage>(
     meta: &MsgMeta,
     counters: &StageMetrics,
 ) -> Result<(), StageError> {
-    match stage.decide(input, meta).await? {
+    let decision = match stage.decide(input, meta).await? {
+        Decision::Forward { outputs, commit } => Decision::Forward { outputs, commit },
+        Decision::Drop { reason } => Decision::Drop { reason },
+        Decision::Apply(effect) => {
+            let applied = stage.apply(effect, meta).await?;
+            metrics::counter!(crate::metric::STAGE_EFFECTS.name, "stage" => S::NAME, "effect" => applied.effect.as_str()).increment(1);
+            applied.decision
+        }
+    };
+    match decision {
+        Decision::Apply(never) => match never {},
         Decision::Drop { reason } => {
             metrics::counter!(crate::metric::STAGE_DROPPED.name, "stage" => S::NAME, "reason" => reason).increment(1);
             Ok(())

@@ -71,11 +71,11 @@ impl Reply {
 }
 
 /// The answer to a product command from someone who never sent `/start`: a reply, no
-/// state change.
-pub fn send_start_first<C>(update_id: i64, chat_id: i64) -> Decision<Option<C>> {
+/// state change (the commit's default: `None`, `()`).
+pub fn send_start_first<C: Default, E>(update_id: i64, chat_id: i64) -> Decision<C, E> {
     Decision::Forward {
         outputs: vec![Reply::plain("Send /start first.").output(update_id, chat_id, None)],
-        commit: None,
+        commit: C::default(),
     }
 }
 

@@ -496,6 +496,7 @@ impl Stage for Router {
     const NAME: &'static str = "router";
     type Input = Value;
     type Commit = Option<UserChange>;
+    type Effect = std::convert::Infallible;
 
     fn decode(&self, payload: &[u8]) -> Result<Value, String> {
         serde_json::from_slice(payload).map_err(|e| format!("malformed update: {e}"))

@@ -7,6 +7,8 @@
 //!    (injected), so the input comes back; the second decision may republish the same
 //!    message ids but no new one. Checked with the stage's own decisions, not a
 //!    stream's duplicate window, which would hide repeats.
+//!    A stage with an apply step makes its effect at most once, by its own account
+//!    (`Effect::Made`): a later delivery finds it made, or needs no apply step.
 //! 2. **metrics**: `herald_stage_in_total` and `herald_stage_seconds` are emitted.
 //! 3. **malformed input** is dead-lettered on `herald.dlq.<stage>` with its reason.
 //! 4. **a transient failure** (injected at every delivery) is retried, then
@@ -31,6 +33,8 @@ pub struct Report {
     pub stream: String,
     /// Message ids the sample's first delivery published.
     pub outputs: usize,
+    /// What the sample's apply steps found, delivery by delivery (empty: no apply step).
+    pub effects: Vec<herald_runtime::Effect>,
     /// The reason the malformed input was dead-lettered with.
     pub malformed_reason: String,
     /// The reason the always-failing input was dead-lettered with.
@@ -41,11 +45,16 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{:<16} {:<16} {:<9} outputs {:>2} · redelivery: nothing new · malformed -> DLQ ({}) · transient -> DLQ ({}) · clean shutdown",
+            "{:<16} {:<16} {:<9} outputs {:>2} · redelivery: nothing new{} · malformed -> DLQ ({}) · transient -> DLQ ({}) · clean shutdown",
             self.stage,
             self.consumer,
             self.stream,
             self.outputs,
+            match self.effects.first() {
+                Some(herald_runtime::Effect::Made) => ", effect made once",
+                Some(_) => ", effect not made",
+                None => "",
+            },
             cut(&self.malformed_reason),
             cut(&self.transient_reason)
         )
@@ -82,9 +91,7 @@ async fn wait_for(js: &herald_runtime::Js, stream: &str, subject: &str, n: usize
 
 /// Publishes `payload` on `subject` with message id `id`; the stream sequence.
 async fn publish(js: &herald_runtime::Js, subject: &str, id: &str, payload: Vec<u8>) -> u64 {
-    let mut h = async_nats::HeaderMap::new();
-    h.insert(async_nats::header::NATS_MESSAGE_ID, id);
-    js.publish_with_headers(subject.to_string(), h, payload.into())
+    js.publish_with_id(subject.to_string(), id, payload.into())
         .await
         .expect("publish")
         .await
@@ -163,6 +170,10 @@ pub async fn check(js: &herald_runtime::Js, metrics: &Render, mut handle: StageH
         );
     }
 
+    let effects = faults.effects(seq);
+    let made = effects.iter().filter(|e| **e == herald_runtime::Effect::Made).count();
+    assert!(made <= 1, "{stage}: one input made its effect {made} times: {effects:?}");
+
     // 2. metrics
     let text = metrics();
     for m in ["herald_stage_in_total", "herald_stage_seconds_count"] {
@@ -209,6 +220,7 @@ pub async fn check(js: &herald_runtime::Js, metrics: &Render, mut handle: StageH
         consumer: durable,
         stream,
         outputs: first.len(),
+        effects,
         malformed_reason,
         transient_reason,
     }

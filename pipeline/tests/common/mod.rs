@@ -110,10 +110,8 @@ impl Env {
 
     /// Publishes a payload on a subject with a message id and waits for the ack.
     pub async fn publish(&self, subject: String, msg_id: &str, payload: Vec<u8>) {
-        let mut h = async_nats::HeaderMap::new();
-        h.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
         self.js
-            .publish_with_headers(subject, h, payload.into())
+            .publish_with_id(subject, msg_id, payload.into())
             .await
             .unwrap()
             .await
@@ -191,7 +189,7 @@ pub struct Desk {
 /// The BIP-39 test vector: a valid deposit xpub.
 pub const TEST_MNEMONIC: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
 
-/// Decides and commits one input as the runner would; the outputs.
+/// Decides, applies and commits one input as the runner would; the outputs.
 pub async fn drive<S: Stage>(stage: &S, subject: &str, payload: &[u8], commit: bool) -> Vec<herald_runtime::Output> {
     let meta = herald_runtime::MsgMeta {
         subject: subject.to_string(),
@@ -200,7 +198,13 @@ pub async fn drive<S: Stage>(stage: &S, subject: &str, payload: &[u8], commit: b
         published_ms: 0,
     };
     let input = stage.decode(payload).unwrap();
-    match stage.decide(input, &meta).await.unwrap() {
+    let decision = match stage.decide(input, &meta).await.unwrap() {
+        herald_runtime::Decision::Apply(effect) => stage.apply(effect, &meta).await.unwrap().decision,
+        herald_runtime::Decision::Forward { outputs, commit } => herald_runtime::Decision::Forward { outputs, commit },
+        herald_runtime::Decision::Drop { reason } => herald_runtime::Decision::Drop { reason },
+    };
+    match decision {
+        herald_runtime::Decision::Apply(never) => match never {},
         herald_runtime::Decision::Forward { outputs, commit: c } => {
             if commit {
                 stage.commit(c).await.unwrap();

@@ -111,6 +111,7 @@ impl Stage for ChatDelivery {
     const NAME: &'static str = "chat_delivery";
     type Input = DeliveryReport;
     type Commit = Delivered;
+    type Effect = std::convert::Infallible;
 
     fn decode(&self, payload: &[u8]) -> Result<DeliveryReport, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())

@@ -3,13 +3,14 @@
 //! `/report`, the chat's `/admin` subcommands, and a chatting user's messages and edits,
 //! which it relays.
 //!
-//! State changes go through [`ChatState`]'s script, keyed by the update (a redelivery
-//! gets the same answer, so the same outputs under the same message ids). A relayed
+//! Commands that change state are the stage's apply step: they go through
+//! [`ChatState`]'s script, keyed by the update (a redelivery gets the same answer, so
+//! the same outputs under the same message ids). A relayed
 //! message is put in the partner's [`Outbox`] in `commit`, once per message, and sent
 //! from there (copies of one sender's burst batched, albums whole).
 
 use async_nats::jetstream::kv;
-use herald_runtime::{Decision, MsgMeta, Output, Stage, StageError};
+use herald_runtime::{Applied, Decision, Effect, MsgMeta, Output, Stage, StageError};
 use herald_schemas::{escape_html, subjects, Content, RoutedUpdate};
 use serde_json::Value;
 
@@ -47,8 +48,28 @@ pub struct ChatInbox {
 /// One update's answer: outputs and a commit.
 type Answer = Decision<ChatCommit>;
 
-fn forward(outputs: Vec<Output>, commit: ChatCommit) -> Answer {
+fn forward<E>(outputs: Vec<Output>, commit: ChatCommit) -> Decision<ChatCommit, E> {
     Decision::Forward { outputs, commit }
+}
+
+/// A change of the chat's state an update asks for: the apply step's effect, run by
+/// [`ChatState`]'s script under the update's op key (`upd:<update id>`).
+#[derive(Debug)]
+pub enum ChatChange {
+    /// `/chat`, `/next`, `/stop`, `/report`.
+    Command { cmd: ChatCommand, user: i64, chat_id: i64, update_id: i64 },
+    /// `/admin ban ID DAYS [reason]` (days 1–3650).
+    Ban { id: i64, days: u64, reason: String, chat_id: i64, update_id: i64 },
+    /// `/admin unban ID`.
+    Unban { id: i64, chat_id: i64, update_id: i64 },
+}
+
+impl ChatChange {
+    fn update_id(&self) -> i64 {
+        match self {
+            ChatChange::Command { update_id, .. } | ChatChange::Ban { update_id, .. } | ChatChange::Unban { update_id, .. } => *update_id,
+        }
+    }
 }
 
 /// A plain notice to `chat` under `key`.
@@ -172,47 +193,64 @@ impl ChatInbox {
         outputs
     }
 
-    /// `/admin ban ID DAYS [reason]`, `/admin unban ID`.
-    async fn admin(&self, args: &str, chat_id: i64, update_id: i64) -> Result<Answer, StageError> {
-        let reply = |text: String| Reply::plain(text).output(update_id, chat_id, None);
-        let key = format!("upd:{update_id}");
+    /// `/admin ban ID DAYS [reason]`, `/admin unban ID`: the change to apply, or the
+    /// usage.
+    fn admin(args: &str, chat_id: i64, update_id: i64) -> Decision<ChatCommit, ChatChange> {
+        let usage = |text: &str| forward(vec![Reply::plain(text.to_string()).output(update_id, chat_id, None)], ChatCommit::Nothing);
         let words: Vec<&str> = args.split_whitespace().collect();
-        let answer = match words.as_slice() {
+        match words.as_slice() {
             ["ban", id, days, reason @ ..] => match (id.parse::<i64>(), days.parse::<u64>()) {
                 (Ok(id), Ok(days @ 1..=3650)) => {
                     let reason = match reason.join(" ") {
                         r if r.is_empty() => "breaking the chat rules".to_string(),
                         r => r,
                     };
-                    let ended = self.state.ban(id, days, &reason, &key).await?;
-                    let until = herald_schemas::now_ms() + days * 86_400_000;
-                    let mut outputs = vec![
-                        reply(format!("User <code>{id}</code> is banned from the random chat until {}.", date(until))),
-                        tell(format!("chat:ban:{update_id}"), id, &banned(&reason, until)),
-                    ];
-                    if let Some((partner, chat)) = ended {
-                        outputs.push(partner_left(chat, partner, say::PARTNER_LEFT));
-                    }
-                    return Ok(forward(outputs, ChatCommit::Session { user: id, inside: false }));
+                    Decision::Apply(ChatChange::Ban {
+                        id,
+                        days,
+                        reason,
+                        chat_id,
+                        update_id,
+                    })
                 }
-                _ => reply("Usage: <code>/admin ban ID DAYS [reason]</code> (DAYS 1–3650).".into()),
+                _ => usage("Usage: <code>/admin ban ID DAYS [reason]</code> (DAYS 1–3650)."),
             },
             ["unban", id] => match id.parse::<i64>() {
-                Ok(id) if self.state.unban(id, &key).await? => {
-                    let told = tell(format!("chat:unban:{update_id}"), id, "✅ Your ban from the random chat was lifted. /chat to start.");
-                    return Ok(forward(vec![reply(format!("User <code>{id}</code> is no longer banned.")), told], ChatCommit::Nothing));
-                }
-                Ok(id) => reply(format!("User <code>{id}</code> was not banned.")),
-                Err(_) => reply("Usage: <code>/admin unban ID</code>".into()),
+                Ok(id) => Decision::Apply(ChatChange::Unban { id, chat_id, update_id }),
+                Err(_) => usage("Usage: <code>/admin unban ID</code>"),
             },
-            _ => reply("Usage: <code>/admin ban ID DAYS [reason]</code> · <code>/admin unban ID</code>".into()),
-        };
-        Ok(forward(vec![answer], ChatCommit::Nothing))
+            _ => usage("Usage: <code>/admin ban ID DAYS [reason]</code> · <code>/admin unban ID</code>"),
+        }
+    }
+
+    /// Bans `id` for `days` (ending their chat) and tells them.
+    async fn ban(&self, id: i64, days: u64, reason: &str, chat_id: i64, update_id: i64) -> Result<Answer, StageError> {
+        let reply = |text: String| Reply::plain(text).output(update_id, chat_id, None);
+        let ended = self.state.ban(id, days, reason, &format!("upd:{update_id}")).await?;
+        let until = herald_schemas::now_ms() + days * 86_400_000;
+        let mut outputs = vec![
+            reply(format!("User <code>{id}</code> is banned from the random chat until {}.", date(until))),
+            tell(format!("chat:ban:{update_id}"), id, &banned(reason, until)),
+        ];
+        if let Some((partner, chat)) = ended {
+            outputs.push(partner_left(chat, partner, say::PARTNER_LEFT));
+        }
+        Ok(forward(outputs, ChatCommit::Session { user: id, inside: false }))
+    }
+
+    /// Lifts `id`'s ban and tells them.
+    async fn unban(&self, id: i64, chat_id: i64, update_id: i64) -> Result<Answer, StageError> {
+        let reply = |text: String| Reply::plain(text).output(update_id, chat_id, None);
+        if !self.state.unban(id, &format!("upd:{update_id}")).await? {
+            return Ok(forward(vec![reply(format!("User <code>{id}</code> was not banned."))], ChatCommit::Nothing));
+        }
+        let told = tell(format!("chat:unban:{update_id}"), id, "✅ Your ban from the random chat was lifted. /chat to start.");
+        Ok(forward(vec![reply(format!("User <code>{id}</code> is no longer banned.")), told], ChatCommit::Nothing))
     }
 
     /// A chatting user's message: to the partner's outbox; an edit: an edit of the
     /// partner's copy.
-    async fn relay(&self, routed: &RoutedUpdate, user: i64, chat_id: i64) -> Result<Answer, StageError> {
+    async fn relay(&self, routed: &RoutedUpdate, user: i64, chat_id: i64) -> Result<Decision<ChatCommit, ChatChange>, StageError> {
         let edit = routed.kind == "edited_message";
         let body = &routed.update[routed.kind.as_str()];
         let Some(message_id) = body["message_id"].as_i64().map(|m| m as i32) else {
@@ -331,26 +369,58 @@ impl Stage for ChatInbox {
     const NAME: &'static str = "chat_inbox";
     type Input = RoutedUpdate;
     type Commit = ChatCommit;
+    type Effect = ChatChange;
 
     fn decode(&self, payload: &[u8]) -> Result<RoutedUpdate, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())
     }
 
-    async fn decide(&self, routed: RoutedUpdate, _meta: &MsgMeta) -> Result<Answer, StageError> {
+    async fn decide(&self, routed: RoutedUpdate, _meta: &MsgMeta) -> Result<Decision<ChatCommit, ChatChange>, StageError> {
         let (Some(user), Some(chat_id)) = (routed.user_id, routed.chat_id) else {
             return Err(StageError::Permanent("routed update without a user or chat".into()));
         };
         let text = routed.command.as_deref().unwrap_or_default();
         if let (true, Some(args)) = (routed.admin, text.strip_prefix("/admin")) {
-            return self.admin(args, chat_id, routed.update_id).await;
+            return Ok(Self::admin(args, chat_id, routed.update_id));
         }
         match routed.command.as_deref().map(ChatCommand::from_text) {
-            Some(Some(cmd)) => self.command(cmd, user, chat_id, routed.update_id).await,
+            Some(Some(cmd)) => Ok(Decision::Apply(ChatChange::Command {
+                cmd,
+                user,
+                chat_id,
+                update_id: routed.update_id,
+            })),
             Some(None) => Ok(Decision::Drop {
                 reason: "not_a_chat_command",
             }),
             None => self.relay(&routed, user, chat_id).await,
         }
+    }
+
+    /// Runs the change through the state script under the update's op key: a
+    /// redelivery finds the op done and gets its cached answer.
+    async fn apply(&self, change: ChatChange, _meta: &MsgMeta) -> Result<Applied<ChatCommit>, StageError> {
+        let effect = match self.state.op_done(&format!("upd:{}", change.update_id())).await? {
+            true => Effect::AlreadyMade,
+            false => Effect::Made,
+        };
+        let decision = match change {
+            ChatChange::Command {
+                cmd,
+                user,
+                chat_id,
+                update_id,
+            } => self.command(cmd, user, chat_id, update_id).await?,
+            ChatChange::Ban {
+                id,
+                days,
+                reason,
+                chat_id,
+                update_id,
+            } => self.ban(id, days, &reason, chat_id, update_id).await?,
+            ChatChange::Unban { id, chat_id, update_id } => self.unban(id, chat_id, update_id).await?,
+        };
+        Ok(Applied { decision, effect })
     }
 
     async fn commit(&self, commit: ChatCommit) -> Result<(), StageError> {

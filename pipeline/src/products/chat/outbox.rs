@@ -130,8 +130,7 @@ impl Outbox {
         };
         let batch: Batch = serde_json::from_str(&json)?;
         if let Some(out) = self.message(&batch, recipient) {
-            let headers = herald_runtime::msg_id_headers(&out.idempotency_key);
-            js.publish_with_headers(subjects::reply(recipient), headers, herald_schemas::encode(&out).into())
+            js.publish_with_id(subjects::reply(recipient), &out.idempotency_key, herald_schemas::encode(&out).into())
                 .await?
                 .await?;
             metrics::counter!(super::metrics::RELAYED.name).increment(batch.items.len() as u64);

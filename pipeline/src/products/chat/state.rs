@@ -147,6 +147,17 @@ impl ChatState {
         self.queue_ttl.as_millis().to_string()
     }
 
+    /// Whether an op under `key` has run (its result is cached for a day): a redelivered
+    /// update's op finds it so and changes nothing.
+    ///
+    /// Errors: Redis failed.
+    pub async fn op_done(&self, key: &str) -> redis::RedisResult<bool> {
+        redis::cmd("EXISTS")
+            .arg(format!("{PREFIX}op:{key}"))
+            .query_async(&mut self.redis.clone())
+            .await
+    }
+
     /// `/chat`: pairs `user` with the longest-waiting compatible user, or queues them.
     ///
     /// Errors: Redis failed.

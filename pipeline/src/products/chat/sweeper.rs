@@ -49,7 +49,7 @@ pub async fn sweep(state: &ChatState, js: &herald_runtime::Js, timeout: Duration
 
 async fn publish(js: &herald_runtime::Js, m: OutboundMessage) -> anyhow::Result<()> {
     let subject = herald_schemas::subjects::reply(m.chat_id);
-    js.publish_with_headers(subject, herald_runtime::msg_id_headers(&m.idempotency_key), herald_schemas::encode(&m).into())
+    js.publish_with_id(subject, &m.idempotency_key, herald_schemas::encode(&m).into())
         .await?
         .await?;
     Ok(())

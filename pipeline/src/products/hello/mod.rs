@@ -97,6 +97,7 @@ impl Stage for HelloInbox {
     const NAME: &'static str = "hello_inbox";
     type Input = RoutedUpdate;
     type Commit = ();
+    type Effect = std::convert::Infallible;
 
     fn decode(&self, payload: &[u8]) -> Result<RoutedUpdate, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())

@@ -113,7 +113,7 @@ impl Product for LotteryProduct {
                     users: ctx.js.get_key_value(subjects::USERS_BUCKET).await?,
                 };
                 let cfg = ctx.configure(consumer());
-                stages.push(StageHandle::new(inbox, cfg).with_sample(subjects::routed("lottery", 1), samples::routed_lottery()));
+                stages.push(StageHandle::new(inbox, cfg).with_sample(subjects::routed("lottery", 1), samples::routed_buy()));
             }
             if ctx.wants("lottery_scheduler") {
                 let l = lottery.clone();

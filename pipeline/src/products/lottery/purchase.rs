@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::journal::{amount, Appended, Phase};
 use super::service::{Holding, Lottery};
 use crate::core::ledger::Applied;
+use herald_runtime::Effect;
 
 /// A purchase made: what the receipt shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,11 +46,12 @@ pub enum Bought {
     NoRound,
 }
 
-/// Buys `count` tickets for the user, once per `update_id`.
+/// Buys `count` tickets for the user, once per `update_id`: what the user is told, and
+/// whether the purchase was made now, found made by an earlier delivery, or refused.
 ///
 /// Errors: NATS, KV or the ledger failed, or the next round is not open yet after a
 /// close (retrying is safe: the debit is applied once and the receipt is kept).
-pub async fn buy(l: &Lottery, user_id: i64, chat_id: i64, update_id: i64, count: u64) -> anyhow::Result<Bought> {
+pub async fn buy(l: &Lottery, user_id: i64, chat_id: i64, update_id: i64, count: u64) -> anyhow::Result<(Bought, Effect)> {
     let record = format!("buy.{update_id}");
     // independent reads, at once: a purchase is on the path to the user's receipt
     let (kept, paused, current) = tokio::try_join!(
@@ -58,13 +60,13 @@ pub async fn buy(l: &Lottery, user_id: i64, chat_id: i64, update_id: i64, count:
         l.current()
     )?;
     if let Some(v) = kept {
-        return Ok(Bought::Receipt(serde_json::from_slice(&v)?));
+        return Ok((Bought::Receipt(serde_json::from_slice(&v)?), Effect::AlreadyMade));
     }
     if paused {
-        return Ok(Bought::Paused);
+        return Ok((Bought::Paused, Effect::NotMade));
     }
     let Some(on_sale) = current else {
-        return Ok(Bought::NoRound);
+        return Ok((Bought::NoRound, Effect::NotMade));
     };
     let asked_in = first_asked(l, update_id, on_sale).await?;
     let cost = (count as u128).checked_mul(l.rules.price).ok_or_else(|| anyhow::anyhow!("cost overflow"))?;
@@ -72,12 +74,12 @@ pub async fn buy(l: &Lottery, user_id: i64, chat_id: i64, update_id: i64, count:
     let note = format!("{count} lottery tickets");
     let (debited, referrers) = tokio::try_join!(l.ledger.debit(user_id, U256::from(cost), &debit_ref, &note), referrers(l, user_id))?;
     match debited {
-        Applied::Insufficient(balance) => return Ok(Bought::Insufficient { balance, cost }),
+        Applied::Insufficient(balance) => return Ok((Bought::Insufficient { balance, cost }, Effect::NotMade)),
         Applied::Done(_) => {}
         Applied::AlreadyApplied => {
             // a crash after the debit: the purchase may be in the journal already
             if let Some(r) = find(l, asked_in, &debit_ref).await? {
-                return keep(l, user_id, &record, r).await;
+                return Ok((keep(l, user_id, &record, r).await?, Effect::AlreadyMade));
             }
         }
     }
@@ -126,7 +128,7 @@ pub async fn buy(l: &Lottery, user_id: i64, chat_id: i64, update_id: i64, count:
                 amount: cost.to_string(),
                 moved_from: (round != asked_in).then_some(asked_in),
             };
-            return keep(l, user_id, &record, r).await;
+            return Ok((keep(l, user_id, &record, r).await?, Effect::Made));
         }
         // another instance's purchase (or the close) got in first: read the tip again
     }

@@ -178,17 +178,28 @@ pub fn referral(l: &Lottery, user_id: i64) -> String {
     )
 }
 
-/// `/admin lottery status|pause|resume`.
+/// `/admin lottery pause` (`Some(true)`) or `resume` (`Some(false)`): a change, made by
+/// the inbox's apply step; `None` for a read.
+pub fn admin_pause(args: &str) -> Option<bool> {
+    match args.split_whitespace().nth(1) {
+        Some("pause") => Some(true),
+        Some("resume") => Some(false),
+        _ => None,
+    }
+}
+
+/// What an admin reads after pausing (`true`) or resuming sales.
+pub fn paused(paused: bool) -> String {
+    if paused {
+        "⏸ Lottery sales paused. /admin lottery resume to resume.".into()
+    } else {
+        "▶️ Lottery sales resumed.".into()
+    }
+}
+
+/// `/admin lottery status` (the changes are [`admin_pause`]).
 pub async fn admin(l: &Lottery, args: &str) -> anyhow::Result<String> {
     match args.split_whitespace().nth(1).unwrap_or("status") {
-        "pause" => {
-            l.set_paused(true).await?;
-            Ok("⏸ Lottery sales paused. /admin lottery resume to resume.".into())
-        }
-        "resume" => {
-            l.set_paused(false).await?;
-            Ok("▶️ Lottery sales resumed.".into())
-        }
         "status" => {
             let r = &l.rules;
             let current = l.current().await?;

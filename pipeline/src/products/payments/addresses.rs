@@ -15,6 +15,8 @@ use super::wallet::DepositWallet;
 pub struct Assigned {
     pub index: u32,
     pub address: alloy::primitives::Address,
+    /// Assigned by this call (false: the user had it already).
+    pub fresh: bool,
 }
 
 fn parse<T: std::str::FromStr>(bytes: &[u8], what: &str) -> anyhow::Result<T> {
@@ -35,6 +37,7 @@ pub async fn assign(kv: &kv::Store, wallet: &DepositWallet, user_id: i64) -> any
         return Ok(Assigned {
             index,
             address: wallet.address(index)?,
+            fresh: false,
         });
     }
     let index = reserve(kv).await?;
@@ -44,6 +47,7 @@ pub async fn assign(kv: &kv::Store, wallet: &DepositWallet, user_id: i64) -> any
         Ok(_) => Ok(Assigned {
             index,
             address: wallet.address(index)?,
+            fresh: true,
         }),
         Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {
             // a concurrent request for the same user won; ours stays reserved, unused
@@ -52,6 +56,7 @@ pub async fn assign(kv: &kv::Store, wallet: &DepositWallet, user_id: i64) -> any
             Ok(Assigned {
                 index,
                 address: wallet.address(index)?,
+                fresh: false,
             })
         }
         Err(e) => Err(e.into()),

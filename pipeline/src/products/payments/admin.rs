@@ -13,7 +13,7 @@ use crate::core::ledger::money::{units, LEDGER_DECIMALS};
 use super::Payments;
 use herald_runtime::Output;
 use herald_schemas::escape_html;
-use herald_runtime::users;
+use herald_runtime::{users, Effect};
 
 pub const USAGE: &str = "<b>/admin</b> stats · extend ID DAYS · coupon CODE 20%|5 [USES] [DAYS] · uncoupon CODE · \
 broadcast TEXT · reconcile";
@@ -21,7 +21,15 @@ broadcast TEXT · reconcile";
 /// The subcommands, for the router.
 pub const SUBCOMMANDS: &[&str] = &["stats", "extend", "coupon", "uncoupon", "broadcast", "reconcile"];
 
-/// Answers `/admin <args>` from an admin; broadcast messages come back as outputs.
+/// Whether admin subcommand `args` changes state (`extend`, `coupon`, `uncoupon`): the
+/// inbox runs those as its apply step, the rest (reads, a broadcast's outputs) in
+/// `decide`.
+pub fn changes(args: &str) -> bool {
+    matches!(args.split_whitespace().next(), Some("extend" | "coupon" | "uncoupon"))
+}
+
+/// Answers `/admin <args>` from an admin; broadcast messages come back as outputs, with
+/// what the command's effect found ([`changes`] tells which have one).
 ///
 /// Errors: NATS failed (the update is retried; every action is idempotent).
 pub async fn answer(
@@ -30,11 +38,12 @@ pub async fn answer(
     access: &async_nats::jetstream::kv::Store,
     args: &str,
     update_id: i64,
-) -> anyhow::Result<(Reply, Vec<Output>)> {
+) -> anyhow::Result<(Reply, Vec<Output>, Effect)> {
     let (sub, rest) = args.trim().split_once(char::is_whitespace).unwrap_or((args.trim(), ""));
     let words: Vec<&str> = rest.split_whitespace().collect();
     let id = |i: usize| words.get(i).and_then(|w| w.parse::<i64>().ok());
-    let reply = |t: String| Ok((Reply::plain(t), Vec::new()));
+    let reply = |t: String| Ok((Reply::plain(t), Vec::new(), Effect::NotMade));
+    let changed = |t: String, made: bool| Ok((Reply::plain(t), Vec::new(), if made { Effect::Made } else { Effect::NotMade }));
     match (sub, id(0)) {
         ("stats", _) => reply(stats(p, users, access).await?),
         ("extend", Some(user)) => {
@@ -48,10 +57,12 @@ pub async fn answer(
                 price: U256::ZERO,
             };
             let done = users::load(users, user).await?.is_some();
+            let granted = std::sync::atomic::AtomicBool::new(false);
             if done {
                 // once per update: the grant's reference is remembered
                 herald_runtime::records::upsert(access, user, || Access::none(user), |a| {
                     if a.last_grant.as_deref() != Some(reference.as_str()) {
+                        granted.store(true, std::sync::atomic::Ordering::Relaxed);
                         a.paid_until_ms = Some(super::subscriptions::extend(
                             a.paid_until_ms,
                             herald_schemas::now_ms(),
@@ -62,21 +73,36 @@ pub async fn answer(
                 })
                 .await?;
             }
-            reply(if done {
+            let text = if done {
                 format!("User {user}: {days} days added.")
             } else {
                 format!("No user {user}.")
-            })
+            };
+            Ok((
+                Reply::plain(text),
+                Vec::new(),
+                match (done, granted.into_inner()) {
+                    (false, _) => Effect::NotMade,
+                    (true, true) => Effect::Made,
+                    (true, false) => Effect::AlreadyMade,
+                },
+            ))
         }
-        ("coupon", _) => reply(create_coupon(p, &words).await?),
+        ("coupon", _) => {
+            let (text, made) = create_coupon(p, &words).await?;
+            changed(text, made)
+        }
         ("uncoupon", _) => {
             let code = words.first().and_then(|c| coupons::key(c)).unwrap_or_default();
             let found = !code.is_empty() && coupons::disable(&p.coupons, &code).await?;
-            reply(if found {
-                format!("Coupon {code} withdrawn.")
-            } else {
-                "No such coupon.".into()
-            })
+            changed(
+                if found {
+                    format!("Coupon {code} withdrawn.")
+                } else {
+                    "No such coupon.".into()
+                },
+                found,
+            )
         }
         ("broadcast", _) if !rest.trim().is_empty() => {
             let outputs = broadcast(users, rest.trim(), update_id).await?;
@@ -84,7 +110,7 @@ pub async fn answer(
                 "Broadcast queued for {} users (sent under the bot's rate limits).",
                 outputs.len()
             ))
-            .map(|(r, _): (Reply, Vec<Output>)| (r, outputs))
+            .map(|(r, _, e): (Reply, Vec<Output>, Effect)| (r, outputs, e))
         }
         ("reconcile", _) => reply(reconcile(p).await?),
         _ => reply(USAGE.into()),
@@ -138,21 +164,21 @@ async fn stats(p: &Payments, users: &async_nats::jetstream::kv::Store, access: &
     ))
 }
 
-/// `coupon CODE 20%|5 [USES] [DAYS]`.
-async fn create_coupon(p: &Payments, words: &[&str]) -> anyhow::Result<String> {
+/// `coupon CODE 20%|5 [USES] [DAYS]`: the answer, and whether a coupon was created.
+async fn create_coupon(p: &Payments, words: &[&str]) -> anyhow::Result<(String, bool)> {
     let (Some(code), Some(value)) = (words.first().and_then(|c| coupons::key(c)), words.get(1)) else {
-        return Ok(USAGE.into());
+        return Ok((USAGE.into(), false));
     };
     let discount = match value.strip_suffix('%') {
         Some(pct) => match pct.parse::<u8>() {
             Ok(percent @ 1..=100) => Discount::Percent { percent },
-            _ => return Ok("A percent discount is 1% to 100%.".into()),
+            _ => return Ok(("A percent discount is 1% to 100%.".into(), false)),
         },
         None => match crate::core::ledger::money::parse_usd(value) {
             Ok(amount) => Discount::Fixed {
                 amount: amount.to_string(),
             },
-            Err(_) => return Ok(USAGE.into()),
+            Err(_) => return Ok((USAGE.into(), false)),
         },
     };
     let coupon = Coupon {
@@ -168,8 +194,8 @@ async fn create_coupon(p: &Payments, words: &[&str]) -> anyhow::Result<String> {
         held_by: Vec::new(),
     };
     Ok(match coupons::create(&p.coupons, &coupon).await {
-        Ok(()) => format!("Coupon {code} created."),
-        Err(e) => escape_html(&format!("{e:#}")),
+        Ok(()) => (format!("Coupon {code} created."), true),
+        Err(e) => (escape_html(&format!("{e:#}")), false),
     })
 }
 

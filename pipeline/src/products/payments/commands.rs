@@ -10,6 +10,7 @@ use crate::core::ledger::money::{units, LEDGER_DECIMALS};
 use crate::core::ledger::Applied;
 use super::subscriptions::{extend, Tier};
 use super::Payments;
+use herald_runtime::Effect;
 use herald_schemas::escape_html;
 
 /// The commands the router hands to payments.
@@ -85,37 +86,39 @@ pub fn parse_callback(data: &str) -> Option<PaymentsCommand> {
 }
 
 /// Answers a payments command for a known user; a settings change (a subscription
-/// bought) to store after the reply is out.
+/// bought) to store after the reply is out; and whether the command's effect (an
+/// address assigned, a debit) was made now, found made, or not made.
 ///
 /// A purchase is a debit with reference `sub:<update id>`: a redelivered update never
 /// charges twice, a coupon use is reserved under the same reference (once per
 /// purchase), and the access's `last_grant` makes it extend the subscription once.
-/// Returns the reply and the new access to store.
-pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &Access, update_id: i64) -> anyhow::Result<(Reply, Option<Access>)> {
+/// Returns the reply, the new access to store and the effect.
+pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &Access, update_id: i64) -> anyhow::Result<(Reply, Option<Access>, Effect)> {
     let user_id = user.user_id;
     Ok(match cmd {
         PaymentsCommand::Deposit => {
             let assigned = super::addresses::assign(&p.addresses, &p.wallet, user_id).await?;
-            (wallet::deposit(assigned.address, &p.tokens), None)
+            let effect = if assigned.fresh { Effect::Made } else { Effect::AlreadyMade };
+            (wallet::deposit(assigned.address, &p.tokens), None, effect)
         }
         PaymentsCommand::Balance => {
             let balance = p.ledger.balance(user_id).await?.0;
-            (wallet::balance(balance, &p.ledger.history(user_id, 10).await?), None)
+            (wallet::balance(balance, &p.ledger.history(user_id, 10).await?), None, Effect::NotMade)
         }
         PaymentsCommand::Subscribe(args) if args.trim().is_empty() => {
-            (offer(&p.tiers, p.ledger.balance(user_id).await?.0, user.paid_until_ms), None)
+            (offer(&p.tiers, p.ledger.balance(user_id).await?.0, user.paid_until_ms), None, Effect::NotMade)
         }
         PaymentsCommand::Subscribe(args) => {
             let mut words = args.split_whitespace();
             let name = words.next().unwrap_or_default().to_ascii_lowercase();
             let Some(tier) = p.tiers.iter().find(|t| t.name == name) else {
-                return Ok((offer(&p.tiers, p.ledger.balance(user_id).await?.0, user.paid_until_ms), None));
+                return Ok((offer(&p.tiers, p.ledger.balance(user_id).await?.0, user.paid_until_ms), None, Effect::NotMade));
             };
             let reference = format!("sub:{update_id}");
             if user.last_grant.as_deref() == Some(reference.as_str()) {
                 // a redelivered purchase that went through: say so again, touch nothing
                 let text = format!("✅ {} subscription bought. {}", tier.name, status(user.paid_until_ms));
-                return Ok((Reply::plain(text), None));
+                return Ok((Reply::plain(text), None, Effect::AlreadyMade));
             }
             // a coupon: one use taken now, given back if the purchase does not happen
             let coupon = match words.next() {
@@ -127,7 +130,7 @@ pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &Access, update_id
                     };
                     match found {
                         Ok(c) => Some(c),
-                        Err(why) => return Ok((Reply::plain(format!("Coupon {}: {why}.", escape_html(code))), None)),
+                        Err(why) => return Ok((Reply::plain(format!("Coupon {}: {why}.", escape_html(code))), None, Effect::NotMade)),
                     }
                 }
             };
@@ -136,7 +139,7 @@ pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &Access, update_id
                 Some(c) => format!("{} subscription, coupon {}", tier.name, c.code),
                 None => format!("{} subscription", tier.name),
             };
-            let balance = match p.ledger.debit(user_id, price, &reference, &note).await? {
+            let (balance, effect) = match p.ledger.debit(user_id, price, &reference, &note).await? {
                 Applied::Insufficient(balance) => {
                     if let Some(c) = &coupon {
                         super::coupons::release(&p.coupons, &c.code, &reference).await?;
@@ -147,10 +150,10 @@ pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &Access, update_id
                         units(price, LEDGER_DECIMALS),
                         units(balance, LEDGER_DECIMALS)
                     );
-                    return Ok((Reply::plain(text), None));
+                    return Ok((Reply::plain(text), None, Effect::NotMade));
                 }
-                Applied::Done(balance) => balance,
-                Applied::AlreadyApplied => p.ledger.balance(user_id).await?.0,
+                Applied::Done(balance) => (balance, Effect::Made),
+                Applied::AlreadyApplied => (p.ledger.balance(user_id).await?.0, Effect::AlreadyMade),
             };
             let mut new = user.clone();
             if user.last_grant.as_deref() != Some(reference.as_str()) {
@@ -165,7 +168,7 @@ pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &Access, update_id
                 units(balance, LEDGER_DECIMALS)
             );
             let changed = (new != *user).then_some(new);
-            (Reply::plain(text), changed)
+            (Reply::plain(text), changed, effect)
         }
     })
 }

@@ -2,7 +2,7 @@
 //! is credited once (by `deposit:<tx hash>:<log index>`); every stage of a deposit is
 //! announced to its user.
 //!
-//! The credit is made in the decision, not the commit, because the message shows the
+//! The credit is the stage's apply step, not its commit, because the message shows the
 //! balance it produces; the ledger's exactly-once reference makes a redelivered deposit
 //! harmless (it reads the balance instead).
 
@@ -13,7 +13,7 @@ use herald_schemas::{subjects, Deposit, DepositStage, OutboundMessage, Priority}
 
 use crate::core::ledger::money::{to_ledger, units, LEDGER_DECIMALS};
 use crate::core::ledger::{Applied, Ledger};
-use herald_runtime::{Decision, MsgMeta, Output, Stage, StageError};
+use herald_runtime::{Decision, Effect, MsgMeta, Output, Stage, StageError};
 
 /// A token deposits are accepted in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,16 +58,27 @@ impl CreditStage {
     }
 }
 
+/// A final deposit to credit: the apply step's effect.
+#[derive(Debug)]
+pub struct Credit {
+    deposit: Deposit,
+    /// Ledger units.
+    amount: U256,
+    /// The amount as the user sent it (`12.5 BUSD`).
+    shown: String,
+}
+
 impl Stage for CreditStage {
     const NAME: &'static str = "credit";
     type Input = Deposit;
     type Commit = ();
+    type Effect = Credit;
 
     fn decode(&self, payload: &[u8]) -> Result<Deposit, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())
     }
 
-    async fn decide(&self, d: Deposit, _meta: &MsgMeta) -> Result<Decision<()>, StageError> {
+    async fn decide(&self, d: Deposit, _meta: &MsgMeta) -> Result<Decision<(), Credit>, StageError> {
         let token: Address = d.token.parse().map_err(|e| StageError::Permanent(format!("token address: {e}")))?;
         let Some(info) = self.tokens.get(&token) else {
             return Ok(Decision::Drop { reason: "unknown_token" });
@@ -83,29 +94,43 @@ impl Stage for CreditStage {
             DepositStage::Final => {
                 let amount =
                     to_ledger(value, info.decimals).ok_or_else(|| StageError::Permanent("amount does not convert exactly".into()))?;
-                if amount < self.min_deposit {
-                    metrics::counter!(super::metrics::DEPOSITS_BELOW_MINIMUM.name).increment(1);
-                    format!(
-                        "The deposit of <b>{shown}</b> is below the minimum of {} USD: recorded, not credited. Contact support.",
-                        units(self.min_deposit, LEDGER_DECIMALS)
-                    )
-                } else {
-                    let reference = format!("deposit:{}", d.id());
-                    let note = format!("deposit {shown}");
-                    let balance = match self.ledger.credit(d.user_id, amount, &reference, &note).await? {
-                        Applied::Done(b) => b,
-                        Applied::AlreadyApplied | Applied::Insufficient(_) => self.ledger.balance(d.user_id).await?.0,
-                    };
-                    format!(
-                        "✅ <b>{shown}</b> credited. Balance: <b>{} USD</b>.",
-                        units(balance, LEDGER_DECIMALS)
-                    )
+                if amount >= self.min_deposit {
+                    return Ok(Decision::Apply(Credit { deposit: d, amount, shown }));
                 }
+                metrics::counter!(super::metrics::DEPOSITS_BELOW_MINIMUM.name).increment(1);
+                format!(
+                    "The deposit of <b>{shown}</b> is below the minimum of {} USD: recorded, not credited. Contact support.",
+                    units(self.min_deposit, LEDGER_DECIMALS)
+                )
             }
         };
         Ok(Decision::Forward {
             outputs: vec![Self::message(&d, text)],
             commit: (),
+        })
+    }
+
+    /// Credits the deposit under `deposit:<tx hash>:<log index>` (a redelivery finds
+    /// the reference taken and reads the balance instead) and tells the user.
+    async fn apply(&self, c: Credit, _meta: &MsgMeta) -> Result<herald_runtime::Applied<()>, StageError> {
+        let d = &c.deposit;
+        let reference = format!("deposit:{}", d.id());
+        let note = format!("deposit {}", c.shown);
+        let (balance, effect) = match self.ledger.credit(d.user_id, c.amount, &reference, &note).await? {
+            Applied::Done(b) => (b, Effect::Made),
+            Applied::AlreadyApplied | Applied::Insufficient(_) => (self.ledger.balance(d.user_id).await?.0, Effect::AlreadyMade),
+        };
+        let text = format!(
+            "✅ <b>{}</b> credited. Balance: <b>{} USD</b>.",
+            c.shown,
+            units(balance, LEDGER_DECIMALS)
+        );
+        Ok(herald_runtime::Applied {
+            decision: Decision::Forward {
+                outputs: vec![Self::message(d, text)],
+                commit: (),
+            },
+            effect,
         })
     }
 

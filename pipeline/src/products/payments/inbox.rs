@@ -2,14 +2,15 @@
 //! `/deposit`, `/balance`, `/subscribe` and its tier buttons, and the payments `/admin`
 //! subcommands (the router has checked the admin ids).
 //!
-//! A purchase's ledger debit and coupon use are written in `decide`, each idempotent per
-//! purchase (keyed `sub:<update id>`), so a redelivered purchase charges and reserves
-//! once; the subscription's end (the user's [`Access`]) is stored in `commit`.
+//! A purchase's ledger debit and coupon use, an address's assignment and an admin's
+//! change are the stage's apply step, each idempotent per update (a purchase is keyed
+//! `sub:<update id>`), so a redelivered purchase charges and reserves once; the
+//! subscription's end (the user's [`Access`]) is stored in `commit`.
 
 use std::sync::Arc;
 
 use async_nats::jetstream::kv;
-use herald_runtime::{records, users, Decision, MsgMeta, Stage, StageError};
+use herald_runtime::{records, users, Applied, Decision, MsgMeta, Stage, StageError};
 use herald_schemas::{Access, RoutedUpdate};
 
 use super::commands::{self, PaymentsCommand};
@@ -31,23 +32,50 @@ pub struct PaymentsInbox {
     pub access: kv::Store,
 }
 
+/// A change a command makes: the apply step's effect.
+#[derive(Debug)]
+pub enum PaymentsChange {
+    /// `/deposit` (an address assigned once per user) or `/subscribe TIER` (a debit
+    /// under `sub:<update id>`), for a user with this access.
+    Command {
+        cmd: PaymentsCommand,
+        access: Access,
+        revision: Option<u64>,
+        chat_id: i64,
+        update_id: i64,
+        message_id: Option<i32>,
+    },
+    /// An admin subcommand that [`admin::changes`] state.
+    Admin { args: String, chat_id: i64, update_id: i64 },
+}
+
 impl Stage for PaymentsInbox {
     const NAME: &'static str = "payments_inbox";
     type Input = RoutedUpdate;
     type Commit = Option<AccessWrite>;
+    type Effect = PaymentsChange;
 
     fn decode(&self, payload: &[u8]) -> Result<RoutedUpdate, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())
     }
 
-    async fn decide(&self, routed: RoutedUpdate, _meta: &MsgMeta) -> Result<Decision<Self::Commit>, StageError> {
+    async fn decide(&self, routed: RoutedUpdate, _meta: &MsgMeta) -> Result<Decision<Self::Commit, PaymentsChange>, StageError> {
         let (Some(user_id), Some(chat_id)) = (routed.user_id, routed.chat_id) else {
             return Err(StageError::Permanent("routed update without a user or chat".into()));
         };
+        let update_id = routed.update_id;
         let text = routed.command.as_deref().unwrap_or_default();
         if let (true, Some(args)) = (routed.admin, text.strip_prefix("/admin")) {
-            let (reply, mut outputs) = admin::answer(&self.payments, &self.users, &self.access, args.trim(), routed.update_id).await?;
-            outputs.insert(0, reply.output(routed.update_id, chat_id, None));
+            let args = args.trim();
+            if admin::changes(args) {
+                return Ok(Decision::Apply(PaymentsChange::Admin {
+                    args: args.to_string(),
+                    chat_id,
+                    update_id,
+                }));
+            }
+            let (reply, mut outputs, _) = admin::answer(&self.payments, &self.users, &self.access, args, update_id).await?;
+            outputs.insert(0, reply.output(update_id, chat_id, None));
             return Ok(Decision::Forward { outputs, commit: None });
         }
         let cmd = match &routed.callback_data {
@@ -60,17 +88,60 @@ impl Stage for PaymentsInbox {
             });
         };
         if users::load(&self.users, user_id).await?.is_none() {
-            return Ok(send_start_first(routed.update_id, chat_id));
+            return Ok(send_start_first(update_id, chat_id));
         }
         let (access, revision) = match records::load::<Access>(&self.access, user_id).await? {
             Some((a, r)) => (a, Some(r)),
             None => (Access::none(user_id), None),
         };
-        let (reply, changed) = commands::answer(&self.payments, cmd, &access, routed.update_id).await?;
+        let reads = matches!(&cmd, PaymentsCommand::Balance) || matches!(&cmd, PaymentsCommand::Subscribe(args) if args.trim().is_empty());
+        if !reads {
+            return Ok(Decision::Apply(PaymentsChange::Command {
+                cmd,
+                access,
+                revision,
+                chat_id,
+                update_id,
+                message_id: routed.message_id,
+            }));
+        }
+        let (reply, _, _) = commands::answer(&self.payments, cmd, &access, update_id).await?;
         Ok(Decision::Forward {
-            outputs: vec![reply.output(routed.update_id, chat_id, routed.message_id)],
-            commit: changed.map(|access| AccessWrite { access, revision }),
+            outputs: vec![reply.output(update_id, chat_id, routed.message_id)],
+            commit: None,
         })
+    }
+
+    /// Assigns the address, makes the purchase's debit and coupon use (each keyed by
+    /// the update), or runs the admin's change.
+    async fn apply(&self, change: PaymentsChange, _meta: &MsgMeta) -> Result<Applied<Self::Commit>, StageError> {
+        match change {
+            PaymentsChange::Command {
+                cmd,
+                access,
+                revision,
+                chat_id,
+                update_id,
+                message_id,
+            } => {
+                let (reply, changed, effect) = commands::answer(&self.payments, cmd, &access, update_id).await?;
+                Ok(Applied {
+                    decision: Decision::Forward {
+                        outputs: vec![reply.output(update_id, chat_id, message_id)],
+                        commit: changed.map(|access| AccessWrite { access, revision }),
+                    },
+                    effect,
+                })
+            }
+            PaymentsChange::Admin { args, chat_id, update_id } => {
+                let (reply, mut outputs, effect) = admin::answer(&self.payments, &self.users, &self.access, &args, update_id).await?;
+                outputs.insert(0, reply.output(update_id, chat_id, None));
+                Ok(Applied {
+                    decision: Decision::Forward { outputs, commit: None },
+                    effect,
+                })
+            }
+        }
     }
 
     async fn commit(&self, write: Self::Commit) -> Result<(), StageError> {

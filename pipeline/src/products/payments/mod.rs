@@ -177,7 +177,7 @@ impl Product for PaymentsProduct {
                     access: ctx.js.get_key_value(subjects::ACCESS_BUCKET).await?,
                 };
                 let cfg = ctx.configure(consumer("payments_inbox"));
-                stages.push(StageHandle::new(inbox, cfg).with_sample(subjects::routed("payments", 1), samples::routed_balance()));
+                stages.push(StageHandle::new(inbox, cfg).with_sample(subjects::routed("payments", 1), samples::routed_deposit()));
             }
             Ok(stages)
         })

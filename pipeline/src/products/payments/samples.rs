@@ -5,7 +5,7 @@ use herald_schemas::{encode, subjects, Deposit, DepositStage};
 fn deposit_event() -> Deposit {
     Deposit {
         v: 1,
-        stage: DepositStage::Seen,
+        stage: DepositStage::Final,
         chain: "bsc".into(),
         token: "0xe9e7cea3dedca5984780bafc599bd69add087d56".into(),
         from: "0x0000000000000000000000000000000000000001".into(),
@@ -22,15 +22,16 @@ fn deposit_event() -> Deposit {
 
 /// Where [`deposit`] is published.
 pub fn deposit_subject() -> String {
-    subjects::deposit(DepositStage::Seen, "bsc")
+    subjects::deposit(DepositStage::Final, "bsc")
 }
 
-/// A deposit seen on chain (credit's input).
+/// A final deposit of 1 BUSD (credit's input: its apply step credits it once).
 pub fn deposit() -> Vec<u8> {
     encode(&deposit_event())
 }
 
-/// `/balance` from user 1, routed (payments_inbox's input).
-pub fn routed_balance() -> Vec<u8> {
-    crate::core::product::sample_command("/balance")
+/// `/deposit` from user 1, routed (payments_inbox's input: its apply step assigns the
+/// user's address once).
+pub fn routed_deposit() -> Vec<u8> {
+    crate::core::product::sample_command("/deposit")
 }

@@ -294,9 +294,8 @@ pub async fn run(
                     .collect();
             }
             while let Some(d) = outbox.first() {
-                let headers = herald_runtime::msg_id_headers(&d.msg_id());
                 let subject = herald_schemas::subjects::deposit(d.stage, &chain);
-                js.publish_with_headers(subject, headers, herald_schemas::encode(d).into())
+                js.publish_with_id(subject, &d.msg_id(), herald_schemas::encode(d).into())
                     .await?
                     .await?;
                 metrics::counter!(super::metrics::DEPOSITS.name, "stage" => d.stage.as_str()).increment(1);

@@ -52,6 +52,7 @@ impl Stage for DedupStage {
     const NAME: &'static str = "dedup";
     type Input = CallEvent;
     type Commit = String;
+    type Effect = std::convert::Infallible;
 
     fn decode(&self, payload: &[u8]) -> Result<CallEvent, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())

@@ -83,6 +83,7 @@ impl<S: CallStore> Stage for SignalsInbox<S> {
     const NAME: &'static str = "signals_inbox";
     type Input = RoutedUpdate;
     type Commit = Option<PrefsWrite>;
+    type Effect = std::convert::Infallible;
 
     fn decode(&self, payload: &[u8]) -> Result<RoutedUpdate, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())

@@ -128,6 +128,7 @@ impl Stage for TriviaExplainer {
     type Input = ExplainRequest;
     /// (question id, explanation) to cache.
     type Commit = (String, String);
+    type Effect = std::convert::Infallible;
 
     fn decode(&self, payload: &[u8]) -> Result<ExplainRequest, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())

@@ -523,6 +523,7 @@ impl Stage for TriviaInbox {
     const NAME: &'static str = "trivia_inbox";
     type Input = RoutedUpdate;
     type Commit = TriviaCommit;
+    type Effect = std::convert::Infallible;
 
     fn decode(&self, payload: &[u8]) -> Result<RoutedUpdate, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())

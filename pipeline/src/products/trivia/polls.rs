@@ -32,6 +32,7 @@ impl Stage for TriviaPolls {
     type Input = DeliveryReport;
     /// (poll id, game, question) to record.
     type Commit = (String, String, u32);
+    type Effect = std::convert::Infallible;
 
     fn decode(&self, payload: &[u8]) -> Result<DeliveryReport, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())

@@ -4,11 +4,11 @@
 //!
 //! Per answer, in order per game:
 //! 1. `decide` reads the game and scores the answer against it. A new score is written
-//!    into the game by compare-and-set at once: that write is idempotent per input (the
-//!    game records the score under (question, player), so a redelivery finds it and
-//!    scores nothing again), and it must precede the outputs, or a retried answer could
-//!    be judged against a game the clock has moved on meanwhile. A conflict retries the
-//!    input from a fresh read.
+//!    into the game by compare-and-set in the apply step, before the outputs: that
+//!    write is idempotent per input (the game records the score under (question,
+//!    player), so a redelivery finds it and scores nothing again), and it must precede
+//!    the outputs, or a retried answer could be judged against a game the clock has
+//!    moved on meanwhile. A conflict retries the input from a fresh read.
 //! 2. The result and board events are published (message ids
 //!    `result:<game>:<question>:<player>`, `board:<game>:<question>:<player>`).
 //! 3. `commit` adds the points to the player's stats and boards in one Redis script
@@ -22,7 +22,7 @@
 
 use std::sync::Arc;
 
-use herald_runtime::{Decision, MsgMeta, Output, Stage, StageError};
+use herald_runtime::{Applied, Decision, Effect, MsgMeta, Output, Stage, StageError};
 use herald_schemas::{subjects, BoardChange, TriviaAnswer, TriviaResult};
 
 use super::game::{Game, Mode, Refusal, Scored};
@@ -43,6 +43,34 @@ pub struct ScoreCommit {
     boards: Vec<String>,
     /// A redelivery's commit (the first may or may not have been applied).
     again: bool,
+}
+
+/// A new score to write into its game: the apply step's effect.
+#[derive(Debug)]
+pub struct Score {
+    /// The game with the score recorded, to write over `revision`.
+    game: Game,
+    revision: u64,
+    question_id: String,
+    scored: Scored,
+}
+
+impl TriviaScorer {
+    /// The outputs and guarded commit of `scored` in `game`.
+    fn forward<E>(game: &Game, question_id: &str, scored: Scored, again: bool) -> Decision<ScoreCommit, E> {
+        let boards = TriviaRedis::boards_for(game, &scored);
+        let name = game.players.get(&scored.player).map(|p| p.name.clone()).unwrap_or_default();
+        Decision::Forward {
+            outputs: outputs(game, question_id, &scored, &boards),
+            commit: ScoreCommit {
+                game: game.id.clone(),
+                scored,
+                name,
+                boards,
+                again,
+            },
+        }
+    }
 }
 
 fn outputs(game: &Game, question_id: &str, s: &Scored, boards: &[String]) -> Vec<Output> {
@@ -89,12 +117,13 @@ impl Stage for TriviaScorer {
     const NAME: &'static str = "trivia_scorer";
     type Input = TriviaAnswer;
     type Commit = ScoreCommit;
+    type Effect = Score;
 
     fn decode(&self, payload: &[u8]) -> Result<TriviaAnswer, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())
     }
 
-    async fn decide(&self, a: TriviaAnswer, _meta: &MsgMeta) -> Result<Decision<ScoreCommit>, StageError> {
+    async fn decide(&self, a: TriviaAnswer, _meta: &MsgMeta) -> Result<Decision<ScoreCommit, Score>, StageError> {
         let Some((mut game, revision)) = self.trivia.games.load(&a.game).await? else {
             return Ok(Decision::Drop { reason: "unknown_game" });
         };
@@ -104,12 +133,13 @@ impl Stage for TriviaScorer {
         let Some(question) = self.trivia.bank.get(&question_id) else {
             return Err(StageError::Permanent(format!("question {question_id} of game {} is not in the bank", game.id)));
         };
-        let (scored, again) = match game.answer(&a, question) {
-            Ok(s) => {
-                // the write that makes this answer count once (see the module's notes)
-                self.trivia.games.update(&game, revision).await?;
-                (s, false)
-            }
+        match game.answer(&a, question) {
+            Ok(scored) => Ok(Decision::Apply(Score {
+                game,
+                revision,
+                question_id,
+                scored,
+            })),
             Err(Refusal::AlreadyScored(s)) => {
                 metrics::counter!(super::metrics::ANSWERS_REFUSED.name, "reason" => "already_scored").increment(1);
                 // committed means published: a repeat publishes nothing (issue 21); only a
@@ -117,24 +147,22 @@ impl Stage for TriviaScorer {
                 if self.trivia.redis.is_scored(&game.id, s.question, s.player).await? {
                     return Ok(Decision::Drop { reason: "already_scored" });
                 }
-                (s, true)
+                Ok(Self::forward(&game, &question_id, s, true))
             }
             Err(r) => {
                 metrics::counter!(super::metrics::ANSWERS_REFUSED.name, "reason" => r.reason()).increment(1);
-                return Ok(Decision::Drop { reason: r.reason() });
+                Ok(Decision::Drop { reason: r.reason() })
             }
-        };
-        let boards = TriviaRedis::boards_for(&game, &scored);
-        let name = game.players.get(&scored.player).map(|p| p.name.clone()).unwrap_or_default();
-        Ok(Decision::Forward {
-            outputs: outputs(&game, &question_id, &scored, &boards),
-            commit: ScoreCommit {
-                game: game.id.clone(),
-                scored,
-                name,
-                boards,
-                again,
-            },
+        }
+    }
+
+    /// Writes the score into its game by compare-and-set (a conflict: the input is
+    /// retried from a fresh read, where a redelivery finds it scored).
+    async fn apply(&self, s: Score, _meta: &MsgMeta) -> Result<Applied<ScoreCommit>, StageError> {
+        self.trivia.games.update(&s.game, s.revision).await?;
+        Ok(Applied {
+            decision: Self::forward(&s.game, &s.question_id, s.scored, false),
+            effect: Effect::Made,
         })
     }
 

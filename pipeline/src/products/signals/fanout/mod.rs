@@ -92,6 +92,7 @@ impl Stage for FanoutStage {
     const NAME: &'static str = "fanout";
     type Input = Signal;
     type Commit = (String, Vec<i64>);
+    type Effect = std::convert::Infallible;
 
     fn decode(&self, payload: &[u8]) -> Result<Signal, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())

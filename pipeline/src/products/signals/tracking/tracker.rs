@@ -389,6 +389,7 @@ impl<S: CallStore> Stage for TrackStage<S> {
     const NAME: &'static str = "track";
     type Input = TrackedCalls;
     type Commit = Vec<TrackedCall>;
+    type Effect = std::convert::Infallible;
 
     fn decode(&self, payload: &[u8]) -> Result<TrackedCalls, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())
@@ -451,6 +452,7 @@ impl<S: CallStore> Stage for MultiplierStage<S> {
     const NAME: &'static str = "multiplier";
     type Input = PriceUpdate;
     type Commit = Moves;
+    type Effect = std::convert::Infallible;
 
     fn decode(&self, payload: &[u8]) -> Result<PriceUpdate, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())

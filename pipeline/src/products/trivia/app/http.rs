@@ -233,11 +233,11 @@ async fn answer(State(app): State<App>, headers: HeaderMap, Path(id): Path<Strin
     }
     let now = herald_schemas::now_ms();
     let a = TriviaAnswer::new(&id, req.question, user, req.option, now, AnswerVia::App, claims.name);
-    let headers = herald_runtime::msg_id_headers(&format!("app:{id}:{}:{user}:{now}", req.question));
+    let msg_id = format!("app:{id}:{}:{user}:{now}", req.question);
     let published = app
         .trivia
         .js
-        .publish_with_headers(subjects::trivia("answer", &id), headers, herald_schemas::encode(&a).into())
+        .publish_with_id(subjects::trivia("answer", &id), &msg_id, herald_schemas::encode(&a).into())
         .await;
     match published {
         Ok(ack) => match ack.await {
