@@ -45,8 +45,8 @@ async fn main() -> anyhow::Result<()> {
     let (client, js) = cli.nats.connect().await?;
     setup::apply(
         &js,
-        &setup::core_streams(),
-        &setup::core_events_buckets(),
+        &herald_core::streams::core_streams(),
+        &herald_core::streams::core_events_buckets(),
         false,
         setup::Replicas::Existing,
     )

@@ -11,8 +11,8 @@ async fn webhook_checks_the_secret_and_stores_each_update_once() {
     let js = herald_runtime::config::NatsArgs { nats_url: nats.url() }.connect().await.unwrap().1;
     herald_runtime::setup::apply(
         &js,
-        &herald_runtime::setup::core_streams(),
-        &herald_runtime::setup::core_events_buckets(),
+        &herald_core::streams::core_streams(),
+        &herald_core::streams::core_events_buckets(),
         false,
         herald_runtime::setup::Replicas::Existing,
     )

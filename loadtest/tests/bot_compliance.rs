@@ -37,8 +37,8 @@ async fn stack() -> (LocalNats, herald_runtime::Js, Emulator) {
     let js = herald_runtime::config::NatsArgs { nats_url: nats.url() }.connect().await.unwrap().1;
     setup::apply(
         &js,
-        &setup::core_streams(),
-        &setup::core_events_buckets(),
+        &herald_core::streams::core_streams(),
+        &herald_core::streams::core_events_buckets(),
         false,
         setup::Replicas::Existing,
     )

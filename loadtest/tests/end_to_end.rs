@@ -338,7 +338,7 @@ async fn a_user_who_blocked_the_bot_is_marked_inactive_and_skipped() {
     let users = js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
     let mut inactive = false;
     for _ in 0..100 {
-        let (s, _) = herald_runtime::users::load(&users, 5001).await.unwrap().unwrap();
+        let (s, _) = herald_core::users::load(&users, 5001).await.unwrap().unwrap();
         if !s.active {
             inactive = true;
             break;

@@ -73,7 +73,7 @@ impl World {
             referrer,
             ..User::new(id, id, 0)
         };
-        herald_runtime::users::save(&users, &user, None).await.unwrap();
+        herald_core::users::save(&users, &user, None).await.unwrap();
         if usd > 0 {
             self.ledger
                 .credit(id, U256::from(usd * USD), &format!("deposit:test:{id}"), "test deposit")

@@ -47,7 +47,7 @@ impl Outbound {
     /// The two consumers: replies (`reply_in_flight` at once) and broadcasts
     /// (`notify_in_flight`), each a [`StageHandle`] to run.
     pub fn stages(self, reply_in_flight: usize, notify_in_flight: usize) -> Vec<StageHandle> {
-        let [replies, notify] = herald_runtime::setup::bot_consumers();
+        let [replies, notify] = herald_core::streams::bot_consumers();
         let in_flight = |cfg: StageConfig, n: usize| StageConfig { max_in_flight: n, ..cfg };
         // what the compliance harness sends each consumer
         let sample = |key: &str, priority| herald_schemas::encode(&OutboundMessage::html(key, 1, "compliance", priority, 0));
@@ -123,7 +123,7 @@ impl Outbound {
                 Err(SendFailure::Blocked) => {
                     metrics::counter!(crate::metrics::BLOCKED.name).increment(1);
                     if out.chat_id > 0 {
-                        herald_runtime::users::set_active(&self.users, out.chat_id, false).await?;
+                        herald_core::users::set_active(&self.users, out.chat_id, false).await?;
                     }
                     return Ok(Sending::Blocked);
                 }

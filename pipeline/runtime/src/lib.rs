@@ -1,11 +1,12 @@
 //! Herald's shared runtime, used by the pipeline and the bot alike.
 //!
-//! A Herald stage reads: consume subject -> decide -> publish subject -> commit -> ack.
+//! A Herald stage reads: consume subject -> decide -> (apply) -> publish subject -> commit -> ack.
 //! The machinery for that lives here once ([`stage`]): durable pull consumers, bounded
 //! in-flight work (backpressure), publishing with message ids, retries with
 //! [`backoff`], `max_deliver` and [`dead_letter`]s. Around it: [`periodic`] tasks,
 //! [`telemetry`] (logs, Prometheus, `/healthz`, `/readyz`), [`setup`] of streams and
-//! buckets on their durability [`classes`]' servers ([`durability`] checks the money one), [`replica`]s of KV buckets, and the core user record's store ([`users`]).
+//! buckets on their durability [`classes`]' servers ([`durability`] checks the money one), and [`replica`]s of KV buckets. Herald's domain records (users, sessions, the core
+//! streams) live in `herald-core`.
 
 pub mod backoff;
 pub mod classes;
@@ -20,11 +21,9 @@ pub mod records;
 pub mod relocate;
 pub mod replica;
 pub mod sequencer;
-pub mod sessions;
 pub mod setup;
 pub mod stage;
 pub mod telemetry;
-pub mod users;
 
 pub use classes::{Class, Js};
 pub use dead_letter::{dead_letter, DeadLetter};

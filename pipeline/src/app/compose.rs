@@ -145,7 +145,7 @@ pub fn definitions_of_all() -> (Vec<StreamDef>, Vec<BucketDef>) {
 /// The core's own streams and buckets: the runtime's (updates, commands, outbound, dead
 /// letters, users, sessions...) and the ledger's.
 fn core_definitions() -> (Vec<StreamDef>, Vec<BucketDef>) {
-    let (mut streams, mut buckets) = (setup::core_streams(), setup::core_buckets());
+    let (mut streams, mut buckets) = (herald_core::streams::core_streams(), herald_core::streams::core_buckets());
     let (ledger_streams, ledger_buckets) = crate::core::ledger::definitions();
     streams.extend(ledger_streams);
     buckets.extend(ledger_buckets);
@@ -260,10 +260,10 @@ pub fn router_consumer() -> StageConfig {
 }
 
 /// Every consumer Herald runs with its default settings: the router's, the bot's
-/// (`setup::bot_consumers`) and every registered product's.
+/// (`herald_core::streams::bot_consumers`) and every registered product's.
 pub fn all_consumers() -> Vec<StageConfig> {
     let mut all = vec![router_consumer()];
-    all.extend(setup::bot_consumers());
+    all.extend(herald_core::streams::bot_consumers());
     all.extend(all_products().iter().flat_map(|p| p.consumers()));
     all
 }

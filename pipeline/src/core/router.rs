@@ -7,7 +7,7 @@
 //! Routing, in order: the update kind a product takes whole (`channel_post`), then a
 //! private command by name (each product's `BotCommands` enum), then a button's
 //! callback-data prefix, then the user's session (a plain message or an edit goes to
-//! the product whose chat or game the user is in, see `herald_runtime::sessions`).
+//! the product whose chat or game the user is in, see `herald_core::sessions`).
 //! Anything else is dropped with a reason, and an update kind Telegram does not have is
 //! dead-lettered.
 
@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_nats::jetstream::kv;
-use herald_runtime::{users, Decision, MsgMeta, Output, Stage, StageError};
+use herald_core::users;
+use herald_runtime::{Decision, MsgMeta, Output, Stage, StageError};
 use herald_schemas::telegram::{update_kind, KNOWN_KINDS};
 use herald_schemas::{escape_html, subjects, Access, RoutedUpdate, User};
 use serde_json::Value;
@@ -346,7 +347,7 @@ impl Router {
 
     /// A plain message (or an edit): to the product whose session the user is in.
     async fn in_session(&self, update: &Inbound, user_id: i64, chat_id: i64) -> Result<Decision<Option<UserChange>>, StageError> {
-        let Some(product) = herald_runtime::sessions::current(&self.sessions, user_id).await? else {
+        let Some(product) = herald_core::sessions::current(&self.sessions, user_id).await? else {
             return Ok(Decision::Drop { reason: "no_session" });
         };
         let Some(product) = self.routes.products.iter().map(|p| p.name()).find(|p| *p == product) else {

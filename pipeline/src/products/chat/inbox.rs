@@ -433,8 +433,8 @@ impl Stage for ChatInbox {
                     tracing::warn!(error = %e, recipient, "outbox flush failed; the outbox task retries");
                 }
             }
-            ChatCommit::Session { user, inside: true } => herald_runtime::sessions::enter(&self.sessions, user, "chat").await?,
-            ChatCommit::Session { user, inside: false } => herald_runtime::sessions::leave(&self.sessions, user, "chat").await?,
+            ChatCommit::Session { user, inside: true } => herald_core::sessions::enter(&self.sessions, user, "chat").await?,
+            ChatCommit::Session { user, inside: false } => herald_core::sessions::leave(&self.sessions, user, "chat").await?,
         }
         Ok(())
     }

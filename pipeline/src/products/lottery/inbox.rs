@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use async_nats::jetstream::kv;
-use herald_runtime::{users, Applied, Decision, Effect, MsgMeta, Stage, StageError};
+use herald_core::users;
+use herald_runtime::{Applied, Decision, Effect, MsgMeta, Stage, StageError};
 use herald_schemas::RoutedUpdate;
 
 use super::commands::{ticket_count, LotteryCommand};

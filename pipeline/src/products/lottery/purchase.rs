@@ -12,7 +12,7 @@
 
 use alloy::primitives::U256;
 use async_nats::jetstream::kv;
-use herald_runtime::users;
+use herald_core::users;
 use herald_schemas::LotteryStep;
 use serde::{Deserialize, Serialize};
 

@@ -13,7 +13,8 @@ use crate::core::ledger::money::{units, LEDGER_DECIMALS};
 use super::Payments;
 use herald_runtime::Output;
 use herald_schemas::escape_html;
-use herald_runtime::{users, Effect};
+use herald_core::users;
+use herald_runtime::{Effect};
 
 pub const USAGE: &str = "<b>/admin</b> stats · extend ID DAYS · coupon CODE 20%|5 [USES] [DAYS] · uncoupon CODE · \
 broadcast TEXT · reconcile";

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 
 use async_nats::jetstream::kv;
-use herald_runtime::{records, users, Applied, Decision, MsgMeta, Stage, StageError};
+use herald_core::users;
+use herald_runtime::{records, Applied, Decision, MsgMeta, Stage, StageError};
 use herald_schemas::{Access, RoutedUpdate};
 
 use super::commands::{self, PaymentsCommand};

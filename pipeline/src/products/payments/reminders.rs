@@ -53,7 +53,7 @@ pub async fn publish_due(
     users: &async_nats::jetstream::kv::Store,
     access: &async_nats::jetstream::kv::Store,
 ) -> anyhow::Result<()> {
-    let all = herald_runtime::users::all(users).await?;
+    let all = herald_core::users::all(users).await?;
     let paid = herald_runtime::records::all::<Access>(access).await?;
     let outputs = due(&all, &paid, herald_schemas::now_ms());
     let n = outputs.len();

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use async_nats::jetstream::kv;
-use herald_runtime::{records, users, Decision, MsgMeta, Stage, StageError};
+use herald_core::users;
+use herald_runtime::{records, Decision, MsgMeta, Stage, StageError};
 use herald_schemas::{RoutedUpdate, SignalsPrefs};
 
 use herald_schemas::checks::ChainList;

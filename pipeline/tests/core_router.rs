@@ -60,17 +60,17 @@ async fn plain_messages_follow_the_session() {
     let r = router(&env, None).await;
     assert_eq!(route(&r, message(2, "hello")).await, Err("no_session"));
     let sessions = env.js.get_key_value(subjects::SESSIONS_BUCKET).await.unwrap();
-    herald_runtime::sessions::enter(&sessions, USER, "payments").await.unwrap();
+    herald_core::sessions::enter(&sessions, USER, "payments").await.unwrap();
     assert_eq!(route(&r, message(3, "hello")).await, Ok(vec![subjects::routed("payments", USER)]));
     // a command still goes to its own product, whatever the session
     assert_eq!(route(&r, message(4, "/pause")).await, Ok(vec![subjects::routed("signals", USER)]));
     // another product cannot end the session; its owner can
-    herald_runtime::sessions::leave(&sessions, USER, "signals").await.unwrap();
+    herald_core::sessions::leave(&sessions, USER, "signals").await.unwrap();
     assert_eq!(route(&r, message(5, "hi")).await, Ok(vec![subjects::routed("payments", USER)]));
-    herald_runtime::sessions::leave(&sessions, USER, "payments").await.unwrap();
+    herald_core::sessions::leave(&sessions, USER, "payments").await.unwrap();
     assert_eq!(route(&r, message(6, "hi")).await, Err("no_session"));
     // a session of a product this deployment does not run is not followed
-    herald_runtime::sessions::enter(&sessions, USER, "poker").await.unwrap();
+    herald_core::sessions::enter(&sessions, USER, "poker").await.unwrap();
     assert_eq!(route(&r, message(7, "hi")).await, Err("session_of_a_product_not_running"));
 }
 
@@ -140,7 +140,7 @@ async fn referrers_are_bound_once_to_existing_users_without_cycles() {
     let users = env.js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
     let referrer_of = |id: i64| {
         let users = users.clone();
-        async move { herald_runtime::users::load(&users, id).await.unwrap().map(|(u, _)| u.referrer) }
+        async move { herald_core::users::load(&users, id).await.unwrap().map(|(u, _)| u.referrer) }
     };
     for (i, (user, text)) in [
         (10, "/start"),

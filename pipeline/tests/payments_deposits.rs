@@ -308,7 +308,16 @@ async fn each_user_gets_their_own_index_once_even_under_concurrent_requests() {
     for (user, a) in &got {
         assert_eq!(a.address, wallet.address(a.index).unwrap());
         let first = per_user.entry(*user).or_insert(*a);
-        assert_eq!(first, a, "a user always gets the same address");
+        assert_eq!(
+            (first.index, first.address),
+            (a.index, a.address),
+            "a user always gets the same address"
+        );
+    }
+    // each user's address was assigned by exactly one of their three requests
+    for user in 0..20 {
+        let fresh = got.iter().filter(|(u, a)| *u == user && a.fresh).count();
+        assert_eq!(fresh, 1, "user {user}: {fresh} requests assigned an address");
     }
     let mut indexes: Vec<u32> = per_user.values().map(|a| a.index).collect();
     indexes.sort();

@@ -1,10 +1,10 @@
 //! The core user record ([`User`]) in the `herald_users` KV bucket, by compare-and-set
-//! (see [`crate::records`]).
+//! (see `herald_runtime::records`).
 
 use async_nats::jetstream::kv;
 use herald_schemas::User;
 
-use crate::records;
+use herald_runtime::records;
 
 /// A user and the KV revision it was read at.
 pub type Versioned = records::Revised<User>;
