@@ -111,13 +111,17 @@ async fn a_retried_debit_whose_key_was_lost_is_found_in_short_and_long_ledgers()
     }
 }
 
-/// One operation of a generated sequence: a credit or a debit of `amount` under
-/// reference number `reference` (small, so references repeat: a repeated reference is a
-/// redelivery and must change nothing).
+/// One operation of a generated sequence: a credit, a debit or a hold of `amount`
+/// under reference number `reference`, or the settle or release of hold number `hold`
+/// (small numbers, so references repeat: a repeated reference is a redelivery and must
+/// change nothing, and a hold is closed at most once, by whichever comes first).
 #[derive(Debug, Clone)]
 enum Op {
     Credit { amount: u64, reference: u8 },
     Debit { amount: u64, reference: u8 },
+    Hold { amount: u64, reference: u8 },
+    Settle { hold: u8 },
+    Release { hold: u8 },
 }
 
 fn op() -> impl proptest::strategy::Strategy<Value = Op> {
@@ -125,15 +129,32 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
     prop_oneof![
         (1u64..1_000, 0u8..12).prop_map(|(amount, reference)| Op::Credit { amount, reference }),
         (1u64..1_500, 0u8..12).prop_map(|(amount, reference)| Op::Debit { amount, reference }),
+        (1u64..1_500, 0u8..6).prop_map(|(amount, reference)| Op::Hold { amount, reference }),
+        (0u8..6).prop_map(|hold| Op::Settle { hold }),
+        (0u8..6).prop_map(|hold| Op::Release { hold }),
     ]
 }
 
+/// The model of one user's ledger: balance, held, references applied, holds and how
+/// each was closed.
+#[derive(Default)]
+struct Model {
+    balance: u64,
+    held: u64,
+    applied: std::collections::HashSet<String>,
+    holds: std::collections::HashMap<String, (u64, Option<LedgerKind>)>,
+    settled: u64,
+}
+
 /// The ledger's invariant, as a property over generated operation sequences against a
-/// real nats-server: the balance is never negative (a debit above it is refused), each
-/// reference is applied at most once however often it comes, and the final balance is
-/// the model's (credits applied minus debits applied), entry by entry.
+/// real nats-server: the balance and the held total are never negative (a debit or a
+/// hold above the balance is refused), each reference is applied at most once however
+/// often it comes, each hold is closed at most once (a settle after a release, or the
+/// reverse, is refused and says which came first), and every entry keeps
+/// `balance + held = credits − debits − settled`, as the model computes it.
 #[test]
 fn the_ledger_never_overdraws_and_applies_each_reference_once() {
+    use herald_pipeline::core::ledger::Closed;
     use proptest::prelude::*;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let env = rt.block_on(common::Env::start());
@@ -143,35 +164,84 @@ fn the_ledger_never_overdraws_and_applies_each_reference_once() {
         cases: 24,
         ..ProptestConfig::default()
     };
-    proptest!(config, |(ops in proptest::collection::vec(op(), 1..14))| {
+    proptest!(config, |(ops in proptest::collection::vec(op(), 1..16))| {
         let user = next_user.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let mut model: u64 = 0;
-        let mut applied = std::collections::HashSet::new();
+        let mut m = Model::default();
+        let (mut credits, mut debits) = (0u64, 0u64);
         for o in &ops {
-            let (kind, amount, reference) = match o {
-                Op::Credit { amount, reference } => ("credit", *amount, format!("credit:{reference}")),
-                Op::Debit { amount, reference } => ("debit", *amount, format!("debit:{reference}")),
-            };
-            let result = rt.block_on(async {
-                match kind {
-                    "credit" => ledger.credit(user, U256::from(amount), &reference, "prop").await,
-                    _ => ledger.debit(user, U256::from(amount), &reference, "prop").await,
+            match o {
+                Op::Credit { amount, reference } | Op::Debit { amount, reference } | Op::Hold { amount, reference } => {
+                    let (kind, reference) = match o {
+                        Op::Credit { .. } => (LedgerKind::Credit, format!("credit:{reference}")),
+                        Op::Debit { .. } => (LedgerKind::Debit, format!("debit:{reference}")),
+                        _ => (LedgerKind::Hold, format!("withdraw:{reference}")),
+                    };
+                    let amount = *amount;
+                    let result = rt.block_on(async {
+                        match kind {
+                            LedgerKind::Credit => ledger.credit(user, U256::from(amount), &reference, "prop").await,
+                            LedgerKind::Debit => ledger.debit(user, U256::from(amount), &reference, "prop").await,
+                            _ => ledger.hold(user, U256::from(amount), &reference, "prop").await,
+                        }
+                    }).unwrap();
+                    let expected = if m.applied.contains(&reference) {
+                        Applied::AlreadyApplied
+                    } else if kind != LedgerKind::Credit && amount > m.balance {
+                        Applied::Insufficient(U256::from(m.balance))
+                    } else {
+                        m.applied.insert(reference.clone());
+                        match kind {
+                            LedgerKind::Credit => { m.balance += amount; credits += amount; }
+                            LedgerKind::Debit => { m.balance -= amount; debits += amount; }
+                            _ => { m.balance -= amount; m.held += amount; m.holds.insert(reference.clone(), (amount, None)); }
+                        }
+                        Applied::Done(U256::from(m.balance))
+                    };
+                    prop_assert_eq!(&result, &expected, "{:?} of {} under {}", kind, amount, reference);
                 }
-            }).unwrap();
-            let expected = if applied.contains(&reference) {
-                Applied::AlreadyApplied
-            } else if kind == "debit" && amount > model {
-                Applied::Insufficient(U256::from(model))
-            } else {
-                applied.insert(reference.clone());
-                model = if kind == "credit" { model + amount } else { model - amount };
-                Applied::Done(U256::from(model))
-            };
-            prop_assert_eq!(&result, &expected, "{} of {} under {}", kind, amount, reference);
+                Op::Settle { hold } | Op::Release { hold } => {
+                    let settle = matches!(o, Op::Settle { .. });
+                    let reference = format!("withdraw:{hold}");
+                    let result = rt.block_on(async {
+                        match settle {
+                            true => ledger.settle(user, &reference, "prop").await,
+                            false => ledger.release(user, &reference, "prop").await,
+                        }
+                    }).unwrap();
+                    let expected = match m.holds.get_mut(&reference) {
+                        None => Closed::NoSuchHold,
+                        Some((_, Some(by))) => Closed::Already(*by),
+                        Some((amount, closed)) => {
+                            let amount = *amount;
+                            *closed = Some(if settle { LedgerKind::Settle } else { LedgerKind::Release });
+                            m.applied.insert(Ledger::closing_reference(&reference));
+                            m.held -= amount;
+                            if settle { m.settled += amount } else { m.balance += amount }
+                            Closed::Done(U256::from(m.balance))
+                        }
+                    };
+                    prop_assert_eq!(&result, &expected, "{} of {}", if settle { "settle" } else { "release" }, reference);
+                }
+            }
+            prop_assert_eq!(m.balance + m.held, credits - debits - m.settled, "the model's own invariant");
         }
         let (balance, _) = rt.block_on(ledger.balance(user)).unwrap();
-        prop_assert_eq!(balance, U256::from(model));
+        prop_assert_eq!(balance, U256::from(m.balance));
+        prop_assert_eq!(rt.block_on(ledger.held(user)).unwrap(), U256::from(m.held));
         let history = rt.block_on(ledger.history(user, 100)).unwrap();
-        prop_assert_eq!(history.len(), applied.len(), "one entry per applied reference");
+        prop_assert_eq!(history.len(), m.applied.len(), "one entry per applied reference");
+        // every entry keeps the invariant, in order
+        let (mut c, mut d, mut s) = (U256::ZERO, U256::ZERO, U256::ZERO);
+        for e in history.iter().rev() {
+            let amount: U256 = e.amount.parse().unwrap();
+            match e.kind {
+                LedgerKind::Credit => c += amount,
+                LedgerKind::Debit => d += amount,
+                LedgerKind::Settle => s += amount,
+                LedgerKind::Hold | LedgerKind::Release => {}
+            }
+            let (b, h): (U256, U256) = (e.balance.parse().unwrap(), e.held.parse().unwrap());
+            prop_assert_eq!(b + h, c - d - s, "entry {} keeps balance + held = credits − debits − settled", e.reference);
+        }
     });
 }

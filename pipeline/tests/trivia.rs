@@ -143,14 +143,19 @@ async fn a_crash_between_the_game_write_and_the_boards_is_healed_once() {
     let subject = subjects::trivia("answer", "d2");
     let _turn = COUNTER.lock().await;
     let before = scored();
-    // decide writes the score into the game, then the process dies before the commit
+    // the apply step writes the score into the game, then the process dies before the commit
     let meta = MsgMeta {
         subject: subject.clone(),
         stream_sequence: 1,
         delivered: 1,
         published_ms: now,
     };
-    assert!(matches!(scorer.decide(a.clone(), &meta).await.unwrap(), Decision::Forward { .. }));
+    let Decision::Apply(score) = scorer.decide(a.clone(), &meta).await.unwrap() else {
+        panic!("a new answer asks for the score's write");
+    };
+    let applied = scorer.apply(score, &meta).await.unwrap();
+    assert!(matches!(applied.decision, Decision::Forward { .. }));
+    assert_eq!(applied.effect, herald_runtime::Effect::Made);
     assert_eq!(t.redis.stats(21).await.unwrap().answered, 0, "nothing on the boards yet");
     // the redelivery finds the score in the game and applies the boards once
     let outputs = drive(&scorer, &subject, &herald_schemas::encode(&a), true).await;

@@ -83,16 +83,29 @@ impl Versioned for Deposit {
 pub enum LedgerKind {
     Credit,
     Debit,
+    /// An amount set aside (a withdrawal in flight): out of the balance, into `held`.
+    Hold,
+    /// A hold given back to the balance (the withdrawal failed or was rejected).
+    Release,
+    /// A hold gone for good (the withdrawal's transaction is final).
+    Settle,
 }
 
 impl LedgerKind {
-    /// `credit` or `debit`, as serialised.
+    /// `credit`, `debit`, `hold`, `release` or `settle`, as serialised.
     pub fn as_str(self) -> &'static str {
         match self {
             LedgerKind::Credit => "credit",
             LedgerKind::Debit => "debit",
+            LedgerKind::Hold => "hold",
+            LedgerKind::Release => "release",
+            LedgerKind::Settle => "settle",
         }
     }
+}
+
+fn zero() -> String {
+    "0".into()
 }
 
 /// One entry of a user's ledger, on `herald.ledger.<user_id>`: the subject is the user's
@@ -108,8 +121,15 @@ pub struct LedgerEntry {
     pub kind: LedgerKind,
     /// Base units, decimal.
     pub amount: String,
-    /// The balance after this entry, base units, decimal.
+    /// The balance after this entry (spendable), base units, decimal.
     pub balance: String,
+    /// What is on hold after this entry (the sum of open holds), base units, decimal;
+    /// "0" in entries written before holds existed.
+    #[serde(default = "zero")]
+    pub held: String,
+    /// For a release or a settle: the reference of the hold it closes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<String>,
     /// What it is for, unique per user: `deposit:<tx hash>:<log index>` for a credit,
     /// `sub:<request>` for a subscription.
     pub reference: String,

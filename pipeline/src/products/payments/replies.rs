@@ -45,12 +45,20 @@ pub fn deposit(address: Address, tokens: &[(String, Address)]) -> Reply {
 /// ```
 pub fn balance(balance: U256, history: &[LedgerEntry]) -> Reply {
     let mut text = format!("<b>Balance: {} USD</b>\n", units(balance, LEDGER_DECIMALS));
+    if let Some(held) = history.first().map(|e| e.held.parse::<U256>().unwrap_or_default()).filter(|h| !h.is_zero()) {
+        text.push_str(&format!("On hold for withdrawals: {} USD\n", units(held, LEDGER_DECIMALS)));
+    }
     if history.is_empty() {
         text.push_str("\nNo deposits yet: /deposit shows your address.");
     }
     for e in history {
         let amount = e.amount.parse::<U256>().unwrap_or_default();
-        let sign = if e.kind == LedgerKind::Credit { "+" } else { "−" };
+        // a settle moves nothing out of the balance: its hold already did
+        let sign = match e.kind {
+            LedgerKind::Credit | LedgerKind::Release => "+",
+            LedgerKind::Debit | LedgerKind::Hold => "−",
+            LedgerKind::Settle => "✓ ",
+        };
         let when = time::OffsetDateTime::from_unix_timestamp((e.ts_ms / 1000) as i64)
             .map(|t| format!("{}-{:02}-{:02}", t.year(), t.month() as u8, t.day()))
             .unwrap_or_default();
