@@ -25,7 +25,8 @@ pub mod setup;
 pub mod stage;
 pub mod telemetry;
 
+pub use classes::msg_id_headers;
 pub use classes::{Class, Js};
 pub use dead_letter::{dead_letter, DeadLetter};
 pub use handle::{Faults, StageHandle};
-pub use stage::{msg_id_headers, publish_all, run_stage, Applied, Decision, Effect, MsgMeta, Output, Stage, StageConfig, StageError};
+pub use stage::{publish_all, run_stage, Applied, Decision, Effect, MsgMeta, Output, Stage, StageConfig, StageError};

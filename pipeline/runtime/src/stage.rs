@@ -10,7 +10,7 @@ use async_nats::HeaderMap;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::classes::Js;
+use crate::classes::{msg_id_headers, Js};
 
 use crate::backoff::Backoff;
 use crate::dead_letter::{dead_letter, DeadLetter};
@@ -515,19 +515,6 @@ fn ready(outputs: Vec<Output>) -> Vec<Ready> {
             payload: out.payload.into(),
         })
         .collect()
-}
-
-/// Headers holding `Nats-Msg-Id: id`: the stream stores a message with that id once
-/// within its duplicate window. Every publish with a message id builds its headers here.
-///
-/// ```
-/// let h = herald_runtime::msg_id_headers("route:42");
-/// assert_eq!(h.get(async_nats::header::NATS_MESSAGE_ID).unwrap().as_str(), "route:42");
-/// ```
-pub fn msg_id_headers(id: &str) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, id);
-    headers
 }
 
 async fn publish_ready(js: &Js, outputs: &[Ready]) -> anyhow::Result<()> {
