@@ -145,3 +145,101 @@ impl Versioned for LedgerEntry {
         self.v
     }
 }
+
+/// A withdrawal approved for the signer, on `herald.withdrawals.approved.<chain>`: send
+/// `amount` of `token` to `to`. The user's balance already holds the ledger amount
+/// under `hold`; the signer holds the only key.
+///
+/// Amounts are token base units as decimal strings; addresses are 0x-prefixed hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Withdrawal {
+    #[serde(default = "one")]
+    pub v: u32,
+    /// Unique per withdrawal (`wd-<user>-<update id>`): the signer's journal key, so a
+    /// redelivery never signs a second transaction for it.
+    pub id: String,
+    pub user_id: i64,
+    /// `bsc`, or the configured chain name.
+    pub chain: String,
+    /// The token contract.
+    pub token: String,
+    /// The destination (checked: not zero, not a token contract, not a deposit address).
+    pub to: String,
+    /// Token base units sent (the net amount, after the fee).
+    pub amount: String,
+    /// The ledger hold this withdrawal settles or releases.
+    pub hold: String,
+    pub approved_ms: u64,
+}
+
+impl Versioned for Withdrawal {
+    const VERSION: u32 = 1;
+    const SCHEMA_NAME: &'static str = "withdrawal";
+    fn version(&self) -> u32 {
+        self.v
+    }
+}
+
+/// Where a withdrawal's transaction stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WithdrawalStage {
+    /// Signed and broadcast: the hash is known, the transfer is not final.
+    Sent,
+    /// In a block with enough confirmations: settle the hold.
+    Final,
+    /// Cannot be sent (refused by the node, reverted): release the hold.
+    Failed,
+    /// The hot wallet is short of the token or of gas: waiting whole, nothing sent.
+    Queued,
+}
+
+impl WithdrawalStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WithdrawalStage::Sent => "sent",
+            WithdrawalStage::Final => "final",
+            WithdrawalStage::Failed => "failed",
+            WithdrawalStage::Queued => "queued",
+        }
+    }
+}
+
+/// What became of a withdrawal, on `herald.withdrawals.<stage>.<chain>`, from the
+/// signer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WithdrawalOutcome {
+    #[serde(default = "one")]
+    pub v: u32,
+    pub id: String,
+    pub user_id: i64,
+    /// The withdrawal's chain (its subject's last token).
+    pub chain: String,
+    pub hold: String,
+    pub stage: WithdrawalStage,
+    /// The transaction (the one mined, for `final`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<u64>,
+    /// Why, for `failed` and `queued`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub ts_ms: u64,
+}
+
+impl WithdrawalOutcome {
+    /// `Nats-Msg-Id`: `<stage>:<id>:<tx hash>` (a replacement transaction's `sent` is a
+    /// new event).
+    pub fn msg_id(&self) -> String {
+        format!("{}:{}:{}", self.stage.as_str(), self.id, self.tx_hash.as_deref().unwrap_or("-"))
+    }
+}
+
+impl Versioned for WithdrawalOutcome {
+    const VERSION: u32 = 1;
+    const SCHEMA_NAME: &'static str = "withdrawal_outcome";
+    fn version(&self) -> u32 {
+        self.v
+    }
+}

@@ -51,6 +51,11 @@ pub const WALLET_BUCKET: &str = "herald_wallet";
 pub const CREDITS_BUCKET: &str = "herald_ledger_refs";
 /// KV bucket of coupon codes (key: the code).
 pub const COUPONS_BUCKET: &str = "herald_coupons";
+/// The signer's journal (money): per withdrawal, its nonce and every transaction signed
+/// for it, written before the broadcast.
+pub const SIGNER_BUCKET: &str = "herald_signer";
+/// Withdrawals approved and their outcomes: `herald.withdrawals.>` (money).
+pub const WITHDRAWALS_STREAM: &str = "WITHDRAWALS";
 /// KV bucket of the lottery's state: `current` (the open round), `seed.<round>` (a
 /// server seed until its reveal), `buy.<update id>` (a purchase in progress), `paused`,
 /// `config`.
@@ -96,6 +101,16 @@ pub fn tracked(chain: &str) -> String {
 /// `herald.deposits.<stage>.<chain>`: a [`crate::Deposit`].
 pub fn deposit(stage: crate::DepositStage, chain: &str) -> String {
     format!("herald.deposits.{}.{}", stage.as_str(), token(chain))
+}
+
+/// `herald.withdrawals.approved.<chain>`: a [`crate::Withdrawal`] for the signer.
+pub fn withdrawal_approved(chain: &str) -> String {
+    format!("herald.withdrawals.approved.{}", token(chain))
+}
+
+/// `herald.withdrawals.<stage>.<chain>`: a [`crate::WithdrawalOutcome`] from the signer.
+pub fn withdrawal_outcome(stage: crate::WithdrawalStage, chain: &str) -> String {
+    format!("herald.withdrawals.{}.{}", stage.as_str(), token(chain))
 }
 
 /// `herald.ledger.<user_id>`: a [`crate::LedgerEntry`]; the subject is the user's ledger.

@@ -24,6 +24,8 @@ fn check<T: Versioned>() -> Option<String> {
 fn checked_in_schemas_match_types() {
     let problems: Vec<String> = [
         check::<CallEvent>(),
+        check::<herald_schemas::Withdrawal>(),
+        check::<herald_schemas::WithdrawalOutcome>(),
         check::<Signal>(),
         check::<FeedFrame>(),
         check::<ChannelStats>(),

@@ -361,6 +361,19 @@ impl Js {
     }
 }
 
+/// Headers holding `Nats-Msg-Id: id`: the stream stores a message with that id once
+/// within its duplicate window. Every publish with a message id builds its headers here.
+///
+/// ```
+/// let h = herald_runtime::msg_id_headers("route:42");
+/// assert_eq!(h.get(async_nats::header::NATS_MESSAGE_ID).unwrap().as_str(), "route:42");
+/// ```
+pub fn msg_id_headers(id: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, id);
+    headers
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,17 +397,4 @@ mod tests {
         let err = Classes::from_definitions(&[def], &[]).unwrap_err().to_string();
         assert!(err.contains("x.json") && err.contains("herald.class"), "{err}");
     }
-}
-
-/// Headers holding `Nats-Msg-Id: id`: the stream stores a message with that id once
-/// within its duplicate window. Every publish with a message id builds its headers here.
-///
-/// ```
-/// let h = herald_runtime::msg_id_headers("route:42");
-/// assert_eq!(h.get(async_nats::header::NATS_MESSAGE_ID).unwrap().as_str(), "route:42");
-/// ```
-pub fn msg_id_headers(id: &str) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, id);
-    headers
 }

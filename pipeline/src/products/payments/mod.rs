@@ -109,16 +109,21 @@ impl Product for PaymentsProduct {
     }
 
     fn streams(&self) -> Vec<StreamDef> {
-        vec![crate::stream_def!("payments.deposits.json")]
+        vec![
+            crate::stream_def!("payments.deposits.json"),
+            crate::stream_def!("payments.withdrawals.json"),
+        ]
     }
 
     /// All money: a lost ledger reference or coupon redemption would pay twice, a lost
-    /// address assignment or watcher cursor would miss or misplace a deposit.
+    /// address assignment or watcher cursor would miss or misplace a deposit, a lost
+    /// signer journal entry could sign a withdrawal twice.
     fn buckets(&self) -> Vec<BucketDef> {
         [
             subjects::COUPONS_BUCKET,
             subjects::WALLET_BUCKET,
             subjects::WATCHER_BUCKET,
+            subjects::SIGNER_BUCKET,
         ]
         .into_iter()
         .map(|name| BucketDef::forever(name).money())
