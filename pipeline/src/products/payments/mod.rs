@@ -8,6 +8,8 @@
 //! chain ──> watcher ──> herald.deposits.<seen|final|orphaned>.<chain> [DEPOSITS] ──> credit
 //!   ──> herald.ledger.<user> [LEDGER] + herald.out.notify.<chat>
 //! herald.cmd.payments.<user> [COMMANDS] ──> payments_inbox ──> replies, ledger debits
+//! herald-signer ──> herald.withdrawals.<sent|final|failed|queued>.<chain> [WITHDRAWALS]
+//!   ──> withdrawal_outcomes ──> the hold settled or released + the user told
 //! ```
 //!
 //! Off (not built) unless `--deposit-xpub` is set.
@@ -30,6 +32,7 @@ pub mod sweep;
 pub mod transfers;
 pub mod wallet;
 pub mod watcher;
+pub mod withdrawals;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,7 +134,19 @@ impl Product for PaymentsProduct {
     }
 
     fn consumers(&self) -> Vec<StageConfig> {
-        ["credit", "payments_inbox"].into_iter().map(consumer).collect()
+        ["credit", "payments_inbox", "withdrawal_outcomes"].into_iter().map(consumer).collect()
+    }
+
+    /// The withdrawal sample's hold: user 1 credited and 1 USD held under
+    /// `withdraw:sample` (the sample's final outcome settles it).
+    fn seed_samples<'a>(&'a self, js: &'a herald_runtime::Js) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let ledger = crate::core::ledger::Ledger::open(js.clone()).await?;
+            let usd = crate::core::ledger::money::parse_usd("1")?;
+            ledger.credit(1, usd, "deposit:sample", "sample").await?;
+            ledger.hold(1, usd, samples::WITHDRAWAL_HOLD, "sample withdrawal").await?;
+            Ok(())
+        })
     }
 
     fn check_parsers(&self, text: &str) {
@@ -177,12 +192,20 @@ impl Product for PaymentsProduct {
             }
             if ctx.wants("payments_inbox") {
                 let inbox = inbox::PaymentsInbox {
-                    payments,
+                    payments: payments.clone(),
                     users: ctx.js.get_key_value(subjects::USERS_BUCKET).await?,
                     access: ctx.js.get_key_value(subjects::ACCESS_BUCKET).await?,
                 };
                 let cfg = ctx.configure(consumer("payments_inbox"));
                 stages.push(StageHandle::new(inbox, cfg).with_sample(subjects::routed("payments", 1), samples::routed_deposit()));
+            }
+            if ctx.wants("withdrawal_outcomes") {
+                let stage = withdrawals::WithdrawalOutcomes {
+                    ledger: payments.ledger.clone(),
+                    admins: ctx.admins.clone(),
+                };
+                let cfg = ctx.configure(consumer("withdrawal_outcomes"));
+                stages.push(StageHandle::new(stage, cfg).with_sample(samples::withdrawal_subject(), samples::withdrawal_final()));
             }
             Ok(stages)
         })
@@ -193,6 +216,15 @@ impl Product for PaymentsProduct {
 fn consumer(stage: &str) -> StageConfig {
     match stage {
         "credit" => StageConfig::new(subjects::DEPOSITS_STREAM, stage, vec!["herald.deposits.>".into()]),
+        // the signer's outcomes; its input (`approved`) is not ours
+        "withdrawal_outcomes" => StageConfig::new(
+            subjects::WITHDRAWALS_STREAM,
+            stage,
+            ["sent", "final", "failed", "queued"]
+                .iter()
+                .map(|s| format!("herald.withdrawals.{s}.>"))
+                .collect(),
+        ),
         // one user's updates in order (their subject ends with the user id)
         "payments_inbox" => StageConfig {
             in_order_per_sender: true,

@@ -1,6 +1,6 @@
 //! A valid input for each payments stage: the compliance harness feeds these.
 
-use herald_schemas::{encode, subjects, Deposit, DepositStage};
+use herald_schemas::{encode, subjects, Deposit, DepositStage, WithdrawalOutcome, WithdrawalStage};
 
 fn deposit_event() -> Deposit {
     Deposit {
@@ -34,4 +34,29 @@ pub fn deposit() -> Vec<u8> {
 /// user's address once).
 pub fn routed_deposit() -> Vec<u8> {
     crate::core::product::sample_command("/deposit")
+}
+
+/// The ledger hold the withdrawal sample settles (seeded by `seed_samples`).
+pub const WITHDRAWAL_HOLD: &str = "withdraw:sample";
+
+/// Where [`withdrawal_final`] is published.
+pub fn withdrawal_subject() -> String {
+    subjects::withdrawal_outcome(WithdrawalStage::Final, "bsc")
+}
+
+/// A final withdrawal of user 1 (withdrawal_outcomes' input: its apply step settles the
+/// hold once).
+pub fn withdrawal_final() -> Vec<u8> {
+    encode(&WithdrawalOutcome {
+        v: 1,
+        id: "wd-1-sample".into(),
+        user_id: 1,
+        chain: "bsc".into(),
+        hold: WITHDRAWAL_HOLD.into(),
+        stage: WithdrawalStage::Final,
+        tx_hash: Some(format!("0x{}", "33".repeat(32))),
+        nonce: Some(0),
+        reason: None,
+        ts_ms: 1,
+    })
 }
