@@ -455,7 +455,7 @@ mod tests {
     }
 
     #[test]
-    fn money_is_the_ledger_deposits_lottery_and_their_buckets() {
+    fn money_is_the_ledger_deposits_withdrawals_lottery_and_their_buckets() {
         let classes = classes();
         assert_eq!(
             classes.money_stream_names(),
@@ -465,10 +465,12 @@ mod tests {
                 "KV_herald_coupons",
                 "KV_herald_ledger_refs",
                 "KV_herald_lottery",
+                "KV_herald_signer",
                 "KV_herald_wallet",
                 "KV_herald_watcher",
                 "LEDGER",
-                "LOTTERY"
+                "LOTTERY",
+                "WITHDRAWALS"
             ]
         );
         use herald_runtime::Class;
