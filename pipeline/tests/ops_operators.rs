@@ -206,7 +206,19 @@ async fn streams_table_shows_every_stream_and_consumer() {
     assert_eq!(
         names,
         [
-            "UPDATES", "COMMANDS", "OUTBOUND", "DLQ", "LEDGER", "CALLS", "SIGNALS", "PRICES", "TRACKED", "DEPOSITS", "CHAT", "LOTTERY",
+            "UPDATES",
+            "COMMANDS",
+            "OUTBOUND",
+            "DLQ",
+            "LEDGER",
+            "CALLS",
+            "SIGNALS",
+            "PRICES",
+            "TRACKED",
+            "DEPOSITS",
+            "WITHDRAWALS",
+            "CHAT",
+            "LOTTERY",
             "TRIVIA"
         ],
         "the core's streams (the ledger's among them), then each product's"
