@@ -179,6 +179,19 @@ where
     }
 }
 
+/// Runs the watcher until it publishes the final outcome; that outcome.
+async fn final_outcome(signer: &Signer) -> WithdrawalOutcome {
+    until("final", || async {
+        signer
+            .watch_once()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|o| o.stage == WithdrawalStage::Final)
+    })
+    .await
+}
+
 fn kill9(child: &mut Child) {
     // SIGKILL: no cleanup, no flush, as a crash
     child.kill().unwrap();
@@ -215,15 +228,7 @@ async fn a_withdrawal_is_sent_once_and_becomes_final() {
     })
     .await;
     evm::mine(&w.chain, 3).await.unwrap();
-    until("final", || async {
-        signer
-            .watch_once()
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|o| o.stage == WithdrawalStage::Final)
-    })
-    .await;
+    final_outcome(&signer).await;
     let (entry, _) = journal.load("wd-7-1").await.unwrap().unwrap();
     assert_eq!(entry.state, State::Final);
     assert_eq!(entry.txs.len(), 1, "one transaction signed");
@@ -298,15 +303,7 @@ async fn a_stuck_transaction_is_replaced_and_only_one_is_mined() {
     assert_ne!(entry.txs[0].hash, entry.txs[1].hash);
     let _: serde_json::Value = w.chain.raw_request("evm_setAutomine".into(), (true,)).await.unwrap();
     evm::mine(&w.chain, 4).await.unwrap();
-    let fin = until("final", || async {
-        signer
-            .watch_once()
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|o| o.stage == WithdrawalStage::Final)
-    })
-    .await;
+    let fin = final_outcome(&signer).await;
     let (entry, _) = journal.load("wd-7-3").await.unwrap().unwrap();
     assert!(
         entry.txs.iter().any(|t| Some(&t.hash) == fin.tx_hash.as_ref()),
@@ -336,15 +333,7 @@ async fn a_hot_wallet_short_of_tokens_queues_the_withdrawal_whole() {
     let sent = signer.watch_once().await.unwrap();
     assert_eq!(sent.iter().map(|o| o.stage).collect::<Vec<_>>(), [WithdrawalStage::Sent]);
     evm::mine(&w.chain, 3).await.unwrap();
-    until("final", || async {
-        signer
-            .watch_once()
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|o| o.stage == WithdrawalStage::Final)
-    })
-    .await;
+    final_outcome(&signer).await;
     assert_eq!(w.dest_balance().await, U256::from(80_000));
     assert_eq!(w.hot_nonce().await, 1);
 }
