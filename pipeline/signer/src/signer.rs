@@ -101,15 +101,16 @@ impl Signer {
         }
         let probe = transfer_of(&entry.withdrawal, 0)?;
         let (tokens, native) = self.chain.funds(probe.token).await?;
-        let gas_price = self.chain.gas_price().await?;
-        let short = if tokens < probe.amount {
-            Some(format!("the hot wallet holds {tokens} of the {} base units", probe.amount))
-        } else {
-            let gas_limit = self.chain.gas_for(probe).await?;
-            let fee = U256::from(gas_price) * U256::from(gas_limit);
-            (native < fee).then(|| format!("the hot wallet holds {native} wei of the {fee} its gas costs"))
-        };
-        if let Some(reason) = short {
+        if tokens < probe.amount {
+            let reason = format!("the hot wallet holds {tokens} of the {} base units", probe.amount);
+            metrics::counter!(crate::metrics::QUEUED.name).increment(1);
+            return Ok(Some(outcome(&entry, WithdrawalStage::Queued, None, Some(reason))));
+        }
+        // the estimate does not depend on the nonce: made once, for the check and the signature
+        let (gas_price, gas_limit) = (self.chain.gas_price().await?, self.chain.gas_for(probe).await?);
+        let fee = U256::from(gas_price) * U256::from(gas_limit);
+        if native < fee {
+            let reason = format!("the hot wallet holds {native} wei of the {fee} its gas costs");
             metrics::counter!(crate::metrics::QUEUED.name).increment(1);
             return Ok(Some(outcome(&entry, WithdrawalStage::Queued, None, Some(reason))));
         }
@@ -119,7 +120,7 @@ impl Signer {
             .claim_nonce(&entry.withdrawal.id, wallet, self.chain.mined_nonce().await?)
             .await?;
         let t = transfer_of(&entry.withdrawal, nonce)?;
-        let tx = sign(&self.key, self.chain.chain_id, t, gas_price, self.chain.gas_for(t).await?)?;
+        let tx = sign(&self.key, self.chain.chain_id, t, gas_price, gas_limit)?;
         metrics::counter!(crate::metrics::SIGNED.name).increment(1);
         entry.nonce = Some(nonce);
         entry.txs.push(tx.clone());
