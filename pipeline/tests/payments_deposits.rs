@@ -421,6 +421,7 @@ async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
         tokens: vec![("BUSD".into(), token)],
         tiers: Vec::new(),
         coupons: env.js.get_key_value(subjects::COUPONS_BUCKET).await.unwrap(),
+        withdraw: None,
     };
     let users = env.js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
     let access = env.js.get_key_value(subjects::ACCESS_BUCKET).await.unwrap();

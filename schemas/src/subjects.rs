@@ -54,6 +54,10 @@ pub const COUPONS_BUCKET: &str = "herald_coupons";
 /// The signer's journal (money): per withdrawal, its nonce and every transaction signed
 /// for it, written before the broadcast.
 pub const SIGNER_BUCKET: &str = "herald_signer";
+/// KV bucket of withdrawal requests (money): `req.<id>` (a request and where it
+/// stands), `day.<yyyy-mm-dd>.user.<id>` and `day.<yyyy-mm-dd>.wallet` (what the daily
+/// caps have counted).
+pub const WITHDRAWALS_BUCKET: &str = "herald_withdrawals";
 /// Withdrawals approved and their outcomes: `herald.withdrawals.>` (money).
 pub const WITHDRAWALS_STREAM: &str = "WITHDRAWALS";
 /// KV bucket of the lottery's state: `current` (the open round), `seed.<round>` (a

@@ -14,8 +14,6 @@ use std::time::Duration;
 
 use alloy::primitives::{address, Address, U256};
 use alloy::providers::{Provider, RootProvider};
-use alloy::rpc::types::{TransactionInput, TransactionRequest};
-use alloy::sol_types::SolCall;
 use herald_runtime::setup::{self, BucketDef, StreamDef};
 use herald_schemas::{subjects, Withdrawal, WithdrawalOutcome, WithdrawalStage};
 use herald_signer::chain::Chain;
@@ -29,10 +27,6 @@ const HOT_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603
 const HOT: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
 /// Where the withdrawals go (an address nobody controls here).
 const DEST: Address = address!("00000000000000000000000000000000000000d1");
-
-alloy::sol! {
-    function balanceOf(address owner) returns (uint256);
-}
 
 struct World {
     nats: LocalNats,
@@ -123,10 +117,7 @@ impl World {
     }
 
     async fn dest_balance(&self) -> U256 {
-        let call = TransactionRequest::default()
-            .to(self.token)
-            .input(TransactionInput::new(balanceOfCall { owner: DEST }.abi_encode().into()));
-        balanceOfCall::abi_decode_returns(&self.chain.call(call).await.unwrap()).unwrap()
+        evm::balance_of(&self.chain, self.token, DEST).await.unwrap()
     }
 
     /// How many of the hot wallet's transactions were mined.

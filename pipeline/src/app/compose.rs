@@ -182,7 +182,7 @@ pub async fn setup_all(js: &herald_runtime::Js, update: bool, replicas: setup::R
 pub fn all_products() -> Vec<Arc<dyn Product>> {
     let cmd = with_product_args(clap::Command::new("all").no_binary_name(true));
     let matches = cmd
-        .try_get_matches_from(["--deposit-xpub", "xpub-placeholder"])
+        .try_get_matches_from(["--deposit-xpub", "xpub-placeholder", "--withdrawals"])
         .expect("the registry's default flags parse");
     REGISTRY
         .iter()
@@ -468,6 +468,7 @@ mod tests {
                 "KV_herald_signer",
                 "KV_herald_wallet",
                 "KV_herald_watcher",
+                "KV_herald_withdrawals",
                 "LEDGER",
                 "LOTTERY",
                 "WITHDRAWALS"

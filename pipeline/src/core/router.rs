@@ -457,7 +457,11 @@ impl Router {
         };
         match users::load(&self.users, user_id).await? {
             Some((user, _)) if user.locked => Ok(self.reply(&from, Reply::plain(super::commands::LOCKED), None)),
-            _ => self.route(product, update, "callback_query", Some(&from), None, false).await,
+            // `admin`: the product may offer admins buttons (approve, reject)
+            _ => {
+                let admin = self.admins.contains(&user_id);
+                self.route(product, update, "callback_query", Some(&from), None, admin).await
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ use alloy::sol_types::{SolCall, SolValue};
 
 alloy::sol! {
     function transfer(address to, uint256 amount) returns (bool);
+    function balanceOf(address owner) returns (uint256);
 }
 
 /// anvil's first development account (unlocked): deploys and pays.
@@ -61,4 +62,14 @@ pub async fn pay(p: &RootProvider, token: Address, to: Address, amount: U256) ->
 pub async fn mine(p: &RootProvider, blocks: u64) -> anyhow::Result<()> {
     let _: serde_json::Value = p.raw_request("anvil_mine".into(), (U256::from(blocks),)).await?;
     Ok(())
+}
+
+/// `owner`'s balance of `token`, base units (`balanceOf` at the latest block).
+///
+/// Errors: the call failed or did not return a uint256.
+pub async fn balance_of(p: &RootProvider, token: Address, owner: Address) -> anyhow::Result<U256> {
+    let call = TransactionRequest::default()
+        .to(token)
+        .input(TransactionInput::new(balanceOfCall { owner }.abi_encode().into()));
+    Ok(balanceOfCall::abi_decode_returns(&p.call(call).await?)?)
 }

@@ -219,6 +219,11 @@ impl Desk {
     /// Every registered product with its defaults (tiers daily, weekly, monthly,
     /// lifetime; a 3-day trial), `admins` as the admin ids.
     pub async fn open(env: &Env, admins: Vec<i64>) -> Desk {
+        Self::open_with(env, admins, None).await
+    }
+
+    /// As [`Desk::open`], with `/withdraw` under `rules` (`None`: off).
+    pub async fn open_with(env: &Env, admins: Vec<i64>, rules: Option<herald_pipeline::products::payments::withdraw::Rules>) -> Desk {
         use herald_pipeline::app::compose;
         use herald_pipeline::core::ledger::Ledger;
         use herald_pipeline::core::router::{Router, Routes};
@@ -228,6 +233,14 @@ impl Desk {
         let access = env.js.get_key_value(subjects::ACCESS_BUCKET).await.unwrap();
         let ledger = Ledger::open(env.js.clone()).await.unwrap();
         let xpub = wallet::account_xpub(TEST_MNEMONIC).unwrap();
+        let withdraw = match rules {
+            Some(rules) => Some(payments::withdraw::Withdrawals {
+                rules,
+                store: env.js.get_key_value(subjects::WITHDRAWALS_BUCKET).await.unwrap(),
+                admins: admins.clone(),
+            }),
+            None => None,
+        };
         let p = payments::Payments {
             wallet: wallet::DepositWallet::from_xpub(&xpub).unwrap(),
             addresses: env.js.get_key_value(subjects::WALLET_BUCKET).await.unwrap(),
@@ -235,6 +248,7 @@ impl Desk {
             tokens: vec![("BUSD".into(), alloy::primitives::Address::repeat_byte(1))],
             tiers: payments::subscriptions::parse_tiers(&["daily:1:3".into(), "weekly:7:15".into(), "lifetime:0:300".into()]).unwrap(),
             coupons: env.js.get_key_value(subjects::COUPONS_BUCKET).await.unwrap(),
+            withdraw,
         };
         Desk {
             router: Router {
@@ -275,6 +289,17 @@ impl Desk {
     }
 
     async fn run(&self, update: Vec<u8>, commit: bool) -> Vec<herald_schemas::OutboundMessage> {
+        self.run_raw(update, commit)
+            .await
+            .iter()
+            .filter(|o| o.subject.starts_with("herald.out."))
+            .map(|m| herald_schemas::decode(&m.payload).unwrap())
+            .collect()
+    }
+
+    /// Routes one update and runs the product it goes to: every output, messages and
+    /// events alike, as published.
+    pub async fn run_raw(&self, update: Vec<u8>, commit: bool) -> Vec<herald_runtime::Output> {
         let mut out = Vec::new();
         for o in drive(&self.router, "herald.updates.message.1", &update, true).await {
             let product_outputs = if o.subject.starts_with("herald.cmd.signals.") {
@@ -284,7 +309,7 @@ impl Desk {
             } else {
                 vec![o]
             };
-            out.extend(product_outputs.iter().map(|m| herald_schemas::decode(&m.payload).unwrap()));
+            out.extend(product_outputs);
         }
         out
     }

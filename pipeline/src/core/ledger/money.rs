@@ -55,3 +55,23 @@ pub fn to_ledger(amount: U256, decimals: u8) -> Option<U256> {
         (amount % div == U256::ZERO).then(|| amount / div)
     }
 }
+
+/// `amount` in ledger units (18 decimals) as base units of a token with `decimals`;
+/// `None` if it does not convert exactly (a token with fewer decimals cannot carry the
+/// last digits) or overflows. The inverse of [`to_ledger`] where both are exact.
+///
+/// ```
+/// use alloy::primitives::U256;
+/// use herald_pipeline::core::ledger::money::{from_ledger, parse_usd};
+/// assert_eq!(from_ledger(parse_usd("1.5").unwrap(), 6), Some(U256::from(1_500_000u64)));
+/// assert_eq!(from_ledger(parse_usd("0.0000001").unwrap(), 6), None, "below a USDC unit");
+/// assert_eq!(from_ledger(parse_usd("2").unwrap(), 18), Some(parse_usd("2").unwrap()));
+/// ```
+pub fn from_ledger(amount: U256, decimals: u8) -> Option<U256> {
+    if decimals <= LEDGER_DECIMALS {
+        let div = U256::from(10).pow(U256::from(LEDGER_DECIMALS - decimals));
+        (amount % div == U256::ZERO).then(|| amount / div)
+    } else {
+        amount.checked_mul(U256::from(10).pow(U256::from(decimals - LEDGER_DECIMALS)))
+    }
+}

@@ -63,6 +63,17 @@ pub async fn assign(kv: &kv::Store, wallet: &DepositWallet, user_id: i64) -> any
     }
 }
 
+/// The user's deposit address if they have one (assigns nothing).
+///
+/// Errors: NATS failed or the stored index is not a number.
+pub async fn existing(kv: &kv::Store, wallet: &DepositWallet, user_id: i64) -> anyhow::Result<Option<alloy::primitives::Address>> {
+    let key = format!("user.{user_id}");
+    match kv.get(&key).await? {
+        Some(v) => Ok(Some(wallet.address(parse(&v, &key)?)?)),
+        None => Ok(None),
+    }
+}
+
 /// Reserves the next index with a compare-and-set on `next`.
 async fn reserve(kv: &kv::Store) -> anyhow::Result<u32> {
     for _ in 0..100 {

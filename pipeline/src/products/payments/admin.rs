@@ -17,10 +17,21 @@ use herald_core::users;
 use herald_runtime::{Effect};
 
 pub const USAGE: &str = "<b>/admin</b> stats · extend ID DAYS · coupon CODE 20%|5 [USES] [DAYS] · uncoupon CODE · \
-broadcast TEXT · reconcile";
+broadcast TEXT · reconcile · withdrawals · approve ID · reject ID REASON";
 
 /// The subcommands, for the router.
-pub const SUBCOMMANDS: &[&str] = &["stats", "extend", "coupon", "uncoupon", "broadcast", "reconcile"];
+pub const SUBCOMMANDS: &[&str] = &[
+    "stats",
+    "extend",
+    "coupon",
+    "uncoupon",
+    "broadcast",
+    "reconcile",
+    // withdrawals' (super::withdraw::ADMIN_SUBCOMMANDS)
+    "withdrawals",
+    "approve",
+    "reject",
+];
 
 /// Whether admin subcommand `args` changes state (`extend`, `coupon`, `uncoupon`): the
 /// inbox runs those as its apply step, the rest (reads, a broadcast's outputs) in

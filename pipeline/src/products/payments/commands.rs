@@ -24,6 +24,9 @@ pub enum PaymentsCommand {
     // `/subscribe [tier [coupon]]`: the tiers, or buy one.
     #[command(description = "subscription tiers, paid from your balance")]
     Subscribe(String),
+    // `/withdraw [AMOUNT ADDRESS]`: the rules and buttons, or a request to confirm.
+    #[command(description = "send your balance to your own wallet")]
+    Withdraw(String),
 }
 
 impl PaymentsCommand {
@@ -101,6 +104,7 @@ pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &Access, update_id
             let effect = if assigned.fresh { Effect::Made } else { Effect::AlreadyMade };
             (wallet::deposit(assigned.address, &p.tokens), None, effect)
         }
+        PaymentsCommand::Withdraw(_) => unreachable!("the inbox hands /withdraw to withdraw::Withdrawals"),
         PaymentsCommand::Balance => {
             let balance = p.ledger.balance(user_id).await?.0;
             (wallet::balance(balance, &p.ledger.history(user_id, 10).await?), None, Effect::NotMade)

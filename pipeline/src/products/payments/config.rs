@@ -49,6 +49,37 @@ pub struct PaymentsArgs {
     /// Blocks per `eth_getLogs` request.
     #[arg(long, env = "HERALD_MAX_BLOCK_RANGE", default_value_t = 1000)]
     pub max_block_range: u64,
+    #[command(flatten)]
+    pub withdraw: WithdrawArgs,
+}
+
+/// Withdrawals (`/withdraw`): off unless `--withdrawals` is set, since only a running
+/// `herald-signer` sends them. Amounts are USD (ledger units), as `/withdraw` takes them.
+#[derive(clap::Args, Debug, Clone)]
+pub struct WithdrawArgs {
+    /// Offer `/withdraw` (approved withdrawals go to `herald.withdrawals.approved.<chain>`
+    /// for the signer).
+    #[arg(long, env = "HERALD_WITHDRAWALS", default_value_t = false)]
+    pub withdrawals: bool,
+    /// The token paid out, a symbol of `--deposit-tokens` (default: the first).
+    #[arg(long, env = "HERALD_WITHDRAW_TOKEN")]
+    pub withdraw_token: Option<String>,
+    /// The fee kept from each withdrawal, USD (it pays the signer's gas).
+    #[arg(long, env = "HERALD_WITHDRAW_FEE_USD", default_value = "1")]
+    pub withdraw_fee_usd: String,
+    /// The smallest withdrawal, USD, fee included.
+    #[arg(long, env = "HERALD_WITHDRAW_MIN_USD", default_value = "10")]
+    pub withdraw_min_usd: String,
+    /// What one user may withdraw per UTC day, USD.
+    #[arg(long, env = "HERALD_WITHDRAW_USER_DAILY_USD", default_value = "2000")]
+    pub withdraw_user_daily_usd: String,
+    /// What the hot wallet may send per UTC day, all users together, USD: it bounds
+    /// what a stolen signer host or a compromised pipeline can take in a day.
+    #[arg(long, env = "HERALD_WITHDRAW_DAILY_USD", default_value = "20000")]
+    pub withdraw_daily_usd: String,
+    /// Withdrawals above this wait for an admin's approval (`/admin withdrawals`), USD.
+    #[arg(long, env = "HERALD_WITHDRAW_APPROVAL_ABOVE_USD", default_value = "500")]
+    pub withdraw_approval_above_usd: String,
 }
 
 impl PaymentsArgs {

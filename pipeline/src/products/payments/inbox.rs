@@ -1,6 +1,7 @@
 //! The payments inbox stage: what the router hands to payments (`herald.cmd.payments.>`):
-//! `/deposit`, `/balance`, `/subscribe` and its tier buttons, and the payments `/admin`
-//! subcommands (the router has checked the admin ids).
+//! `/deposit`, `/balance`, `/subscribe` and its tier buttons, `/withdraw` and its
+//! buttons ([`withdraw`]), and the payments `/admin` subcommands (the router has checked
+//! the admin ids).
 //!
 //! A purchase's ledger debit and coupon use, an address's assignment and an admin's
 //! change are the stage's apply step, each idempotent per update (a purchase is keyed
@@ -15,6 +16,7 @@ use herald_runtime::{records, Applied, Decision, MsgMeta, Stage, StageError};
 use herald_schemas::{Access, RoutedUpdate};
 
 use super::commands::{self, PaymentsCommand};
+use super::withdraw::{Action, Asker};
 use super::{admin, Payments};
 use crate::core::reply::send_start_first;
 
@@ -48,6 +50,9 @@ pub enum PaymentsChange {
     },
     /// An admin subcommand that [`admin::changes`] state.
     Admin { args: String, chat_id: i64, update_id: i64 },
+    /// A withdrawal's step ([`Action::changes`]): a request stored, confirmed (the
+    /// caps counted, the amount held), cancelled, approved or rejected.
+    Withdraw { action: Action, who: Asker, message_id: Option<i32> },
 }
 
 impl Stage for PaymentsInbox {
@@ -66,6 +71,10 @@ impl Stage for PaymentsInbox {
         };
         let update_id = routed.update_id;
         let text = routed.command.as_deref().unwrap_or_default();
+        let who = Asker { user_id, chat_id, update_id };
+        if let Some(action) = self.withdraw_action(&routed, text) {
+            return self.withdraw(action, who, routed.message_id).await;
+        }
         if let (true, Some(args)) = (routed.admin, text.strip_prefix("/admin")) {
             let args = args.trim();
             if admin::changes(args) {
@@ -83,6 +92,13 @@ impl Stage for PaymentsInbox {
             Some(data) => commands::parse_callback(data),
             None => PaymentsCommand::from_text(text),
         };
+        if let Some(PaymentsCommand::Withdraw(_)) = cmd {
+            let reply = crate::core::reply::Reply::plain("Withdrawals are not offered here.");
+            return Ok(Decision::Forward {
+                outputs: vec![reply.output(update_id, chat_id, None)],
+                commit: None,
+            });
+        }
         let Some(cmd) = cmd else {
             return Ok(Decision::Drop {
                 reason: "not_a_payments_command",
@@ -134,6 +150,16 @@ impl Stage for PaymentsInbox {
                     effect,
                 })
             }
+            PaymentsChange::Withdraw { action, who, message_id } => {
+                let w = self.payments.withdraw.as_ref().expect("a withdraw action only when withdrawals are on");
+                let answer = w.act(&self.payments, action, who).await?;
+                let mut outputs = answer.outputs;
+                outputs.insert(0, answer.reply.output(who.update_id, who.chat_id, message_id));
+                Ok(Applied {
+                    decision: Decision::Forward { outputs, commit: None },
+                    effect: answer.effect,
+                })
+            }
             PaymentsChange::Admin { args, chat_id, update_id } => {
                 let (reply, mut outputs, effect) = admin::answer(&self.payments, &self.users, &self.access, &args, update_id).await?;
                 outputs.insert(0, reply.output(update_id, chat_id, None));
@@ -150,5 +176,35 @@ impl Stage for PaymentsInbox {
             records::save(&self.access, w.access.user_id, &w.access, w.revision).await?;
         }
         Ok(())
+    }
+}
+
+impl PaymentsInbox {
+    /// The withdrawal action in an update, when withdrawals are on: a `wd:` button,
+    /// `/withdraw`, or an admin's withdrawal subcommand.
+    fn withdraw_action(&self, routed: &RoutedUpdate, text: &str) -> Option<Action> {
+        self.payments.withdraw.as_ref()?;
+        if let Some(data) = &routed.callback_data {
+            return Action::from_callback(data, routed.admin);
+        }
+        if let Some(args) = text.strip_prefix("/admin").filter(|_| routed.admin) {
+            return Action::from_admin(args);
+        }
+        match PaymentsCommand::from_text(text)? {
+            PaymentsCommand::Withdraw(args) => Some(Action::Start(args.trim().to_string())),
+            _ => None,
+        }
+    }
+
+    /// A withdrawal action: its change goes to the apply step, a read is answered now.
+    async fn withdraw(&self, action: Action, who: Asker, message_id: Option<i32>) -> Result<Decision<Option<AccessWrite>, PaymentsChange>, StageError> {
+        if action.changes() {
+            return Ok(Decision::Apply(PaymentsChange::Withdraw { action, who, message_id }));
+        }
+        let w = self.payments.withdraw.as_ref().expect("withdraw_action checked");
+        let answer = w.act(&self.payments, action, who).await?;
+        let mut outputs = answer.outputs;
+        outputs.insert(0, answer.reply.output(who.update_id, who.chat_id, message_id));
+        Ok(Decision::Forward { outputs, commit: None })
     }
 }

@@ -2,12 +2,15 @@
 //! ([`wallet`]), BEP-20 `Transfer` logs ([`transfers`]) followed to finality with
 //! reorgs handled ([`follow`] decides, [`watcher`] does the RPC), credited once to
 //! users' [`ledger`]s by the [`credit`] stage; subscriptions and coupons paid from the
-//! balance ([`inbox`]); admin commands ([`admin`]).
+//! balance ([`inbox`]); withdrawals requested, confirmed and approved ([`withdraw`]),
+//! sent by `herald-signer`, settled from its outcomes ([`withdrawals`]); admin commands
+//! ([`admin`]).
 //!
 //! ```text
 //! chain ──> watcher ──> herald.deposits.<seen|final|orphaned>.<chain> [DEPOSITS] ──> credit
 //!   ──> herald.ledger.<user> [LEDGER] + herald.out.notify.<chat>
 //! herald.cmd.payments.<user> [COMMANDS] ──> payments_inbox ──> replies, ledger debits
+//!   ──> herald.withdrawals.approved.<chain> [WITHDRAWALS] ──> herald-signer
 //! herald-signer ──> herald.withdrawals.<sent|final|failed|queued>.<chain> [WITHDRAWALS]
 //!   ──> withdrawal_outcomes ──> the hold settled or released + the user told
 //! ```
@@ -16,12 +19,15 @@
 
 pub mod addresses;
 pub mod admin;
+pub mod caps;
 pub mod commands;
 pub mod config;
 pub mod coupons;
 pub mod credit;
+pub mod destination;
 pub mod follow;
 pub mod inbox;
+pub mod kv_json;
 pub mod metrics;
 pub mod operator;
 pub mod reminders;
@@ -32,6 +38,7 @@ pub mod sweep;
 pub mod transfers;
 pub mod wallet;
 pub mod watcher;
+pub mod withdraw;
 pub mod withdrawals;
 
 use std::sync::Arc;
@@ -75,7 +82,11 @@ impl Product for PaymentsProduct {
     }
 
     fn commands(&self) -> Vec<MenuCommand> {
+        let withdrawals = self.args.withdraw.withdrawals;
         menu_of::<commands::PaymentsCommand>()
+            .into_iter()
+            .filter(|c| withdrawals || c.command != "withdraw")
+            .collect()
     }
 
     fn help(&self) -> Option<String> {
@@ -83,7 +94,7 @@ impl Product for PaymentsProduct {
     }
 
     fn callback_prefixes(&self) -> &'static [&'static str] {
-        &["sub:"]
+        &["sub:", "wd:"]
     }
 
     fn admin_commands(&self) -> &'static [&'static str] {
@@ -127,6 +138,7 @@ impl Product for PaymentsProduct {
             subjects::WALLET_BUCKET,
             subjects::WATCHER_BUCKET,
             subjects::SIGNER_BUCKET,
+            subjects::WITHDRAWALS_BUCKET,
         ]
         .into_iter()
         .map(|name| BucketDef::forever(name).money())
@@ -152,6 +164,9 @@ impl Product for PaymentsProduct {
     fn check_parsers(&self, text: &str) {
         let _ = commands::PaymentsCommand::from_text(text);
         let _ = commands::parse_callback(text);
+        let _ = withdraw::Action::from_callback(text, true);
+        let _ = withdraw::Action::from_admin(text);
+        let _ = destination::destination(text, &[], None);
     }
 
     fn metrics(&self) -> &'static [herald_runtime::metric::Metric] {
@@ -246,6 +261,14 @@ impl PaymentsProduct {
             tokens: accepted.iter().map(|(address, t)| (t.symbol.clone(), *address)).collect(),
             tiers: subscriptions::parse_tiers(&args.tiers)?,
             coupons: ctx.js.get_key_value(subjects::COUPONS_BUCKET).await?,
+            withdraw: match withdraw::Rules::from_args(&args.withdraw, accepted, &args.deposit_chain)? {
+                Some(rules) => Some(withdraw::Withdrawals {
+                    rules,
+                    store: ctx.js.get_key_value(subjects::WITHDRAWALS_BUCKET).await?,
+                    admins: ctx.admins.clone(),
+                }),
+                None => None,
+            },
         })
     }
 
@@ -288,4 +311,6 @@ pub struct Payments {
     pub tiers: Vec<subscriptions::Tier>,
     /// The `herald_coupons` bucket ([`coupons`]).
     pub coupons: async_nats::jetstream::kv::Store,
+    /// `/withdraw`, when `--withdrawals` is on.
+    pub withdraw: Option<withdraw::Withdrawals>,
 }
