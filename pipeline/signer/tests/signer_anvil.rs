@@ -2,7 +2,8 @@
 //! and final once; kill -9 after the signed transaction is journaled and before its
 //! broadcast, and after the broadcast and before finality, each followed by a restart
 //! that sends the same transaction and nothing else; a stuck transaction replaced under
-//! the same nonce, exactly one of them mined; a hot wallet short of tokens queues the
+//! the same nonce, exactly one of them mined; a transaction dropped by a reorg
+//! (evm_revert) broadcast again, the same bytes, paid once; a hot wallet short of tokens queues the
 //! withdrawal whole and sends it once funded.
 //!
 //! "Nothing twice" is read from the chain (the hot wallet's nonce: how many of its
@@ -302,6 +303,33 @@ async fn a_stuck_transaction_is_replaced_and_only_one_is_mined() {
     );
     assert_eq!(w.hot_nonce().await, 1, "one of the same-nonce transactions mined");
     assert_eq!(w.dest_balance().await, U256::from(100_000), "paid once");
+}
+
+#[tokio::test]
+async fn a_transaction_dropped_by_a_reorg_is_broadcast_again_and_paid_once() {
+    let w = World::start(1_000_000).await;
+    let signer = w.signer(Duration::from_secs(600)).await;
+    let journal = w.journal().await;
+    let snapshot: U256 = w.chain.raw_request("evm_snapshot".into(), ()).await.unwrap();
+    signer.submit(w.withdrawal("wd-7-5", 120_000)).await.unwrap();
+    assert_eq!(w.dest_balance().await, U256::from(120_000), "mined at once (automine)");
+    // a reorg: the block that held it is gone, and the new chain does not have it
+    let reverted: bool = w.chain.raw_request("evm_revert".into(), (snapshot,)).await.unwrap();
+    assert!(reverted);
+    evm::mine(&w.chain, 2).await.unwrap();
+    assert_eq!((w.hot_nonce().await, w.dest_balance().await), (0, U256::ZERO), "dropped");
+    // the watcher finds it unmined and broadcasts the same signed bytes again
+    let fin = until("final after the reorg", || async {
+        let outcomes = signer.watch_once().await.unwrap();
+        evm::mine(&w.chain, 1).await.unwrap();
+        outcomes.into_iter().find(|o| o.stage == WithdrawalStage::Final)
+    })
+    .await;
+    let (entry, _) = journal.load("wd-7-5").await.unwrap().unwrap();
+    assert_eq!(entry.txs.len(), 1, "never signed a second transaction");
+    assert_eq!(fin.tx_hash.as_ref(), Some(&entry.txs[0].hash), "the same transaction, mined again");
+    assert_eq!(w.hot_nonce().await, 1);
+    assert_eq!(w.dest_balance().await, U256::from(120_000), "paid once");
 }
 
 #[tokio::test]
