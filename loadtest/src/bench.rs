@@ -13,6 +13,7 @@
 //! | `prices` | 2,000 price updates/s for 10 s on ~2,900 tracked tokens, each crossing a threshold |
 //! | `saturation` | signals ramped 2,000 -> 30,000 events/s over 30 s until p99 > 100 ms |
 //! | `chat` | random chat: 10,000 users pair, then 1,000 relayed messages/s for 20 s ([`crate::chat_bench`]; not in `all`) |
+//! | `withdrawals` | 100 withdrawals confirmed within a second, to final on anvil with the signer ([`crate::withdrawals_bench`]; not in `all`) |
 //! | `trivia` | 2,000 players answering at once in group games; leaderboard reads on 100,000 players ([`crate::trivia_bench`]; not in `all`) |
 
 use std::time::Duration;
@@ -40,6 +41,8 @@ pub enum Bench {
     Trivia,
     /// The cost of `sync_interval: always` ([`crate::durability_bench`]), on its own.
     Durability,
+    /// Withdrawals from Confirm to final on anvil ([`crate::withdrawals_bench`]), on its own.
+    Withdrawals,
     All,
 }
 
@@ -68,6 +71,7 @@ impl Bench {
             Bench::Lottery => unreachable!("the lottery scenario is run by lottery_bench::run"),
             Bench::Trivia => unreachable!("the trivia scenario is run by trivia_bench::run"),
             Bench::Durability => unreachable!("the durability scenario is run by durability_bench::run"),
+            Bench::Withdrawals => unreachable!("the withdrawals scenario is run by withdrawals_bench::run"),
             Bench::Saturation | Bench::All => RunArgs {
                 mode: RateMode::Ramp,
                 max_rate: 30_000,

@@ -26,3 +26,4 @@ pub mod report;
 pub mod run;
 pub mod stack;
 pub mod trivia_bench;
+pub mod withdrawals_bench;

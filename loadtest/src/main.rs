@@ -89,6 +89,9 @@ enum Cmd {
         lottery: herald_loadtest::lottery_bench::LotteryBenchArgs,
         #[command(flatten)]
         trivia: herald_loadtest::trivia_bench::TriviaBenchArgs,
+        /// The withdrawals scenario: withdrawals, one per user.
+        #[arg(long, default_value_t = 100)]
+        withdrawals: u64,
     },
 }
 
@@ -191,6 +194,18 @@ async fn main() -> anyhow::Result<()> {
             ..
         } => {
             let report = herald_loadtest::durability_bench::run().await?;
+            println!("{report}");
+            if let Some(path) = json {
+                std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+            }
+        }
+        Cmd::Bench {
+            scenario: bench::Bench::Withdrawals,
+            json,
+            withdrawals,
+            ..
+        } => {
+            let report = herald_loadtest::withdrawals_bench::run(withdrawals).await?;
             println!("{report}");
             if let Some(path) = json {
                 std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
