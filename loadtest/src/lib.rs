@@ -22,6 +22,7 @@ pub mod durability_bench;
 pub mod emulator;
 pub mod feed;
 pub mod lottery_bench;
+pub mod nowpayments;
 pub mod report;
 pub mod run;
 pub mod stack;

@@ -162,6 +162,7 @@ async fn every_kind_of_content_reaches_telegram() {
     let button = Button {
         text: "ok".into(),
         callback_data: "x".into(),
+        url: None,
     };
     send(&js, 6, "k3", Content::edit_buttons(sent, vec![vec![button]])).await;
     send(&js, 7, "k4", Content::photo(Photo::QrCode { data: "0xabc".into() }, "cap")).await;

@@ -217,6 +217,7 @@ async fn streams_table_shows_every_stream_and_consumer() {
             "TRACKED",
             "DEPOSITS",
             "WITHDRAWALS",
+            "GATEWAY",
             "CHAT",
             "LOTTERY",
             "TRIVIA"

@@ -422,6 +422,7 @@ async fn a_final_deposit_is_credited_once_and_its_user_told_at_each_stage() {
         tiers: Vec::new(),
         coupons: env.js.get_key_value(subjects::COUPONS_BUCKET).await.unwrap(),
         withdraw: None,
+        gateway: None,
     };
     let users = env.js.get_key_value(subjects::USERS_BUCKET).await.unwrap();
     let access = env.js.get_key_value(subjects::ACCESS_BUCKET).await.unwrap();

@@ -28,7 +28,7 @@ pub use call::{CallEvent, CallSource, Caller, Chain, ChannelStats, FeedFrame, Li
 pub use delivery::{DeliveryReport, Outcome};
 pub use lottery::{LotteryEntry, LotteryStep, Payout};
 pub use outbound::{escape_html, Button, Content, MenuCommand, OutboundMessage, Photo, Priority};
-pub use payments::{Deposit, DepositStage, LedgerEntry, LedgerKind, Withdrawal, WithdrawalOutcome, WithdrawalStage};
+pub use payments::{Deposit, DepositStage, GatewayPayment, LedgerEntry, LedgerKind, Withdrawal, WithdrawalOutcome, WithdrawalStage};
 pub use routed::RoutedUpdate;
 pub use tracking::{PriceUpdate, Recipient, TrackedCalls};
 pub use trivia::{AnswerVia, BoardChange, ExplainRequest, FinalScore, GameStep, TriviaAnswer, TriviaGameEvent, TriviaResult};

@@ -17,11 +17,30 @@ pub enum Priority {
     Broadcast,
 }
 
-/// An inline keyboard button carrying callback data (at most 64 bytes, Telegram's limit).
+/// An inline keyboard button: callback data (at most 64 bytes, Telegram's limit), or,
+/// with `url` set, a link that opens (an https URL; `callback_data` is then ignored).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Button {
     pub text: String,
     pub callback_data: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl Button {
+    /// A button that opens `url`.
+    ///
+    /// ```
+    /// let b = herald_schemas::Button::link("Pay", "https://nowpayments.io/payment/?iid=1");
+    /// assert_eq!(b.url.as_deref(), Some("https://nowpayments.io/payment/?iid=1"));
+    /// ```
+    pub fn link(text: impl Into<String>, url: impl Into<String>) -> Self {
+        Button {
+            text: text.into(),
+            callback_data: String::new(),
+            url: Some(url.into()),
+        }
+    }
 }
 
 /// A photo to send: drawn by the bot from a string (a QR code), or already on

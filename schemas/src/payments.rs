@@ -243,3 +243,39 @@ impl Versioned for WithdrawalOutcome {
         self.v
     }
 }
+
+/// A payment gateway's status for one payment, verified (NOWPayments' IPN: its
+/// signature checked), on `herald.gateway.<gateway>.<user>` (GATEWAY, money class).
+///
+/// Amounts are decimal strings: `price_usd` in ledger units (USD, 18 decimals);
+/// `actually_paid` as the gateway wrote it, in `pay_currency`, shown only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GatewayPayment {
+    #[serde(default = "one")]
+    pub v: u32,
+    /// `nowpayments`.
+    pub gateway: String,
+    /// The gateway's payment id: the ledger credit's reference is `<gateway>:<id>`.
+    pub payment_id: String,
+    /// The gateway's status word (`waiting`, `confirming`, `confirmed`, `sending`,
+    /// `partially_paid`, `finished`, `failed`, `refunded`, `expired`).
+    pub status: String,
+    /// Herald's reference the invoice was made with (`np-<user>-<update id>`).
+    pub order_id: String,
+    pub user_id: i64,
+    /// The invoice's price, ledger units.
+    pub price_usd: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actually_paid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pay_currency: Option<String>,
+    pub received_ms: u64,
+}
+
+impl Versioned for GatewayPayment {
+    const VERSION: u32 = 1;
+    const SCHEMA_NAME: &'static str = "gateway_payment";
+    fn version(&self) -> u32 {
+        self.v
+    }
+}

@@ -58,6 +58,11 @@ pub const SIGNER_BUCKET: &str = "herald_signer";
 /// stands), `day.<yyyy-mm-dd>.user.<id>` and `day.<yyyy-mm-dd>.wallet` (what the daily
 /// caps have counted).
 pub const WITHDRAWALS_BUCKET: &str = "herald_withdrawals";
+/// Payment gateways' verified statuses: `herald.gateway.>` (money).
+pub const GATEWAY_STREAM: &str = "GATEWAY";
+/// KV bucket of gateway payments (money): `inv.<order id>` (an invoice made),
+/// `pay.<gateway>.<payment id>` (the furthest status handled).
+pub const GATEWAY_BUCKET: &str = "herald_gateway";
 /// Withdrawals approved and their outcomes: `herald.withdrawals.>` (money).
 pub const WITHDRAWALS_STREAM: &str = "WITHDRAWALS";
 /// KV bucket of the lottery's state: `current` (the open round), `seed.<round>` (a
@@ -105,6 +110,11 @@ pub fn tracked(chain: &str) -> String {
 /// `herald.deposits.<stage>.<chain>`: a [`crate::Deposit`].
 pub fn deposit(stage: crate::DepositStage, chain: &str) -> String {
     format!("herald.deposits.{}.{}", stage.as_str(), token(chain))
+}
+
+/// `herald.gateway.<gateway>.<user>`: a [`crate::GatewayPayment`] (one user's in order).
+pub fn gateway_payment(gateway: &str, user_id: i64) -> String {
+    format!("herald.gateway.{}.{user_id}", token(gateway))
 }
 
 /// `herald.withdrawals.approved.<chain>`: a [`crate::Withdrawal`] for the signer.

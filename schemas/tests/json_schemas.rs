@@ -26,6 +26,7 @@ fn checked_in_schemas_match_types() {
         check::<CallEvent>(),
         check::<herald_schemas::Withdrawal>(),
         check::<herald_schemas::WithdrawalOutcome>(),
+        check::<herald_schemas::GatewayPayment>(),
         check::<Signal>(),
         check::<FeedFrame>(),
         check::<ChannelStats>(),

@@ -51,7 +51,13 @@ fn keyboard(buttons: &[Vec<Button>]) -> Option<InlineKeyboardMarkup> {
     (!buttons.is_empty()).then(|| {
         InlineKeyboardMarkup::new(buttons.iter().map(|row| {
             row.iter()
-                .map(|b| InlineKeyboardButton::callback(b.text.clone(), b.callback_data.clone()))
+                .map(|b| match b.url.as_deref().map(reqwest::Url::parse) {
+                    Some(Ok(url)) => InlineKeyboardButton::url(b.text.clone(), url),
+                    // a link that does not parse is sent as its text (Telegram would refuse
+                    // the whole message with BUTTON_URL_INVALID)
+                    Some(Err(_)) => InlineKeyboardButton::callback(b.text.clone(), String::from("-")),
+                    None => InlineKeyboardButton::callback(b.text.clone(), b.callback_data.clone()),
+                })
                 .collect::<Vec<_>>()
         }))
     })

@@ -695,7 +695,8 @@ fn send(emu: &Emu, method: &str, req: &request::Request) -> Response {
 }
 
 /// Telegram's rules for `web_app` buttons (core.telegram.org/bots/api#webappinfo,
-/// #inlinekeyboardbutton): an https URL, in a private chat only.
+/// #inlinekeyboardbutton): an https URL, in a private chat only; and for `url` buttons:
+/// an http(s) or tg:// link to a public host (a local one is BUTTON_URL_INVALID).
 fn web_app_buttons(p: &Value, chat_id: i64) -> Option<String> {
     let markup = match p.get("reply_markup")? {
         Value::String(s) => serde_json::from_str::<Value>(s).ok()?,
@@ -703,6 +704,20 @@ fn web_app_buttons(p: &Value, chat_id: i64) -> Option<String> {
     };
     let rows = markup["inline_keyboard"].as_array()?;
     for b in rows.iter().filter_map(Value::as_array).flatten() {
+        // a link button: Telegram takes http(s) and tg:// links, not local ones
+        if let Some(link) = b.get("url").and_then(Value::as_str) {
+            let host = link
+                .split("://")
+                .nth(1)
+                .unwrap_or_default()
+                .split(['/', ':', '?'])
+                .next()
+                .unwrap_or_default();
+            let scheme_ok = ["https://", "http://", "tg://"].iter().any(|s| link.starts_with(s));
+            if !scheme_ok || host.is_empty() || host == "localhost" || host.starts_with("127.") {
+                return Some("Bad Request: BUTTON_URL_INVALID".into());
+            }
+        }
         let Some(url) = b.pointer("/web_app/url").and_then(Value::as_str) else {
             continue;
         };

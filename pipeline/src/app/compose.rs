@@ -177,12 +177,26 @@ pub async fn setup_all(js: &herald_runtime::Js, update: bool, replicas: setup::R
     Ok(applied)
 }
 
-/// Every registered product, built from default flags (with a placeholder deposit
-/// xpub so payments builds): for definitions and the compliance harness, not to run.
+/// Every registered product, built from default flags with every feature on (a
+/// placeholder deposit xpub so payments builds, withdrawals, NOWPayments with
+/// placeholder credentials): for definitions and the compliance harness, not to run.
 pub fn all_products() -> Vec<Arc<dyn Product>> {
     let cmd = with_product_args(clap::Command::new("all").no_binary_name(true));
     let matches = cmd
-        .try_get_matches_from(["--deposit-xpub", "xpub-placeholder", "--withdrawals"])
+        .try_get_matches_from([
+            "--deposit-xpub",
+            "xpub-placeholder",
+            "--withdrawals",
+            "--nowpayments-api-key",
+            "placeholder",
+            "--nowpayments-ipn-secret",
+            "placeholder",
+            "--nowpayments-callback-url",
+            "https://example.invalid/nowpayments/ipn",
+            // any free port: several harnesses may run at once
+            "--nowpayments-ipn-addr",
+            "127.0.0.1:0",
+        ])
         .expect("the registry's default flags parse");
     REGISTRY
         .iter()
@@ -461,8 +475,10 @@ mod tests {
             classes.money_stream_names(),
             [
                 "DEPOSITS",
+                "GATEWAY",
                 "KV_herald_access",
                 "KV_herald_coupons",
+                "KV_herald_gateway",
                 "KV_herald_ledger_refs",
                 "KV_herald_lottery",
                 "KV_herald_signer",

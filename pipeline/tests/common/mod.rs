@@ -249,6 +249,7 @@ impl Desk {
             tiers: payments::subscriptions::parse_tiers(&["daily:1:3".into(), "weekly:7:15".into(), "lifetime:0:300".into()]).unwrap(),
             coupons: env.js.get_key_value(subjects::COUPONS_BUCKET).await.unwrap(),
             withdraw,
+            gateway: None,
         };
         Desk {
             router: Router {

@@ -140,7 +140,9 @@ impl Ledger {
 
     /// Whether `reference` was applied to the user (the unique key, else the ledger
     /// itself, repairing the key).
-    async fn applied(&self, user_id: i64, reference: &str) -> anyhow::Result<bool> {
+    ///
+    /// Errors: NATS failed.
+    pub async fn applied(&self, user_id: i64, reference: &str) -> anyhow::Result<bool> {
         let key = Self::ref_key(user_id, reference);
         if self.refs.get(&key).await?.is_some() {
             return Ok(true);

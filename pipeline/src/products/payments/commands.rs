@@ -46,7 +46,7 @@ impl PaymentsCommand {
 pub const HELP: &str = "<code>/subscribe weekly CODE</code> — buy with a coupon";
 
 /// Page of `/subscribe`: the balance and a button per tier (`sub:<tier>`).
-pub fn offer(tiers: &[Tier], balance: U256, paid_until_ms: Option<u64>) -> Reply {
+pub fn offer(tiers: &[Tier], balance: U256, paid_until_ms: Option<u64>, gateway: bool) -> Reply {
     let mut text = format!(
         "<b>Subscriptions</b>\n{}\nBalance: {} USD\n",
         status(paid_until_ms),
@@ -57,13 +57,19 @@ pub fn offer(tiers: &[Tier], balance: U256, paid_until_ms: Option<u64>) -> Reply
         text.push_str(&format!("\n• {}: {} USD, {length}", t.name, units(t.price, LEDGER_DECIMALS)));
     }
     text.push_str("\n\nPaid from your balance (/deposit to top it up).");
-    let buttons = vec![tiers
+    let mut buttons = vec![tiers
         .iter()
         .map(|t| Button {
             text: t.name.clone(),
             callback_data: format!("sub:{}", t.name),
+            url: None,
         })
         .collect()];
+    if gateway {
+        text.push_str(" Or pay a tier's price by card or crypto through NOWPayments (💳), then tap the tier.");
+        let offers: Vec<(String, String)> = tiers.iter().map(|t| (format!("💳 {}", t.name), format!("sub:{}", t.name))).collect();
+        buttons.push(super::nowpayments::buttons(&offers));
+    }
     Reply::with_buttons(text, buttons)
 }
 
@@ -102,7 +108,13 @@ pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &Access, update_id
         PaymentsCommand::Deposit => {
             let assigned = super::addresses::assign(&p.addresses, &p.wallet, user_id).await?;
             let effect = if assigned.fresh { Effect::Made } else { Effect::AlreadyMade };
-            (wallet::deposit(assigned.address, &p.tokens), None, effect)
+            let mut reply = wallet::deposit(assigned.address, &p.tokens);
+            if p.gateway.is_some() {
+                reply.text.push_str("\n\nOr pay by card or another coin through NOWPayments:");
+                let offers = super::nowpayments::TOP_UPS.map(|usd| (format!("💳 {usd} USD"), usd.to_string()));
+                reply.buttons.push(super::nowpayments::buttons(&offers));
+            }
+            (reply, None, effect)
         }
         PaymentsCommand::Withdraw(_) => unreachable!("the inbox hands /withdraw to withdraw::Withdrawals"),
         PaymentsCommand::Balance => {
@@ -110,13 +122,13 @@ pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &Access, update_id
             (wallet::balance(balance, &p.ledger.history(user_id, 10).await?), None, Effect::NotMade)
         }
         PaymentsCommand::Subscribe(args) if args.trim().is_empty() => {
-            (offer(&p.tiers, p.ledger.balance(user_id).await?.0, user.paid_until_ms), None, Effect::NotMade)
+            (offer(&p.tiers, p.ledger.balance(user_id).await?.0, user.paid_until_ms, p.gateway.is_some()), None, Effect::NotMade)
         }
         PaymentsCommand::Subscribe(args) => {
             let mut words = args.split_whitespace();
             let name = words.next().unwrap_or_default().to_ascii_lowercase();
             let Some(tier) = p.tiers.iter().find(|t| t.name == name) else {
-                return Ok((offer(&p.tiers, p.ledger.balance(user_id).await?.0, user.paid_until_ms), None, Effect::NotMade));
+                return Ok((offer(&p.tiers, p.ledger.balance(user_id).await?.0, user.paid_until_ms, p.gateway.is_some()), None, Effect::NotMade));
             };
             let reference = format!("sub:{update_id}");
             if user.last_grant.as_deref() == Some(reference.as_str()) {
@@ -175,4 +187,27 @@ pub async fn answer(p: &Payments, cmd: PaymentsCommand, user: &Access, update_id
             (Reply::plain(text), changed, effect)
         }
     })
+}
+
+/// A NOWPayments button pressed (`np:<usd>`: a top-up of one of
+/// [`super::nowpayments::TOP_UPS`]; `np:sub:<tier>`: a tier's price): the invoice's
+/// page as a link, made once per press (order id `np-<user>-<update id>`).
+///
+/// Errors: NATS failed.
+pub async fn invoice(p: &Payments, data: &str, who: super::withdraw::Asker) -> anyhow::Result<(Reply, Effect)> {
+    let Some(gateway) = &p.gateway else {
+        return Ok((Reply::plain("NOWPayments is not offered here."), Effect::NotMade));
+    };
+    let one = U256::from(10).pow(U256::from(LEDGER_DECIMALS));
+    let (price, what) = match data.strip_prefix("sub:") {
+        Some(tier) => match p.tiers.iter().find(|t| t.name == tier) {
+            Some(t) => (t.price, format!("Top-up for the {} subscription", t.name)),
+            None => return Ok((Reply::plain("No such tier."), Effect::NotMade)),
+        },
+        None => match data.parse::<u64>().ok().filter(|usd| super::nowpayments::TOP_UPS.contains(usd)) {
+            Some(usd) => (U256::from(usd) * one, "Balance top-up".to_string()),
+            None => return Ok((Reply::plain("That payment is not offered."), Effect::NotMade)),
+        },
+    };
+    gateway.invoice(price, &format!("np-{}-{}", who.user_id, who.update_id), &what).await
 }

@@ -51,6 +51,8 @@ pub struct PaymentsArgs {
     pub max_block_range: u64,
     #[command(flatten)]
     pub withdraw: WithdrawArgs,
+    #[command(flatten)]
+    pub nowpayments: super::nowpayments::NowPaymentsArgs,
 }
 
 /// Withdrawals (`/withdraw`): off unless `--withdrawals` is set, since only a running

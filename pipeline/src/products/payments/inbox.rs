@@ -53,6 +53,8 @@ pub enum PaymentsChange {
     /// A withdrawal's step ([`Action::changes`]): a request stored, confirmed (the
     /// caps counted, the amount held), cancelled, approved or rejected.
     Withdraw { action: Action, who: Asker, message_id: Option<i32> },
+    /// A NOWPayments invoice (`np:<usd>` or `np:sub:<tier>`), made once per press.
+    Invoice { data: String, who: Asker },
 }
 
 impl Stage for PaymentsInbox {
@@ -74,6 +76,9 @@ impl Stage for PaymentsInbox {
         let who = Asker { user_id, chat_id, update_id };
         if let Some(action) = self.withdraw_action(&routed, text) {
             return self.withdraw(action, who, routed.message_id).await;
+        }
+        if let Some(data) = routed.callback_data.as_deref().and_then(|d| d.strip_prefix("np:")) {
+            return Ok(Decision::Apply(PaymentsChange::Invoice { data: data.to_string(), who }));
         }
         if let (true, Some(args)) = (routed.admin, text.strip_prefix("/admin")) {
             let args = args.trim();
@@ -158,6 +163,17 @@ impl Stage for PaymentsInbox {
                 Ok(Applied {
                     decision: Decision::Forward { outputs, commit: None },
                     effect: answer.effect,
+                })
+            }
+            PaymentsChange::Invoice { data, who } => {
+                let (reply, effect) = commands::invoice(&self.payments, &data, who).await?;
+                Ok(Applied {
+                    // a new message: the page's link must stay where the user can find it
+                    decision: Decision::Forward {
+                        outputs: vec![reply.output(who.update_id, who.chat_id, None)],
+                        commit: None,
+                    },
+                    effect,
                 })
             }
             PaymentsChange::Admin { args, chat_id, update_id } => {

@@ -1,4 +1,4 @@
-//! Payments' metrics: the deposit watcher, credits and reminders. Declared once here (see `herald_runtime::metric`), described at start.
+//! Payments' metrics: the deposit watcher, credits, reminders and the gateway's IPNs. Declared once here (see `herald_runtime::metric`), described at start.
 
 use herald_runtime::metric::Metric;
 
@@ -15,5 +15,19 @@ pub const WATCHER_ERRORS: Metric = Metric::counter("herald_watcher_errors_total"
 /// Subscription expiry reminders sent.
 pub const REMINDERS: Metric = Metric::counter("herald_reminders_total", "Subscription expiry reminders sent");
 
+/// NOWPayments IPNs received, by outcome (accepted, no_signature, bad_signature,
+/// malformed, unavailable).
+pub const GATEWAY_IPNS: Metric =
+    Metric::counter("herald_gateway_ipns_total", "NOWPayments IPNs received, by outcome (accepted, no_signature, bad_signature, malformed, unavailable)")
+        .labelled(&["outcome"]);
+
 /// All of them.
-pub const ALL: &[Metric] = &[DEPOSITS, DEPOSITS_BELOW_MINIMUM, WATCHER_REORGS, WATCHER_MALFORMED_LOGS, WATCHER_ERRORS, REMINDERS];
+pub const ALL: &[Metric] = &[
+    DEPOSITS,
+    DEPOSITS_BELOW_MINIMUM,
+    WATCHER_REORGS,
+    WATCHER_MALFORMED_LOGS,
+    WATCHER_ERRORS,
+    REMINDERS,
+    GATEWAY_IPNS,
+];

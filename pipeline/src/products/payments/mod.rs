@@ -13,6 +13,8 @@
 //!   ──> herald.withdrawals.approved.<chain> [WITHDRAWALS] ──> herald-signer
 //! herald-signer ──> herald.withdrawals.<sent|final|failed|queued>.<chain> [WITHDRAWALS]
 //!   ──> withdrawal_outcomes ──> the hold settled or released + the user told
+//! NOWPayments IPN ──> /nowpayments/ipn ──> herald.gateway.nowpayments.<user> [GATEWAY]
+//!   ──> gateway_payments ──> the ledger credited once per payment ([`nowpayments`])
 //! ```
 //!
 //! Off (not built) unless `--deposit-xpub` is set.
@@ -29,6 +31,7 @@ pub mod follow;
 pub mod inbox;
 pub mod kv_json;
 pub mod metrics;
+pub mod nowpayments;
 pub mod operator;
 pub mod reminders;
 pub mod replies;
@@ -94,7 +97,7 @@ impl Product for PaymentsProduct {
     }
 
     fn callback_prefixes(&self) -> &'static [&'static str] {
-        &["sub:", "wd:"]
+        &["sub:", "wd:", "np:"]
     }
 
     fn admin_commands(&self) -> &'static [&'static str] {
@@ -126,6 +129,7 @@ impl Product for PaymentsProduct {
         vec![
             crate::stream_def!("payments.deposits.json"),
             crate::stream_def!("payments.withdrawals.json"),
+            crate::stream_def!("payments.gateway.json"),
         ]
     }
 
@@ -139,6 +143,7 @@ impl Product for PaymentsProduct {
             subjects::WATCHER_BUCKET,
             subjects::SIGNER_BUCKET,
             subjects::WITHDRAWALS_BUCKET,
+            subjects::GATEWAY_BUCKET,
         ]
         .into_iter()
         .map(|name| BucketDef::forever(name).money())
@@ -146,7 +151,10 @@ impl Product for PaymentsProduct {
     }
 
     fn consumers(&self) -> Vec<StageConfig> {
-        ["credit", "payments_inbox", "withdrawal_outcomes"].into_iter().map(consumer).collect()
+        ["credit", "payments_inbox", "withdrawal_outcomes", "gateway_payments"]
+            .into_iter()
+            .map(consumer)
+            .collect()
     }
 
     /// The withdrawal sample's hold: user 1 credited and 1 USD held under
@@ -222,6 +230,21 @@ impl Product for PaymentsProduct {
                 let cfg = ctx.configure(consumer("withdrawal_outcomes"));
                 stages.push(StageHandle::new(stage, cfg).with_sample(samples::withdrawal_subject(), samples::withdrawal_final()));
             }
+            if let (true, Some(gateway)) = (ctx.wants("gateway_payments"), &payments.gateway) {
+                let a = &args.nowpayments;
+                let endpoint = nowpayments::server::IpnEndpoint {
+                    secret: zeroize::Zeroizing::new(a.nowpayments_ipn_secret.clone().unwrap_or_default().into_bytes()),
+                    js: ctx.js.clone(),
+                };
+                ctx.tasks.spawn(nowpayments::server::serve(a.nowpayments_ipn_addr, Arc::new(endpoint), ctx.shutdown.clone()));
+                let stage = nowpayments::stage::GatewayPayments {
+                    ledger: payments.ledger.clone(),
+                    store: gateway.store.clone(),
+                    admins: ctx.admins.clone(),
+                };
+                let cfg = ctx.configure(consumer("gateway_payments"));
+                stages.push(StageHandle::new(stage, cfg).with_sample(samples::gateway_subject(), samples::gateway_finished()));
+            }
             Ok(stages)
         })
     }
@@ -240,6 +263,11 @@ fn consumer(stage: &str) -> StageConfig {
                 .map(|s| format!("herald.withdrawals.{s}.>"))
                 .collect(),
         ),
+        // one user's payments in order (the subject ends with the user id)
+        "gateway_payments" => StageConfig {
+            in_order_per_sender: true,
+            ..StageConfig::new(subjects::GATEWAY_STREAM, stage, vec!["herald.gateway.>".into()])
+        },
         // one user's updates in order (their subject ends with the user id)
         "payments_inbox" => StageConfig {
             in_order_per_sender: true,
@@ -261,6 +289,18 @@ impl PaymentsProduct {
             tokens: accepted.iter().map(|(address, t)| (t.symbol.clone(), *address)).collect(),
             tiers: subscriptions::parse_tiers(&args.tiers)?,
             coupons: ctx.js.get_key_value(subjects::COUPONS_BUCKET).await?,
+            gateway: match args.nowpayments.on() {
+                true => Some(nowpayments::Gateway {
+                    api: nowpayments::api::Api {
+                        base_url: args.nowpayments.nowpayments_api_url.clone(),
+                        api_key: args.nowpayments.nowpayments_api_key.clone().unwrap_or_default(),
+                        http: reqwest::Client::new(),
+                    },
+                    callback_url: args.nowpayments.nowpayments_callback_url.clone().unwrap_or_default(),
+                    store: ctx.js.get_key_value(subjects::GATEWAY_BUCKET).await?,
+                }),
+                false => None,
+            },
             withdraw: match withdraw::Rules::from_args(&args.withdraw, accepted, &args.deposit_chain)? {
                 Some(rules) => Some(withdraw::Withdrawals {
                     rules,
@@ -313,4 +353,6 @@ pub struct Payments {
     pub coupons: async_nats::jetstream::kv::Store,
     /// `/withdraw`, when `--withdrawals` is on.
     pub withdraw: Option<withdraw::Withdrawals>,
+    /// NOWPayments invoices, when configured.
+    pub gateway: Option<nowpayments::Gateway>,
 }

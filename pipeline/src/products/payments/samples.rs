@@ -60,3 +60,25 @@ pub fn withdrawal_final() -> Vec<u8> {
         ts_ms: 1,
     })
 }
+
+/// Where [`gateway_finished`] is published.
+pub fn gateway_subject() -> String {
+    subjects::gateway_payment("nowpayments", 1)
+}
+
+/// A finished NOWPayments payment of 15 USD by user 1 (gateway_payments' input: its
+/// apply step credits it once).
+pub fn gateway_finished() -> Vec<u8> {
+    encode(&herald_schemas::GatewayPayment {
+        v: 1,
+        gateway: "nowpayments".into(),
+        payment_id: "5077125051".into(),
+        status: "finished".into(),
+        order_id: "np-1-1".into(),
+        user_id: 1,
+        price_usd: "15000000000000000000".into(),
+        actually_paid: Some("15".into()),
+        pay_currency: Some("usdtbsc".into()),
+        received_ms: 1,
+    })
+}

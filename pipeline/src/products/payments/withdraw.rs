@@ -319,6 +319,7 @@ impl Withdrawals {
                 .map(|v| Button {
                     text: format!("{v} USD"),
                     callback_data: format!("wd:amt:{v} {address}"),
+                    url: None,
                 })
                 .filter(|b| b.callback_data.len() <= 64) // Telegram's limit on callback data
                 .collect();
@@ -405,10 +406,12 @@ impl Withdrawals {
                 Button {
                     text: "✅ Confirm".into(),
                     callback_data: format!("wd:ok:{}", req.id),
+                    url: None,
                 },
                 Button {
                     text: "Cancel".into(),
                     callback_data: format!("wd:no:{}", req.id),
+                    url: None,
                 },
             ]],
         )
@@ -539,10 +542,12 @@ impl Withdrawals {
             Button {
                 text: "Approve".into(),
                 callback_data: format!("wd:yes:{}", req.id),
+                url: None,
             },
             Button {
                 text: "Reject".into(),
                 callback_data: format!("wd:rej:{}", req.id),
+                url: None,
             },
         ]];
         self.admins
@@ -597,10 +602,12 @@ impl Withdrawals {
                 Button {
                     text: format!("Approve {}", req.id),
                     callback_data: format!("wd:yes:{}", req.id),
+                    url: None,
                 },
                 Button {
                     text: "Reject".into(),
                     callback_data: format!("wd:rej:{}", req.id),
+                    url: None,
                 },
             ]);
         }

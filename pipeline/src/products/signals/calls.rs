@@ -47,12 +47,14 @@ pub fn page(calls: &[TrackedCall], total: usize, page: usize) -> Reply {
         row.push(Button {
             text: "‹ Prev".into(),
             callback_data: format!("c:{}", page - 1),
+            url: None,
         });
     }
     if page + 1 < pages {
         row.push(Button {
             text: "Next ›".into(),
             callback_data: format!("c:{}", page + 1),
+            url: None,
         });
     }
     Reply {

@@ -300,7 +300,7 @@ pub fn menu(f: &Filters) -> Reply {
         usd(f.min_fdv_usd),
         usd(f.max_fdv_usd)
     );
-    let b = |text: String, data: String| Button { text, callback_data: data };
+    let b = |text: String, data: String| Button { text, callback_data: data, url: None };
     let mark = |on: bool, label: &str| {
         if on {
             format!("✅ {label}")

@@ -336,6 +336,7 @@ impl TriviaInbox {
         let mut rows: Vec<Vec<Button>> = vec![vec![Button {
             text: "🎲 Any category".into(),
             callback_data: format!("{PREFIX}c:any"),
+            url: None,
         }]];
         let cats: Vec<Button> = self
             .trivia
@@ -346,6 +347,7 @@ impl TriviaInbox {
             .map(|(i, c)| Button {
                 text: c.strip_prefix("Entertainment: ").unwrap_or(c).to_string(),
                 callback_data: format!("{PREFIX}c:{i}"),
+                url: None,
             })
             .collect();
         rows.extend(cats.chunks(2).map(<[Button]>::to_vec));
@@ -365,11 +367,13 @@ impl TriviaInbox {
                         .map(|d| Button {
                             text: d.to_string(),
                             callback_data: format!("{PREFIX}d:{cat}:{d}"),
+                            url: None,
                         })
                         .collect(),
                     vec![Button {
                         text: "any difficulty".into(),
                         callback_data: format!("{PREFIX}d:{cat}:any"),
+                        url: None,
                     }],
                 ];
                 let text = format!("🎲 <b>Trivia</b> — {}. Difficulty?", escape_html(&label));

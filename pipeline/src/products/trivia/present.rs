@@ -144,10 +144,12 @@ fn lobby(game: &Game, until_ms: u64) -> OutboundMessage {
         Button {
             text: "Join".into(),
             callback_data: format!("{PREFIX}j:{}", game.id),
+            url: None,
         },
         Button {
             text: "Start".into(),
             callback_data: format!("{PREFIX}s:{}", game.id),
+            url: None,
         },
     ]];
     reply::notice(format!("trivia:{}:lobby", game.id), game.chat_id, Content::SendMessage { text, buttons, reply_to: None })
@@ -232,6 +234,7 @@ fn question(game: &Game, bank: &Bank, index: u32, explanation: &dyn Fn(&str) -> 
                     vec![Button {
                         text: cut(&format!("{}. {o}", letter(i)), BUTTON_TEXT),
                         callback_data: format!("{PREFIX}a:{}:{index}:{i}", game.id),
+                        url: None,
                     }]
                 })
                 .collect();
