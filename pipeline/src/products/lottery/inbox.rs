@@ -15,7 +15,7 @@ use herald_schemas::RoutedUpdate;
 
 use super::commands::{ticket_count, LotteryCommand};
 use super::service::Lottery;
-use super::{purchase, views};
+use super::{orders, purchase, views};
 use crate::core::reply::{send_start_first, Reply};
 
 /// The stage.
@@ -103,6 +103,27 @@ impl Stage for LotteryInbox {
                 count,
             } => {
                 let (bought, effect) = purchase::buy(l, user_id, chat_id, update_id, count).await?;
+                if let (purchase::Bought::Insufficient { balance, cost }, Some(round)) = (&bought, l.current().await?) {
+                    // kept as a standing order: the next deposit buys it (orders.rs)
+                    let order = orders::Order {
+                        user_id,
+                        chat_id,
+                        update_id,
+                        count,
+                        round,
+                        expires_ms: herald_schemas::now_ms() + orders::ORDER_TTL_MS,
+                    };
+                    orders::place(l, &order).await?;
+                    let text = views::standing(&order, *balance, *cost);
+                    let Decision::Forward { mut outputs, .. } = answer::<()>(text, update_id, chat_id) else {
+                        unreachable!("answer forwards")
+                    };
+                    outputs.push(orders::ask_for_address(&order));
+                    return Ok(Applied {
+                        decision: Decision::Forward { outputs, commit: () },
+                        effect,
+                    });
+                }
                 (views::bought(&bought, l), update_id, chat_id, effect)
             }
             Change::Pause { paused, chat_id, update_id } => {

@@ -21,6 +21,7 @@ pub mod http;
 pub mod inbox;
 pub mod metrics;
 pub mod journal;
+pub mod orders;
 pub mod purchase;
 pub mod relays;
 pub mod round;
@@ -91,7 +92,7 @@ impl Product for LotteryProduct {
     }
 
     fn consumers(&self) -> Vec<StageConfig> {
-        vec![consumer()]
+        vec![consumer(), orders_consumer()]
     }
 
     fn check_parsers(&self, text: &str) {
@@ -114,6 +115,11 @@ impl Product for LotteryProduct {
                 };
                 let cfg = ctx.configure(consumer());
                 stages.push(StageHandle::new(inbox, cfg).with_sample(subjects::routed("lottery", 1), samples::routed_buy()));
+            }
+            if ctx.wants("lottery_orders") {
+                let stage = orders::LotteryOrders { lottery: lottery.clone() };
+                let cfg = ctx.configure(orders_consumer());
+                stages.push(StageHandle::new(stage, cfg).with_sample(subjects::ledger(1), samples::deposit_credit()));
             }
             if ctx.wants("lottery_scheduler") {
                 let l = lottery.clone();
@@ -170,6 +176,15 @@ impl LotteryProduct {
         lottery.max_tickets = args.lottery_max_tickets;
         lottery.admins = admins.to_vec();
         Ok(Arc::new(lottery))
+    }
+}
+
+/// The standing orders' consumer: the ledger's entries (credits from deposits complete
+/// orders), one user's in order.
+fn orders_consumer() -> StageConfig {
+    StageConfig {
+        in_order_per_sender: true,
+        ..StageConfig::new(subjects::LEDGER_STREAM, "lottery_orders", vec!["herald.ledger.>".into()])
     }
 }
 

@@ -7,3 +7,20 @@ use crate::core::product::sample_command;
 pub fn routed_buy() -> Vec<u8> {
     sample_command("/buy 1")
 }
+
+/// A deposit of 10 USD credited to user 1 (lottery_orders' input: it completes user 1's
+/// standing order, if any; none is seeded, so it is dropped as `no_standing_order`).
+pub fn deposit_credit() -> Vec<u8> {
+    herald_schemas::encode(&herald_schemas::LedgerEntry {
+        v: 1,
+        user_id: 1,
+        kind: herald_schemas::LedgerKind::Credit,
+        amount: "10000000000000000000".into(),
+        balance: "10000000000000000000".into(),
+        held: "0".into(),
+        hold: None,
+        reference: "deposit:sample-order:0".into(),
+        note: "sample deposit".into(),
+        ts_ms: 1,
+    })
+}

@@ -100,6 +100,20 @@ pub fn bought(b: &Bought, l: &Lottery) -> String {
     }
 }
 
+/// The answer to a `/buy` the balance cannot pay: kept as a standing order, what is
+/// missing, and that payments sends the deposit address next.
+pub fn standing(order: &super::orders::Order, balance: alloy::primitives::U256, cost: u128) -> String {
+    let missing = cost.saturating_sub(u128::try_from(balance).unwrap_or(u128::MAX));
+    format!(
+        "Your balance is {} USD; {} tickets cost {} USD. <b>Deposit {} USD more</b> to your address (next message):          the tickets are bought by themselves once it is final, if round {}'s sale is still open (the order stands for an hour).",
+        units(balance, LEDGER_DECIMALS),
+        order.count,
+        usd(cost),
+        usd(missing),
+        order.round
+    )
+}
+
 fn receipt(r: &Receipt, _l: &Lottery) -> String {
     let moved = match r.moved_from {
         Some(from) => format!("\n⚠️ Round {from}'s sale had closed: your tickets are in round {}.", r.round),
