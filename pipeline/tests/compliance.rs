@@ -40,19 +40,17 @@ async fn every_stage_of_every_product_is_compliant() {
         // the explainer runs when an endpoint is set
         "--trivia-ai-url",
         &ai,
-        // withdrawals and the NOWPayments stage run when configured
-        "--withdrawals",
-        "--nowpayments-api-key",
-        "placeholder",
-        "--nowpayments-ipn-secret",
-        "placeholder",
-        "--nowpayments-callback-url",
-        "https://example.invalid/nowpayments/ipn",
-        "--nowpayments-ipn-addr",
-        "127.0.0.1:0",
     ];
     let cmd = CoreArgs::augment_args(compose::with_product_args(clap::Command::new("run").no_binary_name(true)));
-    let matches = cmd.get_matches_from(env.nats.args().iter().map(String::as_str).chain(args));
+    // withdrawals and the NOWPayments stage run when configured
+    let matches = cmd.get_matches_from(
+        env.nats
+            .args()
+            .iter()
+            .map(String::as_str)
+            .chain(args)
+            .chain(compose::EVERY_FEATURE.iter().copied()),
+    );
     let core = CoreArgs::from_arg_matches(&matches).unwrap();
     let products = compose::build(&core.products, &matches).unwrap();
     assert_eq!(

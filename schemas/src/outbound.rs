@@ -28,6 +28,20 @@ pub struct Button {
 }
 
 impl Button {
+    /// A button that sends `data` back as a callback query.
+    ///
+    /// ```
+    /// let b = herald_schemas::Button::callback("Cancel", "wd:no:wd-1-2");
+    /// assert_eq!((b.callback_data.as_str(), b.url), ("wd:no:wd-1-2", None));
+    /// ```
+    pub fn callback(text: impl Into<String>, data: impl Into<String>) -> Self {
+        Button {
+            text: text.into(),
+            callback_data: data.into(),
+            url: None,
+        }
+    }
+
     /// A button that opens `url`.
     ///
     /// ```

@@ -177,26 +177,28 @@ pub async fn setup_all(js: &herald_runtime::Js, update: bool, replicas: setup::R
     Ok(applied)
 }
 
+/// The flags that turn on what products leave off by default: withdrawals and
+/// NOWPayments (placeholder credentials; the IPN endpoint on any free port, since
+/// several harnesses may run at once). For [`all_products`] and the compliance harness.
+pub const EVERY_FEATURE: &[&str] = &[
+    "--withdrawals",
+    "--nowpayments-api-key",
+    "placeholder",
+    "--nowpayments-ipn-secret",
+    "placeholder",
+    "--nowpayments-callback-url",
+    "https://example.invalid/nowpayments/ipn",
+    "--nowpayments-ipn-addr",
+    "127.0.0.1:0",
+];
+
 /// Every registered product, built from default flags with every feature on (a
 /// placeholder deposit xpub so payments builds, withdrawals, NOWPayments with
 /// placeholder credentials): for definitions and the compliance harness, not to run.
 pub fn all_products() -> Vec<Arc<dyn Product>> {
     let cmd = with_product_args(clap::Command::new("all").no_binary_name(true));
     let matches = cmd
-        .try_get_matches_from([
-            "--deposit-xpub",
-            "xpub-placeholder",
-            "--withdrawals",
-            "--nowpayments-api-key",
-            "placeholder",
-            "--nowpayments-ipn-secret",
-            "placeholder",
-            "--nowpayments-callback-url",
-            "https://example.invalid/nowpayments/ipn",
-            // any free port: several harnesses may run at once
-            "--nowpayments-ipn-addr",
-            "127.0.0.1:0",
-        ])
+        .try_get_matches_from(["--deposit-xpub", "xpub-placeholder"].iter().chain(EVERY_FEATURE))
         .expect("the registry's default flags parse");
     REGISTRY
         .iter()

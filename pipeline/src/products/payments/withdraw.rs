@@ -316,11 +316,7 @@ impl Withdrawals {
             amounts.dedup();
             let row: Vec<Button> = amounts
                 .iter()
-                .map(|v| Button {
-                    text: format!("{v} USD"),
-                    callback_data: format!("wd:amt:{v} {address}"),
-                    url: None,
-                })
+                .map(|v| Button::callback(format!("{v} USD"), format!("wd:amt:{v} {address}")))
                 .filter(|b| b.callback_data.len() <= 64) // Telegram's limit on callback data
                 .collect();
             if !row.is_empty() {
@@ -403,16 +399,8 @@ impl Withdrawals {
         Reply::with_buttons(
             text,
             vec![vec![
-                Button {
-                    text: "✅ Confirm".into(),
-                    callback_data: format!("wd:ok:{}", req.id),
-                    url: None,
-                },
-                Button {
-                    text: "Cancel".into(),
-                    callback_data: format!("wd:no:{}", req.id),
-                    url: None,
-                },
+                Button::callback("✅ Confirm", format!("wd:ok:{}", req.id)),
+                Button::callback("Cancel", format!("wd:no:{}", req.id)),
             ]],
         )
     }
@@ -538,18 +526,7 @@ impl Withdrawals {
             escape_html(&req.to),
             req.id
         );
-        let buttons = vec![vec![
-            Button {
-                text: "Approve".into(),
-                callback_data: format!("wd:yes:{}", req.id),
-                url: None,
-            },
-            Button {
-                text: "Reject".into(),
-                callback_data: format!("wd:rej:{}", req.id),
-                url: None,
-            },
-        ]];
+        let buttons = vec![approval_row(&req.id, "Approve")];
         self.admins
             .iter()
             .map(|a| {
@@ -598,18 +575,7 @@ impl Withdrawals {
                 req.user_id,
                 escape_html(&req.to)
             ));
-            buttons.push(vec![
-                Button {
-                    text: format!("Approve {}", req.id),
-                    callback_data: format!("wd:yes:{}", req.id),
-                    url: None,
-                },
-                Button {
-                    text: "Reject".into(),
-                    callback_data: format!("wd:rej:{}", req.id),
-                    url: None,
-                },
-            ]);
+            buttons.push(approval_row(&req.id, &format!("Approve {}", req.id)));
         }
         Ok(Answer {
             reply: Reply::with_buttons(text, buttons),
@@ -666,6 +632,11 @@ impl Withdrawals {
             effect,
         })
     }
+}
+
+/// An admin's Approve and Reject buttons for withdrawal `id`.
+fn approval_row(id: &str, approve: &str) -> Vec<Button> {
+    vec![Button::callback(approve, format!("wd:yes:{id}")), Button::callback("Reject", format!("wd:rej:{id}"))]
 }
 
 /// A request that vanished between two reads of it (never expected: requests are not
