@@ -99,6 +99,17 @@ impl Product for LotteryProduct {
         let _ = commands::LotteryCommand::from_text(text);
     }
 
+    /// User 1's standing order, which the `lottery_orders` sample (a deposit credited
+    /// to user 1) completes or lets lapse.
+    fn seed_samples<'a>(&'a self, js: &'a herald_runtime::Js) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let kv = js.get_key_value(subjects::LOTTERY_BUCKET).await?;
+            let order = samples::standing_order();
+            kv.put(format!("order.{}", order.user_id), serde_json::to_vec(&order)?.into()).await?;
+            Ok(())
+        })
+    }
+
     fn metrics(&self) -> &'static [herald_runtime::metric::Metric] {
         metrics::ALL
     }

@@ -8,8 +8,20 @@ pub fn routed_buy() -> Vec<u8> {
     sample_command("/buy 1")
 }
 
-/// A deposit of 10 USD credited to user 1 (lottery_orders' input: it completes user 1's
-/// standing order, if any; none is seeded, so it is dropped as `no_standing_order`).
+/// User 1's standing order of 2 tickets in round 1 (seeded by `seed_samples`).
+pub fn standing_order() -> super::orders::Order {
+    super::orders::Order {
+        user_id: 1,
+        chat_id: 1,
+        update_id: 777,
+        count: 2,
+        round: 1,
+        expires_ms: u64::MAX,
+    }
+}
+
+/// A deposit of 10 USD credited to user 1 (lottery_orders' input: it completes or lets
+/// lapse user 1's [`standing_order`]).
 pub fn deposit_credit() -> Vec<u8> {
     herald_schemas::encode(&herald_schemas::LedgerEntry {
         v: 1,
