@@ -377,6 +377,33 @@ async fn daily_caps_and_expired_confirmations_refuse_and_hold_nothing() {
     let made = send(&desk, press(USER, 51, &format!("wd:ok:{id}"))).await;
     assert!(made.texts[0].contains("expired") && made.for_signer.is_empty(), "{}", made.texts[0]);
     assert_eq!(invariant(&desk, USER).await, (usd("820"), usd("180")));
+
+    // a confirmation that crashed after its hold and was redelivered past the window
+    // (the pipeline down for longer): expired, and the hold and the caps given back
+    let id = format!("wd-{USER}-60");
+    let crashed = Request { id: id.clone(), ..old };
+    store
+        .put(format!("req.{id}"), serde_json::to_vec(&crashed).unwrap().into())
+        .await
+        .unwrap();
+    desk.ledger
+        .hold(USER, usd("20"), &format!("withdraw:{id}"), "withdrawal")
+        .await
+        .unwrap();
+    let today = herald_pipeline::products::payments::caps::day_of(herald_schemas::now_ms());
+    let user_cap = herald_pipeline::products::payments::caps::key(&today, Some(USER));
+    herald_pipeline::products::payments::caps::reserve(&store, &user_cap, &id, usd("20"), usd("200"))
+        .await
+        .unwrap();
+    assert_eq!(invariant(&desk, USER).await, (usd("800"), usd("200")));
+    let made = send(&desk, press(USER, 61, &format!("wd:ok:{id}"))).await;
+    assert!(made.texts[0].contains("expired") && made.for_signer.is_empty(), "{}", made.texts[0]);
+    assert_eq!(invariant(&desk, USER).await, (usd("820"), usd("180")), "the late hold released");
+    assert_eq!(
+        herald_pipeline::products::payments::caps::used(&store, &user_cap).await.unwrap(),
+        usd("180"),
+        "its count given back"
+    );
 }
 
 #[tokio::test]

@@ -440,6 +440,14 @@ impl Withdrawals {
         }
         let now = herald_schemas::now_ms();
         if now > req.created_ms + CONFIRM_WITHIN_MS {
+            // a confirmation that crashed after its hold and came back late (the pipeline
+            // down for longer than the window) must not leave the amount held: give back
+            // whatever an earlier delivery took (nothing, normally)
+            p.ledger.release(req.user_id, &req.hold(), &format!("withdrawal {id} expired")).await?;
+            for day in [caps::day_of(now), caps::day_of(req.created_ms)] {
+                caps::unreserve(&self.store, &caps::key(&day, Some(req.user_id)), id).await?;
+                caps::unreserve(&self.store, &caps::key(&day, None), id).await?;
+            }
             let (req, _) = self.transition(id, State::Requested, State::Expired, None, None).await?;
             return Ok(self.standing(&req.unwrap_or(req_fallback(id)), Effect::NotMade));
         }
