@@ -536,3 +536,46 @@ async fn confirmed_withdrawals_reach_the_chain_once_and_settle_the_ledger_exactl
     );
     assert_eq!(made, 3.0);
 }
+
+#[tokio::test]
+async fn an_approval_and_a_rejection_at_once_never_both_happen() {
+    const ADMIN2: i64 = 2;
+    let env = common::Env::start().await;
+    let mut r = rules();
+    r.user_daily = usd("10000");
+    r.wallet_daily = usd("10000");
+    let desk = Desk::open_with(&env, vec![ADMIN, ADMIN2], Some(r)).await;
+    started(&desk, USER, "2000").await;
+    for n in 0..10 {
+        send(&desk, message(USER, 10 + 2 * n, &format!("/withdraw 150 {WALLET}"))).await;
+        let waiting = send(&desk, press(USER, 11 + 2 * n, &format!("wd:ok:wd-{USER}-{}", 10 + 2 * n))).await;
+        assert!(waiting.texts[0].contains("waits for an admin"), "{}", waiting.texts[0]);
+    }
+    // two admins press Approve and Reject on each at the same moment
+    let races = (0..10).map(|n| {
+        let id = format!("wd-{USER}-{}", 10 + 2 * n);
+        let desk = &desk;
+        async move {
+            let (a, b) = futures::join!(
+                send(desk, press(ADMIN, 100 + n, &format!("wd:yes:{id}"))),
+                send(desk, press(ADMIN2, 200 + n, &format!("wd:rej:{id}")))
+            );
+            (a.for_signer.len() + b.for_signer.len(), request(desk, &id).await.state)
+        }
+    });
+    let outcomes = futures::future::join_all(races).await;
+    let approved = outcomes.iter().filter(|(_, s)| *s == State::Approved).count();
+    let rejected = outcomes.iter().filter(|(_, s)| *s == State::Rejected).count();
+    assert_eq!(approved + rejected, 10, "{outcomes:?}");
+    for (sent, state) in &outcomes {
+        assert_eq!(
+            *sent,
+            usize::from(*state == State::Approved),
+            "handed to the signer only if approved: {outcomes:?}"
+        );
+    }
+    let releases = entries(&desk, USER).await.iter().filter(|e| e.kind == LedgerKind::Release).count();
+    assert_eq!(releases, rejected, "a hold released only for a rejected one");
+    let held = usd("150") * U256::from(approved as u64);
+    assert_eq!(invariant(&desk, USER).await, (usd("2000") - held, held));
+}

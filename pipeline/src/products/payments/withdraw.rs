@@ -614,21 +614,22 @@ impl Withdrawals {
     /// An admin rejects a waiting withdrawal: the hold is released (the user refunded),
     /// the caps given back, the user told why.
     async fn reject(&self, p: &Payments, id: &str, reason: &str) -> anyhow::Result<Answer> {
-        let Some(current) = kv_json::get::<Request>(&self.store, &req_key(id)).await? else {
+        // the state first, by compare-and-set: of an approval and a rejection pressed at
+        // once by two admins exactly one moves the request, and only a rejected request
+        // has its hold released (never one the signer is paying). A crash after it leaves
+        // a Rejected request whose retry releases the same hold, once.
+        let (req, moved) = self.transition(id, State::Waiting, State::Rejected, Some(reason), None).await?;
+        let Some(req) = req else {
             return Ok(Answer::read(format!("No withdrawal {}.", escape_html(id))));
         };
-        if !matches!(current.state, State::Waiting | State::Rejected) {
-            return Ok(Answer::read(format!("Withdrawal {} is {:?}, not waiting.", current.id, current.state)));
+        if req.state != State::Rejected {
+            return Ok(Answer::read(format!("Withdrawal {} is {:?}, not waiting.", req.id, req.state)));
         }
-        // the hold first: a crash after it leaves a Waiting request whose retry finds
-        // the hold closed and ends the same way
-        let closed = p.ledger.release(current.user_id, &current.hold(), &format!("withdrawal {id} rejected")).await?;
-        if let Some(day) = &current.day {
-            caps::unreserve(&self.store, &caps::key(day, Some(current.user_id)), id).await?;
+        let closed = p.ledger.release(req.user_id, &req.hold(), &format!("withdrawal {id} rejected")).await?;
+        if let Some(day) = &req.day {
+            caps::unreserve(&self.store, &caps::key(day, Some(req.user_id)), id).await?;
             caps::unreserve(&self.store, &caps::key(day, None), id).await?;
         }
-        let (req, moved) = self.transition(id, State::Waiting, State::Rejected, Some(reason), None).await?;
-        let req = req.unwrap_or(current);
         let effect = match (&closed, moved) {
             (Closed::Done(_), _) | (_, true) => Effect::Made,
             _ => Effect::AlreadyMade,
