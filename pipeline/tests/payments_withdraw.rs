@@ -579,3 +579,41 @@ async fn an_approval_and_a_rejection_at_once_never_both_happen() {
     let held = usd("150") * U256::from(approved as u64);
     assert_eq!(invariant(&desk, USER).await, (usd("2000") - held, held));
 }
+
+#[tokio::test]
+async fn a_confirm_and_a_cancel_at_once_never_leave_a_cancelled_request_held() {
+    let env = common::Env::start().await;
+    let mut r = rules();
+    r.user_daily = usd("10000");
+    let desk = Desk::open_with(&env, vec![ADMIN], Some(r)).await;
+    started(&desk, USER, "1000").await;
+    for n in 0..10 {
+        send(&desk, message(USER, 10 + n, &format!("/withdraw 50 {WALLET}"))).await;
+    }
+    // both buttons at the same moment (the inbox runs a user's updates in order; this
+    // goes around it, as two pipeline processes could)
+    let races = (0..10).map(|n| {
+        let id = format!("wd-{USER}-{}", 10 + n);
+        let desk = &desk;
+        async move {
+            futures::join!(
+                send(desk, press(USER, 100 + n, &format!("wd:ok:{id}"))),
+                send(desk, press(USER, 200 + n, &format!("wd:no:{id}")))
+            );
+            request(desk, &id).await.state
+        }
+    });
+    let states = futures::future::join_all(races).await;
+    let approved = states.iter().filter(|s| **s == State::Approved).count() as u64;
+    assert_eq!(
+        approved + states.iter().filter(|s| **s == State::Cancelled).count() as u64,
+        10,
+        "{states:?}"
+    );
+    let held = usd("50") * U256::from(approved);
+    assert_eq!(
+        invariant(&desk, USER).await,
+        (usd("1000") - held, held),
+        "held only for the approved: {states:?}"
+    );
+}

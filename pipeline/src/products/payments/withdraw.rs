@@ -9,7 +9,9 @@
 //!   -> [Cancel] wd:no:<id>   -> Cancelled (nothing held)
 //! ```
 //!
-//! Every step is idempotent per request: the request's state moves by compare-and-set,
+//! Every step is idempotent per request: the request's state moves by compare-and-set
+//! before the money does (Confirm claims it as `Confirming`, a rejection moves it before
+//! its hold is released),
 //! the hold is keyed `withdraw:<id>`, the caps count by id, and what goes out (the
 //! approved withdrawal, the messages) carries ids derived from the request, so a
 //! redelivered update or a double tap changes nothing twice. The request id is
@@ -108,6 +110,9 @@ pub struct Withdrawals {
 pub enum State {
     /// Shown with its confirmation buttons; nothing held.
     Requested,
+    /// Confirm pressed: its caps and hold being made (a crash here is finished by the
+    /// redelivery, whatever the time).
+    Confirming,
     Cancelled,
     /// Not confirmed within [`CONFIRM_WITHIN_MS`].
     Expired,
@@ -435,25 +440,34 @@ impl Withdrawals {
             Ok(req) => req,
             Err(answer) => return Ok(answer),
         };
-        if req.state != State::Requested {
-            return Ok(self.standing(&req, Effect::AlreadyMade));
-        }
-        let now = herald_schemas::now_ms();
-        if now > req.created_ms + CONFIRM_WITHIN_MS {
-            // a confirmation that crashed after its hold and came back late (the pipeline
-            // down for longer than the window) must not leave the amount held: give back
-            // whatever an earlier delivery took (nothing, normally)
-            p.ledger.release(req.user_id, &req.hold(), &format!("withdrawal {id} expired")).await?;
-            for day in [caps::day_of(now), caps::day_of(req.created_ms)] {
-                caps::unreserve(&self.store, &caps::key(&day, Some(req.user_id)), id).await?;
-                caps::unreserve(&self.store, &caps::key(&day, None), id).await?;
+        let mut req = req;
+        if req.state == State::Requested {
+            let now = herald_schemas::now_ms();
+            if now > req.created_ms + CONFIRM_WITHIN_MS {
+                // a confirmation that crashed after its hold and came back late (the
+                // pipeline down for longer than the window) must not leave the amount
+                // held: give back whatever an earlier delivery took (nothing, normally)
+                p.ledger.release(req.user_id, &req.hold(), &format!("withdrawal {id} expired")).await?;
+                for day in [caps::day_of(now), caps::day_of(req.created_ms)] {
+                    caps::unreserve(&self.store, &caps::key(&day, Some(req.user_id)), id).await?;
+                    caps::unreserve(&self.store, &caps::key(&day, None), id).await?;
+                }
+                let (req, _) = self.transition(id, State::Requested, State::Expired, None, None).await?;
+                return Ok(self.standing(&req.unwrap_or(req_fallback(id)), Effect::NotMade));
             }
-            let (req, _) = self.transition(id, State::Requested, State::Expired, None, None).await?;
-            return Ok(self.standing(&req.unwrap_or(req_fallback(id)), Effect::NotMade));
+            // claimed first, by compare-and-set, with the day its caps count in: a Cancel
+            // at the same moment either wins before anything is held or loses
+            let (claimed, _) = self.transition(id, State::Requested, State::Confirming, None, Some(&caps::day_of(now))).await?;
+            req = claimed.unwrap_or(req_fallback(id));
         }
+        if req.state != State::Confirming {
+            let effect = if matches!(req.state, State::Approved | State::Waiting) { Effect::AlreadyMade } else { Effect::NotMade };
+            return Ok(self.standing(&req, effect));
+        }
+        // the rest repeats safely: a crashed delivery finds the request Confirming
         let r = &self.rules;
         let amount = req.amount();
-        let day = caps::day_of(now);
+        let day = req.day.clone().unwrap_or_else(|| caps::day_of(herald_schemas::now_ms()));
         let (user_cap, wallet_cap) = (caps::key(&day, Some(req.user_id)), caps::key(&day, None));
         let refusal = if !caps::reserve(&self.store, &user_cap, id, amount, r.user_daily).await? {
             Some(format!("over your daily limit of {}", usd(r.user_daily)))
@@ -468,11 +482,11 @@ impl Withdrawals {
         if let Some(why) = refusal {
             caps::unreserve(&self.store, &user_cap, id).await?;
             caps::unreserve(&self.store, &wallet_cap, id).await?;
-            let (req, _) = self.transition(id, State::Requested, State::Refused, Some(&why), Some(&day)).await?;
+            let (req, _) = self.transition(id, State::Confirming, State::Refused, Some(&why), None).await?;
             return Ok(self.standing(&req.unwrap_or(req_fallback(id)), Effect::NotMade));
         }
         let next = if amount > r.approval_above { State::Waiting } else { State::Approved };
-        let (req, moved) = self.transition(id, State::Requested, next, None, Some(&day)).await?;
+        let (req, moved) = self.transition(id, State::Confirming, next, None, None).await?;
         let req = req.unwrap_or(req_fallback(id));
         kv_json::update(&self.store, &last_address_key(req.user_id), |_: Option<String>| Some(req.to.clone())).await?;
         Ok(self.standing(&req, if moved { Effect::Made } else { Effect::AlreadyMade }))
@@ -484,6 +498,7 @@ impl Withdrawals {
         let why = escape_html(req.reason.as_deref().unwrap_or("no reason given"));
         let (text, outputs) = match req.state {
             State::Requested => return Answer { reply: self.confirmation(req), outputs: Vec::new(), effect },
+            State::Confirming => (format!("⏳ Withdrawal {} is being confirmed.", req.id), Vec::new()),
             State::Cancelled => ("Withdrawal cancelled; nothing left your balance.".to_string(), Vec::new()),
             State::Expired => ("This confirmation expired; send /withdraw again.".to_string(), Vec::new()),
             State::Refused => (format!("Withdrawal not made: {why}. Nothing left your balance."), Vec::new()),
