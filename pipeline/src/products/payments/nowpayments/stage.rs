@@ -14,7 +14,8 @@
 //! Statuses out of order or replayed: each payment's furthest status handled is kept
 //! (`pay.nowpayments.<id>` in `herald_gateway`); a status at or below it tells nobody
 //! (dropped as `stale_status`). The ledger's steps are the apply step and idempotent by
-//! reference, so a late `finished` after a `failed` still credits, once.
+//! reference, so a late `finished` after a `failed` still credits, once; a `finished`
+//! that arrives after its payment's `refunded` credits nothing.
 
 use async_nats::jetstream::kv;
 use herald_runtime::{Applied, Decision, Effect, MsgMeta, Output, Stage, StageError};
@@ -84,10 +85,14 @@ impl Stage for GatewayPayments {
     }
 
     async fn decide(&self, p: GatewayPayment, _meta: &MsgMeta) -> Result<Decision<Self::Commit, GatewayPayment>, StageError> {
+        let furthest = kv_json::get::<u8>(&self.store, &key(&p)).await?.unwrap_or(0);
+        if p.status == "finished" && furthest == rank("refunded") {
+            // the refund came first (out of order): the money went back, credit nothing
+            return Ok(Decision::Drop { reason: "refunded_before" });
+        }
         if matches!(p.status.as_str(), "finished" | "refunded") {
             return Ok(Decision::Apply(p));
         }
-        let furthest = kv_json::get::<u8>(&self.store, &key(&p)).await?.unwrap_or(0);
         let rank = rank(&p.status);
         if rank == 0 || rank <= furthest {
             return Ok(Decision::Drop { reason: "stale_status" });
