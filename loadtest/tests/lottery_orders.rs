@@ -147,7 +147,10 @@ async fn a_short_buy_stands_until_a_deposit_buys_it_or_its_round_closes() {
     }
     evm::mine(&rpc, 3).await.unwrap();
     let lapsed = wait_text(&stack, BOB, "lapsed").await;
-    assert!(lapsed.contains(&format!("Round {round}'s sale closed")), "{lapsed}");
+    assert!(
+        lapsed.contains(&format!("in round {round} lapsed (its round's sale closed")),
+        "{lapsed}"
+    );
     let _ = stack.wait_quiet(Duration::from_millis(500), Duration::from_secs(5)).await;
 
     // the ledger and the journal: Alice debited once, one purchase; Bob untouched

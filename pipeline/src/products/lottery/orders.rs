@@ -127,8 +127,9 @@ pub struct LotteryOrders {
 pub enum Step {
     /// Buy it now (its round is on sale); the credit that came (its reference).
     Fill(Order, String),
-    /// Its round closed or it expired: drop it, tell the user.
-    Lapse(Order),
+    /// Its round closed, sales are paused, or its hour passed: drop it, tell the user
+    /// why.
+    Lapse(Order, &'static str),
 }
 
 /// Whether a ledger entry is money coming in from outside (a deposit or a gateway
@@ -155,11 +156,16 @@ impl Stage for LotteryOrders {
         let Some(order) = find(&l.kv, e.user_id).await? else {
             return Ok(Decision::Drop { reason: "no_standing_order" });
         };
-        if !l.paused().await? && on_sale(l, order.round).await? && herald_schemas::now_ms() < order.expires_ms {
-            Ok(Decision::Apply(Step::Fill(order, e.reference)))
+        let why = if l.paused().await? {
+            "ticket sales are paused"
+        } else if !on_sale(l, order.round).await? {
+            "its round's sale closed before the deposit arrived"
+        } else if herald_schemas::now_ms() >= order.expires_ms {
+            "it waited an hour, as long as an order stands"
         } else {
-            Ok(Decision::Apply(Step::Lapse(order)))
-        }
+            return Ok(Decision::Apply(Step::Fill(order, e.reference)));
+        };
+        Ok(Decision::Apply(Step::Lapse(order, why)))
     }
 
     /// Buys the order (once: the `/buy`'s own references), or lets it lapse.
@@ -183,10 +189,10 @@ impl Stage for LotteryOrders {
                 };
                 (order, text, effect, what)
             }
-            Step::Lapse(order) => {
+            Step::Lapse(order, why) => {
                 let text = format!(
-                    "Your deposit is in your balance. Round {}'s sale closed before it arrived, so your standing order of {} tickets lapsed: /buy {} to enter the current round.",
-                    order.round, order.count, order.count
+                    "Your deposit is in your balance. Your standing order of {} tickets in round {} lapsed ({why}): /buy {} to enter the current round.",
+                    order.count, order.round, order.count
                 );
                 (order, text, Effect::NotMade, "lapsed".to_string())
             }
