@@ -75,9 +75,11 @@ async fn a_conversation_relays_every_kind_then_next_report_and_ban() {
     assert!(s.clean_shutdown, "pipeline and bot exit 0 on SIGTERM");
 }
 
+/// The stack with `args`; users here search again within seconds, so without the
+/// `/chat` cooldown (tested in `chat_state`).
 fn opts(args: &[&str]) -> StackOptions {
     StackOptions {
-        pipeline_args: args.iter().map(|s| s.to_string()).collect(),
+        pipeline_args: args.iter().chain(&["--chat-search-cooldown", "0"]).map(|s| s.to_string()).collect(),
         ..Default::default()
     }
 }

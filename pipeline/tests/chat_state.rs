@@ -194,3 +194,75 @@ async fn never_paired_again_with_a_reported_or_skipped_partner() {
         }
     );
 }
+
+/// Makes `user` avoid each of `skipped` (as if they had skipped them), so they queue
+/// side by side instead of pairing.
+async fn skipped(redis: &LocalRedis, user: i64, skipped: &[i64]) {
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    for s in skipped {
+        let _: () = redis::cmd("LPUSH")
+            .arg(format!("herald:chat:hist:{user}"))
+            .arg(format!("{s}:skip"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_queue_refuses_a_search_until_someone_leaves() {
+    let redis = LocalRedis::start().unwrap();
+    let s = instance(&redis).await.with_limits(2, Duration::ZERO);
+    skipped(&redis, 2, &[1]).await;
+    skipped(&redis, 3, &[1, 2]).await;
+    assert!(matches!(s.join(1, "a").await.unwrap(), Change::Queued { .. }));
+    assert!(matches!(s.join(2, "b").await.unwrap(), Change::Queued { .. }));
+    assert_eq!(s.counts().await.unwrap().queued, 2);
+    assert_eq!(s.search(3, "c").await.unwrap(), Change::QueueFull, "two wait: the cap");
+    assert_eq!(s.partner(3).await.unwrap(), Peer::Idle, "a refused search is not queued");
+    // /next from nobody's chat joins too, and is refused the same way
+    assert_eq!(s.next(3, "c2").await.unwrap().joined, Change::QueueFull);
+    assert_eq!(s.leave(1, "d").await.unwrap(), Change::LeftQueue);
+    assert!(matches!(s.search(3, "e").await.unwrap(), Change::Queued { .. }), "room again");
+    assert_eq!(
+        s.counts().await.unwrap(),
+        herald_pipeline::products::chat::state::Counts { queued: 2, pairs: 0 }
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_user_searches_once_per_cooldown_and_a_redelivery_is_not_a_second_search() {
+    let redis = LocalRedis::start().unwrap();
+    let s = instance(&redis).await.with_limits(500, Duration::from_secs(60));
+    assert!(matches!(s.search(7, "upd:1").await.unwrap(), Change::Queued { again: false, .. }));
+    // the same update redelivered: the same answer, not "too soon"
+    assert!(matches!(s.search(7, "upd:1").await.unwrap(), Change::Queued { again: false, .. }));
+    assert_eq!(s.leave(7, "upd:2").await.unwrap(), Change::LeftQueue);
+    match s.search(7, "upd:3").await.unwrap() {
+        Change::TooSoon { wait_ms } => assert!((1..=60_000).contains(&wait_ms), "wait {wait_ms} ms"),
+        other => panic!("a second /chat within 60 s: {other:?}"),
+    }
+    assert_eq!(s.partner(7).await.unwrap(), Peer::Idle);
+    // /next is not limited (it searches again as part of skipping), nor is another user
+    assert!(matches!(s.next(7, "upd:4").await.unwrap().joined, Change::Queued { .. }));
+    assert!(matches!(s.search(8, "upd:5").await.unwrap(), Change::Paired { partner: 7, .. }));
+    // a short cooldown passes: searching works again (waited on, not slept)
+    let quick = instance(&redis).await.with_limits(500, Duration::from_millis(300));
+    assert!(matches!(quick.search(9, "q1").await.unwrap(), Change::Queued { .. }));
+    assert_eq!(quick.leave(9, "q2").await.unwrap(), Change::LeftQueue);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut n = 0;
+    loop {
+        n += 1;
+        match quick.search(9, &format!("q3-{n}")).await.unwrap() {
+            Change::TooSoon { .. } if std::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(25)).await,
+            Change::Queued { .. } => break,
+            other => panic!("after the cooldown: {other:?}"),
+        }
+    }
+    assert!(n > 1, "the first retry came within the cooldown");
+}

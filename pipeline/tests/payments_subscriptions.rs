@@ -114,8 +114,29 @@ async fn a_tier_is_bought_once_from_the_balance_after_the_trial() {
     assert_eq!(paid_until().await, trial_end + 16 * DAY_MS);
     let stats = send(stage, message_from(ADMIN, 14, "/admin stats")).await;
     assert!(
-        stats.contains("users: 1 ") && stats.contains("revenue (subscriptions): 22.50 USD"),
+        stats.contains("users: 1 (new today 1, 0 locked, 0 inactive)")
+            && stats.contains("revenue (subscriptions): 22.50 USD (today 22.50 USD)"),
         "{stats}"
+    );
+    // every running product writes its section; one that cannot read (no Redis here)
+    // says so in its place, and the others still answer
+    for section in [
+        "<b>Payments</b>",
+        "<b>Signals</b>\ncalls today 0",
+        "<b>Lottery</b>",
+        "<b>Trivia</b>\ngames today 0",
+    ] {
+        assert!(stats.contains(section), "{section} missing from {stats}");
+    }
+    assert!(stats.contains("<b>chat</b>: unavailable (no Redis in this deployment)"), "{stats}");
+    assert!(
+        send(stage, message(14, "/admin stats")).await.contains("Unknown command"),
+        "not an admin"
+    );
+    let coupons = send(stage, message_from(ADMIN, 22, "/admin coupon list")).await;
+    assert!(
+        coupons.contains("HALF — 50% off · 1/1 used · no expiry · this coupon has been used up"),
+        "{coupons}"
     );
     let sent = stage
         .send_all(message_from(ADMIN, 15, "/admin broadcast Maintenance at 02:00 <UTC>"))

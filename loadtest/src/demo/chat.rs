@@ -153,6 +153,9 @@ pub async fn run(log_dir: Option<PathBuf>) -> anyhow::Result<ChatSummary> {
             "chat=200/5",
             "--chat-newcomer-text-only",
             "false",
+            // Ann and Ben search again within seconds (the cooldown is tested apart)
+            "--chat-search-cooldown",
+            "0",
         ]
         .iter()
         .map(|s| s.to_string())

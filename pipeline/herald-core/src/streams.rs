@@ -32,7 +32,8 @@ pub fn core_streams() -> Vec<StreamDef> {
 
 /// The core's buckets: users (the core user record, kept for good), paid access (kept
 /// for good; money: losing it loses what a user paid for), sessions (a day) and the
-/// bot's delivered idempotency keys (7 days, longer than any redelivery).
+/// bot's delivered idempotency keys (7 days, longer than any redelivery), and the
+/// processes' heartbeats (30 s).
 pub fn core_buckets() -> Vec<BucketDef> {
     vec![
         BucketDef::forever(subjects::USERS_BUCKET),
@@ -40,6 +41,8 @@ pub fn core_buckets() -> Vec<BucketDef> {
         // a session nobody ended (a crash, a product removed) lapses after a day
         BucketDef::expiring(subjects::SESSIONS_BUCKET, Duration::from_secs(24 * 3600)),
         BucketDef::expiring(subjects::DELIVERED_BUCKET, Duration::from_secs(7 * 24 * 3600)),
+        // each process's heartbeat; a process gone for 30 s is no longer listed
+        BucketDef::expiring(herald_runtime::processes::BUCKET, herald_runtime::processes::BUCKET_MAX_AGE),
     ]
 }
 

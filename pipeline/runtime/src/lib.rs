@@ -16,6 +16,7 @@ pub mod durability;
 pub mod handle;
 pub mod metric;
 pub mod periodic;
+pub mod processes;
 pub mod reader;
 pub mod records;
 pub mod relocate;

@@ -151,8 +151,16 @@ pub const REPLICA_CHANGES: Metric =
 pub const PERIODIC_FAILURES: Metric =
     Metric::counter("herald_periodic_failures_total", "Failed runs of a periodic task").labelled(&["task"]);
 
+/// Whether the process is ready (`/readyz` would answer 200): 1 or 0, set at each
+/// scrape.
+pub const READY: Metric = Metric::gauge(
+    "herald_ready",
+    "1 while the process is ready (/readyz answers 200), else 0; set at each scrape",
+);
+
 /// The runtime's metrics.
 pub const RUNTIME: &[Metric] = &[
+    READY,
     STAGE_IN,
     STAGE_FORWARDED,
     STAGE_OUT,

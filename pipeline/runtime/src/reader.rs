@@ -72,8 +72,55 @@ pub async fn read_from(js: &Js, stream: &str, filter: &str, start: u64) -> anyho
     result.map(|()| out)
 }
 
-/// An ephemeral consumer and how far it has read.
-struct Reader {
+/// How many messages of `stream` on subjects matching `filter` (all when `None`) lie
+/// from `start` on, counted by the server (an ephemeral consumer's pending count; no
+/// message is read): `DeliverPolicy::ByStartTime` of today's midnight counts today's.
+///
+/// Errors: the stream is missing, or NATS failed.
+///
+/// ```no_run
+/// # async fn demo(js: herald_runtime::Js) -> anyhow::Result<()> {
+/// use async_nats::jetstream::consumer::DeliverPolicy;
+/// use herald_runtime::reader::{count, since, today_start_ms};
+/// let today = count(&js, "CALLS", None, since(today_start_ms(herald_schemas::now_ms()))).await?;
+/// # Ok(()) }
+/// ```
+pub async fn count(js: &Js, stream: &str, filter: Option<&str>, start: DeliverPolicy) -> anyhow::Result<u64> {
+    let reader = Reader::open(js, stream, filter, start).await?;
+    let n = reader.pending as u64;
+    reader.close().await;
+    Ok(n)
+}
+
+/// Reading from the first message stored at or after `ms` (ms since epoch).
+pub fn since(ms: u64) -> DeliverPolicy {
+    let start_time = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    DeliverPolicy::ByStartTime { start_time }
+}
+
+/// The start of `now_ms`'s UTC day, ms since epoch ("today" in operators' figures).
+///
+/// ```
+/// assert_eq!(herald_runtime::reader::today_start_ms(86_400_000 + 5), 86_400_000);
+/// ```
+pub fn today_start_ms(now_ms: u64) -> u64 {
+    now_ms - now_ms % 86_400_000
+}
+
+/// An ephemeral consumer and how far it has read: [`scan`] as a loop the caller
+/// writes (where a closure would not be `Send`).
+///
+/// ```no_run
+/// # async fn demo(js: herald_runtime::Js) -> anyhow::Result<()> {
+/// use herald_runtime::reader::{since, Reader};
+/// let mut reader = Reader::open(&js, "CALLS", Some("herald.calls.>"), since(0)).await?;
+/// while let Some(m) = reader.next().await? {
+///     println!("{}", m.subject);
+/// }
+/// reader.close().await;
+/// # Ok(()) }
+/// ```
+pub struct Reader {
     stream: jetstream::stream::Stream,
     consumer: jetstream::consumer::PullConsumer,
     /// Messages pending when it was opened: what it reads at most.
@@ -87,7 +134,10 @@ struct Reader {
 }
 
 impl Reader {
-    async fn open(js: &Js, stream: &str, filter: Option<&str>, start: DeliverPolicy) -> anyhow::Result<Self> {
+    /// Reads `stream` from `start` on subjects matching `filter` (all when `None`).
+    ///
+    /// Errors: the stream is missing, or NATS failed.
+    pub async fn open(js: &Js, stream: &str, filter: Option<&str>, start: DeliverPolicy) -> anyhow::Result<Self> {
         let mut handle = js.get_stream(stream).await.map_err(|e| anyhow::anyhow!("stream {stream}: {e}"))?;
         let last = handle.info().await?.state.last_sequence;
         let mut consumer: jetstream::consumer::PullConsumer = handle
@@ -112,7 +162,9 @@ impl Reader {
     }
 
     /// The next message, or `None` once everything pending at the start was read.
-    async fn next(&mut self) -> anyhow::Result<Option<jetstream::Message>> {
+    ///
+    /// Errors: NATS failed.
+    pub async fn next(&mut self) -> anyhow::Result<Option<jetstream::Message>> {
         loop {
             if self.seen >= self.pending {
                 return Ok(None);
@@ -149,7 +201,8 @@ impl Reader {
 
     /// Removes the consumer now: an ephemeral one lingers until its inactivity
     /// threshold, and a caller reading often would pile them up (the server caps them).
-    async fn close(self) {
+    /// Removes the consumer (it would expire after a minute unused anyway).
+    pub async fn close(self) {
         let name = self.consumer.cached_info().name.clone();
         let _ = self.stream.delete_consumer(&name).await;
     }

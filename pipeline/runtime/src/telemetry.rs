@@ -156,18 +156,29 @@ impl Readiness {
 struct Ctx {
     handle: PrometheusHandle,
     ready: Readiness,
+    /// The standard `process_*` metrics (CPU seconds, resident memory, threads, open
+    /// fds, start time), read from /proc at each scrape.
+    process: Arc<metrics_process::Collector>,
 }
 
-/// Serves `/metrics` (Prometheus text), `/healthz` (200 while the process runs) and
+/// Serves `/metrics` (Prometheus text, with the `process_*` metrics and `herald_ready`
+/// read at each scrape), `/healthz` (200 while the process runs) and
 /// `/readyz` (200 `ready` once ready; 503 before, with what is missing: `missing: nats
 /// money server`) on `addr` until `shutdown`.
 pub async fn serve(addr: SocketAddr, ready: Readiness, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let ctx = Ctx {
-        handle: install_metrics(),
-        ready,
-    };
+    let process = Arc::new(metrics_process::Collector::default());
+    let handle = install_metrics();
+    process.describe();
+    let ctx = Ctx { handle, ready, process };
     let app = Router::new()
-        .route("/metrics", get(|State(c): State<Ctx>| async move { c.handle.render() }))
+        .route(
+            "/metrics",
+            get(|State(c): State<Ctx>| async move {
+                c.process.collect();
+                metrics::gauge!(crate::metric::READY.name).set(if c.ready.is_ready() { 1.0 } else { 0.0 });
+                c.handle.render()
+            }),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/readyz",

@@ -267,6 +267,32 @@ pub async fn router(ctx: &Ctx, products: &[Arc<dyn Product>], core: &CoreArgs) -
     Ok(StageHandle::new(router, cfg).with_sample(subjects::update("message", Some(1)), serde_json::to_vec(&sample)?))
 }
 
+/// The operators' desk (`/admin stats|status`) for `products`: their sections, and
+/// the backlog of the router's, the bot's, the desk's and their consumers.
+pub async fn desk(ctx: &Ctx, products: &[Arc<dyn Product>]) -> StageHandle {
+    let redis = match ctx.redis.connect().await {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!(error = %e, "the desk runs without Redis: /admin status says so");
+            None
+        }
+    };
+    let mut consumers = vec![router_consumer(), crate::core::desk::consumer()];
+    consumers.extend(herald_core::streams::bot_consumers());
+    consumers.extend(products.iter().flat_map(|p| p.consumers()));
+    let desk = crate::core::desk::Desk {
+        products: products.to_vec(),
+        js: ctx.js.clone(),
+        redis,
+        consumers,
+    };
+    let mut sample: herald_schemas::RoutedUpdate =
+        herald_schemas::decode(&crate::core::product::sample_command("/admin status")).expect("the sample command decodes");
+    sample.admin = true;
+    StageHandle::new(desk, ctx.configure(crate::core::desk::consumer()))
+        .with_sample(subjects::routed(crate::core::desk::ROUTE, 1), herald_schemas::encode(&sample))
+}
+
 /// The router's consumer: UPDATES, one sender's updates in order.
 pub fn router_consumer() -> StageConfig {
     StageConfig {
@@ -278,7 +304,7 @@ pub fn router_consumer() -> StageConfig {
 /// Every consumer Herald runs with its default settings: the router's, the bot's
 /// (`herald_core::streams::bot_consumers`) and every registered product's.
 pub fn all_consumers() -> Vec<StageConfig> {
-    let mut all = vec![router_consumer()];
+    let mut all = vec![router_consumer(), crate::core::desk::consumer()];
     all.extend(herald_core::streams::bot_consumers());
     all.extend(all_products().iter().flat_map(|p| p.consumers()));
     all
@@ -350,10 +376,20 @@ pub async fn run(core: CoreArgs, matches: &clap::ArgMatches) -> anyhow::Result<(
     tokio::spawn(telemetry::serve(core.metrics.metrics_addr, ctx.ready.clone(), shutdown.clone()));
     js.watch_servers(&ctx.ready, shutdown.clone());
 
+    ctx.tasks.spawn(herald_runtime::processes::beat(
+        js.clone(),
+        "pipeline",
+        ctx.ready.clone(),
+        shutdown.clone(),
+    ));
+
     let mut stages = Vec::new();
     if ctx.wants("router") {
         stages.push(router(&ctx, &products, &core).await?);
         herald_runtime::publish_all(&js, vec![menu_output(&products)?]).await?;
+    }
+    if ctx.wants("admin_desk") {
+        stages.push(desk(&ctx, &products).await);
     }
     for p in &products {
         stages.extend(p.start(&mut ctx).await?);

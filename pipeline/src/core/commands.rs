@@ -24,7 +24,7 @@ pub const LOCKED: &str = "Your account is locked. Contact support.";
 pub const SLOW_DOWN: &str = "Slow down: you are sending too fast. Try again in a moment.";
 
 /// The core's `/admin` subcommands (products add theirs).
-pub const ADMIN_USAGE: &str = "<b>/admin</b> lock ID · unlock ID";
+pub const ADMIN_USAGE: &str = "<b>/admin</b> lock ID · unlock ID · stats · status";
 
 impl CoreCommand {
     /// Parses a command split by [`super::router::split_command`]; `None` if it is not

@@ -1,10 +1,11 @@
 //! The core every product shares: the [`router`] (one stage that hands each update to
 //! one product after the locked, admin and [`limits`] checks), the core's own
-//! [`commands`], [`reply`]s, the [`product`] trait, the [`ledger`] every product that
+//! [`commands`], [`reply`]s, the operators' [`desk`] (`/admin stats|status`), the [`product`] trait, the [`ledger`] every product that
 //! moves money writes through, and its [`metrics`]. `crate::app::compose` builds a
 //! deployment from the registry on top of it; nothing here imports a product.
 
 pub mod commands;
+pub mod desk;
 pub mod ledger;
 pub mod limits;
 pub mod metrics;

@@ -182,6 +182,15 @@ pub trait Product: Send + Sync + 'static {
         &[]
     }
 
+    /// Its section of `/admin stats` (HTML, a bold title line first; what users typed
+    /// escaped): its figures for today (since 00:00 UTC) and now. `None`: it has none.
+    /// Read only; called by the core's desk with `env`.
+    ///
+    /// Errors: a store is unreachable (the desk prints the error in its place).
+    fn stats<'a>(&'a self, _env: &'a StatsEnv) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// Runs every parser of user input it has (commands, arguments, callback data) on
     /// `text`, asserting its own invariants on what parses: the fuzz target `commands`
     /// calls it for every registered product. Must not panic on any input unless an
@@ -203,6 +212,37 @@ pub trait Product: Send + Sync + 'static {
     ///
     /// Errors: a store or connection cannot be opened.
     fn start<'a>(&'a self, ctx: &'a mut Ctx) -> BoxFuture<'a, anyhow::Result<Vec<StageHandle>>>;
+}
+
+/// What a product's [`Product::stats`] reads with.
+pub struct StatsEnv {
+    /// JetStream on both durability classes' servers.
+    pub js: herald_runtime::Js,
+    /// Redis, when the deployment has it.
+    pub redis: Option<redis::aio::ConnectionManager>,
+    /// Now, ms since epoch (today starts at [`herald_runtime::reader::today_start_ms`]).
+    pub now_ms: u64,
+}
+
+impl StatsEnv {
+    /// The start of today (00:00 UTC), ms since epoch.
+    pub fn today_ms(&self) -> u64 {
+        herald_runtime::reader::today_start_ms(self.now_ms)
+    }
+
+    /// How many messages of `stream` on `filter` were stored today.
+    ///
+    /// Errors: the stream is missing or NATS failed.
+    pub async fn count_today(&self, stream: &str, filter: &str) -> anyhow::Result<u64> {
+        herald_runtime::reader::count(&self.js, stream, Some(filter), herald_runtime::reader::since(self.today_ms())).await
+    }
+
+    /// Redis, or an error saying the deployment has none.
+    ///
+    /// Errors: no Redis.
+    pub fn redis(&self) -> anyhow::Result<redis::aio::ConnectionManager> {
+        self.redis.clone().ok_or_else(|| anyhow::anyhow!("no Redis in this deployment"))
+    }
 }
 
 /// A product's part of a new user's `/start`.

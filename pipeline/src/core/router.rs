@@ -80,7 +80,10 @@ impl Routes {
                 }
             }
             for sub in p.admin_commands() {
-                anyhow::ensure!(!["lock", "unlock"].contains(sub), "{name}: /admin {sub} is a core command");
+                anyhow::ensure!(
+                    !["lock", "unlock"].contains(sub) && !super::desk::SUBCOMMANDS.contains(sub),
+                    "{name}: /admin {sub} is a core command"
+                );
                 if let Some(other) = r.admin.insert(sub, name) {
                     anyhow::bail!("/admin {sub} is claimed by {other} and {name}");
                 }
@@ -283,8 +286,15 @@ impl Router {
         };
         let current = users::load(&self.users, user_id).await?;
         if let Some(core) = CoreCommand::parse(&name, &args) {
-            // a product's admin subcommand goes to that product, from an admin only
+            // a product's admin subcommand goes to that product, the desk's to the desk,
+            // from an admin only
             let sub = args.split_whitespace().next().unwrap_or_default();
+            if let (CoreCommand::Admin(_), true, true) = (&core, super::desk::SUBCOMMANDS.contains(&sub), self.admins.contains(&user_id)) {
+                let command = format!("/admin {args}");
+                return self
+                    .route(super::desk::ROUTE, update, "message", Some(&from), Some(command), true)
+                    .await;
+            }
             if let (CoreCommand::Admin(_), Some(product), true) = (&core, self.routes.admin.get(sub), self.admins.contains(&user_id)) {
                 let command = format!("/admin {args}");
                 return self.route(product, update, "message", Some(&from), Some(command), true).await;

@@ -181,6 +181,8 @@ pub struct Desk {
     pub signals:
         herald_pipeline::products::signals::inbox::SignalsInbox<herald_pipeline::products::signals::tracking::embedded::EmbeddedStore>,
     pub payments: herald_pipeline::products::payments::inbox::PaymentsInbox,
+    /// The core's operators' desk (`/admin stats|status`).
+    pub ops: herald_pipeline::core::desk::Desk,
     pub users: async_nats::jetstream::kv::Store,
     pub access: async_nats::jetstream::kv::Store,
     pub ledger: herald_pipeline::core::ledger::Ledger,
@@ -271,6 +273,12 @@ impl Desk {
                 users: users.clone(),
                 access: access.clone(),
             },
+            ops: herald_pipeline::core::desk::Desk {
+                products: products.clone(),
+                js: env.js.clone(),
+                redis: None,
+                consumers: compose::all_consumers(),
+            },
             users,
             access,
             ledger,
@@ -307,6 +315,8 @@ impl Desk {
                 drive(&self.signals, &o.subject, &o.payload, commit).await
             } else if o.subject.starts_with("herald.cmd.payments.") {
                 drive(&self.payments, &o.subject, &o.payload, commit).await
+            } else if o.subject.starts_with("herald.cmd.desk.") {
+                drive(&self.ops, &o.subject, &o.payload, commit).await
             } else {
                 vec![o]
             };

@@ -46,11 +46,17 @@ pub const SEARCH_CANCELLED: &str = "Search cancelled. /chat to search again.";
 pub const UNDELIVERABLE: &str = "⚠️ This message could not be delivered.";
 pub const PROTECTED: &str = "⚠️ Not delivered: this message is protected from copying and forwarding.";
 pub const NEWCOMER: &str = "⚠️ Not delivered: in your first chat you can send text without links, stickers, dice and polls. Media and links unlock in your next chat.";
+pub const QUEUE_FULL: &str = "😕 Too many people are waiting for a partner right now. Try /chat again in a minute.";
 pub const NOTHING_TO_REPORT: &str = "There is no recent chat to report.";
 
 /// "Searching… N online".
 pub fn searching(online: u64) -> String {
     format!("{SEARCHING} {online} online.")
+}
+
+/// `/chat` within the cooldown: when to search again (whole seconds, rounded up).
+pub fn too_soon(wait_ms: u64) -> String {
+    format!("⏳ You searched a moment ago. /chat again in {} s.", wait_ms.div_ceil(1000).max(1))
 }
 
 /// The chat ended by the timeout.

@@ -13,6 +13,14 @@ pub struct ChatArgs {
     /// long ago, and the waiting user is told.
     #[arg(long, env = "HERALD_CHAT_QUEUE_TTL", default_value = "10m", value_parser = parse_duration)]
     pub chat_queue_ttl: Duration,
+    /// Live queue entries at most: a search beyond is refused with a clear answer (0 =
+    /// no cap). Seed 004's queue size.
+    #[arg(long, env = "HERALD_CHAT_QUEUE_CAP", default_value_t = 500)]
+    pub chat_queue_cap: u64,
+    /// A user's `/chat` searches at most once per this (`0` = no limit), apart from the
+    /// product's update limit. Seed 004's `ratelimit:chat_command` (60 s).
+    #[arg(long, env = "HERALD_CHAT_SEARCH_COOLDOWN", default_value = "60s", value_parser = parse_duration)]
+    pub chat_search_cooldown: Duration,
     /// The moderators' chat: a `/report` copies its evidence there. Without it reports
     /// are kept (and logged) but no evidence is copied anywhere.
     #[arg(long, env = "HERALD_CHAT_MODERATORS", allow_hyphen_values = true)]

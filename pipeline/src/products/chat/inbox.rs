@@ -88,7 +88,7 @@ impl ChatInbox {
         let reply = |text: String| Reply::plain(text).output(update_id, chat_id, None);
         Ok(match cmd {
             ChatCommand::Chat => {
-                let change = self.state.join(user, &key).await?;
+                let change = self.state.search(user, &key).await?;
                 forward(self.joined(change, user, update_id, chat_id).await?, ChatCommit::Session { user, inside: true })
             }
             ChatCommand::Next => {
@@ -147,6 +147,8 @@ impl ChatInbox {
             Change::Queued { online, .. } => vec![reply(say::searching(online))],
             Change::InChat { .. } => vec![reply(say::ALREADY_CHATTING.into())],
             Change::Banned => vec![reply(self.ban_text(user).await?)],
+            Change::TooSoon { wait_ms } => vec![reply(say::too_soon(wait_ms))],
+            Change::QueueFull => vec![reply(say::QUEUE_FULL.into())],
             _ => vec![reply(say::NOT_IN_CHAT.into())],
         })
     }

@@ -15,5 +15,10 @@ pub const REPORTS: Metric = Metric::counter("herald_chat_reports_total", "Report
 /// Chats ended for inactivity.
 pub const TIMEOUTS: Metric = Metric::counter("herald_chat_timeouts_total", "Chats ended for inactivity");
 
+/// Chats going on now (pairs), set by the sweeper.
+pub const ACTIVE_PAIRS: Metric = Metric::gauge("herald_chat_active_pairs", "Chats going on now (pairs), set by the sweeper");
+/// Users waiting for a partner now (live queue entries), set by the sweeper.
+pub const QUEUE_LENGTH: Metric = Metric::gauge("herald_chat_queue_length", "Users waiting for a partner now (live queue entries), set by the sweeper");
+
 /// All of them.
-pub const ALL: &[Metric] = &[PAIRS, RELAYED, UNDELIVERABLE, PARTIAL_BATCHES, REPORTS, TIMEOUTS];
+pub const ALL: &[Metric] = &[PAIRS, RELAYED, UNDELIVERABLE, PARTIAL_BATCHES, REPORTS, TIMEOUTS, ACTIVE_PAIRS, QUEUE_LENGTH];

@@ -84,6 +84,22 @@ impl Product for RandomChat {
         ["chat_inbox", "chat_delivery"].into_iter().map(consumer).collect()
     }
 
+    /// Online (searching or chatting), pairs, the queue, reports today.
+    fn stats<'a>(&'a self, env: &'a crate::core::product::StatsEnv) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
+        Box::pin(async move {
+            let state = state::ChatState::new(env.redis()?, self.0.chat_queue_ttl);
+            let counts = state.counts().await?;
+            let reports = state.reports_since(env.today_ms()).await?;
+            Ok(Some(format!(
+                "<b>Random chat</b>\nonline {} · pairs {} · queue {}/{} · reports today {reports}",
+                counts.queued + 2 * counts.pairs,
+                counts.pairs,
+                counts.queued,
+                self.0.chat_queue_cap
+            )))
+        })
+    }
+
     fn check_parsers(&self, text: &str) {
         let _ = commands::ChatCommand::from_text(text);
     }
@@ -96,7 +112,8 @@ impl Product for RandomChat {
         Box::pin(async move {
             let args = &self.0;
             let redis = ctx.redis.connect().await?;
-            let state = state::ChatState::new(redis.clone(), args.chat_queue_ttl);
+            let state = state::ChatState::new(redis.clone(), args.chat_queue_ttl)
+                .with_limits(args.chat_queue_cap, args.chat_search_cooldown);
             let outbox = outbox::Outbox::new(redis.clone(), args.timing(), args.chat_protect_content);
             let sessions = ctx.js.get_key_value(subjects::SESSIONS_BUCKET).await?;
             let mut stages = Vec::new();

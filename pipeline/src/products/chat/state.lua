@@ -3,7 +3,8 @@
 -- Keys (prefix herald:chat:): st:<u> hash {s = 'q' | 'c', p = partner, n = chat, t = since};
 -- queue zset (user -> join ms); chatting set; pair:<n> hash {a, b}; active zset
 -- (chat -> last message ms); hist:<u> list of the last 10 chats' 'partner:how';
--- reported:<u> set; ban:<u> (reason, with its expiry); chats:<u> count; last:<u>
+-- reported:<u> set; ban:<u> (reason, with its expiry); chats:<u> count; cool:<u> the
+-- /chat cooldown (its expiry); last:<u>
 -- 'n:partner' of the last chat (an hour, for a late /report); ev:<n> evidence;
 -- op:<key> an op's cached result, so a redelivered update gets the same answer.
 -- Ids stay strings (cjson would print large numbers in floating point).
@@ -65,11 +66,18 @@ local function finish(n, by, how)
   return {a = a, b = b}
 end
 
-local function join(u, ttl)
+-- u searches: paired, queued, or refused (banned, too soon after the last search, the
+-- queue full at `cap` live entries); `cooldown` ms until u may search again (0 = none)
+local function join(u, ttl, cap, cooldown)
   if redis.call('EXISTS', P .. 'ban:' .. u) == 1 then return {s = 'banned'} end
   local s, p, n = state(u)
   if s == 'c' then return {s = 'in_chat', p = p, n = n} end
   if s == 'q' then return {s = 'still_queued', online = online()} end
+  if cooldown > 0 then
+    local wait = redis.call('PTTL', P .. 'cool:' .. u)
+    if wait > 0 then return {s = 'too_soon', wait = wait} end
+    redis.call('SET', P .. 'cool:' .. u, '1', 'PX', cooldown)
+  end
   local candidates = redis.call('ZRANGEBYSCORE', P .. 'queue', now - ttl, '+inf', 'LIMIT', 0, 200)
   for _, c in ipairs(candidates) do
     if c ~= u and not avoids(u, c) and not avoids(c, u) and redis.call('EXISTS', P .. 'ban:' .. c) == 0 then
@@ -84,6 +92,11 @@ local function join(u, ttl)
       redis.call('INCR', P .. 'chats:' .. c)
       return {s = 'paired', p = c, n = chat, online = online()}
     end
+  end
+  if cap > 0 and redis.call('ZCOUNT', P .. 'queue', now - ttl, '+inf') >= cap then
+    -- a refused search does not count against the cooldown
+    redis.call('DEL', P .. 'cool:' .. u)
+    return {s = 'queue_full'}
   end
   redis.call('ZADD', P .. 'queue', now, u)
   redis.call('HSET', P .. 'st:' .. u, 's', 'q', 't', now)
@@ -107,12 +120,12 @@ end
 
 local result
 if op == 'join' then
-  result = join(ARGV[4], tonumber(ARGV[5]))
+  result = join(ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]))
 elseif op == 'leave' then
   result = leave(ARGV[4], 'stop')
 elseif op == 'next' then
   local left = leave(ARGV[4], 'skip')
-  result = join(ARGV[4], tonumber(ARGV[5]))
+  result = join(ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), 0)
   result.ended_p, result.ended_n = left.p, left.n
 elseif op == 'report' then
   local u = ARGV[4]
@@ -160,6 +173,9 @@ elseif op == 'ban' then
   redis.call('SET', P .. 'ban:' .. u, why, 'EX', secs)
   local left = leave(u, 'ban')
   result = {s = 'banned', p = left.p, n = left.n}
+elseif op == 'counts' then
+  result = {s = 'counts', queued = redis.call('ZCOUNT', P .. 'queue', now - tonumber(ARGV[4]), '+inf'),
+            chatting = redis.call('SCARD', P .. 'chatting')}
 elseif op == 'unban' then
   result = {s = (redis.call('DEL', P .. 'ban:' .. ARGV[4]) == 1) and 'unbanned' or 'not_banned'}
 else

@@ -28,6 +28,19 @@ pub enum Change {
     Idle,
     /// Banned: cannot join.
     Banned,
+    /// `/chat` again within the cooldown: may search again in `wait_ms`.
+    TooSoon { wait_ms: u64 },
+    /// The queue holds its cap of live entries: not queued.
+    QueueFull,
+}
+
+/// How many wait and chat now (the chat's gauges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Live queue entries (joined within the queue TTL).
+    pub queued: u64,
+    /// Chats going on (pairs).
+    pub pairs: u64,
 }
 
 /// The script's raw answer.
@@ -39,6 +52,9 @@ struct Raw {
     a: Option<String>,
     b: Option<String>,
     online: Option<u64>,
+    wait: Option<u64>,
+    queued: Option<u64>,
+    chatting: Option<u64>,
     ended_p: Option<String>,
     ended_n: Option<String>,
     id: Option<String>,
@@ -72,6 +88,10 @@ impl Raw {
             ("ended", Some(partner), Some(chat)) => Change::Ended { partner, chat },
             ("left_queue", ..) => Change::LeftQueue,
             ("banned", ..) => Change::Banned,
+            ("too_soon", ..) => Change::TooSoon {
+                wait_ms: self.wait.unwrap_or_default(),
+            },
+            ("queue_full", ..) => Change::QueueFull,
             _ => Change::Idle,
         }
     }
@@ -112,6 +132,12 @@ pub struct ChatState {
     script: redis::Script,
     /// How long a queue entry may wait before it is not matched.
     pub queue_ttl: Duration,
+    /// Live queue entries at most; a search beyond is refused (0 = no cap). 500 by
+    /// default (seed 004's queue size).
+    pub queue_cap: u64,
+    /// A user's `/chat` searches at most once per this (zero = no limit); 60 s by
+    /// default (seed 004's `ratelimit:chat_command`, 60 s TTL).
+    pub search_cooldown: Duration,
 }
 
 /// Key prefix of every random-chat key in Redis.
@@ -124,6 +150,17 @@ impl ChatState {
             redis,
             script: redis::Script::new(include_str!("state.lua")),
             queue_ttl,
+            queue_cap: 500,
+            search_cooldown: Duration::ZERO,
+        }
+    }
+
+    /// The same states with a queue cap and a `/chat` cooldown.
+    pub fn with_limits(self, queue_cap: u64, search_cooldown: Duration) -> Self {
+        ChatState {
+            queue_cap,
+            search_cooldown,
+            ..self
         }
     }
 
@@ -158,11 +195,53 @@ impl ChatState {
             .await
     }
 
-    /// `/chat`: pairs `user` with the longest-waiting compatible user, or queues them.
+    fn cap(&self) -> String {
+        self.queue_cap.to_string()
+    }
+
+    /// Pairs `user` with the longest-waiting compatible user, or queues them (unless
+    /// the queue is full).
     ///
     /// Errors: Redis failed.
     pub async fn join(&self, user: i64, key: &str) -> redis::RedisResult<Change> {
-        Ok(self.op("join", key, &[user.to_string(), self.ttl_ms()]).await?.change())
+        Ok(self.op("join", key, &[user.to_string(), self.ttl_ms(), self.cap(), "0".into()]).await?.change())
+    }
+
+    /// `/chat`: [`ChatState::join`] at most once per `search_cooldown`
+    /// ([`Change::TooSoon`] otherwise; a refused search does not count).
+    ///
+    /// Errors: Redis failed.
+    pub async fn search(&self, user: i64, key: &str) -> redis::RedisResult<Change> {
+        let cooldown = self.search_cooldown.as_millis().to_string();
+        Ok(self.op("join", key, &[user.to_string(), self.ttl_ms(), self.cap(), cooldown]).await?.change())
+    }
+
+    /// Reports filed since `since_ms` (of the last 1,000 kept).
+    ///
+    /// Errors: Redis failed.
+    pub async fn reports_since(&self, since_ms: u64) -> redis::RedisResult<usize> {
+        let reports: Vec<String> = redis::cmd("LRANGE")
+            .arg(format!("{PREFIX}reports"))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.redis.clone())
+            .await?;
+        Ok(reports
+            .iter()
+            .filter_map(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+            .filter(|r| r["at"].as_str().and_then(|a| a.parse::<u64>().ok()).is_some_and(|at| at >= since_ms))
+            .count())
+    }
+
+    /// How many wait (live queue entries) and how many chats go on.
+    ///
+    /// Errors: Redis failed.
+    pub async fn counts(&self) -> redis::RedisResult<Counts> {
+        let raw = self.op("counts", "", &[self.ttl_ms()]).await?;
+        Ok(Counts {
+            queued: raw.queued.unwrap_or_default(),
+            pairs: raw.chatting.unwrap_or_default() / 2,
+        })
     }
 
     /// `/stop`: leaves the queue or the chat.
@@ -177,7 +256,7 @@ impl ChatState {
     ///
     /// Errors: Redis failed.
     pub async fn next(&self, user: i64, key: &str) -> redis::RedisResult<Next> {
-        let raw = self.op("next", key, &[user.to_string(), self.ttl_ms()]).await?;
+        let raw = self.op("next", key, &[user.to_string(), self.ttl_ms(), self.cap()]).await?;
         Ok(Next {
             ended: id(&raw.ended_p).zip(chat(&raw.ended_n)),
             joined: raw.change(),

@@ -37,6 +37,9 @@ pub async fn sweep(state: &ChatState, js: &herald_runtime::Js, timeout: Duration
             }
         }
     }
+    let counts = state.counts().await?;
+    metrics::gauge!(super::metrics::ACTIVE_PAIRS.name).set(counts.pairs as f64);
+    metrics::gauge!(super::metrics::QUEUE_LENGTH.name).set(counts.queued as f64);
     let ttl_minutes = state.queue_ttl.as_secs().div_ceil(60);
     for (user, joined) in state.stale_entries().await? {
         if state.expire(user, joined).await? {

@@ -78,6 +78,10 @@ impl Product for LotteryProduct {
         Some(commands::HELP.into())
     }
 
+    fn stats<'a>(&'a self, env: &'a crate::core::product::StatsEnv) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
+        Box::pin(async move { Ok(Some(views::section(&env.js).await?)) })
+    }
+
     fn admin_commands(&self) -> &'static [&'static str] {
         commands::ADMIN
     }

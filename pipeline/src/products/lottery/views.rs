@@ -242,3 +242,41 @@ pub async fn admin(l: &Lottery, args: &str) -> anyhow::Result<String> {
         _ => Ok("Usage: /admin lottery status|pause|resume".into()),
     }
 }
+
+/// The lottery's part of `/admin stats`: the current round, its step, tickets sold and
+/// pot (ticket spend plus the rollover into it), and sales paused or not. Read from the
+/// journal and the lottery's bucket, so any process can answer it.
+///
+/// Errors: the LOTTERY stream or the bucket is unreachable, or an entry is malformed.
+pub async fn section(js: &herald_runtime::Js) -> anyhow::Result<String> {
+    use herald_schemas::subjects;
+    let kv = js.get_key_value(subjects::LOTTERY_BUCKET).await?;
+    let journal = super::journal::Journal::open(js.clone()).await?;
+    let paused = kv.get("paused").await?.is_some_and(|v| v.as_ref() == b"1");
+    let current: Option<u64> = kv.get("current").await?.map(|v| String::from_utf8_lossy(&v).parse()).transpose()?;
+    let sales = if paused { "PAUSED" } else { "open" };
+    let Some(id) = current else {
+        return Ok(format!("<b>Lottery</b>\nno round yet · sales {sales}"));
+    };
+    let Some(tip) = journal.tip(id).await? else {
+        return Ok(format!("<b>Lottery</b>\nround {id} not opened yet · sales {sales}"));
+    };
+    let spend: u128 = tip.entry.spend.parse()?;
+    let rollover = match id {
+        0 | 1 => Some(0),
+        _ => match journal.tip(id - 1).await?.map(|t| t.entry.step) {
+            Some(LotteryStep::Settled { rollover_out, .. }) => rollover_out.parse().ok(),
+            Some(_) => None,
+            None => Some(0),
+        },
+    };
+    let pot = match rollover {
+        Some(r) => format!("{} USD", usd(spend + r)),
+        None => format!("{} USD + the last round's rollover", usd(spend)),
+    };
+    Ok(format!(
+        "<b>Lottery</b>\nround {id}: {} · tickets {} · pot {pot} · sales {sales}",
+        super::journal::step_name(&tip.entry.step),
+        tip.entry.sold
+    ))
+}

@@ -16,12 +16,11 @@ use herald_schemas::escape_html;
 use herald_core::users;
 use herald_runtime::{Effect};
 
-pub const USAGE: &str = "<b>/admin</b> stats · extend ID DAYS · coupon CODE 20%|5 [USES] [DAYS] · uncoupon CODE · \
+pub const USAGE: &str = "<b>/admin</b> extend ID DAYS · coupon CODE 20%|5 [USES] [DAYS] · coupon list · uncoupon CODE · \
 broadcast TEXT · reconcile · withdrawals · approve ID · reject ID REASON";
 
 /// The subcommands, for the router.
 pub const SUBCOMMANDS: &[&str] = &[
-    "stats",
     "extend",
     "coupon",
     "uncoupon",
@@ -33,11 +32,22 @@ pub const SUBCOMMANDS: &[&str] = &[
     "reject",
 ];
 
-/// Whether admin subcommand `args` changes state (`extend`, `coupon`, `uncoupon`): the
-/// inbox runs those as its apply step, the rest (reads, a broadcast's outputs) in
-/// `decide`.
+/// Whether admin subcommand `args` changes state (`extend`, `coupon CODE …`,
+/// `uncoupon`): the inbox runs those as its apply step, the rest (reads: `coupon list`,
+/// a broadcast's outputs) in `decide`.
+///
+/// ```
+/// use herald_pipeline::products::payments::admin::changes;
+/// assert!(changes("coupon HALF 50%") && changes("extend 7 3"));
+/// assert!(!changes("coupon list") && !changes("reconcile"));
+/// ```
 pub fn changes(args: &str) -> bool {
-    matches!(args.split_whitespace().next(), Some("extend" | "coupon" | "uncoupon"))
+    let mut words = args.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some("coupon"), Some(w)) => !w.eq_ignore_ascii_case("list"),
+        (Some(sub), _) => matches!(sub, "extend" | "coupon" | "uncoupon"),
+        _ => false,
+    }
 }
 
 /// Answers `/admin <args>` from an admin; broadcast messages come back as outputs, with
@@ -57,7 +67,9 @@ pub async fn answer(
     let reply = |t: String| Ok((Reply::plain(t), Vec::new(), Effect::NotMade));
     let changed = |t: String, made: bool| Ok((Reply::plain(t), Vec::new(), if made { Effect::Made } else { Effect::NotMade }));
     match (sub, id(0)) {
-        ("stats", _) => reply(stats(p, users, access).await?),
+        ("coupon", _) if words.first().is_some_and(|w| w.eq_ignore_ascii_case("list")) => {
+            reply(coupon_list(&coupons::all(&p.coupons).await?, herald_schemas::now_ms()))
+        }
         ("extend", Some(user)) => {
             let Some(days) = words.get(1).and_then(|d| d.parse::<u64>().ok()) else {
                 return reply(USAGE.into());
@@ -129,51 +141,118 @@ pub async fn answer(
     }
 }
 
-async fn ledger_entries(p: &Payments) -> anyhow::Result<Vec<LedgerEntry>> {
-    herald_runtime::reader::read(p.ledger.context(), subjects::LEDGER_STREAM, "herald.ledger.>")
+async fn ledger_entries(js: &herald_runtime::Js) -> anyhow::Result<Vec<LedgerEntry>> {
+    herald_runtime::reader::read(js, subjects::LEDGER_STREAM, "herald.ledger.>")
         .await?
         .iter()
         .map(|m| herald_schemas::decode::<LedgerEntry>(&m.payload).map_err(Into::into))
         .collect()
 }
 
-async fn final_deposits(p: &Payments) -> anyhow::Result<Vec<herald_schemas::Deposit>> {
+/// Final deposit events with when they were stored (ms since epoch).
+async fn final_deposits(js: &herald_runtime::Js) -> anyhow::Result<Vec<(u64, herald_schemas::Deposit)>> {
     let filter = format!("herald.deposits.{}.>", DepositStage::Final.as_str()); // every chain
-    herald_runtime::reader::read(p.ledger.context(), subjects::DEPOSITS_STREAM, &filter)
+    herald_runtime::reader::read(js, subjects::DEPOSITS_STREAM, &filter)
         .await?
         .iter()
-        .map(|m| herald_schemas::decode(&m.payload).map_err(Into::into))
+        .map(|m| {
+            let at = m.info().map(|i| (i.published.unix_timestamp_nanos() / 1_000_000) as u64).unwrap_or_default();
+            Ok((at, herald_schemas::decode(&m.payload)?))
+        })
         .collect()
 }
 
-/// Users, active subscriptions, deposits and revenue (subscription debits).
-async fn stats(p: &Payments, users: &async_nats::jetstream::kv::Store, access: &async_nats::jetstream::kv::Store) -> anyhow::Result<String> {
-    let now = herald_schemas::now_ms();
-    let all = users::all(users).await?;
+/// The payments' part of `/admin stats` (the desk calls it through
+/// `Product::stats`): active paid subscriptions, final deposits and what they credited
+/// (all and today), revenue from subscriptions (all and today), withdrawals waiting.
+///
+/// Errors: a bucket or stream is unreachable.
+pub async fn section(js: &herald_runtime::Js, now_ms: u64) -> anyhow::Result<String> {
+    let access = js.get_key_value(subjects::ACCESS_BUCKET).await?;
     // a grant (purchase or extension), not a trial alone
-    let subscribed = herald_runtime::records::all::<Access>(access)
+    let subscribed = herald_runtime::records::all::<Access>(&access)
         .await?
         .iter()
-        .filter(|a| a.paid_at(now) && a.last_grant.is_some())
+        .filter(|a| a.paid_at(now_ms) && a.last_grant.is_some())
         .count();
-    let entries = ledger_entries(p).await?;
-    let sum = |kind: LedgerKind| -> U256 {
+    let today = herald_runtime::reader::today_start_ms(now_ms);
+    let entries = ledger_entries(js).await?;
+    let sum = |kind: LedgerKind, since: u64| -> U256 {
         entries
             .iter()
-            .filter(|e| e.kind == kind)
+            .filter(|e| e.kind == kind && e.ts_ms >= since)
             .map(|e| e.amount.parse::<U256>().unwrap_or_default())
             .fold(U256::ZERO, |a, b| a + b)
     };
-    let deposits = final_deposits(p).await?.iter().map(|d| d.id()).collect::<HashSet<_>>().len(); // replays repeat events
+    let deposits = final_deposits(js).await?;
+    let ids = |since: u64| {
+        deposits
+            .iter()
+            .filter(|(at, _)| *at >= since)
+            .map(|(_, d)| d.id())
+            .collect::<HashSet<_>>()
+            .len()
+    }; // replays repeat events
+    let waiting = match js.get_key_value(subjects::WITHDRAWALS_BUCKET).await {
+        Ok(store) => super::withdraw::waiting_count(&store).await?.to_string(),
+        Err(_) => "off".into(),
+    };
+    let usd = |v: U256| units(v, LEDGER_DECIMALS);
     Ok(format!(
-        "<b>Stats</b>\nusers: {} ({} locked, {} inactive)\nactive paid subscriptions: {subscribed}\n\
-         final deposits: {deposits}, credited {} USD\nrevenue (subscriptions): {} USD",
-        all.len(),
-        all.iter().filter(|u| u.locked).count(),
-        all.iter().filter(|u| !u.active).count(),
-        units(sum(LedgerKind::Credit), LEDGER_DECIMALS),
-        units(sum(LedgerKind::Debit), LEDGER_DECIMALS)
+        "<b>Payments</b>\nactive paid subscriptions: {subscribed}\n\
+         final deposits: {} (today {}), credited {} USD (today {} USD)\n\
+         revenue (subscriptions): {} USD (today {} USD)\nwithdrawals waiting for approval: {waiting}",
+        ids(0),
+        ids(today),
+        usd(sum(LedgerKind::Credit, 0)),
+        usd(sum(LedgerKind::Credit, today)),
+        usd(sum(LedgerKind::Debit, 0)),
+        usd(sum(LedgerKind::Debit, today)),
     ))
+}
+
+/// `/admin coupon list`: every coupon with its discount, uses, expiry and state,
+/// usable ones first, at most 50.
+///
+/// ```
+/// use herald_pipeline::products::payments::admin::coupon_list;
+/// use herald_pipeline::products::payments::coupons::{Coupon, Discount};
+/// let c = Coupon { code: "HALF".into(), discount: Discount::Percent { percent: 50 }, expires_ms: None,
+///     max_uses: Some(10), uses: 3, disabled: false, held_by: vec![] };
+/// assert!(coupon_list(&[c], 0).contains("HALF — 50% off · 3/10 used · no expiry · usable"));
+/// ```
+pub fn coupon_list(all: &[Coupon], now_ms: u64) -> String {
+    if all.is_empty() {
+        return "No coupons. <b>/admin coupon CODE 20%|5 [USES] [DAYS]</b> creates one.".into();
+    }
+    let mut rows: Vec<(&Coupon, Option<&str>)> = all.iter().map(|c| (c, c.refusal(now_ms))).collect();
+    rows.sort_by(|a, b| (a.1.is_some(), &a.0.code).cmp(&(b.1.is_some(), &b.0.code)));
+    let mut text = format!("<b>Coupons</b> ({})", all.len());
+    for (c, refusal) in rows.iter().take(50) {
+        let off = match &c.discount {
+            Discount::Percent { percent } => format!("{percent}% off"),
+            Discount::Fixed { amount } => {
+                format!("{} USD off", units(amount.parse::<U256>().unwrap_or_default(), LEDGER_DECIMALS))
+            }
+        };
+        let uses = match c.max_uses {
+            Some(max) => format!("{}/{max} used", c.uses),
+            None => format!("{} used", c.uses),
+        };
+        let expiry = match c.expires_ms {
+            Some(at) => format!("expires {}", crate::core::reply::date(at)),
+            None => "no expiry".into(),
+        };
+        text.push_str(&format!(
+            "\n{} — {off} · {uses} · {expiry} · {}",
+            escape_html(&c.code),
+            refusal.unwrap_or("usable")
+        ));
+    }
+    if rows.len() > 50 {
+        text.push_str(&format!("\n… and {} more", rows.len() - 50));
+    }
+    text
 }
 
 /// `coupon CODE 20%|5 [USES] [DAYS]`: the answer, and whether a coupon was created.
@@ -233,8 +312,8 @@ async fn broadcast(users: &async_nats::jetstream::kv::Store, text: &str, update_
 async fn reconcile(p: &Payments) -> anyhow::Result<String> {
     // by id: a replayed deposit event is the same deposit
     let deposits: std::collections::BTreeMap<String, herald_schemas::Deposit> =
-        final_deposits(p).await?.into_iter().map(|d| (d.id(), d)).collect();
-    let credited: HashSet<String> = ledger_entries(p)
+        final_deposits(p.ledger.context()).await?.into_iter().map(|(_, d)| (d.id(), d)).collect();
+    let credited: HashSet<String> = ledger_entries(p.ledger.context())
         .await?
         .into_iter()
         .filter(|e| e.kind == LedgerKind::Credit)

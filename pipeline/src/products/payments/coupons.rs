@@ -139,6 +139,21 @@ pub async fn reserve(kv: &kv::Store, code: &str, reference: &str, now_ms: u64) -
     })
 }
 
+/// Every coupon stored (`/admin coupon list`), in no particular order.
+///
+/// Errors: KV unreachable.
+pub async fn all(kv: &kv::Store) -> anyhow::Result<Vec<Coupon>> {
+    use futures::TryStreamExt;
+    let keys: Vec<String> = kv.keys().await?.try_collect().await?;
+    let mut out = Vec::new();
+    for key in keys {
+        if let Some(bytes) = kv.get(&key).await? {
+            out.push(serde_json::from_slice(&bytes)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Gives back the use `reference` holds (the purchase did not happen); nothing if it
 /// holds none, so a redelivered release gives back once.
 pub async fn release(kv: &kv::Store, code: &str, reference: &str) -> anyhow::Result<()> {

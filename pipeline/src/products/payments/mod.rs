@@ -104,6 +104,10 @@ impl Product for PaymentsProduct {
         admin::SUBCOMMANDS
     }
 
+    fn stats<'a>(&'a self, env: &'a crate::core::product::StatsEnv) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
+        Box::pin(async move { Ok(Some(admin::section(&env.js, env.now_ms).await?)) })
+    }
+
     fn inbound_limit(&self) -> Option<Limit> {
         Some(Limit {
             updates: 20,

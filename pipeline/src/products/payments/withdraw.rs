@@ -574,17 +574,7 @@ impl Withdrawals {
 
     /// `/admin withdrawals`: those waiting, oldest first, each with its buttons.
     async fn list(&self) -> anyhow::Result<Answer> {
-        use futures::TryStreamExt;
-        let keys: Vec<String> = self.store.keys().await?.try_collect().await?;
-        let mut waiting = Vec::new();
-        for key in keys.iter().filter(|k| k.starts_with("req.")) {
-            if let Some(req) = kv_json::get::<Request>(&self.store, key).await? {
-                if req.state == State::Waiting {
-                    waiting.push(req);
-                }
-            }
-        }
-        waiting.sort_by_key(|r| r.created_ms);
+        let waiting = waiting(&self.store).await?;
         if waiting.is_empty() {
             return Ok(Answer::read("No withdrawal waits for approval."));
         }
@@ -679,4 +669,30 @@ fn req_fallback(id: &str) -> Request {
         reason: Some("the request was not found".into()),
         day: None,
     }
+}
+
+/// The requests waiting for an admin's approval in `store` (`herald_withdrawals`),
+/// oldest first.
+///
+/// Errors: KV unreachable.
+async fn waiting(store: &async_nats::jetstream::kv::Store) -> anyhow::Result<Vec<Request>> {
+    use futures::TryStreamExt;
+    let keys: Vec<String> = store.keys().await?.try_collect().await?;
+    let mut waiting = Vec::new();
+    for key in keys.iter().filter(|k| k.starts_with("req.")) {
+        if let Some(req) = kv_json::get::<Request>(store, key).await? {
+            if req.state == State::Waiting {
+                waiting.push(req);
+            }
+        }
+    }
+    waiting.sort_by_key(|r| r.created_ms);
+    Ok(waiting)
+}
+
+/// How many requests wait for an admin's approval (`/admin stats`).
+///
+/// Errors: KV unreachable.
+pub async fn waiting_count(store: &async_nats::jetstream::kv::Store) -> anyhow::Result<usize> {
+    Ok(waiting(store).await?.len())
 }

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod posts;
 pub mod samples;
 pub mod sources;
+pub mod stats;
 pub mod token_state;
 pub mod tracking;
 
@@ -65,6 +66,11 @@ impl Product for Signals {
 
     fn help(&self) -> Option<String> {
         Some(commands::HELP.to_string())
+    }
+
+    /// Calls and signals today, notifications queued today, today's top callers.
+    fn stats<'a>(&'a self, env: &'a crate::core::product::StatsEnv) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
+        Box::pin(async move { Ok(Some(stats::section(env).await?)) })
     }
 
     fn callback_prefixes(&self) -> &'static [&'static str] {

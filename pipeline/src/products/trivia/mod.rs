@@ -101,6 +101,36 @@ impl Product for TriviaProduct {
         &["poll_answer"]
     }
 
+    /// Games started and ended today (by mode), players in them, answers scored today.
+    fn stats<'a>(&'a self, env: &'a crate::core::product::StatsEnv) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
+        Box::pin(async move {
+            use std::collections::{BTreeMap, HashSet};
+            let (mut started, mut ended, mut players) = (BTreeMap::<String, u64>::new(), 0u64, HashSet::new());
+            let since = herald_runtime::reader::since(env.today_ms());
+            let mut reader = herald_runtime::reader::Reader::open(&env.js, subjects::TRIVIA_STREAM, Some("herald.trivia.game.>"), since).await?;
+            while let Some(m) = reader.next().await? {
+                if let Ok(e) = herald_schemas::decode::<herald_schemas::TriviaGameEvent>(&m.payload) {
+                    match e.step {
+                        herald_schemas::GameStep::Started { players: p, .. } => {
+                            *started.entry(e.kind).or_default() += 1;
+                            players.extend(p);
+                        }
+                        _ => ended += 1,
+                    }
+                }
+            }
+            reader.close().await;
+            let answers = env.count_today(subjects::TRIVIA_STREAM, "herald.trivia.result.>").await?;
+            let by_mode: Vec<String> = started.iter().map(|(mode, n)| format!("{mode} {n}")).collect();
+            Ok(Some(format!(
+                "<b>Trivia</b>\ngames today {} ({}) · ended {ended} · players {} · answers scored {answers}",
+                started.values().sum::<u64>(),
+                if by_mode.is_empty() { "none".into() } else { by_mode.join(", ") },
+                players.len()
+            )))
+        })
+    }
+
     fn admin_commands(&self) -> &'static [&'static str] {
         commands::ADMIN
     }
