@@ -52,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     js.watch_servers(&ready, shutdown.clone());
+    tokio::spawn(herald_runtime::processes::beat(js.clone(), "bot", ready.clone(), shutdown.clone()));
     let bot = cli.telegram.bot()?;
     if cli.limits.global_rate > cli.limits.effective_global_rate() {
         tracing::warn!(

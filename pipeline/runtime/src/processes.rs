@@ -106,9 +106,10 @@ fn hostname() -> String {
 /// removes it (a clean stop is not listed for the rest of its 30 s). A failed write is
 /// logged and retried at the next beat: the heartbeat never stops the process.
 ///
-/// Errors: none after start; the bucket is missing at start (`pipeline setup`).
+/// Errors: none: a missing bucket (`pipeline setup` not run yet) is looked for again at
+/// each beat.
 pub async fn beat(js: Js, role: &'static str, ready: Readiness, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let kv = js.get_key_value(BUCKET).await?;
+    let mut kv = None;
     let started_ms = metrics_process::collector::collect()
         .start_time_seconds
         .map(|s| s * 1000)
@@ -120,14 +121,19 @@ pub async fn beat(js: Js, role: &'static str, ready: Readiness, shutdown: Cancel
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => {}
         }
+        if kv.is_none() {
+            // the bucket may come later (`pipeline setup` run after this process)
+            kv = js.get_key_value(BUCKET).await.inspect_err(|e| tracing::warn!(error = %e, "no heartbeat bucket yet")).ok();
+        }
+        let Some(store) = &kv else { continue };
         let hb = Heartbeat::now(role, &ready, started_ms, last.as_ref());
-        match kv.put(hb.key(), serde_json::to_vec(&hb)?.into()).await {
+        match store.put(hb.key(), serde_json::to_vec(&hb)?.into()).await {
             Ok(_) => last = Some(hb),
             Err(e) => tracing::warn!(error = %e, "heartbeat not written; next beat as planned"),
         }
     }
-    if let Some(hb) = last {
-        let _ = kv.delete(hb.key()).await;
+    if let (Some(store), Some(hb)) = (&kv, last) {
+        let _ = store.delete(hb.key()).await;
     }
     Ok(())
 }

@@ -41,6 +41,16 @@ struct Cli {
     /// How often the open withdrawals are checked.
     #[arg(long, env = "HERALD_SIGNER_WATCH_EVERY", value_parser = parse_duration, default_value = "3s")]
     watch_every: Duration,
+    /// The token withdrawals are paid in, whose hot-wallet balance is exported
+    /// (`herald_signer_hot_wallet_tokens`) at each watch; unset: only when a withdrawal
+    /// is sent.
+    #[arg(long, env = "HERALD_SIGNER_TOKEN")]
+    token: Option<alloy::primitives::Address>,
+    /// Below this balance of `--token` (base units) the hot wallet counts as low
+    /// (`herald_signer_hot_wallet_low` = 1, the `HotWalletLow` alert): about a day of
+    /// withdrawals. 0 = never low.
+    #[arg(long, env = "HERALD_SIGNER_LOW_BALANCE", default_value = "0")]
+    low_balance: alloy::primitives::U256,
 }
 
 /// The signer's stream and journal (both set up by `pipeline setup`, payments).
@@ -72,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
         .connect(herald_runtime::classes::Classes::from_definitions(&streams, &buckets)?)
         .await?;
     js.watch_servers(&ready, shutdown.clone());
+    tokio::spawn(herald_runtime::processes::beat(js.clone(), "signer", ready.clone(), shutdown.clone()));
     let journal = Journal::new(js.get_key_value(subjects::SIGNER_BUCKET).await?);
     let chain = Chain::connect(&cli.rpc_url, key.address()).await?;
     tracing::info!(hot_wallet = %key.address(), chain_id = chain.chain_id, "signer started");
@@ -107,6 +118,19 @@ async fn main() -> anyhow::Result<()> {
             }
         },
     ));
+    if let Some(token) = cli.token {
+        let (funds, floor) = (signer.clone(), cli.low_balance);
+        tasks.spawn(herald_runtime::periodic::every("signer_funds", cli.watch_every, shutdown.clone(), move || {
+            let signer = funds.clone();
+            async move {
+                let (tokens, native) = signer.chain.funds(token).await?;
+                herald_signer::metrics::record_funds(token, tokens, native);
+                let low = !floor.is_zero() && tokens < floor;
+                metrics::gauge!(herald_signer::metrics::HOT_WALLET_LOW.name, "token" => token.to_string()).set(if low { 1.0 } else { 0.0 });
+                Ok(())
+            }
+        }));
+    }
     ready.set_ready();
     let result = telemetry::supervise(tasks, &ready, &shutdown).await;
     tracing::info!("signer stopped");

@@ -101,6 +101,7 @@ impl Signer {
         }
         let probe = transfer_of(&entry.withdrawal, 0)?;
         let (tokens, native) = self.chain.funds(probe.token).await?;
+        crate::metrics::record_funds(probe.token, tokens, native);
         if tokens < probe.amount {
             let reason = format!("the hot wallet holds {tokens} of the {} base units", probe.amount);
             metrics::counter!(crate::metrics::QUEUED.name).increment(1);

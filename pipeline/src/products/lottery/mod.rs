@@ -144,7 +144,11 @@ impl Product for LotteryProduct {
                     ctx.shutdown.clone(),
                     move || {
                         let l = l.clone();
-                        async move { scheduler::tick(&l).await }
+                        async move {
+                            let ticked = scheduler::tick(&l).await;
+                            scheduler::record_overdue(&l).await?;
+                            ticked
+                        }
                     },
                 ));
             }

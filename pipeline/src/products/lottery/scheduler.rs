@@ -58,6 +58,44 @@ pub async fn tick(l: &Lottery) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Sets [`super::metrics::STEP_OVERDUE`] from the current and previous rounds, whether
+/// or not the tick before got through (a failing scheduler shows as overdue).
+///
+/// Errors: NATS or KV failed (the gauge keeps its last value).
+pub async fn record_overdue(l: &Lottery) -> anyhow::Result<()> {
+    let now = now_s();
+    let mut worst = 0;
+    if let Some(current) = l.current().await? {
+        for id in [current.saturating_sub(1), current].into_iter().filter(|id| *id >= 1) {
+            let round = l.round(id).await?;
+            worst = worst.max(overdue(&round, beacon::round_time(&l.chain, round.beacon_round), now));
+        }
+    }
+    metrics::gauge!(super::metrics::STEP_OVERDUE.name).set(worst as f64);
+    Ok(())
+}
+
+/// Seconds round's next step has been due at `now` (unix s), given when its beacon
+/// comes out: the close from `t_close`; the draw's steps from the beacon's time (from
+/// the close when no ticket was sold: nothing waits for a beacon); 0 once settled.
+///
+/// ```
+/// use herald_pipeline::products::lottery::{round::Round, journal::Phase, scheduler::overdue};
+/// let r = Round { phase: Some(Phase::Selling), t_close: 100, ..Default::default() };
+/// assert_eq!((overdue(&r, 130, 90), overdue(&r, 130, 160)), (0, 60));
+/// let closed = Round { phase: Some(Phase::Closed), sold: 3, ..r.clone() };
+/// assert_eq!(overdue(&closed, 130, 160), 30);
+/// ```
+pub fn overdue(round: &Round, beacon_at: u64, now: u64) -> u64 {
+    let due = match round.phase {
+        Some(Phase::Selling) => round.t_close,
+        Some(Phase::Closed) if round.sold == 0 => round.t_close,
+        Some(Phase::Closed | Phase::BeaconIn | Phase::Revealed | Phase::Drawn) => beacon_at,
+        Some(Phase::Settled) | None => return 0,
+    };
+    now.saturating_sub(due)
+}
+
 /// Opens round `id` (if no one has) and makes it the current round.
 async fn open(l: &Lottery, id: u64, prev: [u8; 32], now: u64) -> anyhow::Result<()> {
     if l.journal.opened(id).await?.is_none() {

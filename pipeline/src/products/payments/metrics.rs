@@ -21,8 +21,22 @@ pub const GATEWAY_IPNS: Metric =
     Metric::counter("herald_gateway_ipns_total", "NOWPayments IPNs received, by outcome (accepted, no_signature, bad_signature, malformed, unavailable)")
         .labelled(&["outcome"]);
 
+/// Blocks between the chain's head and the watcher's next block to scan, at the start
+/// of each round (how far it had fallen behind).
+pub const WATCHER_BEHIND: Metric = Metric::gauge(
+    "herald_watcher_behind_blocks",
+    "Blocks between the chain head and the watcher's next block to scan, at the start of each round",
+);
+/// When the watcher last finished a round, unix seconds (a stuck watcher stops moving it).
+pub const WATCHER_LAST_ROUND: Metric = Metric::gauge(
+    "herald_watcher_last_round_timestamp_seconds",
+    "When the chain watcher last finished a round, unix seconds",
+);
+
 /// All of them.
 pub const ALL: &[Metric] = &[
+    WATCHER_BEHIND,
+    WATCHER_LAST_ROUND,
     DEPOSITS,
     DEPOSITS_BELOW_MINIMUM,
     WATCHER_REORGS,

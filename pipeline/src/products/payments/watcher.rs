@@ -110,6 +110,7 @@ impl Watcher {
     pub async fn step(&mut self) -> anyhow::Result<Vec<DepositEvent>> {
         self.rpc_calls += 1;
         let head = self.head().await?;
+        metrics::gauge!(super::metrics::WATCHER_BEHIND.name).set((head + 1).saturating_sub(self.follower.cursor) as f64);
         let final_block = self.final_block(head).await?;
         let mut events = Vec::new();
         while self.follower.cursor <= head {
@@ -135,6 +136,7 @@ impl Watcher {
             tracing::warn!(final_block, "a seen transfer's block was reorganised out; rescanning");
         }
         events.extend(decided);
+        metrics::gauge!(super::metrics::WATCHER_LAST_ROUND.name).set(herald_schemas::now_ms() as f64 / 1000.0);
         Ok(events)
     }
 
