@@ -123,7 +123,11 @@ pub async fn beat(js: Js, role: &'static str, ready: Readiness, shutdown: Cancel
         }
         if kv.is_none() {
             // the bucket may come later (`pipeline setup` run after this process)
-            kv = js.get_key_value(BUCKET).await.inspect_err(|e| tracing::warn!(error = %e, "no heartbeat bucket yet")).ok();
+            kv = js
+                .get_key_value(BUCKET)
+                .await
+                .inspect_err(|e| tracing::warn!(error = %e, "no heartbeat bucket yet"))
+                .ok();
         }
         let Some(store) = &kv else { continue };
         let hb = Heartbeat::now(role, &ready, started_ms, last.as_ref());

@@ -356,6 +356,9 @@ struct StageMetrics {
 
 impl StageMetrics {
     fn new(stage: &'static str) -> Self {
+        // present at 0 from the start, so the first dead letter is an increase an alert
+        // sees (Prometheus' increase() cannot see a series' first sample as one)
+        metrics::counter!(crate::metric::DEAD_LETTERED.name, "stage" => stage).increment(0);
         StageMetrics {
             input: metrics::counter!(crate::metric::STAGE_IN.name, "stage" => stage),
             forwarded: metrics::counter!(crate::metric::STAGE_FORWARDED.name, "stage" => stage),

@@ -82,7 +82,12 @@ async fn main() -> anyhow::Result<()> {
         .connect(herald_runtime::classes::Classes::from_definitions(&streams, &buckets)?)
         .await?;
     js.watch_servers(&ready, shutdown.clone());
-    tokio::spawn(herald_runtime::processes::beat(js.clone(), "signer", ready.clone(), shutdown.clone()));
+    tokio::spawn(herald_runtime::processes::beat(
+        js.clone(),
+        "signer",
+        ready.clone(),
+        shutdown.clone(),
+    ));
     let journal = Journal::new(js.get_key_value(subjects::SIGNER_BUCKET).await?);
     let chain = Chain::connect(&cli.rpc_url, key.address()).await?;
     tracing::info!(hot_wallet = %key.address(), chain_id = chain.chain_id, "signer started");
@@ -120,16 +125,25 @@ async fn main() -> anyhow::Result<()> {
     ));
     if let Some(token) = cli.token {
         let (funds, floor) = (signer.clone(), cli.low_balance);
-        tasks.spawn(herald_runtime::periodic::every("signer_funds", cli.watch_every, shutdown.clone(), move || {
-            let signer = funds.clone();
-            async move {
-                let (tokens, native) = signer.chain.funds(token).await?;
-                herald_signer::metrics::record_funds(token, tokens, native);
-                let low = !floor.is_zero() && tokens < floor;
-                metrics::gauge!(herald_signer::metrics::HOT_WALLET_LOW.name, "token" => token.to_string()).set(if low { 1.0 } else { 0.0 });
-                Ok(())
-            }
-        }));
+        tasks.spawn(herald_runtime::periodic::every(
+            "signer_funds",
+            cli.watch_every,
+            shutdown.clone(),
+            move || {
+                let signer = funds.clone();
+                async move {
+                    let (tokens, native) = signer.chain.funds(token).await?;
+                    herald_signer::metrics::record_funds(token, tokens, native);
+                    let low = !floor.is_zero() && tokens < floor;
+                    metrics::gauge!(herald_signer::metrics::HOT_WALLET_LOW.name, "token" => token.to_string()).set(if low {
+                        1.0
+                    } else {
+                        0.0
+                    });
+                    Ok(())
+                }
+            },
+        ));
     }
     ready.set_ready();
     let result = telemetry::supervise(tasks, &ready, &shutdown).await;

@@ -28,8 +28,10 @@ pub const HOT_WALLET_TOKENS: Metric = Metric::gauge(
 )
 .labelled(&["token"]);
 /// The hot wallet's native balance (gas), wei.
-pub const HOT_WALLET_NATIVE: Metric =
-    Metric::gauge("herald_signer_hot_wallet_native_wei", "The hot wallet's native balance for gas, wei");
+pub const HOT_WALLET_NATIVE: Metric = Metric::gauge(
+    "herald_signer_hot_wallet_native_wei",
+    "The hot wallet's native balance for gas, wei",
+);
 /// 1 while the hot wallet holds less of `--token` than `--low-balance`.
 pub const HOT_WALLET_LOW: Metric = Metric::gauge(
     "herald_signer_hot_wallet_low",
@@ -38,7 +40,15 @@ pub const HOT_WALLET_LOW: Metric = Metric::gauge(
 .labelled(&["token"]);
 
 /// All of them.
-pub const ALL: &[Metric] = &[SIGNED, REPLACED, ENDED, QUEUED, HOT_WALLET_TOKENS, HOT_WALLET_NATIVE, HOT_WALLET_LOW];
+pub const ALL: &[Metric] = &[
+    SIGNED,
+    REPLACED,
+    ENDED,
+    QUEUED,
+    HOT_WALLET_TOKENS,
+    HOT_WALLET_NATIVE,
+    HOT_WALLET_LOW,
+];
 
 /// Sets the balance gauges from a funds reading.
 pub fn record_funds(token: alloy::primitives::Address, tokens: alloy::primitives::U256, native: alloy::primitives::U256) {
