@@ -106,7 +106,7 @@ async fn prometheus_scrapes_the_stack_and_dead_letters_fire_the_alert() {
     let up = prom
         .until("both targets up", "targets", 60, |d| {
             let targets = d["activeTargets"].as_array()?;
-            (targets.len() == 2 && targets.iter().all(|t| t["health"] == "up")).then(|| targets.len())
+            (targets.len() == 2 && targets.iter().all(|t| t["health"] == "up")).then_some(targets.len())
         })
         .await;
     assert_eq!(up, 2);
