@@ -72,7 +72,10 @@ async fn every_stage_of_every_product_is_compliant() {
     }
     let mut ctx = Ctx::new(core.nats.clone(), core.redis.clone(), env.js.clone(), env.shutdown.clone());
     ctx.products = names.clone();
-    let mut stages = vec![compose::router(&ctx, &products, &core).await.unwrap()];
+    let mut stages = vec![
+        compose::router(&ctx, &products, &core).await.unwrap(),
+        compose::desk(&ctx, &products).await,
+    ];
     for p in &products {
         stages.extend(p.start(&mut ctx).await.unwrap());
     }
@@ -111,9 +114,9 @@ async fn every_stage_of_every_product_is_compliant() {
     }
 }
 
-/// The router's consumer and every registered product's.
+/// The router's and the desk's consumers and every registered product's.
 fn all_products_consumers() -> Vec<herald_runtime::StageConfig> {
-    let mut all = vec![compose::router_consumer()];
+    let mut all = vec![compose::router_consumer(), herald_pipeline::core::desk::consumer()];
     all.extend(compose::all_products().iter().flat_map(|p| p.consumers()));
     all
 }

@@ -140,6 +140,10 @@ pub struct SignalsPrefs {
     pub filters: Filters,
     #[serde(default)]
     pub updated_at_ms: u64,
+    /// The preset the user follows (`filters` are its filters, rewritten when an admin
+    /// edits it); `None`: the filters are the user's own (a copy once they change one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
 }
 
 impl SignalsPrefs {
@@ -221,6 +225,7 @@ impl LegacyUser {
             paused: self.paused,
             filters: self.filters.clone(),
             updated_at_ms: self.updated_at_ms,
+            preset: None,
         }
     }
 }

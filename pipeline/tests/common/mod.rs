@@ -217,6 +217,35 @@ pub async fn drive<S: Stage>(stage: &S, subject: &str, payload: &[u8], commit: b
     }
 }
 
+/// Decides and applies one routed input as a redelivery would meet it: what the apply
+/// step found, and the messages it made.
+pub async fn drive_effect<S: Stage>(
+    stage: &S,
+    input: &herald_runtime::Output,
+) -> (herald_runtime::Effect, Vec<herald_schemas::OutboundMessage>) {
+    let meta = herald_runtime::MsgMeta {
+        subject: input.subject.clone(),
+        stream_sequence: 1,
+        delivered: 2,
+        published_ms: 0,
+    };
+    let decided = stage.decide(stage.decode(&input.payload).unwrap(), &meta).await.unwrap();
+    let herald_runtime::Decision::Apply(effect) = decided else {
+        panic!("{}: no apply step for this input", S::NAME);
+    };
+    let applied = stage.apply(effect, &meta).await.unwrap();
+    let outputs = match applied.decision {
+        herald_runtime::Decision::Forward { outputs, .. } => outputs,
+        _ => Vec::new(),
+    };
+    let messages = outputs
+        .iter()
+        .filter(|o| o.subject.starts_with("herald.out."))
+        .map(|o| herald_schemas::decode(&o.payload).unwrap())
+        .collect();
+    (applied.effect, messages)
+}
+
 impl Desk {
     /// Every registered product with its defaults (tiers daily, weekly, monthly,
     /// lifetime; a 3-day trial), `admins` as the admin ids.
@@ -267,6 +296,13 @@ impl Desk {
                 prefs: env.js.get_key_value(subjects::SIGNALS_USERS_BUCKET).await.unwrap(),
                 calls: None,
                 chains: herald_schemas::checks::ChainList::default(),
+                presets: herald_pipeline::products::signals::presets::Presets {
+                    kv: env
+                        .js
+                        .get_key_value(herald_pipeline::products::signals::presets::BUCKET)
+                        .await
+                        .unwrap(),
+                },
             },
             payments: herald_pipeline::products::payments::inbox::PaymentsInbox {
                 payments: Arc::new(p),

@@ -276,12 +276,65 @@ pub fn run(current: &SignalsPrefs, cmd: SignalsCommand, now_ms: u64, chains: &Ch
         SignalsCommand::Filters(args) => match parse_filter_args(&args, chains).and_then(|e| edited(&current.filters, e)) {
             Ok(filters) => {
                 let reply = menu(&filters);
-                (changed(&|s| s.filters = filters.clone()), reply)
+                // one's own change: the filters are a copy now, not a preset's
+                (
+                    changed(&|s| {
+                        s.filters = filters.clone();
+                        s.preset = None;
+                    }),
+                    reply,
+                )
             }
             Err(why) => (None, Reply::plain(format!("{why}\n\n{HELP}"))),
         },
         SignalsCommand::Calls(_) => (None, Reply::plain("Tracked calls are not available right now.")),
     }
+}
+
+/// Presets shown on one row of the menu, and at most this many rows.
+const PRESETS_PER_ROW: usize = 2;
+const PRESET_ROWS: usize = 4;
+
+/// The /filters view with the presets: a line naming the preset followed (if any), and
+/// a button per preset (`f:p:<name>`, ✅ on the one followed) above the settings.
+pub fn with_presets(menu: Reply, presets: &[super::presets::Preset], following: Option<&str>) -> Reply {
+    let mut text = menu.text;
+    if let Some(p) = following.and_then(|f| presets.iter().find(|p| p.name == f)) {
+        text.push_str(&format!(
+            "\n📌 Following preset <b>{}</b>: {}. Changing a filter makes them your own copy.",
+            escape_html(&p.name),
+            escape_html(&p.description)
+        ));
+    } else if !presets.is_empty() {
+        text.push_str("\n📌 Presets: one press follows one (its later updates reach you).");
+    }
+    let rows: Vec<Vec<Button>> = presets
+        .chunks(PRESETS_PER_ROW)
+        .take(PRESET_ROWS)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|p| {
+                    let on = following == Some(p.name.as_str());
+                    Button {
+                        text: format!("{}📌 {}", if on { "✅ " } else { "" }, p.name),
+                        callback_data: format!("f:p:{}", p.name),
+                        url: None,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Reply {
+        text,
+        buttons: rows.into_iter().chain(menu.buttons).collect(),
+        photo: menu.photo,
+    }
+}
+
+/// The preset a button follows (`f:p:<name>`), if it is one.
+pub fn preset_callback(data: &str) -> Option<&str> {
+    data.strip_prefix("f:p:")
 }
 
 /// The /filters view: a summary and an inline keyboard of absolute settings.

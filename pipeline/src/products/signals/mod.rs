@@ -17,6 +17,7 @@ pub mod fanout;
 pub mod inbox;
 pub mod metrics;
 pub mod posts;
+pub mod presets;
 pub mod samples;
 pub mod sources;
 pub mod stats;
@@ -77,6 +78,11 @@ impl Product for Signals {
         &["f:", "c:"]
     }
 
+    /// `/admin preset …` (see [`presets`]).
+    fn admin_commands(&self) -> &'static [&'static str] {
+        &["preset"]
+    }
+
     fn update_kinds(&self) -> &'static [&'static str] {
         &["channel_post"]
     }
@@ -118,6 +124,7 @@ impl Product for Signals {
         vec![
             BucketDef::forever(subjects::CHANNELS_BUCKET),
             BucketDef::forever(subjects::SIGNALS_USERS_BUCKET),
+            BucketDef::forever(presets::BUCKET),
         ]
     }
 
@@ -166,6 +173,9 @@ impl Product for Signals {
                     prefs: ctx.js.get_key_value(subjects::SIGNALS_USERS_BUCKET).await?,
                     calls: tracker,
                     chains: args.chain_list()?,
+                    presets: presets::Presets {
+                        kv: ctx.js.get_key_value(presets::BUCKET).await?,
+                    },
                 };
                 let cfg = ctx.configure(consumer("signals_inbox"));
                 stages.push(StageHandle::new(inbox, cfg).with_sample(subjects::routed("signals", 1), samples::routed_pause()));
