@@ -220,7 +220,8 @@ async fn streams_table_shows_every_stream_and_consumer() {
             "GATEWAY",
             "CHAT",
             "LOTTERY",
-            "TRIVIA"
+            "TRIVIA",
+            "TRIVIA_RESULTS"
         ],
         "the core's streams (the ledger's among them), then each product's"
     );

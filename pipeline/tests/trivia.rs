@@ -288,3 +288,88 @@ async fn a_vote_on_an_unknown_poll_is_dropped_not_dead_lettered() {
     let late = inbox.decide(routed, &meta(4)).await.unwrap();
     assert!(matches!(late, Decision::Drop { reason: "unknown_poll" }), "{late:?}");
 }
+
+/// Redis loses everything; `pipeline trivia rebuild` brings back the stats, the boards
+/// (global and the group's) and the names from TRIVIA_RESULTS, and running it again
+/// changes nothing (it clears and replays, never adds twice).
+#[tokio::test]
+async fn pipeline_trivia_rebuild_restores_boards_and_stats_after_redis_loses_them() {
+    let mut env = Env::start().await;
+    let t = trivia(&env).await;
+    let now = herald_schemas::now_ms();
+    let game = ranked_game(&t, "r1", &[41, 42], now).await;
+    let other = ranked_game(&t, "r2", &[41, 42], now).await;
+    let _turn = COUNTER.lock().await;
+    env.spawn(
+        TriviaScorer { trivia: t.clone() },
+        subjects::TRIVIA_STREAM,
+        "herald.trivia.answer.>",
+    );
+    // Ann right in both games, Ben wrong then right
+    let (q0, q1) = (right(&t, &game, 0), right(&t, &other, 0));
+    let answers = [
+        TriviaAnswer::new("r1", 0, 41, q0, now + 1_000, AnswerVia::Poll, "Ann"),
+        TriviaAnswer::new("r1", 0, 42, (q0 + 1) % 2, now + 2_000, AnswerVia::Poll, "Ben"),
+        TriviaAnswer::new("r2", 0, 41, q1, now + 3_000, AnswerVia::Poll, "Ann"),
+        TriviaAnswer::new("r2", 0, 42, q1, now + 4_000, AnswerVia::Poll, "Ben"),
+    ];
+    for (i, a) in answers.iter().enumerate() {
+        publish(&env, a, &format!("r{i}")).await;
+    }
+    scorer_done(&env, 4).await;
+    // the game ends as the clock ends it: its event in TRIVIA_RESULTS, the game counted
+    let (ended, _) = t.games.load("r1").await.unwrap().unwrap();
+    let end = herald_schemas::TriviaGameEvent {
+        v: 1,
+        game: "r1".into(),
+        kind: "daily".into(),
+        group: None,
+        at_ms: now + 5_000,
+        step: herald_schemas::GameStep::Ended {
+            scores: herald_pipeline::products::trivia::present::final_scores(&ended),
+            duration_ms: 5_000,
+        },
+    };
+    env.publish(subjects::trivia("game", "r1"), "game:r1:ended", herald_schemas::encode(&end))
+        .await;
+    assert!(t.redis.finish(&ended).await.unwrap());
+
+    let snapshot = |t: Arc<Trivia>| async move {
+        let (top, _) = t.redis.top("global:all", 10, None).await.unwrap();
+        let top: Vec<(i64, String, u64)> = top.into_iter().map(|r| (r.player, r.name, r.points)).collect();
+        (top, t.redis.stats(41).await.unwrap(), t.redis.stats(42).await.unwrap())
+    };
+    let before = snapshot(t.clone()).await;
+    assert_eq!(before.0.len(), 2, "{before:?}");
+    assert_eq!((before.1.games, before.1.answered, before.1.correct), (1, 2, 2));
+    assert_eq!((before.2.games, before.2.answered, before.2.correct), (1, 2, 1));
+
+    // Redis loses its data
+    env.redis.restart_empty().unwrap();
+    // the connection manager notices on its next command and reconnects
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while redis::cmd("PING").query_async::<String>(&mut t.redis.redis.clone()).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "Redis did not come back");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let lost = snapshot(t.clone()).await;
+    assert!(lost.0.is_empty() && lost.1.answered == 0, "{lost:?}");
+
+    let rebuild = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .args(["trivia", "rebuild"])
+            .args(env.nats.endpoints().args())
+            .args(["--redis-url", &env.redis.url()])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    };
+    let said = rebuild();
+    assert!(said.contains("4 scored answers, 1 finished games"), "{said}");
+    assert_eq!(snapshot(t.clone()).await, before, "the same boards, names and stats");
+    rebuild();
+    assert_eq!(snapshot(t.clone()).await, before, "a second rebuild adds nothing");
+    env.shutdown.cancel();
+}

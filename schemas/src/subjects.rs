@@ -25,9 +25,12 @@ pub const COMMANDS_STREAM: &str = "COMMANDS";
 pub const CHAT_STREAM: &str = "CHAT";
 /// Lottery: each round's audit trail (`herald.lottery.round.<round>`).
 pub const LOTTERY_STREAM: &str = "LOTTERY";
-/// Trivia: answers, results, game events, board changes, poll reports
-/// (`herald.trivia.>`).
+/// Trivia's working traffic, kept a week: answers, board changes, poll reports and
+/// explanation requests (`herald.trivia.{answer,board,poll,explain}.>`).
 pub const TRIVIA_STREAM: &str = "TRIVIA";
+/// Trivia's record, kept for good: scored results and game starts and ends
+/// (`herald.trivia.{result,game}.>`), what the boards and stats are rebuilt from.
+pub const TRIVIA_RESULTS_STREAM: &str = "TRIVIA_RESULTS";
 /// Stream of dead-lettered messages, each with its error in headers.
 pub const DLQ_STREAM: &str = "DLQ";
 

@@ -112,6 +112,9 @@ pub struct TriviaResult {
     /// The group, for a group game.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<i64>,
+    /// The player's display name at the time, for leaderboards rebuilt from results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl Versioned for TriviaResult {

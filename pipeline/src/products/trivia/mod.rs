@@ -107,7 +107,7 @@ impl Product for TriviaProduct {
             use std::collections::{BTreeMap, HashSet};
             let (mut started, mut ended, mut players) = (BTreeMap::<String, u64>::new(), 0u64, HashSet::new());
             let since = herald_runtime::reader::since(env.today_ms());
-            let mut reader = herald_runtime::reader::Reader::open(&env.js, subjects::TRIVIA_STREAM, Some("herald.trivia.game.>"), since).await?;
+            let mut reader = herald_runtime::reader::Reader::open(&env.js, subjects::TRIVIA_RESULTS_STREAM, Some("herald.trivia.game.>"), since).await?;
             while let Some(m) = reader.next().await? {
                 if let Ok(e) = herald_schemas::decode::<herald_schemas::TriviaGameEvent>(&m.payload) {
                     match e.step {
@@ -120,7 +120,7 @@ impl Product for TriviaProduct {
                 }
             }
             reader.close().await;
-            let answers = env.count_today(subjects::TRIVIA_STREAM, "herald.trivia.result.>").await?;
+            let answers = env.count_today(subjects::TRIVIA_RESULTS_STREAM, "herald.trivia.result.>").await?;
             let by_mode: Vec<String> = started.iter().map(|(mode, n)| format!("{mode} {n}")).collect();
             Ok(Some(format!(
                 "<b>Trivia</b>\ngames today {} ({}) · ended {ended} · players {} · answers scored {answers}",
@@ -144,7 +144,9 @@ impl Product for TriviaProduct {
     }
 
     fn streams(&self) -> Vec<StreamDef> {
-        vec![crate::stream_def!("trivia.json")]
+        // TRIVIA first: an older deployment's TRIVIA held every trivia subject, and
+        // must give up results and game events before TRIVIA_RESULTS can take them
+        vec![crate::stream_def!("trivia.json"), crate::stream_def!("trivia.results.json")]
     }
 
     fn buckets(&self) -> Vec<BucketDef> {

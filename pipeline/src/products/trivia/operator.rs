@@ -1,4 +1,5 @@
-//! `pipeline trivia …`: the question bank's operator commands.
+//! `pipeline trivia …`: the question bank's operator commands, and rebuilding the
+//! boards and stats after Redis lost them.
 
 use clap::{FromArgMatches, Subcommand};
 use futures::future::BoxFuture;
@@ -9,7 +10,7 @@ use crate::core::product::Operator;
 
 /// The hook the registry puts under `pipeline trivia`.
 pub const OPERATOR: Operator = Operator {
-    about: "Trivia's question bank",
+    about: "Trivia's question bank; rebuilding boards and stats",
     command: TriviaCmd::augment_subcommands,
     run,
 };
@@ -26,11 +27,32 @@ pub enum TriviaCmd {
         /// The dump (JSON).
         file: std::path::PathBuf,
     },
+    /// Rebuild every player's stats, the leaderboards and the names in Redis from the
+    /// TRIVIA_RESULTS stream (scored results and game ends, kept for good), after Redis
+    /// lost them. Clears trivia's scoring keys first: run it with the scorer stopped.
+    Rebuild {
+        #[command(flatten)]
+        nats: ServersArgs,
+        #[command(flatten)]
+        redis: herald_runtime::config::RedisArgs,
+    },
 }
 
 fn run(matches: clap::ArgMatches, classes: Classes) -> BoxFuture<'static, anyhow::Result<()>> {
     Box::pin(async move {
-        let TriviaCmd::Import { nats, file } = TriviaCmd::from_arg_matches(&matches)?;
+        let (nats, file) = match TriviaCmd::from_arg_matches(&matches)? {
+            TriviaCmd::Import { nats, file } => (nats, file),
+            TriviaCmd::Rebuild { nats, redis } => {
+                let js = nats.connect(classes).await?;
+                let trivia = super::store::TriviaRedis::new(redis.connect().await?);
+                let done = trivia.rebuild(&js).await?;
+                println!(
+                    "rebuilt from TRIVIA_RESULTS: {} scored answers, {} finished games ({} unreadable messages skipped)",
+                    done.results, done.games, done.unreadable
+                );
+                return Ok(());
+            }
+        };
         let json = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
         let js = nats.connect(classes).await?;
         let bank = super::import_bank(&js, &json).await?;

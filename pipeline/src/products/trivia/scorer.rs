@@ -89,6 +89,7 @@ fn outputs(game: &Game, question_id: &str, s: &Scored, boards: &[String]) -> Vec
         at_ms: s.at_ms,
         ranked: game.mode.ranked(),
         group: (game.mode == Mode::Group).then_some(game.chat_id),
+        name: game.players.get(&s.player).map(|p| p.name.clone()),
     };
     let mut out = vec![Output {
         subject: subjects::trivia("result", &game.id),

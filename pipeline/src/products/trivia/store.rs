@@ -136,6 +136,30 @@ pub struct Stats {
     pub best_streak: u64,
 }
 
+/// What [`TriviaRedis::rebuild`] replayed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// Scored answers counted again.
+    pub results: u64,
+    /// Finished games counted again.
+    pub games: u64,
+    /// Messages that did not decode (skipped).
+    pub unreadable: u64,
+}
+
+/// Whether board `board` of an answer at `at_ms` would still be kept at `now_ms`: a
+/// day's board 8 days, a week's 5 weeks, the others for good.
+fn still_kept(board: &str, at_ms: u64, now_ms: u64) -> bool {
+    let age_s = now_ms.saturating_sub(at_ms) / 1000;
+    if board.contains(":d:") {
+        age_s < DAY_TTL_S
+    } else if board.contains(":w:") {
+        age_s < WEEK_TTL_S
+    } else {
+        true
+    }
+}
+
 /// One line of a leaderboard.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Rank {
@@ -299,6 +323,97 @@ impl TriviaRedis {
         inv.arg(MARKER_TTL_S);
         let applied: i64 = inv.invoke_async(&mut self.redis.clone()).await?;
         Ok(applied == 1)
+    }
+
+    /// Counts a finished game for `players`, once per game (the marker `finished:<id>`).
+    ///
+    /// Errors: Redis unreachable.
+    pub async fn finish_players(&self, game: &str, players: impl IntoIterator<Item = i64>) -> redis::RedisResult<bool> {
+        let mut inv = self.finish.prepare_invoke();
+        inv.key(format!("{PREFIX}:finished:{game}"));
+        for p in players {
+            inv.key(format!("{PREFIX}:stats:{p}"));
+        }
+        inv.arg(MARKER_TTL_S);
+        let applied: i64 = inv.invoke_async(&mut self.redis.clone()).await?;
+        Ok(applied == 1)
+    }
+
+    /// Rebuilds every player's stats, the boards and the names from TRIVIA_RESULTS
+    /// (scored results and game ends, kept for good): what Redis held, after Redis lost
+    /// it. Clears the scoring keys first (stats, boards, names, markers), so running it
+    /// twice gives the same state; day and week boards whose period is past their TTL
+    /// are not recreated. Scoring meanwhile is not lost (the markers keep each answer
+    /// once) but should wait: run it with the scorer stopped, or run it again after.
+    ///
+    /// Errors: NATS or Redis failed (run it again).
+    pub async fn rebuild(&self, js: &herald_runtime::Js) -> anyhow::Result<Rebuilt> {
+        let mut r = self.redis.clone();
+        for pattern in ["stats:*", "board:*", "scored:*", "finished:*", "names"] {
+            // SCAN, not KEYS: a big Redis keeps answering others meanwhile
+            let keys: Vec<String> = {
+                let mut iter: redis::AsyncIter<String> = r.scan_match(format!("{PREFIX}:{pattern}")).await?;
+                let mut keys = Vec::new();
+                while let Some(k) = iter.next_item().await {
+                    keys.push(k?);
+                }
+                keys
+            };
+            for chunk in keys.chunks(500) {
+                let _: () = redis::cmd("DEL").arg(chunk).query_async(&mut r).await?;
+            }
+        }
+        let now_ms = herald_schemas::now_ms();
+        let mut done = Rebuilt::default();
+        let stream = herald_schemas::subjects::TRIVIA_RESULTS_STREAM;
+        let start = async_nats::jetstream::consumer::DeliverPolicy::All;
+        let mut results = herald_runtime::reader::Reader::open(js, stream, Some("herald.trivia.result.>"), start).await?;
+        while let Some(m) = results.next().await? {
+            let Ok(result) = herald_schemas::decode::<herald_schemas::TriviaResult>(&m.payload) else {
+                done.unreadable += 1;
+                continue;
+            };
+            let scored = super::game::Scored {
+                question: result.question,
+                player: result.player,
+                option: 0,
+                correct: result.correct,
+                points: result.points,
+                bonus: result.bonus,
+                streak: result.streak,
+                elapsed_ms: result.elapsed_ms,
+                at_ms: result.at_ms,
+            };
+            let boards: Vec<String> = match result.ranked {
+                true => scoring::boards(result.group, result.at_ms)
+                    .into_iter()
+                    .filter(|b| still_kept(b, result.at_ms, now_ms))
+                    .collect(),
+                false => Vec::new(),
+            };
+            if self.score(&result.game, &scored, result.name.as_deref().unwrap_or_default(), &boards).await? {
+                done.results += 1;
+            }
+        }
+        results.close().await;
+        let mut games = herald_runtime::reader::Reader::open(js, stream, Some("herald.trivia.game.>"), start).await?;
+        while let Some(m) = games.next().await? {
+            let Ok(e) = herald_schemas::decode::<herald_schemas::TriviaGameEvent>(&m.payload) else {
+                done.unreadable += 1;
+                continue;
+            };
+            if let herald_schemas::GameStep::Ended { scores, .. } = e.step {
+                let names: Vec<(i64, String)> = scores.iter().filter(|s| !s.name.is_empty()).map(|s| (s.player, s.name.clone())).collect();
+                if !names.is_empty() {
+                    let _: () = r.hset_multiple(format!("{PREFIX}:names"), &names).await?;
+                }
+                if self.finish_players(&e.game, scores.iter().map(|s| s.player)).await? {
+                    done.games += 1;
+                }
+            }
+        }
+        games.close().await;
+        Ok(done)
     }
 
     /// A player's stats.
