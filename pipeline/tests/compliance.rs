@@ -74,7 +74,7 @@ async fn every_stage_of_every_product_is_compliant() {
     ctx.products = names.clone();
     let mut stages = vec![
         compose::router(&ctx, &products, &core).await.unwrap(),
-        compose::desk(&ctx, &products).await,
+        compose::desk(&ctx, &products).await.unwrap(),
     ];
     for p in &products {
         stages.extend(p.start(&mut ctx).await.unwrap());

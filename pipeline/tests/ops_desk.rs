@@ -28,6 +28,7 @@ async fn desk(env: &common::Env, redis: bool) -> Desk {
         js: env.js.clone(),
         redis,
         consumers: compose::all_consumers(),
+        broadcasts: herald_pipeline::core::broadcast::Broadcasts::open(&env.js).await.unwrap(),
     }
 }
 

@@ -146,6 +146,10 @@ pub fn definitions_of_all() -> (Vec<StreamDef>, Vec<BucketDef>) {
 /// letters, users, sessions...) and the ledger's.
 fn core_definitions() -> (Vec<StreamDef>, Vec<BucketDef>) {
     let (mut streams, mut buckets) = (herald_core::streams::core_streams(), herald_core::streams::core_buckets());
+    buckets.push(herald_runtime::setup::BucketDef::expiring(
+        crate::core::broadcast::store::BUCKET,
+        crate::core::broadcast::store::KEPT,
+    ));
     let (ledger_streams, ledger_buckets) = crate::core::ledger::definitions();
     streams.extend(ledger_streams);
     buckets.extend(ledger_buckets);
@@ -269,7 +273,9 @@ pub async fn router(ctx: &Ctx, products: &[Arc<dyn Product>], core: &CoreArgs) -
 
 /// The operators' desk (`/admin stats|status`) for `products`: their sections, and
 /// the backlog of the router's, the bot's, the desk's and their consumers.
-pub async fn desk(ctx: &Ctx, products: &[Arc<dyn Product>]) -> StageHandle {
+///
+/// Errors: the broadcasts' stores cannot be opened.
+pub async fn desk(ctx: &Ctx, products: &[Arc<dyn Product>]) -> anyhow::Result<StageHandle> {
     let redis = match ctx.redis.connect().await {
         Ok(r) => Some(r),
         Err(e) => {
@@ -280,17 +286,37 @@ pub async fn desk(ctx: &Ctx, products: &[Arc<dyn Product>]) -> StageHandle {
     let mut consumers = vec![router_consumer(), crate::core::desk::consumer()];
     consumers.extend(herald_core::streams::bot_consumers());
     consumers.extend(products.iter().flat_map(|p| p.consumers()));
+    let broadcasts = crate::core::broadcast::Broadcasts::open(&ctx.js).await?;
     let desk = crate::core::desk::Desk {
         products: products.to_vec(),
         js: ctx.js.clone(),
         redis,
         consumers,
+        broadcasts,
     };
     let mut sample: herald_schemas::RoutedUpdate =
         herald_schemas::decode(&crate::core::product::sample_command("/admin status")).expect("the sample command decodes");
     sample.admin = true;
-    StageHandle::new(desk, ctx.configure(crate::core::desk::consumer()))
-        .with_sample(subjects::routed(crate::core::desk::ROUTE, 1), herald_schemas::encode(&sample))
+    Ok(StageHandle::new(desk, ctx.configure(crate::core::desk::consumer()))
+        .with_sample(subjects::routed(crate::core::desk::ROUTE, 1), herald_schemas::encode(&sample)))
+}
+
+/// The `broadcast_sender` task (see `core::broadcast::sender`), every second.
+///
+/// Errors: the broadcasts' stores cannot be opened.
+pub async fn broadcast_sender(ctx: &mut Ctx) -> anyhow::Result<()> {
+    let broadcasts = crate::core::broadcast::Broadcasts::open(&ctx.js).await?;
+    let js = ctx.js.clone();
+    ctx.tasks.spawn(herald_runtime::periodic::every(
+        "broadcast_sender",
+        std::time::Duration::from_secs(1),
+        ctx.shutdown.clone(),
+        move || {
+            let (js, b) = (js.clone(), broadcasts.clone());
+            async move { crate::core::broadcast::sender::tick(&js, &b).await }
+        },
+    ));
+    Ok(())
 }
 
 /// The router's consumer: UPDATES, one sender's updates in order.
@@ -389,7 +415,10 @@ pub async fn run(core: CoreArgs, matches: &clap::ArgMatches) -> anyhow::Result<(
         herald_runtime::publish_all(&js, vec![menu_output(&products)?]).await?;
     }
     if ctx.wants("admin_desk") {
-        stages.push(desk(&ctx, &products).await);
+        stages.push(desk(&ctx, &products).await?);
+    }
+    if ctx.wants("broadcast_sender") {
+        broadcast_sender(&mut ctx).await?;
     }
     for p in &products {
         stages.extend(p.start(&mut ctx).await?);

@@ -1,28 +1,33 @@
-//! The operators' desk: `/admin stats` and `/admin status`, answered by the core for
-//! every product running.
+//! The operators' desk: `/admin stats`, `/admin status` and `/admin broadcast`,
+//! answered by the core for every product running.
 //!
 //! ```text
 //! herald.cmd.desk.<admin> [COMMANDS] ──> admin_desk ──> herald.out.reply.<admin>
 //!   /admin stats   each running product's own section (Product::stats), in registry order
 //!   /admin status  processes (heartbeats), NATS and Redis health, every consumer's
 //!                  pending and oldest unacknowledged message, dead letters
+//!   /admin broadcast  see [`super::broadcast`]: drafts, Send/Cancel, status, cancel
+//! herald.cmd.desk.report.<broadcast> ──> admin_desk ──> the copy's outcome, counted once
 //! ```
 //!
-//! The desk only reads: its `decide` builds the answer, nothing is written.
+//! Stats and status only read (in `decide`); a broadcast's changes are the desk's apply
+//! step, each found made on a redelivery.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use herald_runtime::processes::Heartbeat;
-use herald_runtime::{Decision, MsgMeta, Stage, StageConfig, StageError};
-use herald_schemas::{escape_html, subjects, RoutedUpdate};
+use herald_runtime::{Applied, Decision, Effect, MsgMeta, Output, Stage, StageConfig, StageError};
+use herald_schemas::{escape_html, subjects, Content, DeliveryReport, OutboundMessage, Outcome, Priority, RoutedUpdate};
+
+use super::broadcast::{self, Ask, Broadcasts, Job, State};
 use redis::aio::ConnectionManager;
 
 use super::product::{Product, StatsEnv};
 use super::reply::Reply;
 
 /// The `/admin` subcommands the desk answers.
-pub const SUBCOMMANDS: &[&str] = &["stats", "status"];
+pub const SUBCOMMANDS: &[&str] = &["stats", "status", "broadcast"];
 
 /// The routed name of the desk: `herald.cmd.desk.<admin>`.
 pub const ROUTE: &str = "desk";
@@ -47,17 +52,42 @@ pub struct Desk {
     /// The consumers whose backlog `/admin status` shows: the router's, the bot's, the
     /// desk's and every running product's.
     pub consumers: Vec<StageConfig>,
+    pub broadcasts: Broadcasts,
+}
+
+/// What the desk takes: a routed update, or a broadcast copy's delivery report.
+#[derive(Debug)]
+pub enum DeskInput {
+    Routed(Box<RoutedUpdate>),
+    /// A report of broadcast `id`'s copy.
+    Report {
+        id: i64,
+        report: DeliveryReport,
+    },
+}
+
+/// A broadcast change, run as the desk's apply step.
+#[derive(Debug)]
+pub enum DeskChange {
+    /// Stores the draft and its recipients, then shows the preview and the buttons.
+    Draft { job: Job, recipients: Vec<i64>, update_id: i64 },
+    /// Send pressed on the confirmation `message` of draft `id`.
+    Send { id: i64, chat: i64, message: i32 },
+    /// Cancel pressed on the confirmation of draft `id`.
+    Discard { id: i64, chat: i64, message: i32 },
+    /// `/admin broadcast cancel [ID]`.
+    Cancel { id: Option<i64>, chat: i64, update_id: i64 },
+    /// A copy answered.
+    Outcome { id: i64, chat: i64, outcome: &'static str },
+    /// A part of an album an admin sent (to broadcast it whole later).
+    AlbumPart { chat: i64, group: String, message: i32 },
 }
 
 impl Desk {
     /// `/admin stats`: a heading, then each product's section (a product whose section
     /// fails says so in one line; the others still answer).
     pub async fn stats(&self) -> String {
-        let env = StatsEnv {
-            js: self.js.clone(),
-            redis: self.redis.clone(),
-            now_ms: herald_schemas::now_ms(),
-        };
+        let env = self.env();
         let mut text = String::from("📊 <b>Stats</b> (today = since 00:00 UTC)\n\n");
         text.push_str(&match self.users(env.today_ms()).await {
             Ok(line) => line,
@@ -249,32 +279,278 @@ fn fit(text: String) -> String {
     format!("{}\n… (cut at Telegram's message limit)", &cut[..end])
 }
 
-impl Stage for Desk {
-    const NAME: &'static str = "admin_desk";
-    type Input = RoutedUpdate;
-    type Commit = ();
-    type Effect = std::convert::Infallible;
+/// A message to the admin on the interactive lane, under `key`.
+fn to_admin(key: String, chat: i64, content: Content) -> Output {
+    let m = OutboundMessage::new(key.clone(), chat, content, Priority::Reply, herald_schemas::now_ms());
+    Output {
+        subject: subjects::reply(chat),
+        msg_id: key,
+        payload: herald_schemas::encode(&m),
+    }
+}
 
-    fn decode(&self, payload: &[u8]) -> Result<RoutedUpdate, String> {
-        herald_schemas::decode(payload).map_err(|e| e.to_string())
+impl Desk {
+    fn env(&self) -> StatsEnv {
+        StatsEnv {
+            js: self.js.clone(),
+            redis: self.redis.clone(),
+            now_ms: herald_schemas::now_ms(),
+        }
     }
 
-    async fn decide(&self, routed: RoutedUpdate, _meta: &MsgMeta) -> Result<Decision<()>, StageError> {
+    /// `/admin broadcast …`: a draft (as a reply), the status, or a cancel.
+    async fn broadcast(&self, routed: &RoutedUpdate, chat_id: i64, args: &str) -> Result<Decision<(), DeskChange>, StageError> {
+        let reply = |text: String| Decision::Forward {
+            outputs: vec![Reply::plain(fit(text)).output(routed.update_id, chat_id, None)],
+            commit: (),
+        };
+        let segment = match broadcast::parse(args) {
+            Ask::Status => return Ok(reply(self.broadcast_status().await?)),
+            Ask::Cancel { id } => {
+                return Ok(Decision::Apply(DeskChange::Cancel {
+                    id,
+                    chat: chat_id,
+                    update_id: routed.update_id,
+                }))
+            }
+            Ask::Draft { segment } => segment,
+        };
+        let original = routed.update.pointer("/message/reply_to_message");
+        let Some((original, message)) = original.and_then(|o| Some((o, o.get("message_id")?.as_i64()?))) else {
+            return Ok(reply(broadcast::usage(&self.products)));
+        };
+        let message_ids = match original.get("media_group_id").and_then(|g| g.as_str()) {
+            Some(group) => {
+                let mut parts = self.broadcasts.album(chat_id, group).await?;
+                if !parts.contains(&(message as i32)) {
+                    parts.push(message as i32);
+                    parts.sort_unstable();
+                }
+                parts
+            }
+            None => vec![message as i32],
+        };
+        let env = self.env();
+        let Some(members) = broadcast::members(&self.products, &segment, &env).await? else {
+            return Ok(reply(format!(
+                "No segment {}.\n{}",
+                escape_html(&segment),
+                broadcast::usage(&self.products)
+            )));
+        };
+        let recipients = broadcast::recipients(&env, &members).await?;
+        if recipients.is_empty() {
+            return Ok(reply(format!("Nobody to send to in segment {}.", escape_html(&segment))));
+        }
+        let job = Job {
+            id: routed.update_id,
+            admin_chat: chat_id,
+            from_chat: chat_id,
+            message_ids,
+            segment,
+            total: recipients.len() as u64,
+            ..Job::default()
+        };
+        Ok(Decision::Apply(DeskChange::Draft {
+            job,
+            recipients,
+            update_id: routed.update_id,
+        }))
+    }
+
+    /// `/admin broadcast status`: the last five broadcasts' progress.
+    async fn broadcast_status(&self) -> anyhow::Result<String> {
+        let jobs = self.broadcasts.jobs().await?;
+        if jobs.is_empty() {
+            return Ok("No broadcasts yet.".into());
+        }
+        let mut lines = Vec::new();
+        for job in jobs.iter().take(5) {
+            let p = self.broadcasts.progress(job.id).await?;
+            lines.push(broadcast::progress_text(job, &p, herald_schemas::now_ms()));
+        }
+        Ok(lines.join("\n"))
+    }
+
+    /// A broadcast button from an admin: Send or Cancel of a draft.
+    fn button(routed: &RoutedUpdate, chat: i64) -> Option<DeskChange> {
+        let data = routed.callback_data.as_deref()?.strip_prefix(broadcast::CALLBACK_PREFIX)?;
+        let message = routed.message_id?;
+        let (what, id) = data.split_once(':')?;
+        let id = id.parse().ok()?;
+        match what {
+            "go" => Some(DeskChange::Send { id, chat, message }),
+            "no" => Some(DeskChange::Discard { id, chat, message }),
+            _ => None,
+        }
+    }
+
+    /// Moves draft `id` of `chat` to `to` (Send or Cancel pressed); the job after and
+    /// whether this press moved it.
+    async fn press(&self, id: i64, chat: i64, to: State, now: u64, message: i32) -> anyhow::Result<Option<(Job, bool)>> {
+        self.broadcasts
+            .transition(id, |j| {
+                let moves = j.state == State::Draft && j.admin_chat == chat;
+                if moves {
+                    j.state = to;
+                    if to == State::Sending {
+                        (j.progress_message, j.started_ms) = (Some(message), Some(now));
+                    }
+                }
+                moves
+            })
+            .await
+    }
+
+    async fn change(&self, change: DeskChange) -> anyhow::Result<(Vec<Output>, Effect)> {
+        let b = &self.broadcasts;
+        let made = |moved: bool| if moved { Effect::Made } else { Effect::AlreadyMade };
+        let now = herald_schemas::now_ms();
+        Ok(match change {
+            DeskChange::Draft {
+                job,
+                recipients,
+                update_id,
+            } => {
+                let created = b.create(&job, &recipients).await?;
+                let preview = to_admin(
+                    format!("bc.{}.preview", job.id),
+                    job.admin_chat,
+                    broadcast::copy(job.from_chat, &job.message_ids),
+                );
+                let (text, buttons) = broadcast::confirmation(&job);
+                let confirm = Reply::with_buttons(text, buttons).output(update_id, job.admin_chat, None);
+                (vec![preview, confirm], made(created))
+            }
+            DeskChange::Send { id, chat, message } | DeskChange::Discard { id, chat, message } => {
+                let sending = matches!(change, DeskChange::Send { .. });
+                let to = if sending { State::Sending } else { State::Cancelled };
+                let Some((job, moved)) = self.press(id, chat, to, now, message).await? else {
+                    return Ok((Vec::new(), Effect::NotMade));
+                };
+                let text = match (sending, job.state) {
+                    (_, State::Sending) => broadcast::progress_text(&job, &b.progress(id).await?, now),
+                    (false, State::Cancelled) => format!("📣 Broadcast {id} cancelled; nothing was sent."),
+                    _ => format!("📣 Broadcast {id} was cancelled."),
+                };
+                let key = format!("bc.{id}.{}", if sending { "started" } else { "discarded" });
+                (
+                    vec![to_admin(key, chat, Content::edit_text(message, text, Vec::new()))],
+                    made(moved),
+                )
+            }
+            DeskChange::Cancel { id, chat, update_id } => {
+                let targets: Vec<i64> = match id {
+                    Some(id) => vec![id],
+                    None => b
+                        .jobs()
+                        .await?
+                        .into_iter()
+                        .filter(|j| j.state == State::Sending)
+                        .map(|j| j.id)
+                        .collect(),
+                };
+                let (mut lines, mut any) = (Vec::new(), false);
+                for id in targets {
+                    let stopped = b
+                        .transition(id, |j| {
+                            let stop = matches!(j.state, State::Sending | State::Draft) && j.cursor < j.total;
+                            if stop {
+                                j.state = State::Cancelled;
+                            }
+                            stop
+                        })
+                        .await?;
+                    if let Some((job, moved)) = stopped {
+                        any |= moved;
+                        lines.push(broadcast::progress_text(&job, &b.progress(id).await?, now));
+                    }
+                }
+                let text = match lines.is_empty() {
+                    true => "No broadcast is being sent.".to_string(),
+                    false => lines.join("\n"),
+                };
+                (vec![Reply::plain(text).output(update_id, chat, None)], made(any))
+            }
+            DeskChange::Outcome { id, chat, outcome } => (Vec::new(), made(b.record(id, chat, outcome).await?)),
+            DeskChange::AlbumPart { chat, group, message } => {
+                b.add_album_part(chat, &group, message).await?;
+                (Vec::new(), Effect::Made)
+            }
+        })
+    }
+}
+
+impl Stage for Desk {
+    const NAME: &'static str = "admin_desk";
+    type Input = DeskInput;
+    type Commit = ();
+    type Effect = DeskChange;
+
+    /// A delivery report (it has an `outcome`) or a routed update.
+    fn decode(&self, payload: &[u8]) -> Result<DeskInput, String> {
+        let value: serde_json::Value = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+        if value.get("outcome").is_some() {
+            let report: DeliveryReport = herald_schemas::decode(payload).map_err(|e| e.to_string())?;
+            let id = report
+                .idempotency_key
+                .strip_prefix("bc.")
+                .and_then(|k| k.split('.').next())
+                .and_then(|id| id.parse().ok())
+                .ok_or_else(|| format!("a report of {:?}, not a broadcast copy", report.idempotency_key))?;
+            return Ok(DeskInput::Report { id, report });
+        }
+        herald_schemas::decode(payload)
+            .map(|r| DeskInput::Routed(Box::new(r)))
+            .map_err(|e| e.to_string())
+    }
+
+    async fn decide(&self, input: DeskInput, _meta: &MsgMeta) -> Result<Decision<(), DeskChange>, StageError> {
+        let routed = match input {
+            DeskInput::Report { id, report } => {
+                let outcome = match report.outcome {
+                    Outcome::Sent { .. } => "sent",
+                    Outcome::Blocked => "blocked",
+                    Outcome::Rejected { .. } => "failed",
+                };
+                return Ok(Decision::Apply(DeskChange::Outcome {
+                    id,
+                    chat: report.chat_id,
+                    outcome,
+                }));
+            }
+            DeskInput::Routed(r) => r,
+        };
         let Some(chat_id) = routed.chat_id.filter(|_| routed.admin) else {
             return Ok(Decision::Drop {
                 reason: "not_from_an_admin",
             });
         };
-        let sub = routed
-            .command
-            .as_deref()
-            .unwrap_or_default()
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_default();
+        if let Some(change) = Self::button(&routed, chat_id) {
+            return Ok(Decision::Apply(change));
+        }
+        let Some(command) = routed.command.as_deref() else {
+            // an admin's album part, remembered so a reply to any part sends it whole
+            let group = routed.update.pointer("/message/media_group_id").and_then(|g| g.as_str());
+            let message = routed.update.pointer("/message/message_id").and_then(|m| m.as_i64());
+            return Ok(match (group, message) {
+                (Some(group), Some(message)) => Decision::Apply(DeskChange::AlbumPart {
+                    chat: chat_id,
+                    group: group.to_string(),
+                    message: message as i32,
+                }),
+                _ => Decision::Drop {
+                    reason: "not_a_desk_command",
+                },
+            });
+        };
+        // `/admin SUB ARGS`
+        let rest = command.strip_prefix("/admin").unwrap_or(command).trim_start();
+        let (sub, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
         let text = match sub {
             "stats" => self.stats().await,
             "status" => self.status().await,
+            "broadcast" => return self.broadcast(&routed, chat_id, args).await,
             _ => {
                 return Ok(Decision::Drop {
                     reason: "not_a_desk_command",
@@ -284,6 +560,14 @@ impl Stage for Desk {
         Ok(Decision::Forward {
             outputs: vec![Reply::plain(fit(text)).output(routed.update_id, chat_id, None)],
             commit: (),
+        })
+    }
+
+    async fn apply(&self, change: DeskChange, _meta: &MsgMeta) -> Result<Applied<()>, StageError> {
+        let (outputs, effect) = self.change(change).await?;
+        Ok(Applied {
+            decision: Decision::Forward { outputs, commit: () },
+            effect,
         })
     }
 

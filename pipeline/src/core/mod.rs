@@ -4,6 +4,7 @@
 //! moves money writes through, and its [`metrics`]. `crate::app::compose` builds a
 //! deployment from the registry on top of it; nothing here imports a product.
 
+pub mod broadcast;
 pub mod commands;
 pub mod desk;
 pub mod ledger;

@@ -191,6 +191,20 @@ pub trait Product: Send + Sync + 'static {
         Box::pin(async { Ok(None) })
     }
 
+    /// The broadcast segments it declares: (name, what it holds), e.g. `("lottery",
+    /// "lottery players")`; `/admin broadcast NAME` sends to [`Product::segment`].
+    fn segments(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
+    /// The user ids of its segment `name` (one of [`Product::segments`]); the desk keeps
+    /// those who are reachable.
+    ///
+    /// Errors: a store is unreachable.
+    fn segment<'a>(&'a self, _name: &'a str, _env: &'a StatsEnv) -> BoxFuture<'a, anyhow::Result<Vec<i64>>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
     /// Runs every parser of user input it has (commands, arguments, callback data) on
     /// `text`, asserting its own invariants on what parses: the fuzz target `commands`
     /// calls it for every registered product. Must not panic on any input unless an

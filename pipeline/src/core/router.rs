@@ -69,6 +69,10 @@ impl Routes {
                 r.group.insert(command, name);
             }
             for prefix in p.callback_prefixes() {
+                anyhow::ensure!(
+                    !super::broadcast::CALLBACK_PREFIX.starts_with(prefix) && !prefix.starts_with(super::broadcast::CALLBACK_PREFIX),
+                    "{name}: callback prefix {prefix:?} overlaps the desk's"
+                );
                 if let Some((_, other)) = r.prefixes.iter().find(|(q, _)| q.starts_with(prefix) || prefix.starts_with(q)) {
                     anyhow::bail!("callback prefix {prefix:?} of {name} overlaps one of {other}");
                 }
@@ -358,6 +362,11 @@ impl Router {
     /// A plain message (or an edit): to the product whose session the user is in.
     async fn in_session(&self, update: &Inbound, user_id: i64, chat_id: i64) -> Result<Decision<Option<UserChange>>, StageError> {
         let Some(product) = herald_core::sessions::current(&self.sessions, user_id).await? else {
+            // an admin's album part: the desk remembers it, to broadcast the album whole
+            if self.admins.contains(&user_id) && update.pointer("/message/media_group_id").is_some() {
+                let from = From::plain(update, user_id, chat_id);
+                return self.route(super::desk::ROUTE, update, "message", Some(&from), None, true).await;
+            }
             return Ok(Decision::Drop { reason: "no_session" });
         };
         let Some(product) = self.routes.products.iter().map(|p| p.name()).find(|p| *p == product) else {
@@ -449,8 +458,10 @@ impl Router {
 
     async fn callback(&self, update: &Inbound, body: &Value) -> Result<Decision<Option<UserChange>>, StageError> {
         let data = body.get("data").and_then(Value::as_str).unwrap_or_default();
+        // the desk's buttons (a broadcast's Send/Cancel), for admins only
+        let desk = data.starts_with(super::broadcast::CALLBACK_PREFIX).then_some(super::desk::ROUTE);
         let (Some(product), Some(user_id), Some(chat_id)) = (
-            self.routes.by_prefix(data),
+            desk.or_else(|| self.routes.by_prefix(data)),
             body.pointer("/from/id").and_then(Value::as_i64),
             body.pointer("/message/chat/id").and_then(Value::as_i64),
         ) else {

@@ -314,6 +314,7 @@ impl Desk {
                 js: env.js.clone(),
                 redis: None,
                 consumers: compose::all_consumers(),
+                broadcasts: herald_pipeline::core::broadcast::Broadcasts::open(&env.js).await.unwrap(),
             },
             users,
             access,

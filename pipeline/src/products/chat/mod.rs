@@ -84,6 +84,15 @@ impl Product for RandomChat {
         ["chat_inbox", "chat_delivery"].into_iter().map(consumer).collect()
     }
 
+    fn segments(&self) -> &'static [(&'static str, &'static str)] {
+        &[("chat", "users who have chatted")]
+    }
+
+    /// `chat`: users with a chat count (`herald:chat:chats:<user>`).
+    fn segment<'a>(&'a self, _name: &'a str, env: &'a crate::core::product::StatsEnv) -> BoxFuture<'a, anyhow::Result<Vec<i64>>> {
+        Box::pin(async move { crate::core::broadcast::users_in_keys(env, "herald:chat:chats:").await })
+    }
+
     /// Online (searching or chatting), pairs, the queue, reports today.
     fn stats<'a>(&'a self, env: &'a crate::core::product::StatsEnv) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
         Box::pin(async move {

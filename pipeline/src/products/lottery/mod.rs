@@ -78,6 +78,20 @@ impl Product for LotteryProduct {
         Some(commands::HELP.into())
     }
 
+    fn segments(&self) -> &'static [(&'static str, &'static str)] {
+        &[("lottery", "users who bought tickets")]
+    }
+
+    /// `lottery`: users with purchases on record (`user.<id>` in the lottery's bucket).
+    fn segment<'a>(&'a self, _name: &'a str, env: &'a crate::core::product::StatsEnv) -> BoxFuture<'a, anyhow::Result<Vec<i64>>> {
+        Box::pin(async move {
+            use futures::TryStreamExt;
+            let kv = env.js.get_key_value(herald_schemas::subjects::LOTTERY_BUCKET).await?;
+            let keys: Vec<String> = kv.keys().await?.try_collect().await?;
+            Ok(keys.iter().filter_map(|k| k.strip_prefix("user.")?.parse().ok()).collect())
+        })
+    }
+
     fn stats<'a>(&'a self, env: &'a crate::core::product::StatsEnv) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
         Box::pin(async move { Ok(Some(views::section(&env.js).await?)) })
     }

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use alloy::primitives::U256;
-use herald_schemas::{subjects, Access, DepositStage, LedgerEntry, LedgerKind, OutboundMessage, Priority};
+use herald_schemas::{subjects, Access, DepositStage, LedgerEntry, LedgerKind};
 
 use crate::core::reply::Reply;
 use super::coupons::{self, Coupon, Discount};
@@ -17,14 +17,13 @@ use herald_core::users;
 use herald_runtime::{Effect};
 
 pub const USAGE: &str = "<b>/admin</b> extend ID DAYS · coupon CODE 20%|5 [USES] [DAYS] · coupon list · uncoupon CODE · \
-broadcast TEXT · reconcile · withdrawals · approve ID · reject ID REASON";
+reconcile · withdrawals · approve ID · reject ID REASON";
 
 /// The subcommands, for the router.
 pub const SUBCOMMANDS: &[&str] = &[
     "extend",
     "coupon",
     "uncoupon",
-    "broadcast",
     "reconcile",
     // withdrawals' (super::withdraw::ADMIN_SUBCOMMANDS)
     "withdrawals",
@@ -50,8 +49,7 @@ pub fn changes(args: &str) -> bool {
     }
 }
 
-/// Answers `/admin <args>` from an admin; broadcast messages come back as outputs, with
-/// what the command's effect found ([`changes`] tells which have one).
+/// Answers `/admin <args>` from an admin, with what the command's effect found ([`changes`] tells which have one).
 ///
 /// Errors: NATS failed (the update is retried; every action is idempotent).
 pub async fn answer(
@@ -127,14 +125,6 @@ pub async fn answer(
                 },
                 found,
             )
-        }
-        ("broadcast", _) if !rest.trim().is_empty() => {
-            let outputs = broadcast(users, rest.trim(), update_id).await?;
-            reply(format!(
-                "Broadcast queued for {} users (sent under the bot's rate limits).",
-                outputs.len()
-            ))
-            .map(|(r, _, e): (Reply, Vec<Output>, Effect)| (r, outputs, e))
         }
         ("reconcile", _) => reply(reconcile(p).await?),
         _ => reply(USAGE.into()),
@@ -288,24 +278,6 @@ async fn create_coupon(p: &Payments, words: &[&str]) -> anyhow::Result<(String, 
         Ok(()) => (format!("Coupon {code} created."), true),
         Err(e) => (escape_html(&format!("{e:#}")), false),
     })
-}
-
-/// One message per active user, each with its own idempotency key.
-async fn broadcast(users: &async_nats::jetstream::kv::Store, text: &str, update_id: i64) -> anyhow::Result<Vec<Output>> {
-    Ok(users::all(users)
-        .await?
-        .into_iter()
-        .filter(|u| u.reachable())
-        .map(|u| {
-            let key = format!("bc.{update_id}.{}", u.user_id);
-            let msg = OutboundMessage::html(key.clone(), u.chat_id, escape_html(text), Priority::Broadcast, herald_schemas::now_ms());
-            Output {
-                subject: subjects::notify(u.chat_id),
-                msg_id: key,
-                payload: herald_schemas::encode(&msg),
-            }
-        })
-        .collect())
 }
 
 /// Final deposits on chain (as the watcher saw them) against ledger credits.

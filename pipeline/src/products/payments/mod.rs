@@ -104,6 +104,25 @@ impl Product for PaymentsProduct {
         admin::SUBCOMMANDS
     }
 
+    fn segments(&self) -> &'static [(&'static str, &'static str)] {
+        &[("unpaid", "users without paid access now")]
+    }
+
+    /// `unpaid`: every user whose paid access (trial included) has run out or never was.
+    fn segment<'a>(&'a self, _name: &'a str, env: &'a crate::core::product::StatsEnv) -> BoxFuture<'a, anyhow::Result<Vec<i64>>> {
+        Box::pin(async move {
+            let access = env.js.get_key_value(herald_schemas::subjects::ACCESS_BUCKET).await?;
+            let paid: std::collections::HashSet<i64> = herald_runtime::records::all::<herald_schemas::Access>(&access)
+                .await?
+                .into_iter()
+                .filter(|a| a.paid_at(env.now_ms))
+                .map(|a| a.user_id)
+                .collect();
+            let users = env.js.get_key_value(herald_schemas::subjects::USERS_BUCKET).await?;
+            Ok(herald_core::users::all(&users).await?.into_iter().map(|u| u.user_id).filter(|u| !paid.contains(u)).collect())
+        })
+    }
+
     fn stats<'a>(&'a self, env: &'a crate::core::product::StatsEnv) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
         Box::pin(async move { Ok(Some(admin::section(&env.js, env.now_ms).await?)) })
     }

@@ -69,6 +69,14 @@ impl Product for Signals {
         Some(commands::HELP.to_string())
     }
 
+    fn segments(&self) -> &'static [(&'static str, &'static str)] {
+        &[("signals", "signals subscribers: paid access now, signals not paused")]
+    }
+
+    fn segment<'a>(&'a self, _name: &'a str, env: &'a crate::core::product::StatsEnv) -> BoxFuture<'a, anyhow::Result<Vec<i64>>> {
+        Box::pin(async move { stats::subscribers(env).await })
+    }
+
     /// Calls and signals today, notifications queued today, today's top callers.
     fn stats<'a>(&'a self, env: &'a crate::core::product::StatsEnv) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
         Box::pin(async move { Ok(Some(stats::section(env).await?)) })

@@ -64,3 +64,26 @@ pub fn top_callers(counts: HashMap<String, u64>, capped: bool) -> String {
     let scope = if capped { format!(" (of the first {SCAN_CAP})") } else { String::new() };
     format!("\ntop callers today{scope}: {}", list.join(" · "))
 }
+
+/// The `signals` broadcast segment: users with paid access now who have not paused
+/// signals (no preferences stored = not paused).
+///
+/// Errors: KV unreachable.
+pub async fn subscribers(env: &StatsEnv) -> anyhow::Result<Vec<i64>> {
+    use herald_schemas::{Access, SignalsPrefs};
+    let access = env.js.get_key_value(subjects::ACCESS_BUCKET).await?;
+    let paid: std::collections::HashSet<i64> = herald_runtime::records::all::<Access>(&access)
+        .await?
+        .into_iter()
+        .filter(|a| a.paid_at(env.now_ms))
+        .map(|a| a.user_id)
+        .collect();
+    let prefs = env.js.get_key_value(subjects::SIGNALS_USERS_BUCKET).await?;
+    let paused: std::collections::HashSet<i64> = herald_runtime::records::all::<SignalsPrefs>(&prefs)
+        .await?
+        .into_iter()
+        .filter(|p| p.paused)
+        .map(|p| p.user_id)
+        .collect();
+    Ok(paid.into_iter().filter(|u| !paused.contains(u)).collect())
+}

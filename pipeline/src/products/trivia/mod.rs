@@ -101,6 +101,15 @@ impl Product for TriviaProduct {
         &["poll_answer"]
     }
 
+    fn segments(&self) -> &'static [(&'static str, &'static str)] {
+        &[("trivia", "users who have played trivia")]
+    }
+
+    /// `trivia`: players with stats (`herald:trivia:stats:<user>`).
+    fn segment<'a>(&'a self, _name: &'a str, env: &'a crate::core::product::StatsEnv) -> BoxFuture<'a, anyhow::Result<Vec<i64>>> {
+        Box::pin(async move { crate::core::broadcast::users_in_keys(env, "herald:trivia:stats:").await })
+    }
+
     /// Games started and ended today (by mode), players in them, answers scored today.
     fn stats<'a>(&'a self, env: &'a crate::core::product::StatsEnv) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
         Box::pin(async move {
