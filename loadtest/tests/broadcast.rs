@@ -50,7 +50,6 @@ async fn confirmation(stack: &Stack, id_hint: &str) -> i64 {
 async fn a_photo_broadcast_survives_kill_9_of_pipeline_and_bot_with_each_copy_sent_once() {
     let opts = StackOptions {
         pipeline_args: vec!["--admin-ids".into(), ADMIN.to_string()],
-        log_dir: std::env::var("HERALD_TEST_LOGS").ok().map(Into::into),
         ..Default::default()
     };
     let mut stack = Stack::start(opts).await.unwrap();
@@ -62,13 +61,13 @@ async fn a_photo_broadcast_survives_kill_9_of_pipeline_and_bot_with_each_copy_se
     // the admin sends a real photo message, then replies to it
     let photo = shapes().into_iter().find(|(k, _)| k == "photo").expect("a photo fixture").1;
     let (photo_id, photo) = from_user(ADMIN, photo);
-    stack.emulator.push_update(json!({ "message": photo.clone() }));
+    stack.emulator.push_update(photo.clone());
     let (_, mut command) = from_user(
         ADMIN,
         json!({"text": "/admin broadcast", "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}),
     );
-    command["reply_to_message"] = photo.clone();
-    stack.emulator.push_update(json!({ "message": command }));
+    command["message"]["reply_to_message"] = photo["message"].clone();
+    stack.emulator.push_update(command);
     let confirm = confirmation(&stack, "the message above goes to").await;
     let d = stack.emulator.deliveries();
     let preview = d
@@ -77,7 +76,7 @@ async fn a_photo_broadcast_survives_kill_9_of_pipeline_and_bot_with_each_copy_se
         .count();
     assert_eq!(preview, 1, "the preview is the copy itself");
     let text = &d.iter().find(|x| x.message_id == confirm && x.chat_id == ADMIN).unwrap().text;
-    assert!(text.contains(&format!("goes to {} users", USERS + 1)), "{text}");
+    assert!(text.contains(&format!("goes to <b>{}</b> users", USERS + 1)), "{text}");
     let data = d
         .iter()
         .find(|x| x.message_id == confirm)
