@@ -19,7 +19,7 @@ pub struct ChatArgs {
     pub chat_queue_cap: u64,
     /// A user's `/chat` searches at most once per this (`0` = no limit), apart from the
     /// product's update limit. Seed 004's `ratelimit:chat_command` (60 s).
-    #[arg(long, env = "HERALD_CHAT_SEARCH_COOLDOWN", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "HERALD_CHAT_SEARCH_COOLDOWN", default_value = "60s", value_parser = parse_cooldown)]
     pub chat_search_cooldown: Duration,
     /// The moderators' chat: a `/report` copies its evidence there. Without it reports
     /// are kept (and logged) but no evidence is copied anywhere.
@@ -58,3 +58,18 @@ impl ChatArgs {
 }
 
 pub use herald_runtime::config::parse_duration;
+
+/// A duration that may be zero (`0`: off), else as [`parse_duration`].
+///
+/// ```
+/// use herald_pipeline::products::chat::config::parse_cooldown;
+/// assert_eq!(parse_cooldown("0"), Ok(std::time::Duration::ZERO));
+/// assert_eq!(parse_cooldown("60s"), Ok(std::time::Duration::from_secs(60)));
+/// assert!(parse_cooldown("soon").is_err());
+/// ```
+pub fn parse_cooldown(s: &str) -> Result<Duration, String> {
+    match s.trim() {
+        "0" => Ok(Duration::ZERO),
+        other => parse_duration(other),
+    }
+}
