@@ -40,20 +40,7 @@ fn rules() -> Rules {
     }
 }
 
-fn message(user: i64, update_id: i64, text: &str) -> Vec<u8> {
-    serde_json::json!({"update_id": update_id, "message": {"message_id": update_id, "date": 0,
-        "chat": {"id": user, "type": "private"}, "from": {"id": user, "is_bot": false, "first_name": "U"}, "text": text}})
-    .to_string()
-    .into_bytes()
-}
-
-fn press(user: i64, update_id: i64, data: &str) -> Vec<u8> {
-    serde_json::json!({"update_id": update_id, "callback_query": {"id": format!("cb{update_id}"),
-        "from": {"id": user, "is_bot": false, "first_name": "U"}, "chat_instance": "1", "data": data,
-        "message": {"message_id": 5, "date": 0, "chat": {"id": user, "type": "private"}, "text": "..."}}})
-    .to_string()
-    .into_bytes()
-}
+use common::{message, press};
 
 /// What one update made: the texts (reply first) and the withdrawals for the signer
 /// with their message ids.

@@ -21,20 +21,7 @@ const ADMIN: i64 = 1;
 const FOLLOWER: i64 = 21;
 const COPIER: i64 = 22;
 
-fn message(user: i64, update_id: i64, text: &str) -> Vec<u8> {
-    serde_json::json!({"update_id": update_id, "message": {"message_id": update_id, "date": 0,
-        "chat": {"id": user, "type": "private"}, "from": {"id": user, "is_bot": false, "first_name": "U"}, "text": text}})
-    .to_string()
-    .into_bytes()
-}
-
-fn press(user: i64, update_id: i64, data: &str) -> Vec<u8> {
-    serde_json::json!({"update_id": update_id, "callback_query": {"id": format!("q{update_id}"), "data": data,
-        "from": {"id": user, "is_bot": false, "first_name": "U"},
-        "message": {"message_id": 5, "date": 0, "chat": {"id": user, "type": "private"}}}})
-    .to_string()
-    .into_bytes()
-}
+use common::{message, press};
 
 fn text(m: &OutboundMessage) -> String {
     m.text().unwrap_or_default().to_string()

@@ -217,6 +217,23 @@ pub async fn drive<S: Stage>(stage: &S, subject: &str, payload: &[u8], commit: b
     }
 }
 
+/// A private text message `text` from `user` as update `update_id` (Telegram's shape).
+pub fn message(user: i64, update_id: i64, text: &str) -> Vec<u8> {
+    serde_json::json!({"update_id": update_id, "message": {"message_id": update_id, "date": 0,
+        "chat": {"id": user, "type": "private"}, "from": {"id": user, "is_bot": false, "first_name": "U"}, "text": text}})
+    .to_string()
+    .into_bytes()
+}
+
+/// `user` pressing the button carrying `data` under message 5, as update `update_id`.
+pub fn press(user: i64, update_id: i64, data: &str) -> Vec<u8> {
+    serde_json::json!({"update_id": update_id, "callback_query": {"id": format!("cb{update_id}"),
+        "from": {"id": user, "is_bot": false, "first_name": "U"}, "chat_instance": "1", "data": data,
+        "message": {"message_id": 5, "date": 0, "chat": {"id": user, "type": "private"}, "text": "..."}}})
+    .to_string()
+    .into_bytes()
+}
+
 /// Decides and applies one routed input as a redelivery would meet it: what the apply
 /// step found, and the messages it made.
 pub async fn drive_effect<S: Stage>(
