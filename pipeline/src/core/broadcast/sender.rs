@@ -37,7 +37,9 @@ pub fn copy_for(job: &Job, chat: i64) -> Output {
 ///
 /// Errors: NATS failed (the next tick goes on from the cursor).
 pub async fn tick(js: &herald_runtime::Js, b: &Broadcasts) -> anyhow::Result<()> {
-    for job in b.jobs().await?.into_iter().filter(|j| j.state == State::Sending) {
+    // a job all published and all answered (as last shown) needs nothing more
+    let open = |j: &Job| j.state == State::Sending && !(j.cursor >= j.total && j.shown >= j.total);
+    for job in b.jobs().await?.into_iter().filter(open) {
         if job.cursor < job.total && backlog(js).await? < BACKLOG_LIMIT {
             send_batch(js, b, &job).await?;
         }

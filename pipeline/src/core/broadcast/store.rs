@@ -5,7 +5,7 @@
 //! be far larger than a KV value.
 
 use async_nats::jetstream::{kv, object_store};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::Progress;
@@ -144,10 +144,19 @@ impl Broadcasts {
     ///
     /// Errors: NATS failed.
     pub async fn jobs(&self) -> anyhow::Result<Vec<Job>> {
-        let keys: Vec<String> = self.kv.keys().await?.try_collect().await?;
+        // the job keys only, filtered by the server: the bucket also holds one key per
+        // answered copy, far too many to list every second
+        let prefix = format!("$KV.{BUCKET}.job.");
+        let mut subjects = self.stream.info_with_subjects(format!("{prefix}>")).await?;
+        let mut ids = Vec::new();
+        while let Some(subject) = subjects.next().await {
+            if let Some(id) = subject?.0.strip_prefix(&prefix).and_then(|id| id.parse::<i64>().ok()) {
+                ids.push(id);
+            }
+        }
         let mut out = Vec::new();
-        for key in keys.iter().filter_map(|k| k.strip_prefix("job.")) {
-            if let Some((job, _)) = self.job(key.parse()?).await? {
+        for id in ids {
+            if let Some((job, _)) = self.job(id).await? {
                 out.push(job);
             }
         }
