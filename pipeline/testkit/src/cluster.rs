@@ -103,16 +103,31 @@ impl LocalCluster {
         Ok(())
     }
 
+    /// Waits until node `i` accepts clients. A node that exited (its client or monitor
+    /// port, free when picked, was taken by another process meanwhile) is started again
+    /// on fresh ports, twice at most.
     fn wait_listening(&mut self, i: usize) -> anyhow::Result<()> {
-        let port = self.nodes[i].port;
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(());
+        for _ in 0..3 {
+            let port = self.nodes[i].port;
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Ok(());
+                }
+                let exited = self.nodes[i].child.as_mut().and_then(|c| c.try_wait().ok().flatten()).is_some();
+                if exited {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
-            std::thread::sleep(Duration::from_millis(20));
+            let exited = self.nodes[i].child.as_mut().and_then(|c| c.try_wait().ok().flatten()).is_some();
+            if !exited {
+                break;
+            }
+            (self.nodes[i].port, self.nodes[i].monitor) = (free_port(), free_port());
+            self.spawn(i)?;
         }
-        anyhow::bail!("nats-server {} did not listen on {port}", self.nodes[i].name)
+        anyhow::bail!("nats-server {} did not listen on {}", self.nodes[i].name, self.nodes[i].port)
     }
 
     /// Every server's client URL, comma-separated (what `--nats-url` takes).
