@@ -458,18 +458,38 @@ impl LocalRedis {
 pub struct LocalAnvil(LocalServer);
 
 impl LocalAnvil {
-    /// Starts the node (chain id 56, BNB Smart Chain's) and waits until it listens.
+    /// Starts the node (chain id 56, BNB Smart Chain's) and waits until it answers
+    /// `eth_chainId` with 56. A port that listens but does not answer so (taken by
+    /// another process between picking and binding, so this anvil exited) means a new
+    /// start on a fresh port, up to three times.
     ///
-    /// Errors: the binary is missing (install with `scripts/install-deps`) or it exited.
+    /// Errors: the binary is missing (install with `scripts/install-deps`), it exited, or
+    /// three starts did not answer.
     pub fn start() -> anyhow::Result<Self> {
         let bin = std::env::var("HERALD_ANVIL").unwrap_or_else(|_| "anvil".into());
-        let server = LocalServer::start(&bin, |port, _| {
-            Ok(["--port", &port.to_string(), "--chain-id", "56", "--silent"]
-                .iter()
-                .map(|a| a.to_string())
-                .collect())
-        })?;
-        Ok(LocalAnvil(server))
+        let mut last = anyhow::anyhow!("anvil was not started");
+        for _ in 0..3 {
+            let started = LocalServer::start(&bin, |port, _| {
+                Ok(["--port", &port.to_string(), "--chain-id", "56", "--silent"]
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect())
+            });
+            let mut server = match started {
+                Ok(server) => server,
+                // a missing binary will not appear on a second try
+                Err(e) if e.to_string().contains("cannot start") => return Err(e),
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            match answers_chain_id(server.port, &mut server.child) {
+                Ok(()) => return Ok(LocalAnvil(server)),
+                Err(e) => last = e,
+            }
+        }
+        Err(last.context("anvil did not answer eth_chainId after three starts"))
     }
 
     pub fn url(&self) -> String {
@@ -480,6 +500,35 @@ impl LocalAnvil {
     pub fn process_group(&self) -> u32 {
         self.0.group()
     }
+}
+
+/// Waits (up to 15 s) until the JSON-RPC node on `port` answers `eth_chainId` with 56
+/// (`0x38`) while `child` is alive.
+fn answers_chain_id(port: u16, child: &mut Child) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            anyhow::bail!("anvil on port {port} exited during start-up ({status})");
+        }
+        let answer = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            s.write_all(request.as_bytes())?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        });
+        if answer.is_ok_and(|a| a.contains("\"0x38\"")) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    anyhow::bail!("port {port} did not answer eth_chainId 0x38 within 15 s")
 }
 
 /// Path of a binary built from this workspace (`pipeline`, `bot`, `loadtest`), next to
