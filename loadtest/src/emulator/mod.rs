@@ -27,6 +27,7 @@
 //! ([`Emulator::delete_user_message`]); `copyMessages` skips those and answers the ids
 //! of the copies it made, in order.
 //! `POST /control/vote` (`{"poll_id":"…","user_id":7,"option":1}`: a user votes).
+//! `GET /healthz` answers `ok` (the container's healthcheck).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -237,6 +238,7 @@ impl Emulator {
             .route("/control/fail", post(control_fail))
             .route("/control/block", post(control_block))
             .route("/control/vote", post(control_vote))
+            .route("/healthz", get(|| async { "ok" }))
             .with_state(emu.clone());
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
