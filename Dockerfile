@@ -20,5 +20,8 @@ RUN apt-get update -qq \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/ /usr/local/bin/
 # the call store (HERALD_STORE_PATH) lives under /var/lib/herald, a volume
+# owned by the user the processes run as, so a fresh named volume mounted here is
+# writable under Docker too (podman hands it over by itself)
+RUN mkdir -p /var/lib/herald && chown 65534:65534 /var/lib/herald
 WORKDIR /var/lib/herald
 USER 65534:65534

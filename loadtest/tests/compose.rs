@@ -2,8 +2,8 @@
 //! starts the whole stack under podman and runs this test against it (ignored
 //! otherwise: it needs that stack). Recorded call-channel posts go in through the Bot
 //! API emulator's container and come out as notifications; Prometheus scrapes every
-//! Herald process; a restart of the pipeline containers, with posts in flight, loses
-//! and repeats nothing.
+//! Herald process with every alert rule; a restart of the pipeline containers, with
+//! posts in flight, loses and repeats nothing.
 //!
 //! Environment (set by `scripts/compose-test`): `HERALD_COMPOSE_EMULATOR`,
 //! `HERALD_COMPOSE_PROMETHEUS` (URLs published on 127.0.0.1), `HERALD_COMPOSE_PROJECT`.
@@ -186,6 +186,16 @@ async fn the_deployed_stack_notifies_is_scraped_and_survives_a_pipeline_restart(
 
     let targets = stack.targets_up(Duration::from_secs(90)).await;
     println!("Prometheus targets, all up: {targets:?}");
+    // the image carries nats/alerts.yml, and Prometheus loaded every rule of it
+    let shipped = include_str!("../../nats/alerts.yml").matches("- alert:").count();
+    let groups = stack.prometheus("/api/v1/rules?type=alert").await["groups"].clone();
+    let loaded: usize = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["rules"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(loaded, shipped, "alert rules loaded, against nats/alerts.yml");
 
     stack.push(vec![private_text(ALICE, "/start"), private_text(BOB, "/start")]).await;
     let d = stack
