@@ -4,7 +4,7 @@
 //!
 //! | scenario | load |
 //! |---|---|
-//! | `throughput` | signals, 10,000 users, a 200,000-event burst (40,000/s for 5 s) |
+//! | `throughput` | signals, 10,000 users, a 200,000-event burst (40,000/s for 5 s); then the same through the null pipeline ([`crate::null_pipeline`]) on a fresh stack |
 //! | `latency` | signals, 10,000 users, 2,000 events/s for 20 s |
 //! | `memory` | signals, 500 users, 20 events/s for 30 s, delivered through the emulator |
 //! | `broadcast` | one call to 600 users, delivered under Telegram's 30 msg/s |
@@ -18,9 +18,10 @@
 
 use std::time::Duration;
 
-use crate::report::Report;
+use crate::null_pipeline::HopSizes;
+use crate::report::{NullFigures, Report};
 use crate::run::{drive, RateMode, RunArgs, Scenario};
-use crate::stack::{Stack, StackOptions};
+use crate::stack::{Proc, Stack, StackOptions};
 
 /// A benchmark of the results table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -94,10 +95,49 @@ async fn on_fresh_stack(bench: Bench, chart: Option<&std::path::Path>) -> anyhow
     }
     run.pids = [stack.pipeline.pid(), stack.bot.pid()].into_iter().flatten().collect();
     run.chart = chart.map(|c| c.join(format!("{bench:?}.svg").to_lowercase()));
-    let mut report = drive(stack.jetstream().await?, &stack.feed, &run).await?;
+    let js = stack.jetstream().await?;
+    let mut report = drive(js.clone(), &stack.feed, &run).await?;
     report.scenario = format!("{bench:?}").to_lowercase();
+    if bench == Bench::Throughput {
+        let sizes = HopSizes::of_streams(js.events()).await?;
+        drop(stack);
+        report.null_pipeline = Some(null_run(bench.args(), sizes).await?);
+    }
     tokio::time::sleep(Duration::from_millis(200)).await;
     Ok(report)
+}
+
+/// The same load through the null pipeline ([`crate::null_pipeline`]) on a fresh stack,
+/// its hops padded to `sizes` (Herald's, measured).
+async fn null_run(mut run: RunArgs, sizes: HopSizes) -> anyhow::Result<NullFigures> {
+    let mut stack = Stack::start(StackOptions::default()).await?;
+    stack.pipeline.terminate();
+    stack.bot.terminate();
+    let port = herald_testkit::free_port();
+    let mut args: Vec<String> = ["null-pipeline", "--nats-url", &stack.nats.url(), "--feed-url", &stack.feed.url()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend([
+        "--metrics-addr".into(),
+        format!("127.0.0.1:{port}"),
+        "--users".into(),
+        run.users.to_string(),
+    ]);
+    args.extend(sizes.args());
+    let null = Proc::start("loadtest", args, port, stack.log_dir.join("null-pipeline.log"))?;
+    null.wait_ready().await?;
+    run.no_ceiling = true;
+    run.pids = null.pid().into_iter().collect();
+    let r = drive(stack.jetstream().await?, &stack.feed, &run).await?;
+    Ok(NullFigures {
+        throughput_per_s: r.throughput_per_s,
+        notifications_seen: r.notifications_seen,
+        notifications_expected: r.notifications_expected,
+        latency_to_subject: r.latency_to_subject,
+        sizes,
+        max_cpu_pct: r.max_cpu_pct,
+    })
 }
 
 /// Runs the chosen benchmarks; writes one SVG chart per run into `charts` if given.
@@ -112,7 +152,7 @@ pub async fn bench(which: Bench, charts: Option<&std::path::Path>) -> anyhow::Re
 
 /// The results table (Markdown) of some reports.
 pub fn table(reports: &[Report]) -> String {
-    let mut t = String::from("| scenario | sent | arrived / expected | throughput /s | p50 ms | p99 ms | p99.9 ms | ceiling msg/s | ratio | max RSS MB | max CPU % |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut t = String::from("| scenario | sent | arrived / expected | throughput /s | p50 ms | p99 ms | p99.9 ms | null pipeline /s | ceiling msg/s | ratio | max RSS MB | max CPU % |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in reports {
         let lat = if matches!(r.scenario.as_str(), "broadcast" | "commands") {
             r.latency_to_telegram.clone().unwrap_or_default()
@@ -121,7 +161,7 @@ pub fn table(reports: &[Report]) -> String {
         };
         let opt = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
         t += &format!(
-            "| {} | {} | {} / {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} / {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} | {} |\n",
             r.scenario,
             r.events_sent,
             r.notifications_seen,
@@ -130,6 +170,7 @@ pub fn table(reports: &[Report]) -> String {
             lat.p50_ms,
             lat.p99_ms,
             lat.p999_ms,
+            opt(r.null_pipeline.as_ref().map(|n| n.throughput_per_s)),
             opt(r.ceiling.as_ref().map(|c| c.publish_and_consume_per_s)),
             r.ratio_to_ceiling.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into()),
             opt(r.max_rss_mb),

@@ -23,6 +23,7 @@ pub mod emulator;
 pub mod feed;
 pub mod lottery_bench;
 pub mod nowpayments;
+pub mod null_pipeline;
 pub mod report;
 pub mod run;
 pub mod stack;

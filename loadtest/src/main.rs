@@ -66,6 +66,9 @@ enum Cmd {
     },
     /// Drive the signals scenario against a running pipeline and report.
     Run(run::RunArgs),
+    /// The signal path with stages that decide nothing, until SIGTERM: the ceiling
+    /// `bench --scenario throughput` compares Herald with.
+    NullPipeline(herald_loadtest::null_pipeline::NullArgs),
     /// Measure the README's figures, each on a fresh local stack.
     Bench {
         #[arg(long, value_enum, default_value = "all")]
@@ -238,6 +241,7 @@ async fn main() -> anyhow::Result<()> {
                 std::fs::write(path, serde_json::to_string_pretty(&reports)?)?;
             }
         }
+        Cmd::NullPipeline(args) => herald_loadtest::null_pipeline::run(args).await?,
         Cmd::Run(args) => {
             let json = args.json.clone();
             let report = run::run(args).await?;

@@ -100,7 +100,23 @@ pub struct Report {
     /// Stepped and ramped runs: the target rate of the first second whose p99 broke the
     /// latency target.
     pub saturation_rate_per_s: Option<f64>,
+    /// The throughput run only: the same load through the null pipeline
+    /// ([`crate::null_pipeline`]) on a fresh stack.
+    pub null_pipeline: Option<NullFigures>,
     pub timeline: Vec<Tick>,
+}
+
+/// The null pipeline's run beside Herald's (issue 25): Herald ÷ null is the runtime's
+/// efficiency, null ÷ raw the cost of the hops.
+#[derive(Debug, Clone, Serialize)]
+pub struct NullFigures {
+    pub throughput_per_s: f64,
+    pub notifications_seen: u64,
+    pub notifications_expected: u64,
+    pub latency_to_subject: Percentiles,
+    /// Payload bytes per hop, read from Herald's streams after its run.
+    pub sizes: crate::null_pipeline::HopSizes,
+    pub max_cpu_pct: Option<f64>,
 }
 
 impl std::fmt::Display for Report {
@@ -130,6 +146,24 @@ impl std::fmt::Display for Report {
         }
         if let Some(r) = self.ratio_to_ceiling {
             writeln!(f, "  ratio to ceiling:       {:.2}", r)?;
+        }
+        if let Some(n) = &self.null_pipeline {
+            writeln!(
+                f,
+                "  null pipeline:          {:.0} notifications/s ({} of {}; {}); Herald / null {:.2}",
+                n.throughput_per_s,
+                n.notifications_seen,
+                n.notifications_expected,
+                n.latency_to_subject,
+                self.throughput_per_s / n.throughput_per_s
+            )?;
+            if let Some(c) = &self.ceiling {
+                writeln!(
+                    f,
+                    "  null / raw ceiling:     {:.2}",
+                    n.throughput_per_s / c.publish_and_consume_per_s
+                )?;
+            }
         }
         if let Some(d) = self.delivered_to_telegram {
             writeln!(f, "  delivered to Telegram:  {d}")?;

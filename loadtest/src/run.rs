@@ -417,6 +417,7 @@ pub async fn drive(js: herald_runtime::Js, feed: &FeedServer, args: &RunArgs) ->
         ratio_to_ceiling: ratio,
         max_rss_mb: timeline.iter().filter_map(|t| t.rss_mb).reduce(f64::max),
         max_cpu_pct: timeline.iter().filter_map(|t| t.cpu_pct).reduce(f64::max),
+        null_pipeline: None,
         saturation_rate_per_s: saturated_at.and_then(|s| timeline.get(s as usize - 1)).map(|t| t.target_rate),
         timeline,
     };

@@ -22,6 +22,22 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Starts the workspace binary `name` with `args`, its stderr appended to `log`;
+    /// it serves `/readyz` on `metrics_port` (see [`Proc::wait_ready`]).
+    ///
+    /// Errors: the binary is not built or cannot start.
+    pub fn start(name: &'static str, args: Vec<String>, metrics_port: u16, log: PathBuf) -> anyhow::Result<Self> {
+        let mut p = Proc {
+            name,
+            args,
+            child: None,
+            metrics_port,
+            log,
+        };
+        p.spawn()?;
+        Ok(p)
+    }
+
     fn spawn(&mut self) -> anyhow::Result<()> {
         let bin = workspace_bin(self.name)?;
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
