@@ -177,3 +177,48 @@ async fn malformed_calls_are_dead_lettered_and_the_stage_goes_on() {
     let signals = env.messages(subjects::SIGNALS_STREAM, "herald.signals.>", 1, 10 * SECOND).await;
     assert_eq!(signals.len(), 1, "the good call after the bad ones still flows");
 }
+
+/// The token state batches the claims that stages make at once (issue 25), and each
+/// claim keeps its meaning: of two calls of one caller on one token, one wins; the
+/// claiming call itself may claim again; a Redis that lost its scripts loads them again.
+#[tokio::test]
+async fn concurrent_claims_go_in_batches_and_keep_their_answers() {
+    use herald_runtime::metric::{sum_in, BATCHED_REQUESTS, BATCHES};
+    let env = Env::start().await;
+    let state = env.state(60 * SECOND, 60 * SECOND).await;
+    let metrics = herald_runtime::telemetry::install_metrics();
+    let counted = |name: &str| sum_in(&metrics.render(), name, &[("batch", "token_claim")]);
+    let (batches_before, requests_before) = (counted(BATCHES.name), counted(BATCHED_REQUESTS.name));
+
+    let tokens: Vec<String> = (0..300).map(|i| format!("solana:BATCH{i}")).collect();
+    let claims = tokens
+        .iter()
+        .flat_map(|t| [(t.as_str(), "chanA", "call-1"), (t.as_str(), "chanA", "call-2")]);
+    let answers = futures::future::join_all(claims.map(|(t, caller, id)| state.claim(t, caller, id))).await;
+    for pair in answers.chunks(2) {
+        let won: Vec<bool> = pair.iter().map(|a| !a.as_ref().unwrap().is_empty()).collect();
+        assert_eq!(won, [true, false], "the first call claims the caller, the second is a duplicate");
+    }
+    assert_eq!(
+        state.claim("solana:BATCH7", "chanA", "call-1").await.unwrap(),
+        ["chanA"],
+        "a redelivery of the claiming call"
+    );
+
+    let (batches, requests) = (
+        counted(BATCHES.name) - batches_before,
+        counted(BATCHED_REQUESTS.name) - requests_before,
+    );
+    assert!(requests >= 601.0, "{requests} claims counted");
+    assert!(batches < requests / 4.0, "{batches} batches for {requests} claims made together");
+
+    let mut redis = redis::Client::open(env.redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut redis).await.unwrap();
+    assert_eq!(state.claim("solana:AFTERFLUSH", "chanB", "call-3").await.unwrap(), ["chanB"]);
+    state.record_seen("solana:AFTERFLUSH").await.unwrap();
+    assert_eq!(state.status("solana:AFTERFLUSH").await.unwrap(), Some(Status::Rejected));
+}

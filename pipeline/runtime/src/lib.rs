@@ -9,6 +9,7 @@
 //! streams) live in `herald-core`.
 
 pub mod backoff;
+pub mod batch;
 pub mod classes;
 pub mod config;
 pub mod dead_letter;

@@ -98,6 +98,18 @@ pub fn sum_in(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
+/// Batches a [`crate::batch::Batcher`] sent.
+pub const BATCHES: Metric = Metric::counter(
+    "herald_batches_total",
+    "Batches of concurrent requests sent as one (one Redis round trip each)",
+)
+.labelled(&["batch"]);
+/// Requests those batches carried.
+pub const BATCHED_REQUESTS: Metric = Metric::counter(
+    "herald_batched_requests_total",
+    "Requests carried by those batches (divided by batches: the mean batch size)",
+)
+.labelled(&["batch"]);
 /// Messages a stage took from its consumer.
 pub const STAGE_IN: Metric = Metric::counter("herald_stage_in_total", "Messages a stage took from its consumer").labelled(&["stage"]);
 /// Inputs decided `Forward` and committed.
@@ -168,6 +180,8 @@ pub const RUNTIME: &[Metric] = &[
     STAGE_DROPPED,
     STAGE_EFFECTS,
     STAGE_SECONDS,
+    BATCHES,
+    BATCHED_REQUESTS,
     DEAD_LETTERED,
     CONSUMER_PENDING,
     CONSUMER_ACK_PENDING,
