@@ -59,6 +59,11 @@ pub struct TriviaReport {
     pub games: usize,
     /// Answers scored (each once: the scorer's own counter).
     pub scored: u64,
+    /// The scorer's game writes: batches of waiting answers (`herald_batches_total`
+    /// of `trivia_answers`), each one read and one compare-and-set per game in it.
+    pub write_batches: u64,
+    /// Writes retried because the clock moved the game meanwhile.
+    pub write_conflicts: u64,
     /// The server having the update -> its score recorded.
     pub answer_to_score: Percentiles,
     /// Of which: the update -> the answer event (router and trivia inbox).
@@ -109,6 +114,13 @@ impl std::fmt::Display for TriviaReport {
             f,
             "  {} scored (scorer's counter), the last {} ms after the push",
             self.scored, self.all_scored_ms
+        )?;
+        writeln!(
+            f,
+            "  the scorer's writes: {} batches of waiting answers ({:.1} answers a batch), {} conflicts re-read",
+            self.write_batches,
+            self.scored as f64 / self.write_batches.max(1) as f64,
+            self.write_conflicts
         )?;
         writeln!(
             f,
@@ -250,11 +262,18 @@ async fn answers_at_once(stack: &Stack, args: &TriviaBenchArgs) -> anyhow::Resul
         server.len()
     );
     let metrics = stack.pipeline.metrics().await?;
-    let scored = herald_runtime::metric::sum_in(&metrics, "herald_trivia_scored_total", &[]) as u64;
+    let count = |name: &str, labels: &[(&str, &str)]| herald_runtime::metric::sum_in(&metrics, name, labels) as u64;
+    let scored = count("herald_trivia_scored_total", &[]);
+    anyhow::ensure!(
+        scored == expected as u64,
+        "the scorer counted {scored} scores for {expected} answers"
+    );
     Ok(TriviaReport {
         players: args.players,
         games: n_games,
         scored,
+        write_batches: count("herald_batches_total", &[("batch", "trivia_answers")]),
+        write_conflicts: count("herald_trivia_game_write_conflicts_total", &[]),
         answer_to_score: Percentiles::of(&server),
         update_to_answer_event: ingest,
         answer_event_to_score: Percentiles::of(&worker),

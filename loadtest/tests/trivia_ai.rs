@@ -156,7 +156,7 @@ async fn a_timeout_gives_up_and_scoring_never_waits() {
     let cfg = StageConfig::new(subjects::TRIVIA_STREAM, "trivia_scorer", vec!["herald.trivia.answer.>".into()]);
     tokio::spawn(run_stage(
         e.js.clone(),
-        Arc::new(TriviaScorer { trivia: t.clone() }),
+        Arc::new(TriviaScorer::new(t.clone())),
         cfg,
         e.shutdown.clone(),
     ));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use common::{drive, Env};
 use herald_pipeline::products::trivia::bank::Pool;
 use herald_pipeline::products::trivia::game::{Game, Mode, Setup};
-use herald_pipeline::products::trivia::scorer::TriviaScorer;
+use herald_pipeline::products::trivia::scorer::{ScoreCommit, TriviaScorer};
 use herald_pipeline::products::trivia::service::Trivia;
 use herald_runtime::{Decision, MsgMeta, Stage};
 use herald_schemas::{subjects, AnswerVia, TriviaAnswer};
@@ -100,11 +100,7 @@ async fn each_answer_is_scored_once_under_redelivery() {
     let game = ranked_game(&t, "d1", &[11, 12], now).await;
     let _turn = COUNTER.lock().await;
     let before = scored();
-    env.spawn(
-        TriviaScorer { trivia: t.clone() },
-        subjects::TRIVIA_STREAM,
-        "herald.trivia.answer.>",
-    );
+    env.spawn(TriviaScorer::new(t.clone()), subjects::TRIVIA_STREAM, "herald.trivia.answer.>");
     let ann = TriviaAnswer::new("d1", 0, 11, right(&t, &game, 0), now + 2_000, AnswerVia::Poll, "Ann");
     let ben = TriviaAnswer::new("d1", 0, 12, (right(&t, &game, 0) + 1) % 2, now + 3_000, AnswerVia::Poll, "Ben");
     // three deliveries of Ann's answer under three message ids: the stream's duplicate
@@ -132,13 +128,128 @@ async fn each_answer_is_scored_once_under_redelivery() {
     env.shutdown.cancel();
 }
 
+fn metric(name: &str, labels: &[(&str, &str)]) -> f64 {
+    herald_runtime::metric::sum_in(&herald_runtime::telemetry::install_metrics().render(), name, labels)
+}
+
+/// Issue 25: the answers waiting for one game share one read and one compare-and-set,
+/// while another writer keeps rewriting the games (the clock's moves), and a second
+/// press in the same moment is dropped, not scored or published twice.
+#[tokio::test]
+async fn a_games_pending_answers_share_one_write_and_each_scores_once() {
+    let env = Env::start().await;
+    let t = trivia(&env).await;
+    let now = herald_schemas::now_ms();
+    let (games, players) = (20, 5);
+    let mut ids = Vec::new();
+    for g in 0..games {
+        let id = format!("b{g}");
+        let ps: Vec<i64> = (0..players).map(|p| 1_000 + g * 10 + p).collect();
+        ranked_game(&t, &id, &ps, now).await;
+        ids.push((id, ps));
+    }
+    let _turn = COUNTER.lock().await;
+    let (before, batches, requests) = (
+        scored(),
+        metric("herald_batches_total", &[("batch", "trivia_answers")]),
+        metric("herald_batched_requests_total", &[("batch", "trivia_answers")]),
+    );
+    // every answer is in the stream before the scorer starts: they wait together
+    let mut acks = Vec::new();
+    for (id, ps) in &ids {
+        for (i, p) in ps.iter().enumerate() {
+            let a = TriviaAnswer::new(id, 0, *p, (i % 2) as u8, now + 1_000 + i as u64, AnswerVia::Button, "");
+            let subject = subjects::trivia("answer", id);
+            acks.push(
+                env.js
+                    .publish_with_id(subject.clone(), &format!("{id}:{p}"), herald_schemas::encode(&a).into())
+                    .await
+                    .unwrap(),
+            );
+            if i == 0 {
+                // the same player presses again (another update: another message id)
+                acks.push(
+                    env.js
+                        .publish_with_id(subject, &format!("{id}:{p}:again"), herald_schemas::encode(&a).into())
+                        .await
+                        .unwrap(),
+                );
+            }
+        }
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+    let published = (games * (players + 1)) as u64;
+    // rival writers rewriting every game meanwhile (as the clock does when it moves one):
+    // a scorer's write that loses the race must re-read and judge again
+    let rounds = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let rivals: Vec<_> = (0..4)
+        .map(|_| {
+            let (t, ids, stop, rounds) = (t.clone(), ids.clone(), env.shutdown.clone(), rounds.clone());
+            tokio::spawn(async move {
+                while !stop.is_cancelled() {
+                    for (id, _) in &ids {
+                        if let Some((g, rev)) = t.games.load(id).await.unwrap() {
+                            let _ = t.games.update(&g, rev).await;
+                        }
+                    }
+                    rounds.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    while rounds.load(std::sync::atomic::Ordering::SeqCst) < 4 {
+        tokio::task::yield_now().await;
+    }
+    env.spawn(TriviaScorer::new(t.clone()), subjects::TRIVIA_STREAM, "herald.trivia.answer.>");
+    scorer_done(&env, published).await;
+    env.shutdown.cancel();
+    for rival in rivals {
+        rival.await.unwrap();
+    }
+
+    assert_eq!(
+        scored() - before,
+        (games * players) as f64,
+        "each answer scored once, the second presses not"
+    );
+    for (id, ps) in &ids {
+        let (g, _) = t.games.load(id).await.unwrap().unwrap();
+        let mut answered: Vec<i64> = g.answers.iter().map(|s| s.player).collect();
+        answered.sort();
+        assert_eq!(&answered, ps, "game {id}");
+    }
+    let (batches, requests) = (
+        metric("herald_batches_total", &[("batch", "trivia_answers")]) - batches,
+        metric("herald_batched_requests_total", &[("batch", "trivia_answers")]) - requests,
+    );
+    assert_eq!(requests, published as f64, "every delivery went through the writer");
+    assert!(
+        batches * 4.0 < requests,
+        "answers waiting together went one by one: {batches} batches for {requests}"
+    );
+    println!(
+        "{requests} answers in {batches} batches; {} conflicts with the rivals re-read",
+        metric("herald_trivia_game_write_conflicts_total", &[]) + 0.0
+    );
+}
+
+/// The scorer's decide and apply steps on one delivery, without publishing or committing.
+async fn write(scorer: &TriviaScorer, a: &TriviaAnswer, meta: &MsgMeta) -> herald_runtime::Applied<ScoreCommit> {
+    let Decision::Apply(pending) = scorer.decide(a.clone(), meta).await.unwrap() else {
+        panic!("an answer asks for its write into the game");
+    };
+    scorer.apply(pending, meta).await.unwrap()
+}
+
 #[tokio::test]
 async fn a_crash_between_the_game_write_and_the_boards_is_healed_once() {
     let env = Env::start().await;
     let t = trivia(&env).await;
     let now = herald_schemas::now_ms();
     let game = ranked_game(&t, "d2", &[21], now).await;
-    let scorer = TriviaScorer { trivia: t.clone() };
+    let scorer = TriviaScorer::new(t.clone());
     let a = TriviaAnswer::new("d2", 0, 21, right(&t, &game, 0), now, AnswerVia::Poll, "Cy");
     let subject = subjects::trivia("answer", "d2");
     let _turn = COUNTER.lock().await;
@@ -150,19 +261,22 @@ async fn a_crash_between_the_game_write_and_the_boards_is_healed_once() {
         delivered: 1,
         published_ms: now,
     };
-    let Decision::Apply(score) = scorer.decide(a.clone(), &meta).await.unwrap() else {
-        panic!("a new answer asks for the score's write");
-    };
-    let applied = scorer.apply(score, &meta).await.unwrap();
+    let applied = write(&scorer, &a, &meta).await;
     assert!(matches!(applied.decision, Decision::Forward { .. }));
     assert_eq!(applied.effect, herald_runtime::Effect::Made);
+    // a second press while the first is in flight (written, not yet committed) is dropped
+    let twin = write(&scorer, &a, &meta).await;
+    assert!(matches!(twin.decision, Decision::Drop { reason: "already_scored" }), "{twin:?}");
     assert_eq!(t.redis.stats(21).await.unwrap().answered, 0, "nothing on the boards yet");
+    // the process dies: its commit never runs
+    drop(applied);
     // the redelivery finds the score in the game and applies the boards once
     let outputs = drive(&scorer, &subject, &herald_schemas::encode(&a), true).await;
     assert_eq!(outputs[0].msg_id, "result:d2:0:21", "the same result event");
     // once committed, a repeat publishes nothing (issue 21: it re-published the result)
-    let repeat = scorer.decide(a.clone(), &meta).await.unwrap();
-    assert!(matches!(repeat, Decision::Drop { reason: "already_scored" }), "{repeat:?}");
+    let repeat = write(&scorer, &a, &meta).await;
+    assert!(matches!(repeat.decision, Decision::Drop { reason: "already_scored" }), "{repeat:?}");
+    assert_eq!(repeat.effect, herald_runtime::Effect::AlreadyMade);
     assert_eq!(scored() - before, 1.0);
     let stats = t.redis.stats(21).await.unwrap();
     assert_eq!((stats.answered, stats.points), (1, 1000));
@@ -173,7 +287,7 @@ async fn a_crash_between_the_game_write_and_the_boards_is_healed_once() {
 async fn boards_roll_over_at_utc_midnight_and_on_monday() {
     let env = Env::start().await;
     let t = trivia(&env).await;
-    let scorer = TriviaScorer { trivia: t.clone() };
+    let scorer = TriviaScorer::new(t.clone());
     let _turn = COUNTER.lock().await;
     // Sunday 2026-12-06 23:59:50 UTC; one answer 5 s before midnight, one 5 s after
     let sunday = 1_796_601_590_000;
@@ -300,11 +414,7 @@ async fn pipeline_trivia_rebuild_restores_boards_and_stats_after_redis_loses_the
     let game = ranked_game(&t, "r1", &[41, 42], now).await;
     let other = ranked_game(&t, "r2", &[41, 42], now).await;
     let _turn = COUNTER.lock().await;
-    env.spawn(
-        TriviaScorer { trivia: t.clone() },
-        subjects::TRIVIA_STREAM,
-        "herald.trivia.answer.>",
-    );
+    env.spawn(TriviaScorer::new(t.clone()), subjects::TRIVIA_STREAM, "herald.trivia.answer.>");
     // Ann right in both games, Ben wrong then right
     let (q0, q1) = (right(&t, &game, 0), right(&t, &other, 0));
     let answers = [

@@ -8,6 +8,12 @@ pub const SCORED: Metric = Metric::counter("herald_trivia_scored_total", "Answer
 pub const ANSWERS_REFUSED: Metric = Metric::counter("herald_trivia_answers_refused_total", "Answers refused (late, repeated, already scored, ...), by reason").labelled(&["reason"]);
 /// From an answer to its score, seconds.
 pub const SCORE_LAG: Metric = Metric::seconds("herald_trivia_score_lag_seconds", "From an answer to its score, seconds");
+/// Group writes of a game's pending answers retried because the game changed
+/// meanwhile (the clock moved it on): see `writer`.
+pub const GAME_WRITE_CONFLICTS: Metric = Metric::counter(
+    "herald_trivia_game_write_conflicts_total",
+    "Writes of a game's pending answers retried because the game changed meanwhile",
+);
 /// Games finished, by mode.
 pub const GAMES_FINISHED: Metric = Metric::counter("herald_trivia_games_finished_total", "Games finished, by mode").labelled(&["mode"]);
 /// Questions the game clock moved on.
@@ -20,4 +26,4 @@ pub const AI_EXPLANATIONS: Metric = Metric::counter("herald_trivia_ai_explanatio
 pub const AI_FAILURES: Metric = Metric::counter("herald_trivia_ai_failures_total", "AI endpoint calls that failed (the answer goes without)");
 
 /// All of them.
-pub const ALL: &[Metric] = &[SCORED, ANSWERS_REFUSED, SCORE_LAG, GAMES_FINISHED, CLOCK_MOVES, FLAGS, AI_EXPLANATIONS, AI_FAILURES];
+pub const ALL: &[Metric] = &[SCORED, ANSWERS_REFUSED, SCORE_LAG, GAME_WRITE_CONFLICTS, GAMES_FINISHED, CLOCK_MOVES, FLAGS, AI_EXPLANATIONS, AI_FAILURES];

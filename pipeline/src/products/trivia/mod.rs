@@ -36,6 +36,7 @@ pub mod scorer;
 pub mod scoring;
 pub mod service;
 pub mod store;
+pub mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -214,7 +215,7 @@ impl Product for TriviaProduct {
                 stages.push(StageHandle::new(stage, cfg).with_sample(subjects::routed("trivia", 1), sample_command("/stats")));
             }
             if ctx.wants("trivia_scorer") {
-                let stage = scorer::TriviaScorer { trivia: trivia.clone() };
+                let stage = scorer::TriviaScorer::new(trivia.clone());
                 let cfg = ctx.configure(consumer("trivia_scorer"));
                 let sample = herald_schemas::TriviaAnswer::new("p0", 0, 1, 0, 0, herald_schemas::AnswerVia::App, "S");
                 stages.push(StageHandle::new(stage, cfg).with_sample(subjects::trivia("answer", "p0"), herald_schemas::encode(&sample)));
@@ -324,14 +325,14 @@ fn consumer(stage: &str) -> StageConfig {
     let (stream, filter) = match stage {
         // one user's updates in order
         "trivia_inbox" => (subjects::COMMANDS_STREAM, subjects::routed_all("trivia")),
-        // one game's answers in order (the subject ends with the game)
+        // a game's answers run together: the writer gathers them into one write per game
         "trivia_scorer" => (subjects::TRIVIA_STREAM, "herald.trivia.answer.>".to_string()),
         "trivia_polls" => (subjects::TRIVIA_STREAM, "herald.trivia.poll.>".to_string()),
         "trivia_explainer" => (subjects::TRIVIA_STREAM, "herald.trivia.explain.>".to_string()),
         other => unreachable!("no trivia stage {other}"),
     };
     StageConfig {
-        in_order_per_sender: true,
+        in_order_per_sender: stage != "trivia_scorer",
         ..StageConfig::new(stream, stage, vec![filter])
     }
 }

@@ -2,36 +2,42 @@
 //! and `herald.trivia.board.<player>`, each (game, question, player) scored exactly
 //! once, also under redelivery and kill -9.
 //!
-//! Per answer, in order per game:
-//! 1. `decide` reads the game and scores the answer against it. A new score is written
-//!    into the game by compare-and-set in the apply step, before the outputs: that
-//!    write is idempotent per input (the game records the score under (question,
-//!    player), so a redelivery finds it and scores nothing again), and it must precede
-//!    the outputs, or a retried answer could be judged against a game the clock has
-//!    moved on meanwhile. A conflict retries the input from a fresh read.
-//! 2. The result and board events are published (message ids
+//! Per answer:
+//! 1. `decide` asks for the answer's write into its game (the judgement needs the game
+//!    as it is when written, so it is made there).
+//! 2. The apply step hands it to the [`GameWriter`], which reads the game once for all
+//!    answers to it waiting at that moment, judges each in stream order and writes the
+//!    game by one compare-and-set, before any output: that write is idempotent per
+//!    input (the game records the score under (question, player), so a redelivery
+//!    finds it and scores nothing again), and it must precede the outputs, or a retried
+//!    answer could be judged against a game the clock has moved on meanwhile. A
+//!    conflict re-reads and re-judges.
+//! 3. The result and board events are published (message ids
 //!    `result:<game>:<question>:<player>`, `board:<game>:<question>:<player>`).
-//! 3. `commit` adds the points to the player's stats and boards in one Redis script
+//! 4. `commit` adds the points to the player's stats and boards in one Redis script
 //!    guarded by a marker of (game, question, player): applied once, whatever is
 //!    redelivered. `herald_trivia_scored_total` counts the applications.
 //!
-//! An answer found already scored (a redelivery, a second press) is dropped once its
-//! commit is done (the marker exists, so its events were published); before that (a
-//! crash between the game write and the commit) it republishes the same events and
-//! re-runs the guarded commit, which heals the crash and adds nothing twice.
+//! An answer found already scored is dropped when its twin is still in flight here (a
+//! second press) or its commit is done (the marker exists, so its events were
+//! published); otherwise (a crash between the game write and the commit) it
+//! republishes the same events and re-runs the guarded commit, which heals the crash
+//! and adds nothing twice.
 
 use std::sync::Arc;
 
 use herald_runtime::{Applied, Decision, Effect, MsgMeta, Output, Stage, StageError};
 use herald_schemas::{subjects, BoardChange, TriviaAnswer, TriviaResult};
 
-use super::game::{Game, Mode, Refusal, Scored};
+use super::game::{Game, Mode, Scored};
 use super::service::Trivia;
 use super::store::TriviaRedis;
+use super::writer::{GameWriter, InFlight, Pending, Verdict};
 
 /// The stage.
 pub struct TriviaScorer {
     pub trivia: Arc<Trivia>,
+    writer: GameWriter,
 }
 
 /// The guarded Redis update of one score.
@@ -43,21 +49,21 @@ pub struct ScoreCommit {
     boards: Vec<String>,
     /// A redelivery's commit (the first may or may not have been applied).
     again: bool,
-}
-
-/// A new score to write into its game: the apply step's effect.
-#[derive(Debug)]
-pub struct Score {
-    /// The game with the score recorded, to write over `revision`.
-    game: Game,
-    revision: u64,
-    question_id: String,
-    scored: Scored,
+    /// A fresh score stays in flight until this commit is done or dropped.
+    _flight: Option<InFlight>,
 }
 
 impl TriviaScorer {
+    /// The stage, with its writer's batcher spawned on the current tokio runtime.
+    pub fn new(trivia: Arc<Trivia>) -> Self {
+        TriviaScorer {
+            writer: GameWriter::new(trivia.clone()),
+            trivia,
+        }
+    }
+
     /// The outputs and guarded commit of `scored` in `game`.
-    fn forward<E>(game: &Game, question_id: &str, scored: Scored, again: bool) -> Decision<ScoreCommit, E> {
+    fn forward<E>(game: &Game, question_id: &str, scored: Scored, flight: Option<InFlight>) -> Decision<ScoreCommit, E> {
         let boards = TriviaRedis::boards_for(game, &scored);
         let name = game.players.get(&scored.player).map(|p| p.name.clone()).unwrap_or_default();
         Decision::Forward {
@@ -67,7 +73,8 @@ impl TriviaScorer {
                 scored,
                 name,
                 boards,
-                again,
+                again: flight.is_none(),
+                _flight: flight,
             },
         }
     }
@@ -118,52 +125,54 @@ impl Stage for TriviaScorer {
     const NAME: &'static str = "trivia_scorer";
     type Input = TriviaAnswer;
     type Commit = ScoreCommit;
-    type Effect = Score;
+    type Effect = Pending;
 
     fn decode(&self, payload: &[u8]) -> Result<TriviaAnswer, String> {
         herald_schemas::decode(payload).map_err(|e| e.to_string())
     }
 
-    async fn decide(&self, a: TriviaAnswer, _meta: &MsgMeta) -> Result<Decision<ScoreCommit, Score>, StageError> {
-        let Some((mut game, revision)) = self.trivia.games.load(&a.game).await? else {
-            return Ok(Decision::Drop { reason: "unknown_game" });
-        };
-        let Some(question_id) = game.questions.get(a.question as usize).cloned() else {
-            return Ok(Decision::Drop { reason: "no_such_question" });
-        };
-        let Some(question) = self.trivia.bank.get(&question_id) else {
-            return Err(StageError::Permanent(format!("question {question_id} of game {} is not in the bank", game.id)));
-        };
-        match game.answer(&a, question) {
-            Ok(scored) => Ok(Decision::Apply(Score {
-                game,
-                revision,
-                question_id,
-                scored,
-            })),
-            Err(Refusal::AlreadyScored(s)) => {
-                metrics::counter!(super::metrics::ANSWERS_REFUSED.name, "reason" => "already_scored").increment(1);
-                // committed means published: a repeat publishes nothing (issue 21); only a
-                // crash between the game write and the commit is healed by publishing again
-                if self.trivia.redis.is_scored(&game.id, s.question, s.player).await? {
-                    return Ok(Decision::Drop { reason: "already_scored" });
-                }
-                Ok(Self::forward(&game, &question_id, s, true))
-            }
-            Err(r) => {
-                metrics::counter!(super::metrics::ANSWERS_REFUSED.name, "reason" => r.reason()).increment(1);
-                Ok(Decision::Drop { reason: r.reason() })
-            }
-        }
+    async fn decide(&self, a: TriviaAnswer, meta: &MsgMeta) -> Result<Decision<ScoreCommit, Pending>, StageError> {
+        Ok(Decision::Apply(Pending {
+            answer: a,
+            seq: meta.stream_sequence,
+        }))
     }
 
-    /// Writes the score into its game by compare-and-set (a conflict: the input is
-    /// retried from a fresh read, where a redelivery finds it scored).
-    async fn apply(&self, s: Score, _meta: &MsgMeta) -> Result<Applied<ScoreCommit>, StageError> {
-        self.trivia.games.update(&s.game, s.revision).await?;
-        Ok(Applied {
-            decision: Self::forward(&s.game, &s.question_id, s.scored, false),
-            effect: Effect::Made,
+    /// Writes the answer into its game with the others waiting (see [`GameWriter`]),
+    /// then decides from what the write found.
+    async fn apply(&self, p: Pending, _meta: &MsgMeta) -> Result<Applied<ScoreCommit>, StageError> {
+        let refused = |reason: &'static str, effect| {
+            metrics::counter!(super::metrics::ANSWERS_REFUSED.name, "reason" => reason).increment(1);
+            Applied {
+                decision: Decision::Drop { reason },
+                effect,
+            }
+        };
+        Ok(match self.writer.write(p).await? {
+            Verdict::Fresh {
+                game,
+                question_id,
+                scored,
+                flight,
+            } => Applied {
+                decision: Self::forward(&game, &question_id, scored, Some(flight)),
+                effect: Effect::Made,
+            },
+            Verdict::Twin => refused("already_scored", Effect::AlreadyMade),
+            Verdict::Repeat { game, question_id, scored } => {
+                // committed means published: a repeat publishes nothing (issue 21); only a
+                // crash between the game write and the commit is healed by publishing again
+                if self.trivia.redis.is_scored(&game.id, scored.question, scored.player).await? {
+                    refused("already_scored", Effect::AlreadyMade)
+                } else {
+                    metrics::counter!(super::metrics::ANSWERS_REFUSED.name, "reason" => "already_scored").increment(1);
+                    Applied {
+                        decision: Self::forward(&game, &question_id, scored, None),
+                        effect: Effect::AlreadyMade,
+                    }
+                }
+            }
+            Verdict::Refused(reason) => refused(reason, Effect::NotMade),
         })
     }
 
