@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use alloy::primitives::U256;
 use async_nats::jetstream::kv;
 
-use super::kv_json;
+use crate::core::kv_json;
 
 /// What a day has counted: withdrawal id -> ledger units (decimal).
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]

@@ -29,7 +29,6 @@ pub mod credit;
 pub mod destination;
 pub mod follow;
 pub mod inbox;
-pub mod kv_json;
 pub mod metrics;
 pub mod nowpayments;
 pub mod operator;

@@ -25,7 +25,8 @@ use herald_schemas::{escape_html, subjects, Button, Content, Withdrawal};
 use serde::{Deserialize, Serialize};
 
 use super::destination::destination;
-use super::{caps, kv_json, Payments};
+use super::{caps, Payments};
+use crate::core::kv_json;
 use crate::core::ledger::money::{from_ledger, parse_usd, units, LEDGER_DECIMALS};
 use crate::core::ledger::{Applied, Closed};
 use crate::core::reply::{notice, output, Reply};

@@ -139,16 +139,18 @@ impl Stage for TriviaScorer {
     }
 
     /// Writes the answer into its game with the others waiting (see [`GameWriter`]),
-    /// then decides from what the write found.
+    /// then decides from what the write found. A refusal is counted in
+    /// `herald_trivia_answers_refused_total` by its reason.
     async fn apply(&self, p: Pending, _meta: &MsgMeta) -> Result<Applied<ScoreCommit>, StageError> {
-        let refused = |reason: &'static str, effect| {
+        let verdict = self.writer.write(p).await?;
+        if let Some(reason) = verdict.refusal() {
             metrics::counter!(super::metrics::ANSWERS_REFUSED.name, "reason" => reason).increment(1);
-            Applied {
-                decision: Decision::Drop { reason },
-                effect,
-            }
+        }
+        let drop = |reason, effect| Applied {
+            decision: Decision::Drop { reason },
+            effect,
         };
-        Ok(match self.writer.write(p).await? {
+        Ok(match verdict {
             Verdict::Fresh {
                 game,
                 question_id,
@@ -158,21 +160,20 @@ impl Stage for TriviaScorer {
                 decision: Self::forward(&game, &question_id, scored, Some(flight)),
                 effect: Effect::Made,
             },
-            Verdict::Twin => refused("already_scored", Effect::AlreadyMade),
+            Verdict::Twin => drop("already_scored", Effect::AlreadyMade),
+            // committed means published: a repeat publishes nothing (issue 21); only a
+            // crash between the game write and the commit is healed by publishing again
             Verdict::Repeat { game, question_id, scored } => {
-                // committed means published: a repeat publishes nothing (issue 21); only a
-                // crash between the game write and the commit is healed by publishing again
                 if self.trivia.redis.is_scored(&game.id, scored.question, scored.player).await? {
-                    refused("already_scored", Effect::AlreadyMade)
+                    drop("already_scored", Effect::AlreadyMade)
                 } else {
-                    metrics::counter!(super::metrics::ANSWERS_REFUSED.name, "reason" => "already_scored").increment(1);
                     Applied {
                         decision: Self::forward(&game, &question_id, scored, None),
                         effect: Effect::AlreadyMade,
                     }
                 }
             }
-            Verdict::Refused(reason) => refused(reason, Effect::NotMade),
+            Verdict::Refused(reason) => drop(reason, Effect::NotMade),
         })
     }
 

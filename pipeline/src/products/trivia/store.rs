@@ -58,19 +58,6 @@ impl Games {
         let key = herald_schemas::subjects::kv_key(&game.id);
         Ok(self.kv.update(&key, serde_json::to_vec(game)?.into(), revision).await?)
     }
-
-    /// Writes `game` if it is still at `revision`: its new revision, or `None` when
-    /// someone else wrote it first (re-read and judge again).
-    ///
-    /// Errors: KV unreachable.
-    pub async fn update_unless_moved(&self, game: &Game, revision: u64) -> anyhow::Result<Option<u64>> {
-        let key = herald_schemas::subjects::kv_key(&game.id);
-        match self.kv.update(&key, serde_json::to_vec(game)?.into(), revision).await {
-            Ok(r) => Ok(Some(r)),
-            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
 }
 
 /// The polls bucket: which game question a quiz poll asks.

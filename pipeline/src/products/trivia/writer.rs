@@ -9,7 +9,7 @@
 //! batch are written concurrently.
 //!
 //! A conflict (the clock moved the game on meanwhile) re-reads and re-judges the
-//! game's answers, up to [`ATTEMPTS`] times, counted as
+//! game's answers (the core's [`kv_json::update`] loop), each retry counted as
 //! `herald_trivia_game_write_conflicts_total`; an answer that came in time still
 //! counts after its question closed (see [`Game::answer`]).
 //!
@@ -23,14 +23,12 @@ use std::sync::{Arc, Mutex};
 
 use herald_runtime::batch::Batcher;
 use herald_runtime::StageError;
-use herald_schemas::TriviaAnswer;
+use herald_schemas::{subjects, TriviaAnswer};
+
+use crate::core::kv_json;
 
 use super::game::{Game, Refusal, Scored};
 use super::service::Trivia;
-
-/// Reads and writes of one game per batch before its answers are retried as a whole
-/// (redelivered by the stage's backoff).
-pub const ATTEMPTS: usize = 5;
 
 /// Answers per batch: the scorer's in-flight bound (`StageConfig::max_in_flight`).
 const MAX_BATCH: usize = 256;
@@ -65,6 +63,17 @@ pub enum Verdict {
     /// Not scored, with the reason (a metrics label): `unknown_game`,
     /// `no_such_question` or a [`Refusal::reason`].
     Refused(&'static str),
+}
+
+impl Verdict {
+    /// Why the answer was not scored now (a metrics label), or `None` for a fresh score.
+    pub fn refusal(&self) -> Option<&'static str> {
+        match self {
+            Verdict::Fresh { .. } => None,
+            Verdict::Repeat { .. } | Verdict::Twin => Some("already_scored"),
+            Verdict::Refused(reason) => Some(*reason),
+        }
+    }
 }
 
 type Key = (String, u32, i64);
@@ -162,48 +171,49 @@ enum Judged {
     Permanent(String),
 }
 
-/// Reads `id`, judges `answers` in order, writes the game if any was scored.
+/// Reads `id`, judges `answers` in order, writes the game if any was scored. The
+/// compare-and-set loop is the core's [`kv_json::update`]: a conflict re-reads and
+/// judges again, and only the round that landed counts.
 ///
-/// Errors: KV unreachable, or [`ATTEMPTS`] conflicts in a row.
+/// Errors: KV unreachable, the stored game undecodable, or 100 conflicts in a row.
 async fn write_game(trivia: &Trivia, flights: &Flights, id: &str, answers: &[&Pending]) -> anyhow::Result<Vec<Result<Verdict, StageError>>> {
-    for _ in 0..ATTEMPTS {
-        let Some((mut game, revision)) = trivia.games.load(id).await? else {
-            return Ok(answers.iter().map(|_| Ok(Verdict::Refused("unknown_game"))).collect());
-        };
-        let read = game.answers.len();
-        let judged: Vec<Judged> = answers.iter().map(|p| judge(trivia, flights, &mut game, read, &p.answer)).collect();
-        let wrote = judged.iter().any(|j| matches!(j, Judged::Fresh(..)));
-        if wrote && trivia.games.update_unless_moved(&game, revision).await?.is_none() {
-            metrics::counter!(super::metrics::GAME_WRITE_CONFLICTS.name).increment(1);
-            continue;
-        }
-        let game = Arc::new(game);
-        return Ok(judged
-            .into_iter()
-            .map(|j| match j {
-                Judged::Fresh(question_id, scored) => Ok(Verdict::Fresh {
-                    flight: flights.start((game.id.clone(), scored.question, scored.player)),
-                    game: game.clone(),
-                    question_id,
-                    scored,
-                }),
-                Judged::Repeat(question_id, scored) => Ok(Verdict::Repeat {
-                    game: game.clone(),
-                    question_id,
-                    scored,
-                }),
-                Judged::Twin => Ok(Verdict::Twin),
-                Judged::Refused(reason) => Ok(Verdict::Refused(reason)),
-                Judged::Permanent(why) => Err(StageError::Permanent(why)),
-            })
-            .collect());
-    }
-    anyhow::bail!("game {id} changed under {ATTEMPTS} writes in a row")
+    let (mut rounds, mut judged) = (0u64, Vec::new());
+    let game = kv_json::update(&trivia.games.kv, &subjects::kv_key(id), |read: Option<Game>| {
+        rounds += 1;
+        let mut game = read?;
+        let before = game.answers.len();
+        judged = answers.iter().map(|p| judge(trivia, flights, &mut game, before, &p.answer)).collect();
+        judged.iter().any(|j| matches!(j, Judged::Fresh(..))).then_some(game)
+    })
+    .await?;
+    metrics::counter!(super::metrics::GAME_WRITE_CONFLICTS.name).increment(rounds.saturating_sub(1));
+    let Some(game) = game.map(Arc::new) else {
+        return Ok(answers.iter().map(|_| Ok(Verdict::Refused("unknown_game"))).collect());
+    };
+    Ok(judged
+        .into_iter()
+        .map(|j| match j {
+            Judged::Fresh(question_id, scored) => Ok(Verdict::Fresh {
+                flight: flights.start((game.id.clone(), scored.question, scored.player)),
+                game: game.clone(),
+                question_id,
+                scored,
+            }),
+            Judged::Repeat(question_id, scored) => Ok(Verdict::Repeat {
+                game: game.clone(),
+                question_id,
+                scored,
+            }),
+            Judged::Twin => Ok(Verdict::Twin),
+            Judged::Refused(reason) => Ok(Verdict::Refused(reason)),
+            Judged::Permanent(why) => Err(StageError::Permanent(why)),
+        })
+        .collect())
 }
 
-/// One answer against the game as read (`read`: its answers then) and as changed by
-/// the answers judged before it.
-fn judge(trivia: &Trivia, flights: &Flights, game: &mut Game, read: usize, a: &TriviaAnswer) -> Judged {
+/// One answer against the game as read (`before`: how many answers it held then) and
+/// as changed by the answers judged before it.
+fn judge(trivia: &Trivia, flights: &Flights, game: &mut Game, before: usize, a: &TriviaAnswer) -> Judged {
     let Some(question_id) = game.questions.get(a.question as usize).cloned() else {
         return Judged::Refused("no_such_question");
     };
@@ -214,7 +224,7 @@ fn judge(trivia: &Trivia, flights: &Flights, game: &mut Game, read: usize, a: &T
         Ok(scored) => Judged::Fresh(question_id, scored),
         Err(Refusal::AlreadyScored(s)) => {
             // scored by an answer before it in this batch, or by one still in flight
-            if game.answers[read..].contains(&s) || flights.contains(&(game.id.clone(), s.question, s.player)) {
+            if game.answers[before..].contains(&s) || flights.contains(&(game.id.clone(), s.question, s.player)) {
                 Judged::Twin
             } else {
                 Judged::Repeat(question_id, s)

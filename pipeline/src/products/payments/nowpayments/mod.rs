@@ -22,7 +22,7 @@ use async_nats::jetstream::kv;
 use herald_runtime::Effect;
 use herald_schemas::{escape_html, Button};
 
-use super::kv_json;
+use crate::core::kv_json;
 use crate::core::ledger::money::{units, LEDGER_DECIMALS};
 use crate::core::reply::Reply;
 

@@ -21,7 +21,7 @@ use async_nats::jetstream::kv;
 use herald_runtime::{Applied, Decision, Effect, MsgMeta, Output, Stage, StageError};
 use herald_schemas::{escape_html, Content, GatewayPayment};
 
-use super::super::kv_json;
+use crate::core::kv_json;
 use crate::core::ledger::money::{units, LEDGER_DECIMALS};
 use crate::core::ledger::{self, Ledger};
 use crate::core::reply::{notice, output};

@@ -8,6 +8,9 @@ use serde::{de::DeserializeOwned, Serialize};
 /// lands. `change` returns the record to write, or `None` to write nothing. Returns the
 /// record as it stands afterwards.
 ///
+/// `change` runs once per round, so a caller learns how many rounds lost a race (and can
+/// keep what `change` decided in the round that landed).
+///
 /// Errors: NATS failed, the stored record does not decode, or 100 rounds in a row lost
 /// a race.
 pub async fn update<T: Serialize + DeserializeOwned + Clone>(
